@@ -1,0 +1,85 @@
+"""The Faust app: topics, the enrich agent and the provider clients' lifecycle."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import faust
+
+from streams.agents import Enricher, InOrderAcks
+from streams.providers import build_providers
+from streams.router import Router
+from streams.settings import Settings
+from streams.topics import Topics
+
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings, *, router: Router | None = None) -> faust.App:
+    """A configured app. ``router`` replaces the one built from settings (tests use it to
+    inject failures the providers cannot produce)."""
+    app = faust.App(
+        settings.llm_app_id,
+        broker=f"kafka://{settings.kafka_bootstrap_servers}",
+        store="memory://",
+        datadir=str(settings.llm_data_dir),
+        topic_partitions=settings.llm_topic_partitions,
+        # Enough buffered records to keep every in-flight slot busy, and no more.
+        stream_buffer_maxsize=max(64, 2 * settings.llm_worker_concurrency),
+        # Provider calls are bounded by the job deadline; rebalances wait for them.
+        broker_rebalance_timeout=max(60.0, settings.llm_job_deadline_s + 15),
+        web_host=settings.llm_service_host,
+        web_port=settings.llm_service_port,
+        web_bind=settings.llm_service_host,
+        # These serve table data without authentication.
+        web_router_enabled=False,
+        web_tables_enabled=False,
+        web_metrics_enabled=False,
+    )
+    topics = Topics.declare(app, settings)
+    providers = build_providers(settings) if router is None else {}
+    enricher = Enricher(
+        topics=topics,
+        router=router or Router.from_settings(settings, providers),
+        price_version=settings.llm_price_version,
+    )
+
+    @app.agent(topics.raw, name="enrich", concurrency=1)
+    async def enrich(stream: Any) -> None:
+        manual = stream.noack()
+        window = InOrderAcks(
+            limit=settings.llm_worker_concurrency, ack=manual.ack, on_failure=app.crash
+        )
+        # Declared before the first send: a topic auto-created by a send would get the
+        # broker's default partition count, not ours.
+        await asyncio.gather(*(topic.maybe_declare() for topic in topics.all()))
+        try:
+            async for event in manual.events():
+                await window.submit(event, enricher.handle(event))
+        finally:
+            await window.close()
+
+    async def close_providers(sender: Any, **kwargs: Any) -> None:
+        for provider in providers.values():
+            await provider.aclose()
+
+    app.on_before_shutdown.connect(close_providers)  # type: ignore[arg-type]
+
+    @app.page("/health")
+    async def health(web: Any, request: Any) -> Any:
+        assignment = app.consumer.assignment() if app.consumer else set()
+        return web.json(
+            {
+                "status": "ok",
+                "app_id": settings.llm_app_id,
+                "provider_chain": settings.llm_provider_chain,
+                "assigned_partitions": len(assignment),
+                "rebalancing": bool(app.rebalancing),
+            }
+        )
+
+    app.enrich_agent = enrich  # type: ignore[attr-defined]
+    app.streams_topics = topics  # type: ignore[attr-defined]
+    return app

@@ -1,0 +1,289 @@
+"""``llm-streams``: the command line for the people who run and feed the service."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import signal
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import click
+from pydantic import ValidationError
+
+from streams.errors import StreamsError
+from streams.models import RawJob
+from streams.settings import Settings, load_settings
+
+
+def _settings() -> Settings:
+    try:
+        return load_settings()
+    except StreamsError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+@click.group()
+@click.version_option(package_name="llm-provider-streams")
+def main() -> None:
+    """Enrich job postings with LLMs over Kafka."""
+
+
+@main.command()
+def worker() -> None:
+    """Run a worker: consume jobs.raw, enrich, publish (settings from the environment)."""
+    import faust
+
+    from streams.app import create_app
+
+    settings = _settings()
+    app = create_app(settings)
+    faust.Worker(app, loglevel=settings.llm_service_log_level).execute_from_commandline()
+
+
+@main.command()
+@click.option("--port", type=int, default=9092, show_default=True)
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path(".data/kafka"),
+    show_default=True,
+    help="Kept across restarts: the broker finds its topics again.",
+)
+def broker(port: int, data_dir: Path) -> None:
+    """Run a single-node Apache Kafka (KRaft) from the official jars until Ctrl-C."""
+    from streams.broker import LocalKafka
+
+    kafka = LocalKafka(data_dir=data_dir, port=port)
+    try:
+        bootstrap = kafka.start()
+    except StreamsError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"ready {bootstrap}", err=False)
+    sys.stdout.flush()
+    with _stop_on_signals(kafka.stop):
+        code = kafka.wait()
+    kafka.stop()
+    if code not in (0, -signal.SIGTERM, 143):
+        raise click.ClickException(f"Kafka exited with code {code}; see {kafka.output_path}")
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=int, default=0, help="0 picks a free port.")
+@click.option("--api-key", default="sim-key", show_default=True, help="The key it accepts.")
+@click.option("--latency-ms", type=float, default=0.0, show_default=True)
+@click.option("--error-rate", type=click.FloatRange(0, 1), default=0.0, show_default=True)
+def simulator(host: str, port: int, api_key: str, latency_ms: float, error_rate: float) -> None:
+    """Serve the providers' APIs on loopback; prints one BASE_URL line per provider."""
+    from streams.simulator import Faults, Simulator, base_urls, serve
+
+    faults = Faults(latency_ms=latency_ms, error_rate=error_rate)
+    sim = Simulator(api_key=api_key, faults={"openai": faults, "deepseek": faults})
+
+    async def run() -> None:
+        runner, bound = await serve(sim, host=host, port=port)
+        for name, url in base_urls(host, bound).items():
+            click.echo(f"{name}={url}")
+        sys.stdout.flush()
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await stop.wait()
+        await runner.cleanup()
+
+    asyncio.run(run())
+
+
+@main.command()
+@click.argument("file", type=click.File("r", encoding="utf-8"))
+@click.option("--topic", default=None, help="Default: LLM_TOPIC_RAW (jobs.raw).")
+def produce(file: Any, topic: str | None) -> None:
+    """Publish jobs from a JSON-lines FILE ('-' for stdin), keyed by job_id.
+
+    Every line is checked against RawJob first; rejected lines are named by number and
+    not sent, and the exit code is 1 if there were any."""
+    settings = _settings()
+    lines = file.read().splitlines()
+    jobs: list[RawJob] = []
+    rejected = 0
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            jobs.append(RawJob.model_validate_json(line))
+        except ValidationError as exc:
+            rejected += 1
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"]) or "line"
+            click.echo(f"line {number}: rejected: {where}: {first['msg']}", err=True)
+    sent = asyncio.run(_produce(settings, topic or settings.llm_topic_raw, jobs))
+    click.echo(f"sent {sent} jobs to {topic or settings.llm_topic_raw}; rejected {rejected}")
+    if rejected:
+        sys.exit(1)
+
+
+async def _produce(settings: Settings, topic: str, jobs: list[RawJob]) -> int:
+    from aiokafka import AIOKafkaProducer
+
+    from streams.topics import ensure_topic
+
+    # A topic auto-created by the first send would get the broker's partition count.
+    await ensure_topic(settings, topic)
+    producer = AIOKafkaProducer(
+        bootstrap_servers=settings.kafka_bootstrap_servers, acks="all", enable_idempotence=True
+    )
+    await producer.start()
+    try:
+        with click.progressbar(length=len(jobs), label="publishing", file=sys.stderr) as bar:
+            pending = []
+            for job in jobs:
+                pending.append(
+                    await producer.send(
+                        topic,
+                        key=job.job_id.encode(),
+                        value=job.model_dump_json(exclude_none=True).encode(),
+                    )
+                )
+            for delivery in pending:
+                await delivery
+                bar.update(1)
+    finally:
+        await producer.stop()
+    return len(jobs)
+
+
+@main.command()
+@click.option("--topic", default=None, help="Default: LLM_TOPIC_ENRICHED (jobs.enriched).")
+@click.option("--from-beginning", is_flag=True, help="Start at the oldest record.")
+@click.option(
+    "--limit",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Stop after N records; without --from-beginning, starts N records back per partition.",
+)
+@click.option("--timeout", type=float, default=None, help="Stop after this many idle seconds.")
+def tail(topic: str | None, from_beginning: bool, limit: int | None, timeout: float | None) -> None:
+    """Print a topic's records as JSON lines on stdout."""
+    settings = _settings()
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(
+            _tail(
+                settings,
+                topic or settings.llm_topic_enriched,
+                from_beginning=from_beginning,
+                limit=limit,
+                idle_s=timeout,
+            )
+        )
+
+
+async def _tail(
+    settings: Settings,
+    topic: str,
+    *,
+    from_beginning: bool,
+    limit: int | None,
+    idle_s: float | None,
+) -> None:
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=settings.kafka_bootstrap_servers, group_id=None, enable_auto_commit=False
+    )
+    from streams.topics import partitions_of
+
+    partitions = await partitions_of(settings, topic)
+    if not partitions:
+        raise click.ClickException(f"topic {topic!r} does not exist (yet)")
+    await consumer.start()
+    try:
+        assigned = [TopicPartition(topic, p) for p in sorted(partitions)]
+        consumer.assign(assigned)
+        begins = await consumer.beginning_offsets(assigned)
+        ends = await consumer.end_offsets(assigned)
+        for tp in assigned:
+            if from_beginning:
+                start = begins[tp]
+            elif limit:
+                start = max(begins[tp], ends[tp] - limit)
+            else:
+                start = ends[tp]
+            consumer.seek(tp, start)
+        printed = 0
+        while limit is None or printed < limit:
+            batches = await consumer.getmany(
+                timeout_ms=1000 if idle_s is None else int(idle_s * 1000)
+            )
+            if not batches and idle_s is not None:
+                break
+            for records in batches.values():
+                for record in records:
+                    click.echo(_as_json_line(record.value))
+                    printed += 1
+                    if limit is not None and printed >= limit:
+                        return
+    finally:
+        await consumer.stop()
+
+
+def _as_json_line(value: bytes | None) -> str:
+    """The record as one JSON line (records that are not JSON are wrapped, not dropped)."""
+    if value is None:
+        return "null"
+    try:
+        return json.dumps(json.loads(value), ensure_ascii=False, separators=(",", ":"))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return json.dumps({"undecodable_value": value.decode("utf-8", errors="replace")})
+
+
+@main.command()
+@click.option(
+    "--dir",
+    "directory",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("schemas"),
+    show_default=True,
+)
+@click.option("--check", is_flag=True, help="Exit 1 if a file differs from its model.")
+def schemas(directory: Path, check: bool) -> None:
+    """Write the JSON Schema of every message into DIR (generated from the models)."""
+    from streams.schemas import stale_contracts, write_contracts
+
+    if check:
+        stale = stale_contracts(directory)
+        if stale:
+            raise click.ClickException(f"out of date: {', '.join(stale)} (run llm-streams schemas)")
+        click.echo("schemas are up to date")
+        return
+    for path in write_contracts(directory):
+        click.echo(f"wrote {path}")
+
+
+@main.command()
+@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), default=Path(".data"))
+def up(data_dir: Path) -> None:
+    """The main job: a local broker (unless KAFKA_BOOTSTRAP_SERVERS is set), the simulator
+    for every provider without a real key, and a worker; Ctrl-C stops them all."""
+    from streams.supervisor import run_stack
+
+    try:
+        sys.exit(run_stack(data_dir=data_dir))
+    except StreamsError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+@contextlib.contextmanager
+def _stop_on_signals(stop: Any) -> Iterator[None]:
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    for sig in previous:
+        signal.signal(sig, lambda *_: stop())
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

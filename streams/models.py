@@ -1,0 +1,206 @@
+"""The messages on every topic. These Pydantic models are the source of truth for the
+JSON Schema files in ``schemas/`` (``llm-streams schemas`` writes them, a test checks them)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from streams.errors import Outcome
+from streams.settings import ProviderName
+
+SCHEMA_VERSION: Literal[1] = 1
+
+# Where a record failed, on its way through the enrich agent.
+Stage = Literal["decode", "validate", "enrich", "publish"]
+
+# Kafka's default message limit is 1 MB; a job must fit in one record with room to spare.
+MAX_DESCRIPTION_CHARS = 100_000
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Message(BaseModel):
+    """Base of every topic message: unknown fields are an error, not silently dropped."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class JobOptions(Message):
+    preferred_provider: ProviderName | None = None
+    model: str | None = Field(default=None, min_length=1, max_length=200)
+    max_tokens: int | None = Field(default=None, ge=16, le=65536)
+    temperature: float | None = Field(default=None, ge=0, le=2)
+    deadline_ms: int | None = Field(default=None, ge=100, le=300_000)
+
+
+class RawJob(Message):
+    """A job posting as the collection pipeline publishes it to ``jobs.raw``."""
+
+    job_id: str = Field(min_length=1, max_length=200)
+    title: str = Field(min_length=1, max_length=500)
+    description: str = Field(min_length=1, max_length=MAX_DESCRIPTION_CHARS)
+    company: str | None = Field(default=None, max_length=500)
+    location: str | None = Field(default=None, max_length=500)
+    url: str | None = Field(default=None, max_length=2000)
+    source: str | None = Field(default=None, max_length=200)
+    posted_at: datetime | None = None
+    salary_text: str | None = Field(default=None, max_length=500)
+    options: JobOptions | None = None
+
+
+# --- The structured output asked of the providers -------------------------------------
+# Every field is required and optional values are ``X | None``, with no numeric or length
+# constraints: the subset every vendor's strict mode accepts (shared reference providers.md).
+
+
+class SalaryRange(Message):
+    min: float | None
+    max: float | None
+    currency: str | None = Field(description="ISO 4217 code, e.g. EUR")
+    period: Literal["hour", "day", "month", "year"] | None
+
+
+class Enrichment(Message):
+    summary: str = Field(description="Two sentences at most.")
+    seniority: Literal["intern", "junior", "mid", "senior", "lead", "principal", "unknown"]
+    role_family: Literal[
+        "engineering",
+        "data",
+        "design",
+        "product",
+        "marketing",
+        "sales",
+        "operations",
+        "support",
+        "finance",
+        "people",
+        "other",
+    ]
+    skills: list[str]
+    tech_stack: list[str]
+    years_experience: int | None = Field(description="Minimum years asked for, if stated.")
+    remote_policy: Literal["remote", "hybrid", "onsite", "unknown"]
+    salary: SalaryRange | None
+    key_requirements: list[str]
+
+
+# --- What the service publishes ----------------------------------------------------------
+
+
+class Usage(Message):
+    input_tokens: int = Field(default=0, ge=0)
+    cached_input_tokens: int = Field(default=0, ge=0)
+    reasoning_tokens: int = Field(default=0, ge=0)
+    output_tokens: int = Field(default=0, ge=0)
+    cost_usd: float = Field(default=0.0, ge=0)
+
+
+class ErrorInfo(Message):
+    type: str
+    message: str
+
+
+class Attempt(Message):
+    """One call to one provider, as the router made it."""
+
+    provider: str
+    model: str
+    attempt: int = Field(ge=1, description="1-based, counted per provider")
+    outcome: Outcome
+    http_status: int | None = None
+    latency_ms: float = Field(ge=0)
+    usage: Usage = Field(default_factory=Usage)
+    error: ErrorInfo | None = None
+
+
+class EnrichedJob(Message):
+    schema_version: Literal[1] = SCHEMA_VERSION
+    job_id: str
+    job: RawJob
+    enrichment: Enrichment
+    provider: str
+    model: str
+    attempts: list[Attempt]
+    usage: Usage
+    latency_ms: float = Field(ge=0)
+    cached: bool = False
+    enriched_at: datetime = Field(default_factory=utcnow)
+
+
+class OriginalRecord(Message):
+    """Where a dead-lettered record came from, and what it held."""
+
+    topic: str
+    partition: int
+    offset: int
+    timestamp_ms: int | None = None
+    key: str | None = Field(description="UTF-8 text, or base64 when key_encoding says so")
+    key_encoding: Literal["utf-8", "base64"] = "utf-8"
+    value: str | None = Field(description="UTF-8 text, or base64 when value_encoding says so")
+    value_encoding: Literal["utf-8", "base64"] = "utf-8"
+    value_truncated: bool = Field(
+        default=False, description="Only a prefix is kept; the record is at topic/partition/offset"
+    )
+
+
+class DeadLetter(Message):
+    schema_version: Literal[1] = SCHEMA_VERSION
+    job_id: str | None
+    stage: Stage
+    error: ErrorInfo
+    attempts: list[Attempt] = Field(default_factory=list)
+    original: OriginalRecord
+    failed_at: datetime = Field(default_factory=utcnow)
+
+
+class ProviderCall(Message):
+    """One provider attempt on ``llm.calls``: the audit trail and the source of the stats.
+
+    It carries raw usage and the price-table version so costs can be recomputed later,
+    and never the prompt or any secret."""
+
+    schema_version: Literal[1] = SCHEMA_VERSION
+    provider: str
+    model: str
+    job_id: str
+    attempt: int = Field(ge=1)
+    outcome: Outcome
+    http_status: int | None = None
+    latency_ms: float = Field(ge=0)
+    usage: Usage = Field(default_factory=Usage)
+    price_version: str
+    error_type: str | None = None
+    at: datetime = Field(default_factory=utcnow)
+
+
+class ControlCommand(Message):
+    """A runtime change on the compacted ``llm.control`` topic, applied by every worker."""
+
+    schema_version: Literal[1] = SCHEMA_VERSION
+    action: Literal["enable", "disable", "set_config", "reset_stats"]
+    provider: ProviderName | None = None
+    config: dict[str, Any] | None = None
+    at: datetime = Field(default_factory=utcnow)
+
+    @model_validator(mode="after")
+    def _check_arguments(self) -> ControlCommand:
+        if self.action in ("enable", "disable") and self.provider is None:
+            raise ValueError(f"'{self.action}' needs a provider")
+        if self.action == "set_config" and not self.config:
+            raise ValueError("'set_config' needs a non-empty config patch")
+        return self
+
+
+TOPIC_MESSAGES: dict[str, type[Message]] = {
+    "raw-job": RawJob,
+    "enrichment": Enrichment,
+    "enriched-job": EnrichedJob,
+    "dead-letter": DeadLetter,
+    "provider-call": ProviderCall,
+    "control-command": ControlCommand,
+}

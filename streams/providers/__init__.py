@@ -1,0 +1,24 @@
+"""Provider adapters, one module per vendor, each speaking that vendor's HTTP API."""
+
+from __future__ import annotations
+
+from streams.providers.base import Completion, EnrichRequest, Health, Provider
+from streams.providers.deepseek import DeepSeekProvider
+from streams.providers.openai import OpenAIProvider
+from streams.settings import Settings
+
+ADAPTERS: dict[str, type[Provider]] = {
+    "openai": OpenAIProvider,
+    "deepseek": DeepSeekProvider,
+}
+
+
+def build_providers(settings: Settings) -> dict[str, Provider]:
+    """One adapter (with its pooled client) per provider in the chain."""
+    return {
+        name: ADAPTERS[name](settings.provider(name), prices=settings.llm_prices)
+        for name in settings.llm_provider_chain
+    }
+
+
+__all__ = ["ADAPTERS", "Completion", "EnrichRequest", "Health", "Provider", "build_providers"]

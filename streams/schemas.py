@@ -1,0 +1,92 @@
+"""JSON Schema documents generated from the models.
+
+Two uses: the published contracts in ``schemas/`` (one file per message, with ``$id`` and a
+version), and the Enrichment schema sent to providers, flattened to the subset that every
+vendor's strict structured-output mode accepts.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from streams.models import SCHEMA_VERSION, TOPIC_MESSAGES, Enrichment
+
+JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
+
+
+def contract(name: str) -> dict[str, Any]:
+    """The published schema of one message, e.g. ``contract("raw-job")``."""
+    schema = TOPIC_MESSAGES[name].model_json_schema(mode="serialization")
+    return {
+        "$schema": JSON_SCHEMA_DIALECT,
+        "$id": f"urn:llm-provider-streams:schema:{name}:v{SCHEMA_VERSION}",
+        "version": SCHEMA_VERSION,
+        **schema,
+    }
+
+
+def render(schema: dict[str, Any]) -> str:
+    return json.dumps(schema, indent=2, ensure_ascii=False, sort_keys=False) + "\n"
+
+
+def write_contracts(directory: Path) -> list[Path]:
+    directory.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name in TOPIC_MESSAGES:
+        path = directory / f"{name}.v{SCHEMA_VERSION}.json"
+        path.write_text(render(contract(name)), encoding="utf-8")
+        written.append(path)
+    return written
+
+
+def stale_contracts(directory: Path) -> list[str]:
+    """File names in ``directory`` that differ from what the models generate."""
+    stale = []
+    for name in TOPIC_MESSAGES:
+        path = directory / f"{name}.v{SCHEMA_VERSION}.json"
+        if not path.exists() or path.read_text(encoding="utf-8") != render(contract(name)):
+            stale.append(path.name)
+    return stale
+
+
+@cache
+def enrichment_schema() -> dict[str, Any]:
+    """The Enrichment schema in the strict subset: no $ref, no titles or defaults,
+    every object closed and fully required, nullable values as ``"type": [X, "null"]``."""
+    raw = Enrichment.model_json_schema()
+    definitions = raw.pop("$defs", {})
+
+    def strict(node: Any) -> Any:
+        if isinstance(node, list):
+            return [strict(item) for item in node]
+        if not isinstance(node, dict):
+            return node
+        if "$ref" in node:
+            return strict(definitions[node["$ref"].rsplit("/", 1)[-1]])
+        out = {k: strict(v) for k, v in node.items() if k not in ("title", "default")}
+        if "anyOf" in out:
+            out = _merge_nullable(out)
+        if out.get("type") == "object":
+            out["required"] = list(out.get("properties", {}))
+            out["additionalProperties"] = False
+        return out
+
+    result: dict[str, Any] = strict(raw)
+    return result
+
+
+def _merge_nullable(node: dict[str, Any]) -> dict[str, Any]:
+    """``anyOf: [S, {type: null}]`` becomes S with ``null`` added to its type (and enum)."""
+    options = node["anyOf"]
+    others = [o for o in options if o != {"type": "null"}]
+    if len(options) != 2 or len(others) != 1 or "type" not in others[0]:
+        return node
+    merged = {k: v for k, v in node.items() if k != "anyOf"}
+    merged.update(others[0])
+    merged["type"] = [others[0]["type"], "null"]
+    if "enum" in merged:
+        merged["enum"] = [*merged["enum"], None]
+    return merged

@@ -1,0 +1,112 @@
+"""``llm-streams up``: the whole stack on one machine, for a first run and for demos.
+
+Starts a local broker unless KAFKA_BOOTSTRAP_SERVERS is set, the simulator for every
+provider in the chain that has no real key, then a worker wired to both; stops them all,
+worker first, on Ctrl-C or SIGTERM.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import IO
+
+from streams.broker import LocalKafka
+from streams.broker.launcher import port_is_free
+from streams.errors import StreamsError
+from streams.settings import load_settings
+from streams.simulator import DEFAULT_API_KEY
+
+KEY_ENV = {"openai": "OPENAI_API_KEY", "deepseek": "DEEPSEEK_API_KEY"}
+URL_ENV = {"openai": "OPENAI_BASE_URL", "deepseek": "DEEPSEEK_BASE_URL"}
+
+
+def _say(text: str) -> None:
+    print(f"[up] {text}", flush=True)
+
+
+def _start_simulator(
+    env: dict[str, str], log: IO[bytes]
+) -> tuple[subprocess.Popen[bytes], dict[str, str]]:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "streams", "simulator", "--api-key", DEFAULT_API_KEY],
+        stdout=subprocess.PIPE,
+        stderr=log,
+        env=env,
+    )
+    assert process.stdout is not None
+    urls: dict[str, str] = {}
+    while len(urls) < len(URL_ENV):
+        line = process.stdout.readline().decode().strip()
+        if not line:
+            raise StreamsError("the simulator exited before it was ready")
+        name, _, value = line.partition("=")
+        urls[name] = value
+    return process, urls
+
+
+def run_stack(*, data_dir: Path) -> int:
+    settings = load_settings()  # fail fast, before anything starts
+    env = dict(os.environ)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    kafka: LocalKafka | None = None
+    children: list[subprocess.Popen[bytes]] = []
+    stopping = False
+
+    def request_stop(*_: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, request_stop)
+    signal.signal(signal.SIGTERM, request_stop)
+    started = time.monotonic()
+    try:
+        if not env.get("KAFKA_BOOTSTRAP_SERVERS"):
+            port = 9092 if port_is_free(9092) else None
+            kafka = LocalKafka(data_dir=data_dir / "kafka", port=port)
+            _say("starting a local Kafka broker (first run: Maven fetches the jars)...")
+            env["KAFKA_BOOTSTRAP_SERVERS"] = kafka.start()
+            _say(f"Kafka ready at {env['KAFKA_BOOTSTRAP_SERVERS']} (data in {kafka.data_dir})")
+        else:
+            _say(f"using the broker at {env['KAFKA_BOOTSTRAP_SERVERS']}")
+
+        simulated = [p for p in settings.llm_provider_chain if not env.get(KEY_ENV[p])]
+        if simulated:
+            sim_log = (data_dir / "simulator.log").open("ab")
+            simulator, urls = _start_simulator(env, sim_log)
+            children.append(simulator)
+            for provider in simulated:
+                env[URL_ENV[provider]] = urls[URL_ENV[provider]]
+                env[KEY_ENV[provider]] = DEFAULT_API_KEY
+            _say(f"simulating {', '.join(simulated)} at {urls[URL_ENV[simulated[0]]]}")
+        real = [p for p in settings.llm_provider_chain if p not in simulated]
+        if real:
+            _say(f"real endpoints for {', '.join(real)} (keys found in the environment)")
+
+        worker = subprocess.Popen([sys.executable, "-m", "streams", "worker"], env=env)
+        children.append(worker)
+        web = f"http://{settings.llm_service_host}:{settings.llm_service_port}"
+        _say(f"worker started in {time.monotonic() - started:.1f}s; web view: {web}/health")
+        _say("publish jobs:   .venv/bin/llm-streams produce examples/jobs.jsonl")
+        _say("watch results:  .venv/bin/llm-streams tail --limit 20")
+        _say("dead letters:   .venv/bin/llm-streams tail --topic jobs.dead-letter --from-beginning")
+        _say("Ctrl-C stops everything.")
+        while not stopping and worker.poll() is None:
+            time.sleep(0.2)
+        return 0 if stopping else (worker.returncode or 1)
+    finally:
+        for child in reversed(children):  # worker first: it drains before the broker goes
+            with contextlib.suppress(ProcessLookupError):
+                child.send_signal(signal.SIGTERM)
+            try:
+                child.wait(60)
+            except subprocess.TimeoutExpired:
+                child.kill()
+        if kafka is not None:
+            kafka.stop()
+        _say("stopped")

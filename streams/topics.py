@@ -1,0 +1,80 @@
+"""The topics, declared once per app. Values travel as the models' own JSON (bytes), so the
+bytes on the wire are exactly what the schemas in ``schemas/`` describe."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import faust
+
+from streams.settings import Settings
+
+
+@dataclass(frozen=True, kw_only=True)
+class Topics:
+    raw: Any
+    enriched: Any
+    dead_letter: Any
+    calls: Any
+    control: Any
+
+    @classmethod
+    def declare(cls, app: faust.App, settings: Settings) -> Topics:
+        def topic(name: str, **options: Any) -> Any:
+            # Raw bytes both ways: the enrich agent decodes (and dead-letters) by itself,
+            # because Faust drops a record whose value fails to decode.
+            return app.topic(
+                name,
+                key_serializer="raw",
+                value_serializer="raw",
+                partitions=settings.llm_topic_partitions,
+                **options,
+            )
+
+        return cls(
+            raw=topic(settings.llm_topic_raw),
+            enriched=topic(settings.llm_topic_enriched),
+            dead_letter=topic(settings.llm_topic_dead_letter),
+            calls=topic(settings.llm_topic_calls),
+            control=topic(settings.llm_topic_control, compacting=True),
+        )
+
+    def all(self) -> list[Any]:
+        return [self.raw, self.enriched, self.dead_letter, self.calls, self.control]
+
+
+@contextlib.asynccontextmanager
+async def _admin(settings: Settings) -> AsyncIterator[Any]:
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
+    await admin.start()
+    try:
+        yield admin
+    finally:
+        await admin.close()
+
+
+async def partitions_of(settings: Settings, name: str) -> list[int]:
+    """The topic's partition numbers; empty when it does not exist."""
+    async with _admin(settings) as admin:
+        if name not in await admin.list_topics():
+            return []
+        (described,) = await admin.describe_topics([name])
+        return sorted(p["partition"] for p in described["partitions"])
+
+
+async def ensure_topic(settings: Settings, name: str) -> None:
+    """Create ``name`` with the configured partition count unless it exists."""
+    from aiokafka.admin import NewTopic
+    from aiokafka.errors import TopicAlreadyExistsError
+
+    async with _admin(settings) as admin:
+        if name in await admin.list_topics():
+            return
+        topic = NewTopic(name, num_partitions=settings.llm_topic_partitions, replication_factor=1)
+        with contextlib.suppress(TopicAlreadyExistsError):  # created meanwhile by another
+            await admin.create_topics([topic])
