@@ -133,7 +133,9 @@ async def _produce(settings: Settings, topic: str, jobs: list[RawJob]) -> int:
     from streams.topics import ensure_topic
 
     # A topic auto-created by the first send would get the broker's partition count.
-    await ensure_topic(settings, topic)
+    await ensure_topic(
+        settings.kafka_bootstrap_servers, topic, partitions=settings.llm_topic_partitions
+    )
     producer = AIOKafkaProducer(
         bootstrap_servers=settings.kafka_bootstrap_servers, acks="all", enable_idempotence=True
     )
@@ -197,7 +199,7 @@ async def _tail(
     )
     from streams.topics import partitions_of
 
-    partitions = await partitions_of(settings, topic)
+    partitions = await partitions_of(settings.kafka_bootstrap_servers, topic)
     if not partitions:
         raise click.ClickException(f"topic {topic!r} does not exist (yet)")
     await consumer.start()

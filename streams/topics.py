@@ -47,10 +47,10 @@ class Topics:
 
 
 @contextlib.asynccontextmanager
-async def _admin(settings: Settings) -> AsyncIterator[Any]:
+async def _admin(bootstrap_servers: str) -> AsyncIterator[Any]:
     from aiokafka.admin import AIOKafkaAdminClient
 
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
     await admin.start()
     try:
         yield admin
@@ -58,23 +58,23 @@ async def _admin(settings: Settings) -> AsyncIterator[Any]:
         await admin.close()
 
 
-async def partitions_of(settings: Settings, name: str) -> list[int]:
+async def partitions_of(bootstrap_servers: str, name: str) -> list[int]:
     """The topic's partition numbers; empty when it does not exist."""
-    async with _admin(settings) as admin:
+    async with _admin(bootstrap_servers) as admin:
         if name not in await admin.list_topics():
             return []
         (described,) = await admin.describe_topics([name])
         return sorted(p["partition"] for p in described["partitions"])
 
 
-async def ensure_topic(settings: Settings, name: str) -> None:
-    """Create ``name`` with the configured partition count unless it exists."""
+async def ensure_topic(bootstrap_servers: str, name: str, *, partitions: int) -> None:
+    """Create ``name`` with ``partitions`` partitions unless it exists."""
     from aiokafka.admin import NewTopic
     from aiokafka.errors import TopicAlreadyExistsError
 
-    async with _admin(settings) as admin:
+    async with _admin(bootstrap_servers) as admin:
         if name in await admin.list_topics():
             return
-        topic = NewTopic(name, num_partitions=settings.llm_topic_partitions, replication_factor=1)
+        topic = NewTopic(name, num_partitions=partitions, replication_factor=1)
         with contextlib.suppress(TopicAlreadyExistsError):  # created meanwhile by another
             await admin.create_topics([topic])

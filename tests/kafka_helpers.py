@@ -1,0 +1,107 @@
+"""Plain aiokafka helpers for checking what the service did on the broker."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+
+from streams.topics import partitions_of
+
+
+async def produce(bootstrap: str, topic: str, records: list[tuple[bytes | None, bytes]]) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    await producer.start()
+    try:
+        for key, value in records:
+            await producer.send_and_wait(topic, value, key=key)
+    finally:
+        await producer.stop()
+
+
+def job_record(job_id: str, **fields: Any) -> tuple[bytes, bytes]:
+    job = {
+        "job_id": job_id,
+        "title": f"Senior Python Engineer {job_id}",
+        "description": f"Job {job_id}: 5+ years Python and Kafka. Remote (EU). EUR 80-95k.",
+    }
+    job.update(fields)
+    return job_id.encode(), json.dumps(job).encode()
+
+
+async def consume(bootstrap: str, topic: str, *, count: int, timeout_s: float = 60.0) -> list[Any]:
+    """The first ``count`` records of ``topic`` (all partitions), or fail after the timeout.
+    Waits a moment longer to catch records beyond ``count`` (duplicates, strays)."""
+    consumer = AIOKafkaConsumer(
+        topic, bootstrap_servers=bootstrap, group_id=None, auto_offset_reset="earliest"
+    )
+    await consumer.start()
+    records: list[Any] = []
+    try:
+        deadline = time.monotonic() + timeout_s
+        while len(records) < count and time.monotonic() < deadline:
+            batches = await consumer.getmany(timeout_ms=500)
+            for batch in batches.values():
+                records.extend(batch)
+        extra_until = time.monotonic() + 1.0
+        while time.monotonic() < extra_until:
+            for batch in (await consumer.getmany(timeout_ms=200)).values():
+                records.extend(batch)
+    finally:
+        await consumer.stop()
+    assert len(records) >= count, f"{topic}: {len(records)} records, expected {count}"
+    return records
+
+
+async def committed(bootstrap: str, group: str, topic: str) -> dict[int, int]:
+    """The group's committed offsets on ``topic``, by partition."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        offsets = await admin.list_consumer_group_offsets(group)
+    finally:
+        await admin.close()
+    return {tp.partition: meta.offset for tp, meta in offsets.items() if tp.topic == topic}
+
+
+async def end_offsets(bootstrap: str, topic: str) -> dict[int, int]:
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None)
+    await consumer.start()
+    try:
+        partitions = await partitions_of(bootstrap, topic)
+        ends = await consumer.end_offsets([TopicPartition(topic, p) for p in partitions])
+    finally:
+        await consumer.stop()
+    return {tp.partition: offset for tp, offset in ends.items()}
+
+
+async def wait_for(predicate: Any, *, timeout_s: float = 30.0, interval_s: float = 0.2) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if await predicate():
+            return
+        await asyncio.sleep(interval_s)
+    raise AssertionError(f"condition not met within {timeout_s}s")
+
+
+@contextlib.asynccontextmanager
+async def running(app: Any, topic: str) -> AsyncIterator[Any]:
+    """Run a Faust app in this event loop until the block ends; waits for its assignment."""
+    app.loop = asyncio.get_running_loop()
+    app.finalize()
+    await app.start()
+    try:
+
+        async def assigned() -> bool:
+            return any(tp.topic == topic for tp in app.consumer.assignment())
+
+        await wait_for(assigned, timeout_s=60)
+        yield app
+    finally:
+        await app.stop()
