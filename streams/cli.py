@@ -58,13 +58,14 @@ def broker(port: int, data_dir: Path) -> None:
     from streams.broker import LocalKafka
 
     kafka = LocalKafka(data_dir=data_dir, port=port)
-    try:
-        bootstrap = kafka.start()
-    except StreamsError as exc:
-        raise click.ClickException(str(exc)) from None
-    click.echo(f"ready {bootstrap}", err=False)
-    sys.stdout.flush()
-    with _stop_on_signals(kafka.stop):
+    # The handler only asks; kafka.wait() returns once the broker has shut down.
+    with _stop_on_signals(kafka.terminate):
+        try:
+            bootstrap = kafka.start()
+        except StreamsError as exc:
+            raise click.ClickException(str(exc)) from None
+        click.echo(f"ready {bootstrap}")
+        sys.stdout.flush()
         code = kafka.wait()
     kafka.stop()
     if code not in (0, -signal.SIGTERM, 143):

@@ -48,9 +48,17 @@ class Routed:
 class _Budget:
     deadline_at: float
     clock: Callable[[], float]
+    cut_short: bool = False  # an attempt or a backoff was skipped for lack of time
 
     def left(self) -> float:
         return self.deadline_at - self.clock()
+
+    def allows(self, seconds: float) -> bool:
+        """Whether ``seconds`` can pass and still leave time for an attempt."""
+        if self.left() - seconds < MIN_ATTEMPT_S:
+            self.cut_short = True
+            return False
+        return True
 
 
 @dataclass(kw_only=True)
@@ -115,14 +123,12 @@ class Router:
                     attempts=attempts,
                     latency_ms=(self.clock() - started) * 1000,
                 )
-            if budget.left() < MIN_ATTEMPT_S:
-                raise EnrichmentFailed(
-                    str(DeadlineExceeded(f"deadline of {deadline_s:.1f}s exceeded")),
-                    attempts=attempts,
-                )
         last = attempts[-1].error if attempts else None
-        reason = f"{last.type}: {last.message}" if last else "no provider was tried"
-        raise EnrichmentFailed(f"every provider failed; last: {reason}", attempts=attempts)
+        reason = f"last: {last.type}: {last.message}" if last else "no provider was tried"
+        if budget.cut_short:
+            exceeded = DeadlineExceeded(f"deadline of {deadline_s:g}s exceeded; {reason}")
+            raise EnrichmentFailed(str(exceeded), attempts=attempts)
+        raise EnrichmentFailed(f"every provider failed; {reason}", attempts=attempts)
 
     async def _try_provider(
         self,
@@ -133,13 +139,12 @@ class Router:
     ) -> Completion | None:
         model = request.model or provider.model
         for n in range(1, self.retry.attempts + 1):
-            left = budget.left()
-            if left < MIN_ATTEMPT_S:
+            if not budget.allows(0):
                 return None
             began = self.clock()
             try:
                 completion = await provider.enrich(
-                    request, timeout_s=min(self.attempt_timeout_s, left)
+                    request, timeout_s=min(self.attempt_timeout_s, budget.left())
                 )
             except ProviderError as exc:
                 attempts.append(
@@ -156,7 +161,7 @@ class Router:
                 if not exc.retryable or n == self.retry.attempts:
                     return None
                 delay = max(exc.retry_after_s or 0.0, self.retry.backoff_s(n, self.rng))
-                if budget.left() - delay < MIN_ATTEMPT_S:
+                if not budget.allows(delay):
                     return None  # waiting would eat the deadline: fall back now
                 await self.sleep(delay)
                 continue

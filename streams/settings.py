@@ -7,6 +7,7 @@ with one message naming the variable (see ``load_settings``).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Literal
@@ -21,7 +22,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict, SettingsError
 
 from streams.errors import ConfigurationError
 
@@ -187,6 +188,11 @@ def load_settings(**overrides: object) -> Settings:
     """Read settings from the environment; raise ConfigurationError with one clear message."""
     try:
         return Settings(**overrides)  # type: ignore[arg-type]
+    except SettingsError as exc:
+        # raised before validation, for a complex value (a list or dict) that is not JSON
+        field = re.search(r'field "(\w+)"', str(exc))
+        name = field.group(1).upper() if field else "settings"
+        raise ConfigurationError(f"invalid settings: {name}: not valid JSON") from None
     except ValidationError as exc:
         problems = []
         for error in exc.errors():

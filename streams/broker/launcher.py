@@ -187,12 +187,18 @@ class LocalKafka:
                 raise
         raise AssertionError("unreachable")
 
+    def terminate(self) -> None:
+        """Ask the broker to shut down (a controlled shutdown); returns at once."""
+        if self._process is not None and self._process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self._process.pid, signal.SIGTERM)
+
     def stop(self, *, timeout_s: float = 30.0) -> None:
+        """Shut the broker down and wait for it; SIGKILL after ``timeout_s``."""
+        self.terminate()
         process, self._process = self._process, None
-        if process is None or process.poll() is not None:
+        if process is None:
             return
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGTERM)
         try:
             process.wait(timeout_s)
         except subprocess.TimeoutExpired:

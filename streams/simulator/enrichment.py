@@ -61,14 +61,15 @@ ROLE_FAMILY = [
 ]
 CURRENCIES = {"€": "EUR", "eur": "EUR", "$": "USD", "usd": "USD", "£": "GBP", "gbp": "GBP"}
 CURRENCIES |= {"chf": "CHF", "sek": "SEK", "¥": "JPY", "jpy": "JPY", "inr": "INR", "₹": "INR"}
+CURRENCIES |= {"pln": "PLN", "cad": "CAD", "sgd": "SGD", "nok": "NOK"}
 
-_AMOUNT = r"(\d+(?:[.,]\d+)?)\s*(k|K|000)?"
+_CURRENCY = r"[€$£¥₹]|EUR|USD|GBP|CHF|SEK|NOK|PLN|CAD|SGD|JPY|INR"
+# 80, 80k, 80.5k, 210,000, 28.000, 130'000, 1 400
+_AMOUNT = r"(\d{1,3}(?:[.,' ]\d{3})+|\d+(?:[.,]\d+)?)\s*([kK])?"
 _SALARY = re.compile(
-    r"(?P<cur1>[€$£¥₹]|EUR|USD|GBP|CHF|SEK|JPY|INR)?\s*" + _AMOUNT + r"\s*(?:-|\u2013|to)\s*"
-    r"(?P<cur2>[€$£¥₹]|EUR|USD|GBP|CHF|SEK|JPY|INR)?\s*"
-    + _AMOUNT
-    + r"\s*(?P<cur3>EUR|USD|GBP|CHF|SEK|JPY|INR|€)?"
-    + r"(?:\s*(?:per|/|an|a)\s*(?P<period>hour|hr|day|month|year|yr|annum))?",
+    rf"(?P<cur1>{_CURRENCY})?\s*{_AMOUNT}\s*(?:-|\u2013|to)\s*(?P<cur2>{_CURRENCY})?\s*{_AMOUNT}"
+    rf"\s*(?P<cur3>{_CURRENCY})?"
+    r"(?:[^\n]{0,20}?(?P<period>hour|day|month|year|annum|monat|mois|anno))?",
     re.IGNORECASE,
 )
 _YEARS = re.compile(r"(\d{1,2})\s*\+?\s*(?:years|yrs|jahre)", re.IGNORECASE)
@@ -81,9 +82,11 @@ def _first(rules: list[tuple[str, tuple[str, ...]]], text: str, default: str) ->
     return default
 
 
-def _amount(number: str, suffix: str | None) -> float:
+def _amount(number: str, thousands: str | None) -> float:
+    if re.fullmatch(r"\d{1,3}(?:[.,' ]\d{3})+", number):
+        return float(re.sub(r"[.,' ]", "", number))
     value = float(number.replace(",", "."))
-    return value * 1000 if suffix else value
+    return value * 1000 if thousands else value
 
 
 def _salary(text: str) -> dict[str, Any] | None:
@@ -94,11 +97,12 @@ def _salary(text: str) -> dict[str, Any] | None:
     if symbol is None:
         return None
     low = _amount(match.group(2), match.group(3))
-    high = _amount(match.group(5), match.group(6))
-    period_word = (match.group("period") or "").lower()
-    period = {"hr": "hour", "yr": "year", "annum": "year"}.get(period_word, period_word or None)
-    if period is None:
-        period = "hour" if high < 500 else "year"
+    high = _amount(match.group(5), match.group(6) or match.group(3))
+    if match.group(6) and not match.group(3) and low < 1000 <= high:
+        low *= 1000  # "80-95k"
+    word = (match.group("period") or "").lower()
+    periods = {"annum": "year", "anno": "year", "monat": "month", "mois": "month"}
+    period = periods.get(word, word) or ("hour" if high < 500 else "year")
     return {
         "min": min(low, high),
         "max": max(low, high),

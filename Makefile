@@ -1,0 +1,36 @@
+# Two commands on a fresh machine: `make run` and `make test` (both install first).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: install run test lint format schemas clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e ".[dev]"
+	touch $(STAMP)
+
+run: install
+	$(BIN)/llm-streams up
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(BIN)/llm-streams schemas --check
+
+test: lint
+	$(BIN)/pytest
+
+format: install
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+schemas: install
+	$(BIN)/llm-streams schemas
+
+clean:
+	rm -rf $(VENV) .data artifacts .mypy_cache .ruff_cache .pytest_cache

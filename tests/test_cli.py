@@ -1,0 +1,127 @@
+"""The CLI as a person runs it: a worker process, produce from a file, tail the output."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import jsonschema
+import pytest
+
+from tests.conftest import ROOT
+
+pytestmark = pytest.mark.slow
+
+EXAMPLES = ROOT / "examples" / "jobs.jsonl"
+
+
+def _cli(
+    *args: str, env: dict[str, str], timeout: float = 120, **kwargs: object
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "streams", *args],
+        env=os.environ | env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+        **kwargs,  # type: ignore[arg-type]
+    )
+
+
+@contextlib.contextmanager
+def worker_process(env: dict[str, str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "streams", "worker"],
+            env=os.environ | env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            url = f"http://127.0.0.1:{env['LLM_SERVICE_PORT']}/health"
+            deadline = time.monotonic() + 90
+            while time.monotonic() < deadline:
+                assert process.poll() is None, log.read_text()
+                with contextlib.suppress(httpx.HTTPError):
+                    if httpx.get(url, timeout=1).json().get("assigned_partitions"):
+                        break
+                time.sleep(0.3)
+            else:
+                raise AssertionError(f"worker not ready:\n{log.read_text()[-3000:]}")
+            yield process
+        finally:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(60)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                raise
+
+
+def test_produce_then_tail_shows_schema_valid_enriched_jobs(
+    worker_env: dict[str, str], tmp_path: Path
+) -> None:
+    jobs = EXAMPLES.read_text(encoding="utf-8").splitlines()
+    schema = json.loads((ROOT / "schemas" / "enriched-job.v1.json").read_text())
+    with worker_process(worker_env, tmp_path / "worker.log") as worker:
+        produced = _cli("produce", str(EXAMPLES), env=worker_env)
+        assert produced.returncode == 0, produced.stderr
+        assert f"sent {len(jobs)} jobs" in produced.stdout
+
+        tailed = _cli("tail", "--limit", "20", "--timeout", "60", env=worker_env)
+        assert tailed.returncode == 0, tailed.stderr
+        lines = tailed.stdout.splitlines()
+        assert len(lines) == 20
+        for line in lines:
+            jsonschema.validate(json.loads(line), schema)
+
+        everything = _cli(
+            "tail", "--from-beginning", "--limit", str(len(jobs)), "--timeout", "60", env=worker_env
+        )
+        ids = {json.loads(line)["job_id"] for line in everything.stdout.splitlines()}
+        assert ids == {json.loads(job)["job_id"] for job in jobs}
+        worker.send_signal(signal.SIGTERM)
+        assert worker.wait(60) == 0, "SIGTERM stops the worker cleanly"
+
+
+def test_produce_names_rejected_lines_and_exits_non_zero(
+    worker_env: dict[str, str], tmp_path: Path
+) -> None:
+    source = tmp_path / "mixed.jsonl"
+    good = EXAMPLES.read_text(encoding="utf-8").splitlines()[0]
+    source.write_text(
+        "\n".join([good, '{"job_id": "x", "title": "no description"}', "not json", ""]),
+        encoding="utf-8",
+    )
+    result = _cli("produce", str(source), env=worker_env)
+    assert result.returncode == 1
+    assert "line 2: rejected: description: Field required" in result.stderr
+    assert "line 3: rejected" in result.stderr
+    assert "sent 1 jobs" in result.stdout
+    dead = _cli(
+        "tail",
+        "--topic",
+        worker_env["LLM_TOPIC_RAW"],
+        "--from-beginning",
+        "--limit",
+        "1",
+        "--timeout",
+        "10",
+        env=worker_env,
+    )
+    assert json.loads(dead.stdout)["job_id"] == json.loads(good)["job_id"]
+
+
+def test_tail_says_when_the_topic_does_not_exist(worker_env: dict[str, str]) -> None:
+    result = _cli("tail", "--topic", "no.such.topic", "--limit", "1", env=worker_env)
+    assert result.returncode == 1
+    assert "does not exist" in result.stderr

@@ -1,0 +1,69 @@
+"""The simulator checks requests like the vendors do, and takes faults at run time."""
+
+from __future__ import annotations
+
+import httpx
+
+from streams.simulator import DEFAULT_API_KEY
+from tests.conftest import SimulatorThread
+
+AUTH = {"Authorization": f"Bearer {DEFAULT_API_KEY}"}
+MESSAGES = [{"role": "user", "content": "Title: Engineer\nDescription:\nPython. Remote."}]
+
+
+def test_a_wrong_key_gets_the_vendor_auth_error(sim: SimulatorThread) -> None:
+    response = httpx.post(
+        f"{sim.url}/openai/v1/chat/completions",
+        json={"model": "gpt-5.4-mini", "messages": MESSAGES},
+        headers={"Authorization": "Bearer wrong"},
+    )
+    assert response.status_code == 401
+    assert response.json()["error"]["code"] == "invalid_api_key"
+
+
+def test_requests_the_vendor_would_reject_get_a_400(sim: SimulatorThread) -> None:
+    url = f"{sim.url}/openai/v1/chat/completions"
+    reasoning_with_max_tokens = {"model": "gpt-5.4-mini", "messages": MESSAGES, "max_tokens": 10}
+    response = httpx.post(url, json=reasoning_with_max_tokens, headers=AUTH)
+    assert response.status_code == 400
+    assert "max_completion_tokens" in response.json()["error"]["message"]
+
+    no_json_word = {
+        "model": "deepseek-v4-flash",
+        "messages": [{"role": "user", "content": "hello"}],
+        "response_format": {"type": "json_object"},
+    }
+    response = httpx.post(f"{sim.url}/deepseek/chat/completions", json=no_json_word, headers=AUTH)
+    assert response.status_code == 400
+    assert "json" in response.json()["error"]["message"]
+
+    unknown_model = {"model": "gpt-0", "messages": MESSAGES}
+    assert httpx.post(url, json=unknown_model, headers=AUTH).status_code == 400
+
+
+def test_faults_are_validated_and_applied(sim: SimulatorThread) -> None:
+    bad = httpx.put(f"{sim.url}/_sim/faults/openai", json={"error_rate": 3})
+    assert bad.status_code == 422
+    assert httpx.put(f"{sim.url}/_sim/faults/nobody", json={}).status_code == 404
+
+    sim.set_faults("openai", error_rate=1.0, error_status=429, retry_after_s=2)
+    response = httpx.post(
+        f"{sim.url}/openai/v1/chat/completions",
+        json={"model": "gpt-5.4-mini", "messages": MESSAGES},
+        headers=AUTH,
+    )
+    assert response.status_code == 429
+    assert response.headers["retry-after"] == "2"
+
+
+def test_matching_limits_faults_to_some_requests(sim: SimulatorThread) -> None:
+    sim.set_faults("deepseek", error_rate=1.0, match="Title: Doomed")
+    url = f"{sim.url}/deepseek/chat/completions"
+
+    def ask(title: str) -> int:
+        content = f"Title: {title}\nDescription:\nAnswer in json."
+        body = {"model": "deepseek-v4-flash", "messages": [{"role": "user", "content": content}]}
+        return httpx.post(url, json=body, headers=AUTH).status_code
+
+    assert ask("Doomed") == 500
+    assert ask("Fine") == 200
