@@ -13,8 +13,11 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO
+
+import httpx
 
 from streams.broker import LocalKafka
 from streams.broker.launcher import port_is_free
@@ -48,6 +51,18 @@ def _start_simulator(
         name, _, value = line.partition("=")
         urls[name] = value
     return process, urls
+
+
+def _wait_until_consuming(
+    health_url: str, worker: subprocess.Popen[bytes], stopping: Callable[[], bool]
+) -> bool:
+    """Whether the worker got its partitions (False if it died or we are stopping)."""
+    while not stopping() and worker.poll() is None:
+        with contextlib.suppress(httpx.HTTPError, ValueError):
+            if httpx.get(health_url, timeout=1).json().get("assigned_partitions"):
+                return True
+        time.sleep(0.3)
+    return False
 
 
 def run_stack(*, data_dir: Path) -> int:
@@ -91,7 +106,9 @@ def run_stack(*, data_dir: Path) -> int:
         worker = subprocess.Popen([sys.executable, "-m", "streams", "worker"], env=env)
         children.append(worker)
         web = f"http://{settings.llm_service_host}:{settings.llm_service_port}"
-        _say(f"worker started in {time.monotonic() - started:.1f}s; web view: {web}/health")
+        if not _wait_until_consuming(f"{web}/health", worker, lambda: stopping):
+            return 0 if stopping else (worker.returncode or 1)
+        _say(f"worker ready in {time.monotonic() - started:.1f}s; web view: {web}/health")
         _say("publish jobs:   .venv/bin/llm-streams produce examples/jobs.jsonl")
         _say("watch results:  .venv/bin/llm-streams tail --limit 20")
         _say("dead letters:   .venv/bin/llm-streams tail --topic jobs.dead-letter --from-beginning")

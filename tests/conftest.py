@@ -55,7 +55,7 @@ def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         return
     from streams.broker import BrokerError, LocalKafka
 
-    kafka = LocalKafka(data_dir=tmp_path_factory.mktemp("kafka"), die_with_parent=True)
+    kafka = LocalKafka(data_dir=tmp_path_factory.mktemp("kafka"))
     try:
         bootstrap = kafka.start()
     except BrokerError as exc:

@@ -137,7 +137,8 @@ def port_is_free(port: int) -> bool:
 
 def _die_with_parent() -> None:
     # PR_SET_PDEATHSIG: the broker gets SIGTERM when the process that started it dies,
-    # so a killed test run leaves no broker behind.
+    # even by SIGKILL, so a killed CLI or test run leaves no broker behind. It fires when
+    # the starting *thread* ends: start brokers from the main thread.
     ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)
 
 
@@ -150,12 +151,10 @@ class LocalKafka:
         data_dir: Path,
         port: int | None = None,
         heap_mb: int = 512,
-        die_with_parent: bool = False,
     ) -> None:
         self.data_dir = data_dir.resolve()
         self._requested_port = port
         self.heap_mb = heap_mb
-        self.die_with_parent = die_with_parent
         self.port = 0
         self._process: subprocess.Popen[bytes] | None = None
 
@@ -307,7 +306,7 @@ class LocalKafka:
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
                 start_new_session=True,
-                preexec_fn=_die_with_parent if self.die_with_parent else None,
+                preexec_fn=_die_with_parent,
             )
 
     def _wait_ready(self, timeout_s: float) -> None:

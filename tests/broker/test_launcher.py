@@ -19,7 +19,7 @@ pytestmark = pytest.mark.slow
 
 
 def test_data_survives_a_restart(tmp_path: Path) -> None:
-    kafka = LocalKafka(data_dir=tmp_path / "kafka", die_with_parent=True)
+    kafka = LocalKafka(data_dir=tmp_path / "kafka")
     with kafka:
         first = kafka.bootstrap_servers
         asyncio.run(produce(first, "kept", [(b"k", b"still here")]))
