@@ -27,6 +27,7 @@ from pydantic import ValidationError
 
 from streams.errors import EnrichmentFailed
 from streams.models import (
+    Attempt,
     DeadLetter,
     EnrichedJob,
     ErrorInfo,
@@ -97,28 +98,17 @@ class Enricher:
         except PublishRejected as exc:
             await self._dead_letter(event, "publish", exc, job=job, attempts=routed.attempts)
 
-    async def _record_calls(self, job: RawJob | None, attempts: list[Any]) -> None:
+    async def _record_calls(self, job: RawJob | None, attempts: list[Attempt]) -> None:
         if job is None or not attempts:
             return
         await asyncio.gather(
             *(
                 self._publish(
                     self.topics.calls,
-                    a.provider,
-                    ProviderCall(
-                        provider=a.provider,
-                        model=a.model,
-                        job_id=job.job_id,
-                        attempt=a.attempt,
-                        outcome=a.outcome,
-                        http_status=a.http_status,
-                        latency_ms=a.latency_ms,
-                        usage=a.usage,
-                        price_version=self.price_version,
-                        error_type=a.error.type if a.error else None,
-                    ),
+                    attempt.provider,
+                    ProviderCall.of(attempt, job_id=job.job_id, price_version=self.price_version),
                 )
-                for a in attempts
+                for attempt in attempts
             )
         )
 
@@ -129,7 +119,7 @@ class Enricher:
         exc: BaseException,
         *,
         job: RawJob | None,
-        attempts: list[Any] | None = None,
+        attempts: list[Attempt] | None = None,
     ) -> None:
         message = event.message
         key = _text_or_base64(message.key)

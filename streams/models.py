@@ -177,6 +177,21 @@ class ProviderCall(Message):
     error_type: str | None = None
     at: datetime = Field(default_factory=utcnow)
 
+    @classmethod
+    def of(cls, attempt: Attempt, *, job_id: str, price_version: str) -> ProviderCall:
+        return cls(
+            provider=attempt.provider,
+            model=attempt.model,
+            job_id=job_id,
+            attempt=attempt.attempt,
+            outcome=attempt.outcome,
+            http_status=attempt.http_status,
+            latency_ms=attempt.latency_ms,
+            usage=attempt.usage,
+            price_version=price_version,
+            error_type=attempt.error.type if attempt.error else None,
+        )
+
 
 class ControlCommand(Message):
     """A runtime change on the compacted ``llm.control`` topic, applied by every worker."""
