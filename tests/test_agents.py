@@ -48,7 +48,7 @@ async def test_jobs_and_malformed_records_all_end_somewhere(
     settings: Settings, sim: SimulatorThread
 ) -> None:
     bootstrap = settings.kafka_bootstrap_servers
-    jobs = [job_record(f"job-{n}") for n in range(30)]
+    jobs: list[tuple[bytes | None, bytes]] = [job_record(f"job-{n}") for n in range(30)]
     malformed: list[tuple[bytes | None, bytes]] = [
         (b"undecodable", b"\xff\xfe\x00 not utf-8"),
         (b"not-json", b"{this is not json"),

@@ -23,9 +23,7 @@ pytestmark = pytest.mark.slow
 EXAMPLES = ROOT / "examples" / "jobs.jsonl"
 
 
-def _cli(
-    *args: str, env: dict[str, str], timeout: float = 120, **kwargs: object
-) -> subprocess.CompletedProcess[str]:
+def _cli(*args: str, env: dict[str, str], timeout: float = 120) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "streams", *args],
         env=os.environ | env,
@@ -33,7 +31,6 @@ def _cli(
         text=True,
         timeout=timeout,
         check=False,
-        **kwargs,  # type: ignore[arg-type]
     )
 
 
