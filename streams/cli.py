@@ -16,7 +16,7 @@ from pydantic import ValidationError
 
 from streams.errors import StreamsError
 from streams.models import RawJob
-from streams.settings import Settings, load_settings
+from streams.settings import PROVIDER_NAMES, Settings, load_settings
 
 
 def _settings() -> Settings:
@@ -76,14 +76,41 @@ def broker(port: int, data_dir: Path) -> None:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", type=int, default=0, help="0 picks a free port.")
 @click.option("--api-key", default="sim-key", show_default=True, help="The key it accepts.")
-@click.option("--latency-ms", type=float, default=0.0, show_default=True)
-@click.option("--error-rate", type=click.FloatRange(0, 1), default=0.0, show_default=True)
-def simulator(host: str, port: int, api_key: str, latency_ms: float, error_rate: float) -> None:
-    """Serve the providers' APIs on loopback; prints one BASE_URL line per provider."""
+@click.option("--seed", type=int, default=0, show_default=True, help="Fault dice seed.")
+@click.option("--latency-ms", type=float, default=0.0, show_default=True, help="Every provider.")
+@click.option(
+    "--error-rate", type=click.FloatRange(0, 1), default=0.0, help="500s, every provider."
+)
+@click.option(
+    "--faults",
+    "faults_json",
+    default=None,
+    help='Per provider, as JSON: \'{"openai": {"errors": {"429": 0.3}, "retry_after_s": 2}}\'.',
+)
+def simulator(
+    host: str,
+    port: int,
+    api_key: str,
+    seed: int,
+    latency_ms: float,
+    error_rate: float,
+    faults_json: str | None,
+) -> None:
+    """Serve the five providers' APIs on loopback; prints one BASE_URL line per provider.
+
+    Faults can also be changed while it runs: PUT /_sim/faults/{provider} with the same JSON."""
+    from pydantic import TypeAdapter
+
     from streams.simulator import Faults, Simulator, base_urls, serve
 
-    faults = Faults(latency_ms=latency_ms, error_rate=error_rate)
-    sim = Simulator(api_key=api_key, faults={"openai": faults, "deepseek": faults})
+    everywhere = Faults(latency_ms=latency_ms, errors={500: error_rate} if error_rate else {})
+    faults: dict[str, Faults] = dict.fromkeys(PROVIDER_NAMES, everywhere)
+    if faults_json:
+        try:
+            faults |= TypeAdapter(dict[str, Faults]).validate_json(faults_json)
+        except ValidationError as exc:
+            raise click.BadParameter(str(exc), param_hint="--faults") from None
+    sim = Simulator(api_key=api_key, faults=faults, seed=seed)
 
     async def run() -> None:
         runner, bound = await serve(sim, host=host, port=port)

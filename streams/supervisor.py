@@ -22,11 +22,18 @@ import httpx
 from streams.broker import LocalKafka
 from streams.broker.launcher import port_is_free
 from streams.errors import StreamsError
-from streams.settings import load_settings
+from streams.settings import KEY_VARIABLES, load_settings
 from streams.simulator import DEFAULT_API_KEY
 
-KEY_ENV = {"openai": "OPENAI_API_KEY", "deepseek": "DEEPSEEK_API_KEY"}
-URL_ENV = {"openai": "OPENAI_BASE_URL", "deepseek": "DEEPSEEK_BASE_URL"}
+URL_ENV = {name: f"{name.upper()}_BASE_URL" for name in KEY_VARIABLES}
+
+
+def is_real(provider: str, env: dict[str, str]) -> bool:
+    """A provider with a key in the environment is used for real; so is an Ollama whose
+    address is given (a local Ollama needs no key)."""
+    if provider == "ollama":
+        return bool(env.get(URL_ENV["ollama"]) or env.get(KEY_VARIABLES["ollama"]))
+    return bool(env.get(KEY_VARIABLES[provider]))
 
 
 def _say(text: str) -> None:
@@ -90,15 +97,16 @@ def run_stack(*, data_dir: Path) -> int:
         else:
             _say(f"using the broker at {env['KAFKA_BOOTSTRAP_SERVERS']}")
 
-        simulated = [p for p in settings.llm_provider_chain if not env.get(KEY_ENV[p])]
+        simulated = [p for p in settings.llm_provider_chain if not is_real(p, env)]
         if simulated:
             sim_log = (data_dir / "simulator.log").open("ab")
             simulator, urls = _start_simulator(env, sim_log)
             children.append(simulator)
             for provider in simulated:
                 env[URL_ENV[provider]] = urls[URL_ENV[provider]]
-                env[KEY_ENV[provider]] = DEFAULT_API_KEY
-            _say(f"simulating {', '.join(simulated)} at {urls[URL_ENV[simulated[0]]]}")
+                env[KEY_VARIABLES[provider]] = DEFAULT_API_KEY
+            port = urls[URL_ENV[simulated[0]]].split("/")[2]
+            _say(f"simulating {', '.join(simulated)} at http://{port} (faults: PUT /_sim/faults/NAME)")
         real = [p for p in settings.llm_provider_chain if p not in simulated]
         if real:
             _say(f"real endpoints for {', '.join(real)} (keys found in the environment)")

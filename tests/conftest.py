@@ -19,7 +19,7 @@ import httpx
 import pytest
 
 from streams.broker.launcher import free_port
-from streams.settings import Settings, load_settings
+from streams.settings import KEY_VARIABLES, Settings, load_settings
 from streams.simulator import DEFAULT_API_KEY, Simulator, base_urls, serve
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -98,10 +98,8 @@ class SimulatorThread:
         return f"http://127.0.0.1:{self.port}"
 
     def env(self) -> dict[str, str]:
-        return base_urls("127.0.0.1", self.port) | {
-            "OPENAI_API_KEY": DEFAULT_API_KEY,
-            "DEEPSEEK_API_KEY": DEFAULT_API_KEY,
-        }
+        keys = dict.fromkeys(KEY_VARIABLES.values(), DEFAULT_API_KEY)
+        return base_urls("127.0.0.1", self.port) | keys
 
     def set_faults(self, provider: str, **faults: Any) -> None:
         response = httpx.put(f"{self.url}/_sim/faults/{provider}", json=faults)
@@ -148,6 +146,7 @@ def worker_env(
         "LLM_TOPIC_CALLS": f"{unique}.calls",
         "LLM_TOPIC_CONTROL": f"{unique}.control",
         "LLM_TOPIC_PARTITIONS": "2",
+        "LLM_PROVIDER_CHAIN": "openai,deepseek",
         "LLM_DATA_DIR": str(tmp_path / "worker"),
         "LLM_SERVICE_PORT": str(free_port()),
         "LLM_RETRY_INITIAL_BACKOFF_S": "0.01",

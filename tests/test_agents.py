@@ -91,8 +91,8 @@ async def test_jobs_and_malformed_records_all_end_somewhere(
 async def test_every_provider_failing_dead_letters_with_attempts(
     settings: Settings, sim: SimulatorThread
 ) -> None:
-    sim.set_faults("openai", error_rate=1.0, error_status=500)
-    sim.set_faults("deepseek", error_rate=1.0, error_status=503)
+    sim.set_faults("openai", errors={500: 1.0})
+    sim.set_faults("deepseek", errors={503: 1.0})
     app = create_app(settings)
     async with running(app, settings.llm_topic_raw):
         await produce(
@@ -113,7 +113,7 @@ async def test_every_provider_failing_dead_letters_with_attempts(
 async def test_fallback_enriches_when_the_primary_is_down(
     settings: Settings, sim: SimulatorThread
 ) -> None:
-    sim.set_faults("openai", error_rate=1.0, error_status=401)
+    sim.set_faults("openai", errors={401: 1.0})
     app = create_app(settings)
     async with running(app, settings.llm_topic_raw):
         await produce(

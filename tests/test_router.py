@@ -77,7 +77,7 @@ async def test_preferred_provider_goes_first(providers: dict[str, Provider]) -> 
 async def test_retries_back_off_then_fall_back(
     providers: dict[str, Provider], sim: SimulatorThread
 ) -> None:
-    sim.set_faults("openai", error_rate=1.0, error_status=503)
+    sim.set_faults("openai", errors={503: 1.0})
     clock = FakeClock()
     router = _router(
         providers, clock, retry=RetryPolicy(attempts=3, initial_backoff_s=1.0, max_backoff_s=10)
@@ -97,7 +97,7 @@ async def test_retries_back_off_then_fall_back(
 async def test_retry_after_is_honoured(
     providers: dict[str, Provider], sim: SimulatorThread
 ) -> None:
-    sim.set_faults("openai", error_rate=1.0, error_status=429, retry_after_s=4)
+    sim.set_faults("openai", errors={429: 1.0}, retry_after_s=4)
     clock = FakeClock()
     router = _router(providers, clock, retry=RetryPolicy(attempts=2, initial_backoff_s=0.1))
     routed = await router.enrich(JOB)
@@ -108,8 +108,8 @@ async def test_retry_after_is_honoured(
 async def test_no_backoff_outlives_the_deadline(
     providers: dict[str, Provider], sim: SimulatorThread
 ) -> None:
-    sim.set_faults("openai", error_rate=1.0, error_status=429, retry_after_s=30)
-    sim.set_faults("deepseek", error_rate=1.0, error_status=429, retry_after_s=30)
+    sim.set_faults("openai", errors={429: 1.0}, retry_after_s=30)
+    sim.set_faults("deepseek", errors={429: 1.0}, retry_after_s=30)
     clock = FakeClock()
     router = _router(providers, clock, deadline_s=10, retry=RetryPolicy(attempts=5))
     with pytest.raises(EnrichmentFailed) as caught:
@@ -121,8 +121,8 @@ async def test_no_backoff_outlives_the_deadline(
 async def test_the_job_deadline_overrides_and_stops_attempts(
     providers: dict[str, Provider], sim: SimulatorThread
 ) -> None:
-    sim.set_faults("openai", error_rate=1.0, error_status=500)
-    sim.set_faults("deepseek", error_rate=1.0, error_status=500)
+    sim.set_faults("openai", errors={500: 1.0})
+    sim.set_faults("deepseek", errors={500: 1.0})
     clock = FakeClock()
     router = _router(
         providers, clock, deadline_s=60, retry=RetryPolicy(attempts=50, initial_backoff_s=1.0)
@@ -136,7 +136,7 @@ async def test_the_job_deadline_overrides_and_stops_attempts(
 async def test_a_final_error_is_not_retried(
     providers: dict[str, Provider], sim: SimulatorThread
 ) -> None:
-    sim.set_faults("openai", error_rate=1.0, error_status=400)
+    sim.set_faults("openai", errors={400: 1.0})
     routed = await _router(providers, FakeClock()).enrich(JOB)
     assert [(a.provider, a.outcome) for a in routed.attempts] == [
         ("openai", "error"),

@@ -38,15 +38,15 @@ def test_requests_the_vendor_would_reject_get_a_400(sim: SimulatorThread) -> Non
     assert "json" in response.json()["error"]["message"]
 
     unknown_model = {"model": "gpt-0", "messages": MESSAGES}
-    assert httpx.post(url, json=unknown_model, headers=AUTH).status_code == 400
+    assert httpx.post(url, json=unknown_model, headers=AUTH).status_code == 404
 
 
 def test_faults_are_validated_and_applied(sim: SimulatorThread) -> None:
-    bad = httpx.put(f"{sim.url}/_sim/faults/openai", json={"error_rate": 3})
+    bad = httpx.put(f"{sim.url}/_sim/faults/openai", json={"errors": {"500": 3}})
     assert bad.status_code == 422
     assert httpx.put(f"{sim.url}/_sim/faults/nobody", json={}).status_code == 404
 
-    sim.set_faults("openai", error_rate=1.0, error_status=429, retry_after_s=2)
+    sim.set_faults("openai", errors={429: 1.0}, retry_after_s=2)
     response = httpx.post(
         f"{sim.url}/openai/v1/chat/completions",
         json={"model": "gpt-5.4-mini", "messages": MESSAGES},
@@ -57,7 +57,7 @@ def test_faults_are_validated_and_applied(sim: SimulatorThread) -> None:
 
 
 def test_matching_limits_faults_to_some_requests(sim: SimulatorThread) -> None:
-    sim.set_faults("deepseek", error_rate=1.0, match="Title: Doomed")
+    sim.set_faults("deepseek", errors={500: 1.0}, match="Title: Doomed")
     url = f"{sim.url}/deepseek/chat/completions"
 
     def ask(title: str) -> int:

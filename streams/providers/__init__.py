@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+from streams.providers.anthropic import AnthropicProvider
 from streams.providers.base import Completion, EnrichRequest, Health, Provider
 from streams.providers.deepseek import DeepSeekProvider
+from streams.providers.gemini import GeminiProvider
+from streams.providers.ollama import OllamaProvider
 from streams.providers.openai import OpenAIProvider
 from streams.settings import Settings
 
 ADAPTERS: dict[str, type[Provider]] = {
     "openai": OpenAIProvider,
+    "anthropic": AnthropicProvider,
+    "gemini": GeminiProvider,
     "deepseek": DeepSeekProvider,
+    "ollama": OllamaProvider,
 }
 
 

@@ -1,11 +1,17 @@
-"""What every provider adapter shares: the request it gets, the completion it returns,
-one pooled HTTP client, transport-error mapping, Retry-After parsing and pricing."""
+"""What every provider adapter shares.
+
+An adapter describes its vendor's wire format: the request (``build``), how to read an answer
+(``read``), how to read an error (``error_for``) and a free health check. This class runs the
+attempt around them: one pooled HTTP client, the attempt's time budget, transport failures,
+local validation of the answer against the Enrichment schema, and pricing.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import email.utils
 import json
+import re
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
@@ -16,10 +22,15 @@ import httpx
 from pydantic import ValidationError
 
 from streams.errors import (
+    AuthenticationError,
+    BadRequest,
     InvalidOutput,
     ProviderConnectError,
+    ProviderError,
     ProviderTimeout,
     ProviderUnavailable,
+    QuotaExhausted,
+    RateLimited,
     redact,
 )
 from streams.models import Enrichment, RawJob, Usage
@@ -28,6 +39,7 @@ from streams.settings import ModelPrice, ProviderConfig
 # The longest server-asked delay worth honouring; beyond it, fall back instead of waiting
 # (both official SDKs cap it: OpenAI at 120 s, Anthropic at 60 s).
 MAX_RETRY_AFTER_S = 120.0
+HEALTH_TIMEOUT_S = 5.0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -39,8 +51,19 @@ class EnrichRequest:
 
 
 @dataclass(frozen=True, kw_only=True)
+class Answer:
+    """What an adapter reads out of a vendor's successful response."""
+
+    text: str | None
+    finish_reason: str
+    usage: Usage
+    model: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
 class Completion:
     enrichment: Enrichment
+    text: str
     model: str
     finish_reason: str
     usage: Usage
@@ -54,9 +77,6 @@ class Health:
 
 
 class Provider(ABC):
-    """One vendor's HTTP API. Subclasses build the body and read the answer; this class
-    owns the client, the timeout and the mapping of transport failures."""
-
     name: str
 
     def __init__(self, config: ProviderConfig, *, prices: Mapping[str, ModelPrice]) -> None:
@@ -79,16 +99,56 @@ class Provider(ABC):
     def model(self) -> str:
         return self.config.model
 
-    @abstractmethod
-    def auth_headers(self) -> dict[str, str]: ...
+    # --- what each vendor module describes -------------------------------------------------
 
     @abstractmethod
-    async def enrich(self, request: EnrichRequest, *, timeout_s: float) -> Completion:
-        """One attempt, finished or failed (a ProviderError) within ``timeout_s``."""
+    def auth_headers(self) -> dict[str, str]:
+        """Headers sent with every request (auth and API version)."""
+
+    @abstractmethod
+    def build(self, request: EnrichRequest, model: str) -> tuple[str, dict[str, Any]]:
+        """The path and JSON body of one generation request."""
+
+    @abstractmethod
+    def read(self, data: Any, *, status: int) -> Answer:
+        """The answer in a 200 response; raises InvalidOutput for refusals and truncation."""
+
+    @abstractmethod
+    def error_for(self, response: httpx.Response) -> ProviderError:
+        """The error a non-200 response stands for."""
 
     @abstractmethod
     async def health(self) -> Health:
         """A check that costs nothing (no generation)."""
+
+    # --- the attempt ---------------------------------------------------------------------------
+
+    async def enrich(self, request: EnrichRequest, *, timeout_s: float) -> Completion:
+        """One attempt, finished or failed (a ProviderError) within ``timeout_s``."""
+        model = request.model or self.model
+        path, body = self.build(request, model)
+        response = await self._send("POST", path, timeout_s=timeout_s, body=body)
+        if response.status_code != 200:
+            raise self.error_for(response)
+        status = response.status_code
+        try:
+            answer = self.read(self._json_body(response), status=status)
+        except (KeyError, IndexError, TypeError, AttributeError) as exc:
+            raise ProviderUnavailable(
+                f"answer has an unexpected shape ({type(exc).__name__}: {exc})",
+                provider=self.name,
+                status_code=status,
+            ) from None
+        enrichment = self._validate(answer.text, status=status)
+        usage = answer.usage.model_copy(update={"cost_usd": self.cost_usd(model, answer.usage)})
+        return Completion(
+            enrichment=enrichment,
+            text=answer.text or "",
+            model=answer.model or model,
+            finish_reason=answer.finish_reason,
+            usage=usage,
+            http_status=status,
+        )
 
     async def aclose(self) -> None:
         await self._client.aclose()
@@ -104,6 +164,8 @@ class Provider(ABC):
             + usage.output_tokens * price.output
         )
         return round(total / 1_000_000, 10)
+
+    # --- helpers for the vendor modules ----------------------------------------------------------
 
     async def _send(
         self, method: str, path: str, *, timeout_s: float, body: Any = None
@@ -121,6 +183,13 @@ class Provider(ABC):
                 self._clean(f"{type(exc).__name__}: {exc}"), provider=self.name
             ) from None
 
+    async def _get_json(self, path: str) -> Any:
+        """A health-check GET: the JSON body, or a ProviderError."""
+        response = await self._send("GET", path, timeout_s=HEALTH_TIMEOUT_S)
+        if response.status_code != 200:
+            raise self.error_for(response)
+        return self._json_body(response)
+
     def _clean(self, text: str, *, limit: int = 500) -> str:
         """Vendor text made safe for logs and topics: no secrets, bounded length."""
         text = redact(text, self._secrets)
@@ -136,19 +205,53 @@ class Provider(ABC):
                 status_code=response.status_code,
             ) from None
 
-    def _parse_enrichment(self, text: str | None, *, status: int) -> Enrichment:
+    def _invalid(self, message: str, *, status: int) -> InvalidOutput:
+        return InvalidOutput(message, provider=self.name, status_code=status)
+
+    def _error(
+        self,
+        response: httpx.Response,
+        message: str,
+        *,
+        retry_after: float | None = None,
+        final: type[ProviderError] | None = None,
+    ) -> ProviderError:
+        """The error for a status code, with the vendor's own retry hints:
+        ``x-should-retry`` (OpenAI, Anthropic) wins, then ``final`` (a vendor special case),
+        then the status (shared reference providers.md §6)."""
+        status = response.status_code
+        message = self._clean(message)
+        delay = retry_after if retry_after is not None else retry_after_s(response.headers)
+        kwargs: dict[str, Any] = {"provider": self.name, "status_code": status}
+        should_retry = response.headers.get("x-should-retry")
+        if should_retry == "true" and final is None:
+            return ProviderUnavailable(message, retry_after_s=delay, **kwargs)
+        if final is not None:
+            return final(message, **kwargs)
+        if status in (401, 403):
+            return AuthenticationError(message, **kwargs)
+        if status == 402:
+            return QuotaExhausted(message, **kwargs)
+        if should_retry == "false":
+            return BadRequest(message, **kwargs)
+        if status == 429:
+            return RateLimited(message, retry_after_s=delay, **kwargs)
+        if status in (408, 409) or status >= 500:
+            return ProviderUnavailable(message, retry_after_s=delay, **kwargs)
+        return BadRequest(message, **kwargs)
+
+    def _validate(self, text: str | None, *, status: int) -> Enrichment:
         if text is None or not text.strip():
-            raise InvalidOutput("blank content", provider=self.name, status_code=status)
+            raise self._invalid("blank content", status=status)
         try:
             return Enrichment.model_validate_json(text)
         except ValidationError as exc:
             first = exc.errors()[0]
             where = ".".join(str(p) for p in first["loc"]) or "answer"
-            raise InvalidOutput(
+            raise self._invalid(
                 f"answer does not match the Enrichment schema ({exc.error_count()} errors; "
                 f"{where}: {first['msg']})",
-                provider=self.name,
-                status_code=status,
+                status=status,
             ) from None
 
 
@@ -171,6 +274,19 @@ def retry_after_s(headers: httpx.Headers, *, now: float | None = None) -> float 
             except (TypeError, ValueError):
                 return None
             delay = when.timestamp() - (time.time() if now is None else now)
+    return _bounded(delay)
+
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)s\s*$")
+
+
+def duration_s(value: object) -> float | None:
+    """A protobuf JSON duration such as Gemini's ``RetryInfo.retryDelay`` ("27s", "1.5s")."""
+    match = _DURATION.match(value) if isinstance(value, str) else None
+    return _bounded(float(match.group(1))) if match else None
+
+
+def _bounded(delay: float | None) -> float | None:
     if delay is None or delay < 0 or delay > MAX_RETRY_AFTER_S:
         return None
     return delay

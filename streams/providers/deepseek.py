@@ -3,15 +3,14 @@
 Differences from OpenAI that matter here (shared reference providers.md §4): no schema
 enforcement, only ``json_object`` mode, so the schema goes into the prompt (which must say
 "json"); ``max_tokens`` rather than ``max_completion_tokens``; thinking is on by default and
-is switched off; blank content means the model's output was not JSON; 402 is out of credit;
-cache hits are counted in ``prompt_cache_hit_tokens``.
+is switched off; blank content means the model's output was not JSON (the base class
+treats blank as invalid); 402 is out of credit; cache hits are ``prompt_cache_hit_tokens``.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from streams.errors import ProviderUnavailable
 from streams.models import Usage
 from streams.providers.base import EnrichRequest
 from streams.providers.openai import OpenAIProvider
@@ -21,10 +20,10 @@ class DeepSeekProvider(OpenAIProvider):
     name = "deepseek"
     schema_in_prompt = True
 
-    def request_body(self, request: EnrichRequest, model: str) -> dict[str, Any]:
+    def build(self, request: EnrichRequest, model: str) -> tuple[str, dict[str, Any]]:
         body: dict[str, Any] = {
             "model": model,
-            "messages": self._messages(request),
+            "messages": self.messages(request),
             "thinking": {"type": "disabled"},
             "max_tokens": request.max_tokens,
             "response_format": {"type": "json_object"},
@@ -32,14 +31,7 @@ class DeepSeekProvider(OpenAIProvider):
         }
         if request.temperature is not None:
             body["temperature"] = request.temperature
-        return body
-
-    def check_finish_reason(self, finish: str, status: int) -> None:
-        if finish == "insufficient_system_resource":
-            raise ProviderUnavailable(
-                "insufficient system resource", provider=self.name, status_code=status
-            )
-        super().check_finish_reason(finish, status)
+        return "/chat/completions", body
 
     def usage(self, raw: dict[str, Any]) -> Usage:
         usage = super().usage(raw)

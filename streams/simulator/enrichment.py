@@ -57,7 +57,7 @@ ROLE_FAMILY = [
     ("finance", ("finance", "accountant", "controller")),
     ("people", ("recruit", "hr ", "people partner", "talent")),
     ("operations", ("operations", "logistics", "warehouse")),
-    ("engineering", ("engineer", "developer", "devops", "sre", "programmer")),
+    ("engineering", ("engineer", "developer", " dev ", "devops", "sre", "programmer")),
 ]
 CURRENCIES = {"€": "EUR", "eur": "EUR", "$": "USD", "usd": "USD", "£": "GBP", "gbp": "GBP"}
 CURRENCIES |= {"chf": "CHF", "sek": "SEK", "¥": "JPY", "jpy": "JPY", "inr": "INR", "₹": "INR"}

@@ -115,7 +115,7 @@ async def test_health_checks_key_and_model(provider: Provider, sim: SimulatorThr
 async def test_status_codes_map_onto_the_taxonomy(
     provider: Provider, sim: SimulatorThread, status: int, error: type[Exception], retryable: bool
 ) -> None:
-    sim.set_faults(provider.name, error_rate=1.0, error_status=status)
+    sim.set_faults(provider.name, errors={status: 1.0})
     with pytest.raises(error) as caught:
         await provider.enrich(EnrichRequest(job=JOB), timeout_s=5)
     assert caught.value.retryable is retryable  # type: ignore[attr-defined]
@@ -123,7 +123,7 @@ async def test_status_codes_map_onto_the_taxonomy(
 
 
 async def test_retry_after_is_carried(provider: Provider, sim: SimulatorThread) -> None:
-    sim.set_faults(provider.name, error_rate=1.0, error_status=429, retry_after_s=1.5)
+    sim.set_faults(provider.name, errors={429: 1.0}, retry_after_s=1.5)
     with pytest.raises(RateLimited) as caught:
         await provider.enrich(EnrichRequest(job=JOB), timeout_s=5)
     assert caught.value.retry_after_s == 1.5
@@ -146,7 +146,7 @@ async def test_a_wrong_key_is_an_authentication_error_without_the_key(
 
 
 async def test_truncated_output_is_invalid(provider: Provider, sim: SimulatorThread) -> None:
-    sim.set_faults(provider.name, malformed_rate=1.0)
+    sim.set_faults(provider.name, outputs={"malformed": 1.0})
     with pytest.raises(InvalidOutput, match="Enrichment schema"):
         await provider.enrich(EnrichRequest(job=JOB), timeout_s=5)
 

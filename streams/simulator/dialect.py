@@ -1,0 +1,68 @@
+"""The contract of one simulated vendor API: how it checks a request, and how it shapes
+answers and errors. ``server.py`` runs the same flow for every dialect."""
+
+from __future__ import annotations
+
+import math
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+
+
+def tokens(text: str) -> int:
+    """A plausible token count: about four characters a token."""
+    return max(1, math.ceil(len(text) / 4))
+
+
+@dataclass(frozen=True, kw_only=True)
+class Call:
+    """A generation request the dialect has accepted."""
+
+    model: str
+    body: dict[str, Any]
+    prompt: str  # everything the model is shown, for token counts and fault matching
+    user_text: str  # the job text the answer is derived from
+
+
+class Dialect(ABC):
+    provider: str
+    prefix: str  # URL prefix the API is served under
+    env_name: str  # the worker's base-URL variable
+    base_path: str = ""  # appended to the prefix in the printed base URL
+    models: tuple[str, ...]
+
+    def __init__(self, *, api_key: str) -> None:
+        self.api_key = api_key
+
+    @abstractmethod
+    def routes(self, generate: Any) -> list[web.RouteDef]:
+        """Every route of this API; ``generate`` is the shared generation handler."""
+
+    @abstractmethod
+    def auth_error(self, request: web.Request) -> web.Response | None:
+        """The vendor's auth error, or None when the request is authorized."""
+
+    @abstractmethod
+    def accept(self, request: web.Request, body: Any) -> Call | web.Response:
+        """The request as a Call, or the vendor's error for a request it would reject."""
+
+    @abstractmethod
+    def error(self, status: int, *, retry_after_s: float | None) -> web.Response:
+        """An injected failure, in the vendor's error shape."""
+
+    @abstractmethod
+    def answer(self, call: Call, content: str, *, truncated: bool) -> web.StreamResponse:
+        """A successful response carrying ``content`` as the model's answer."""
+
+    def with_retry_after(self, response: web.Response, retry_after_s: float | None) -> web.Response:
+        if retry_after_s is not None:
+            response.headers["retry-after"] = f"{retry_after_s:g}"
+        return response
+
+    def user_text(self, messages: Any) -> str:
+        if not isinstance(messages, list):
+            return ""
+        users = [m for m in messages if isinstance(m, dict) and m.get("role") == "user"]
+        return "\n".join(str(m.get("content", "")) for m in users)
