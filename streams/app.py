@@ -20,6 +20,7 @@ log = logging.getLogger(__name__)
 def create_app(settings: Settings, *, router: Router | None = None) -> faust.App:
     """A configured app. ``router`` replaces the one built from settings (tests use it to
     inject failures the providers cannot produce)."""
+    settings.llm_data_dir.mkdir(parents=True, exist_ok=True)
     app = faust.App(
         settings.llm_app_id,
         broker=f"kafka://{settings.kafka_bootstrap_servers}",

@@ -105,8 +105,8 @@ def run_stack(*, data_dir: Path) -> int:
             for provider in simulated:
                 env[URL_ENV[provider]] = urls[URL_ENV[provider]]
                 env[KEY_VARIABLES[provider]] = DEFAULT_API_KEY
-            port = urls[URL_ENV[simulated[0]]].split("/")[2]
-            _say(f"simulating {', '.join(simulated)} at http://{port} (faults: PUT /_sim/faults/NAME)")
+            where = urls[URL_ENV[simulated[0]]].split("/")[2]
+            _say(f"simulating {', '.join(simulated)} at http://{where} (faults: /_sim/faults)")
         real = [p for p in settings.llm_provider_chain if p not in simulated]
         if real:
             _say(f"real endpoints for {', '.join(real)} (keys found in the environment)")

@@ -183,3 +183,43 @@ async def test_a_slow_job_holds_the_commit_not_the_others(
         everything = await consume(bootstrap, settings.llm_topic_enriched, count=9)
         await wait_for(lambda: _all_committed(settings), timeout_s=30)
     assert {json.loads(r.value)["job_id"] for r in everything} >= {"slow"}
+
+
+@pytest.mark.parametrize("provider", ["openai", "anthropic", "gemini", "deepseek", "ollama"])
+async def test_each_provider_alone_enriches_the_examples(
+    settings: Settings, sim: SimulatorThread, provider: str
+) -> None:
+    settings = settings.model_copy(update={"llm_provider_chain": [provider]})
+    examples = (ROOT / "examples" / "jobs.jsonl").read_text(encoding="utf-8").splitlines()
+    records = [(json.loads(line)["job_id"].encode(), line.encode()) for line in examples]
+    app = create_app(settings)
+    async with running(app, settings.llm_topic_raw):
+        await produce(settings.kafka_bootstrap_servers, settings.llm_topic_raw, records)
+        enriched = await consume(
+            settings.kafka_bootstrap_servers, settings.llm_topic_enriched, count=len(records)
+        )
+    values = [json.loads(r.value) for r in enriched]
+    assert {v["job_id"] for v in values} == {key.decode() for key, _ in records}
+    assert {v["provider"] for v in values} == {provider}
+    for value in values:
+        jsonschema.validate(value, _schema("enriched-job"))
+
+
+async def test_schema_invalid_output_on_every_attempt_is_dead_lettered(
+    settings: Settings, sim: SimulatorThread
+) -> None:
+    sim.set_faults("openai", outputs={"schema_invalid": 1.0})
+    sim.set_faults("deepseek", outputs={"schema_invalid": 1.0})
+    app = create_app(settings)
+    async with running(app, settings.llm_topic_raw):
+        await produce(
+            settings.kafka_bootstrap_servers, settings.llm_topic_raw, [job_record("garbled")]
+        )
+        (record,) = await consume(
+            settings.kafka_bootstrap_servers, settings.llm_topic_dead_letter, count=1
+        )
+    letter = json.loads(record.value)
+    assert letter["stage"] == "enrich"
+    outcomes = [(a["provider"], a["outcome"]) for a in letter["attempts"]]
+    assert outcomes == [("openai", "invalid_output"), ("deepseek", "invalid_output")]
+    assert "Enrichment schema" in letter["attempts"][0]["error"]["message"]

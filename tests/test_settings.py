@@ -24,7 +24,6 @@ def test_defaults_and_chain_parsing(monkeypatch: pytest.MonkeyPatch) -> None:
     [
         ("LLM_PROVIDER_CHAIN", "openai,nope", "LLM_PROVIDER_CHAIN"),
         ("LLM_PROVIDER_CHAIN", "openai,openai", "twice"),
-
         ("LLM_SERVICE_PORT", "99999", "LLM_SERVICE_PORT"),
         ("LLM_WORKER_CONCURRENCY", "lots", "LLM_WORKER_CONCURRENCY"),
         ("OPENAI_BASE_URL", "not a url", "OPENAI_BASE_URL"),

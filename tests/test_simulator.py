@@ -67,3 +67,35 @@ def test_matching_limits_faults_to_some_requests(sim: SimulatorThread) -> None:
 
     assert ask("Doomed") == 500
     assert ask("Fine") == 200
+
+
+def test_anthropic_checks_headers_and_roles(sim: SimulatorThread) -> None:
+    url = f"{sim.url}/anthropic/v1/messages"
+    body = {"model": "claude-haiku-4-5", "max_tokens": 10, "messages": MESSAGES}
+    no_version = httpx.post(url, json=body, headers={"x-api-key": DEFAULT_API_KEY})
+    assert no_version.status_code == 400
+    assert "anthropic-version" in no_version.json()["error"]["message"]
+    headers = {"x-api-key": DEFAULT_API_KEY, "anthropic-version": "2023-06-01"}
+    system_role = body | {"messages": [{"role": "system", "content": "x"}, *MESSAGES]}
+    assert httpx.post(url, json=system_role, headers=headers).status_code == 400
+    missing = {"model": "claude-haiku-4-5", "messages": MESSAGES}
+    assert "max_tokens" in httpx.post(url, json=missing, headers=headers).json()["error"]["message"]
+    wrong = httpx.post(url, json=body, headers=headers | {"x-api-key": "nope"})
+    assert wrong.json()["error"]["type"] == "authentication_error"
+
+
+def test_gemini_answers_a_bad_key_with_400_api_key_invalid(sim: SimulatorThread) -> None:
+    url = f"{sim.url}/gemini/v1beta/models/gemini-2.5-flash-lite:generateContent"
+    body = {"contents": [{"role": "user", "parts": [{"text": "Title: x"}]}]}
+    wrong = httpx.post(url, json=body, headers={"x-goog-api-key": "nope"})
+    assert wrong.status_code == 400
+    assert wrong.json()["error"]["details"][0]["reason"] == "API_KEY_INVALID"
+    assert httpx.post(url, json=body, params={"key": DEFAULT_API_KEY}).status_code == 200
+    empty = httpx.post(url, json={}, headers={"x-goog-api-key": DEFAULT_API_KEY})
+    assert empty.json()["error"]["status"] == "INVALID_ARGUMENT"
+
+
+def test_fault_rates_must_add_up(sim: SimulatorThread) -> None:
+    response = httpx.put(f"{sim.url}/_sim/faults/openai", json={"errors": {"429": 0.7, "500": 0.6}})
+    assert response.status_code == 422
+    assert "add up" in response.text

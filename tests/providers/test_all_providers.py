@@ -1,0 +1,205 @@
+"""Every adapter over real HTTP against the simulator: answers, health, the error taxonomy,
+bad output, timeouts. The same tests run for all five providers."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+
+from streams.broker.launcher import free_port
+from streams.errors import (
+    AuthenticationError,
+    BadRequest,
+    InvalidOutput,
+    ProviderConnectError,
+    ProviderError,
+    ProviderTimeout,
+    ProviderUnavailable,
+    QuotaExhausted,
+    RateLimited,
+)
+from streams.models import RawJob
+from streams.providers import ADAPTERS, EnrichRequest, Provider
+from streams.settings import DEFAULT_PRICES
+from tests.conftest import SimulatorThread
+from tests.providers.helpers import JOB, config
+
+PROVIDERS = ["openai", "anthropic", "gemini", "deepseek", "ollama"]
+
+
+def _adapter(sim: SimulatorThread, name: str, **options: object) -> Provider:
+    url = sim.env()[f"{name.upper()}_BASE_URL"]
+    return ADAPTERS[name](config(name, url, **options), prices=DEFAULT_PRICES)  # type: ignore[arg-type]
+
+
+@pytest.fixture(params=PROVIDERS)
+async def provider(request: pytest.FixtureRequest, sim: SimulatorThread) -> AsyncIterator[Provider]:
+    adapter = _adapter(sim, request.param)
+    yield adapter
+    await adapter.aclose()
+
+
+async def test_enrich_returns_a_valid_enrichment_with_usage_and_cost(provider: Provider) -> None:
+    completion = await provider.enrich(EnrichRequest(job=JOB), timeout_s=5)
+    assert completion.enrichment.seniority == "senior"
+    assert completion.enrichment.remote_policy == "hybrid"
+    assert "Spark" in completion.enrichment.skills
+    assert completion.enrichment.salary is not None
+    assert completion.enrichment.salary.currency == "EUR"
+    assert completion.usage.input_tokens > 0
+    assert completion.usage.output_tokens > 0
+    if provider.name != "ollama":  # local models cost nothing
+        assert completion.usage.cost_usd > 0
+
+
+async def test_different_jobs_get_different_answers(provider: Provider) -> None:
+    other = RawJob(job_id="p2", title="Junior UX Designer", description="Figma. On-site in Lyon.")
+    first = await provider.enrich(EnrichRequest(job=JOB), timeout_s=5)
+    second = await provider.enrich(EnrichRequest(job=other), timeout_s=5)
+    assert first.enrichment != second.enrichment
+    assert second.enrichment.seniority == "junior"
+    assert second.enrichment.role_family == "design"
+
+
+async def test_health_checks_the_model(provider: Provider, sim: SimulatorThread) -> None:
+    assert (await provider.health()).ok
+    wrong = _adapter(sim, provider.name, model="no-such-model")
+    try:
+        health = await wrong.health()
+    finally:
+        await wrong.aclose()
+    assert not health.ok
+    assert "no-such-model" in health.detail
+
+
+@pytest.mark.parametrize("name", [p for p in PROVIDERS if p != "ollama"])  # local: no key
+async def test_a_wrong_key_is_an_authentication_error_without_the_key(
+    sim: SimulatorThread, name: str
+) -> None:
+    secret = "sk-sentinel-never-print-me-0123456789"
+    wrong = _adapter(sim, name, key=secret)
+    try:
+        with pytest.raises(AuthenticationError) as caught:
+            await wrong.enrich(EnrichRequest(job=JOB), timeout_s=5)
+        health = await wrong.health()
+    finally:
+        await wrong.aclose()
+    assert secret not in str(caught.value)
+    assert secret not in repr(caught.value)
+    assert not health.ok
+    assert secret not in health.detail
+
+
+# The error table of shared reference providers.md §6, as each vendor sends it.
+ERROR_ROWS: list[tuple[str, int, type[ProviderError]]] = [
+    (provider, status, error)
+    for provider in PROVIDERS
+    for status, error in [
+        (400, BadRequest),
+        (404, BadRequest),
+        (408, ProviderUnavailable),
+        (409, ProviderUnavailable),
+        (422, BadRequest),
+        (429, RateLimited),
+        (500, ProviderUnavailable),
+        (502, ProviderUnavailable),
+        (503, ProviderUnavailable),
+        (504, ProviderUnavailable),
+    ]
+] + [
+    ("openai", 401, AuthenticationError),
+    ("openai", 403, AuthenticationError),
+    ("anthropic", 401, AuthenticationError),
+    ("anthropic", 402, QuotaExhausted),
+    ("anthropic", 403, AuthenticationError),
+    ("anthropic", 413, BadRequest),
+    ("anthropic", 529, ProviderUnavailable),
+    ("gemini", 403, AuthenticationError),
+    ("deepseek", 401, AuthenticationError),
+    ("deepseek", 402, QuotaExhausted),
+]
+
+
+@pytest.mark.parametrize(("name", "status", "error"), ERROR_ROWS)
+async def test_injected_statuses_map_onto_the_taxonomy(
+    sim: SimulatorThread, name: str, status: int, error: type[ProviderError]
+) -> None:
+    sim.set_faults(name, errors={status: 1.0})
+    adapter = _adapter(sim, name)
+    try:
+        with pytest.raises(error) as caught:
+            await adapter.enrich(EnrichRequest(job=JOB), timeout_s=5)
+    finally:
+        await adapter.aclose()
+    assert type(caught.value) is error
+    assert caught.value.status_code == status
+    assert caught.value.retryable is (status in (408, 409, 429) or status >= 500)
+
+
+async def test_the_asked_retry_delay_is_carried(provider: Provider, sim: SimulatorThread) -> None:
+    sim.set_faults(provider.name, errors={429: 1.0}, retry_after_s=1.5)
+    with pytest.raises(RateLimited) as caught:
+        await provider.enrich(EnrichRequest(job=JOB), timeout_s=5)
+    assert caught.value.retry_after_s == 1.5
+
+
+@pytest.mark.parametrize(
+    ("output", "says"),
+    [
+        ("malformed", "Enrichment schema"),
+        ("schema_invalid", "Enrichment schema"),
+        ("truncated", "truncated"),
+        ("blank", "blank"),
+    ],
+)
+async def test_bad_answers_are_invalid_output(
+    provider: Provider, sim: SimulatorThread, output: str, says: str
+) -> None:
+    sim.set_faults(provider.name, outputs={output: 1.0})
+    with pytest.raises(InvalidOutput, match=says) as caught:
+        await provider.enrich(EnrichRequest(job=JOB), timeout_s=5)
+    assert not caught.value.retryable
+
+
+async def test_a_hanging_answer_times_out(provider: Provider, sim: SimulatorThread) -> None:
+    sim.set_faults(provider.name, hang_rate=1.0)
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    with pytest.raises(ProviderTimeout):
+        await provider.enrich(EnrichRequest(job=JOB), timeout_s=0.3)
+    assert loop.time() - started < 1.5
+
+
+async def test_faults_are_repeatable_with_the_seed(sim: SimulatorThread) -> None:
+    async def outcomes() -> list[str]:
+        sim.set_faults("gemini", errors={500: 0.5})  # reseeds the dice
+        adapter = _adapter(sim, "gemini")
+        seen = []
+        try:
+            for _ in range(12):
+                try:
+                    await adapter.enrich(EnrichRequest(job=JOB), timeout_s=5)
+                    seen.append("ok")
+                except ProviderUnavailable:
+                    seen.append("500")
+        finally:
+            await adapter.aclose()
+        return seen
+
+    first = await outcomes()
+    assert await outcomes() == first
+    assert "ok" in first
+    assert "500" in first
+
+
+@pytest.mark.parametrize("name", PROVIDERS)
+async def test_a_refused_connection_is_retryable(name: str) -> None:
+    adapter = ADAPTERS[name](config(name, f"http://127.0.0.1:{free_port()}"), prices={})
+    try:
+        with pytest.raises(ProviderConnectError) as caught:
+            await adapter.enrich(EnrichRequest(job=JOB), timeout_s=2)
+    finally:
+        await adapter.aclose()
+    assert caught.value.retryable
