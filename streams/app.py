@@ -3,21 +3,30 @@
 from __future__ import annotations
 
 import asyncio
-import logging
+from dataclasses import dataclass
 from typing import Any
 
 import faust
 
 from streams.agents import Enricher, InOrderAcks
+from streams.control import ControlFollower, ControlState
 from streams.providers import build_providers
 from streams.router import Router
 from streams.settings import Settings
 from streams.topics import Topics
 
-log = logging.getLogger(__name__)
+
+@dataclass(frozen=True, kw_only=True)
+class StreamsApp:
+    """The Faust app and the parts a caller may want to look at."""
+
+    faust: faust.App
+    topics: Topics
+    router: Router
+    control: ControlFollower
 
 
-def create_app(settings: Settings, *, router: Router | None = None) -> faust.App:
+def create_app(settings: Settings, *, router: Router | None = None) -> StreamsApp:
     """A configured app. ``router`` replaces the one built from settings (tests use it to
     inject failures the providers cannot produce)."""
     settings.llm_data_dir.mkdir(parents=True, exist_ok=True)
@@ -40,12 +49,15 @@ def create_app(settings: Settings, *, router: Router | None = None) -> faust.App
         web_metrics_enabled=False,
     )
     topics = Topics.declare(app, settings)
-    providers = build_providers(settings) if router is None else {}
-    enricher = Enricher(
-        topics=topics,
-        router=router or Router.from_settings(settings, providers),
-        price_version=settings.llm_price_version,
-    )
+    providers = build_providers(settings)
+    router = router or Router(settings, providers)
+    control = ControlFollower(settings, ControlState(settings, router))
+    enricher = Enricher(topics=topics, router=router, price_version=settings.llm_price_version)
+
+    async def follow_control() -> None:
+        await control.run()
+
+    app.task(follow_control)
 
     @app.agent(topics.raw, name="enrich", concurrency=1)
     async def enrich(stream: Any) -> None:
@@ -56,8 +68,11 @@ def create_app(settings: Settings, *, router: Router | None = None) -> faust.App
         # Declared before the first send: a topic auto-created by a send would get the
         # broker's default partition count, not ours.
         await asyncio.gather(*(topic.maybe_declare() for topic in topics.all()))
+        # A restarted worker must not route a job before it knows what was switched off.
+        await control.replayed.wait()
         try:
             async for event in manual.events():
+                await router.wait_for_capacity()
                 await window.submit(event, enricher.handle(event))
         finally:
             await window.close()
@@ -81,6 +96,4 @@ def create_app(settings: Settings, *, router: Router | None = None) -> faust.App
             }
         )
 
-    app.enrich_agent = enrich  # type: ignore[attr-defined]
-    app.streams_topics = topics  # type: ignore[attr-defined]
-    return app
+    return StreamsApp(faust=app, topics=topics, router=router, control=control)

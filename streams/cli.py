@@ -9,14 +9,14 @@ import signal
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import click
 from pydantic import ValidationError
 
 from streams.errors import StreamsError
-from streams.models import RawJob
-from streams.settings import PROVIDER_NAMES, Settings, load_settings
+from streams.models import ControlCommand, RawJob
+from streams.settings import PROVIDER_NAMES, ProviderName, Settings, load_settings
 
 
 def _settings() -> Settings:
@@ -40,7 +40,7 @@ def worker() -> None:
     from streams.app import create_app
 
     settings = _settings()
-    app = create_app(settings)
+    app = create_app(settings).faust
     faust.Worker(app, loglevel=settings.llm_service_log_level).execute_from_commandline()
 
 
@@ -269,6 +269,57 @@ def _as_json_line(value: bytes | None) -> str:
         return json.dumps(json.loads(value), ensure_ascii=False, separators=(",", ":"))
     except (UnicodeDecodeError, json.JSONDecodeError):
         return json.dumps({"undecodable_value": value.decode("utf-8", errors="replace")})
+
+
+@main.group()
+def provider() -> None:
+    """Switch a provider on or off on every worker (a command on the control topic)."""
+
+
+@provider.command("enable")
+@click.argument("name", type=click.Choice(PROVIDER_NAMES))
+def provider_enable(name: str) -> None:
+    """Route jobs to NAME again."""
+    _control(ControlCommand(action="enable", provider=cast(ProviderName, name)))
+    click.echo(f"enabled {name} on every worker")
+
+
+@provider.command("disable")
+@click.argument("name", type=click.Choice(PROVIDER_NAMES))
+def provider_disable(name: str) -> None:
+    """Stop routing jobs to NAME (jobs fall back to the rest of the chain)."""
+    _control(ControlCommand(action="disable", provider=cast(ProviderName, name)))
+    click.echo(f"disabled {name} on every worker")
+
+
+@main.group()
+def config() -> None:
+    """Change settings on every running worker."""
+
+
+@config.command("set")
+@click.argument("assignments", nargs=-1, required=True)
+def config_set(assignments: tuple[str, ...]) -> None:
+    """Apply KEY=VALUE settings at run time, e.g. LLM_JOB_DEADLINE_S=30
+    LLM_PROVIDER_CHAIN=gemini,openai. Validated like start-up settings first: an invalid
+    patch is refused with the reason and nothing changes."""
+    from streams.control import parse_assignments
+
+    try:
+        patch = parse_assignments(assignments)
+    except StreamsError as exc:
+        raise click.BadParameter(str(exc)) from None
+    _control(ControlCommand(action="set_config", config=patch))
+    click.echo(f"set {', '.join(sorted(patch))} on every worker")
+
+
+def _control(command: ControlCommand) -> None:
+    from streams.control import publish
+
+    try:
+        asyncio.run(publish(_settings(), command))
+    except StreamsError as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 @main.command()

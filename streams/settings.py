@@ -25,6 +25,7 @@ from pydantic import (
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict, SettingsError
 
 from streams.errors import ConfigurationError
+from streams.limits import LimitsConfig
 
 ProviderName = Literal["openai", "anthropic", "gemini", "deepseek", "ollama"]
 PROVIDER_NAMES: tuple[ProviderName, ...] = ("openai", "anthropic", "gemini", "deepseek", "ollama")
@@ -115,6 +116,13 @@ class Settings(BaseSettings):
     llm_retry_attempts: int = Field(default=2, ge=1, le=10)
     llm_retry_initial_backoff_s: float = Field(default=0.25, ge=0, le=60)
     llm_retry_max_backoff_s: float = Field(default=8.0, ge=0, le=300)
+    llm_routing_strategy: Literal["priority", "latency"] = "priority"
+    llm_breaker_failures: int = Field(default=5, ge=1, le=1000)
+    llm_breaker_failure_ratio: float = Field(default=0.5, gt=0, le=1)
+    llm_breaker_window: int = Field(default=20, ge=2, le=10_000)
+    llm_breaker_cooldown_s: float = Field(default=30.0, gt=0, le=3600)
+    # e.g. {"openai": {"rpm": 500, "tpm": 200000, "concurrency": 32}}
+    llm_provider_limits: dict[str, LimitsConfig] = Field(default_factory=dict)
     llm_max_output_tokens: int = Field(default=1024, ge=16, le=65536)
     llm_temperature: float = Field(default=0.2, ge=0, le=2)
     llm_prices: dict[str, ModelPrice] = Field(default_factory=lambda: dict(DEFAULT_PRICES))
@@ -151,6 +159,14 @@ class Settings(BaseSettings):
             return [part.strip().lower() for part in value.split(",") if part.strip()]
         return value
 
+    @field_validator("llm_provider_limits", mode="after")
+    @classmethod
+    def _known_providers(cls, value: dict[str, LimitsConfig]) -> dict[str, LimitsConfig]:
+        unknown = set(value) - set(PROVIDER_NAMES)
+        if unknown:
+            raise ValueError(f"unknown provider(s): {', '.join(sorted(unknown))}")
+        return value
+
     @field_validator("llm_service_log_level", mode="before")
     @classmethod
     def _lower_level(cls, value: object) -> object:
@@ -171,6 +187,9 @@ class Settings(BaseSettings):
         if self.llm_attempt_timeout_s > self.llm_job_deadline_s:
             raise ValueError("LLM_ATTEMPT_TIMEOUT_S must not exceed LLM_JOB_DEADLINE_S")
         return self
+
+    def limits(self, name: str) -> LimitsConfig:
+        return self.llm_provider_limits.get(name, LimitsConfig())
 
     def provider(self, name: str) -> ProviderConfig:
         api_key: SecretStr | None = getattr(self, KEY_VARIABLES[name].lower())

@@ -39,7 +39,14 @@ class Topics:
             enriched=topic(settings.llm_topic_enriched),
             dead_letter=topic(settings.llm_topic_dead_letter),
             calls=topic(settings.llm_topic_calls),
-            control=topic(settings.llm_topic_control, compacting=True),
+            # one partition: every worker applies every command in one order
+            control=app.topic(
+                settings.llm_topic_control,
+                key_serializer="raw",
+                value_serializer="raw",
+                partitions=1,
+                compacting=True,
+            ),
         )
 
     def all(self) -> list[Any]:
@@ -67,7 +74,9 @@ async def partitions_of(bootstrap_servers: str, name: str) -> list[int]:
         return sorted(p["partition"] for p in described["partitions"])
 
 
-async def ensure_topic(bootstrap_servers: str, name: str, *, partitions: int) -> None:
+async def ensure_topic(
+    bootstrap_servers: str, name: str, *, partitions: int, compacted: bool = False
+) -> None:
     """Create ``name`` with ``partitions`` partitions unless it exists."""
     from aiokafka.admin import NewTopic
     from aiokafka.errors import TopicAlreadyExistsError
@@ -75,6 +84,11 @@ async def ensure_topic(bootstrap_servers: str, name: str, *, partitions: int) ->
     async with _admin(bootstrap_servers) as admin:
         if name in await admin.list_topics():
             return
-        topic = NewTopic(name, num_partitions=partitions, replication_factor=1)
+        topic = NewTopic(
+            name,
+            num_partitions=partitions,
+            replication_factor=1,
+            topic_configs={"cleanup.policy": "compact"} if compacted else {},
+        )
         with contextlib.suppress(TopicAlreadyExistsError):  # created meanwhile by another
             await admin.create_topics([topic])

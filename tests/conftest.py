@@ -107,10 +107,15 @@ class SimulatorThread:
 
     def reset(self) -> None:
         httpx.delete(f"{self.url}/_sim/faults").raise_for_status()
+        httpx.delete(f"{self.url}/_sim/stats").raise_for_status()
+
+    def stats(self) -> dict[str, Any]:
+        data: dict[str, Any] = httpx.get(f"{self.url}/_sim/stats").json()
+        return data
 
     def requests(self) -> dict[str, int]:
-        data: dict[str, int] = httpx.get(f"{self.url}/_sim/stats").json()["requests"]
-        return data
+        counts: dict[str, int] = self.stats()["requests"]
+        return counts
 
 
 @pytest.fixture(scope="session")

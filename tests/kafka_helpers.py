@@ -12,6 +12,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
+from streams.app import StreamsApp
 from streams.topics import partitions_of
 
 
@@ -93,8 +94,9 @@ async def wait_for(predicate: Any, *, timeout_s: float = 30.0, interval_s: float
 
 
 @contextlib.asynccontextmanager
-async def running(app: Any, topic: str) -> AsyncIterator[Any]:
-    """Run a Faust app in this event loop until the block ends; waits for its assignment."""
+async def running(streams: StreamsApp, topic: str) -> AsyncIterator[StreamsApp]:
+    """Run the app in this event loop until the block ends; waits for its assignment."""
+    app = streams.faust
     app.loop = asyncio.get_running_loop()
     app.finalize()
     await app.start()
@@ -104,6 +106,6 @@ async def running(app: Any, topic: str) -> AsyncIterator[Any]:
             return any(tp.topic == topic for tp in app.consumer.assignment())
 
         await wait_for(assigned, timeout_s=60)
-        yield app
+        yield streams
     finally:
         await app.stop()

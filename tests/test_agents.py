@@ -143,7 +143,7 @@ class ExplodingRouter(Router):
 async def test_an_unexpected_exception_costs_a_dead_letter_not_the_job(
     settings: Settings, sim: SimulatorThread
 ) -> None:
-    router = ExplodingRouter.from_settings(settings, build_providers(settings))
+    router = ExplodingRouter(settings, build_providers(settings))
     app = create_app(settings, router=router)
     records = [job_record("before"), job_record("boom"), job_record("after")]
     async with running(app, settings.llm_topic_raw):
@@ -223,3 +223,27 @@ async def test_schema_invalid_output_on_every_attempt_is_dead_lettered(
     outcomes = [(a["provider"], a["outcome"]) for a in letter["attempts"]]
     assert outcomes == [("openai", "invalid_output"), ("deepseek", "invalid_output")]
     assert "Enrichment schema" in letter["attempts"][0]["error"]["message"]
+
+
+async def test_a_429_storm_dead_letters_nothing_while_deadlines_allow(
+    settings: Settings, sim: SimulatorThread
+) -> None:
+    for provider in ("openai", "deepseek"):
+        sim.set_faults(provider, errors={429: 0.6}, retry_after_s=0.3)
+    jobs = [job_record(f"storm-{n}") for n in range(40)]
+    app = create_app(settings)
+    async with running(app, settings.llm_topic_raw):
+        await produce(settings.kafka_bootstrap_servers, settings.llm_topic_raw, jobs)
+        enriched = await consume(
+            settings.kafka_bootstrap_servers, settings.llm_topic_enriched, count=len(jobs)
+        )
+        await wait_for(lambda: _all_committed(settings), timeout_s=30)
+    assert len({json.loads(r.value)["job_id"] for r in enriched}) == len(jobs)
+    assert await end_offsets(settings.kafka_bootstrap_servers, settings.llm_topic_dead_letter) in (
+        {},
+        {0: 0, 1: 0},
+    ), "nothing dead-lettered"
+    rate_limited = sum(
+        a["outcome"] == "rate_limited" for r in enriched for a in json.loads(r.value)["attempts"]
+    )
+    assert rate_limited > 0, "the storm happened"

@@ -20,10 +20,11 @@ ADAPTERS: dict[str, type[Provider]] = {
 
 
 def build_providers(settings: Settings) -> dict[str, Provider]:
-    """One adapter (with its pooled client) per provider in the chain."""
+    """One adapter (with its pooled client) per provider, chained or not: the chain can
+    change at run time. Clients connect lazily, so an unused one costs nothing."""
     return {
-        name: ADAPTERS[name](settings.provider(name), prices=settings.llm_prices)
-        for name in settings.llm_provider_chain
+        name: adapter(settings.provider(name), prices=settings.llm_prices)
+        for name, adapter in ADAPTERS.items()
     }
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections import Counter
 from typing import Any
 
@@ -48,6 +49,9 @@ class Simulator:
         self.faults: dict[str, Faults] = {p: Faults() for p in self.dialects} | (faults or {})
         self.dice = {p: Dice(seed, p) for p in self.dialects}
         self.requests: Counter[str] = Counter()
+        self.in_flight: Counter[str] = Counter()
+        self.peak_in_flight: Counter[str] = Counter()
+        self.arrivals: dict[str, list[float]] = {p: [] for p in self.dialects}
 
     def app(self) -> web.Application:
         app = web.Application(client_max_size=16 * 1024 * 1024)
@@ -59,6 +63,7 @@ class Simulator:
                 web.put("/_sim/faults/{provider}", self._put_faults),
                 web.delete("/_sim/faults", self._reset_faults),
                 web.get("/_sim/stats", self._stats),
+                web.delete("/_sim/stats", self._reset_stats),
             ]
         )
         return app
@@ -81,6 +86,16 @@ class Simulator:
         return handler
 
     async def _respond(self, dialect: Dialect, call: Call) -> web.StreamResponse:
+        provider = dialect.provider
+        self.arrivals[provider].append(time.monotonic())
+        self.in_flight[provider] += 1
+        self.peak_in_flight[provider] = max(self.peak_in_flight[provider], self.in_flight[provider])
+        try:
+            return await self._answer(dialect, call)
+        finally:
+            self.in_flight[provider] -= 1
+
+    async def _answer(self, dialect: Dialect, call: Call) -> web.StreamResponse:
         faults = self.faults[dialect.provider]
         fate = self.dice[dialect.provider].fate(faults, call.prompt)
         if fate.delay_s:
@@ -116,14 +131,29 @@ class Simulator:
         return web.json_response({"reset": True})
 
     async def _stats(self, request: web.Request) -> web.Response:
-        return web.json_response({"requests": dict(self.requests)})
+        """Requests seen per provider, the most served at once, and when generation requests
+        arrived (monotonic seconds, for rate checks)."""
+        return web.json_response(
+            {
+                "requests": dict(self.requests),
+                "peak_in_flight": dict(self.peak_in_flight),
+                "arrivals": self.arrivals,
+            }
+        )
+
+    async def _reset_stats(self, request: web.Request) -> web.Response:
+        self.requests.clear()
+        self.peak_in_flight.clear()
+        self.arrivals = {p: [] for p in self.dialects}
+        return web.json_response({"reset": True})
 
 
 async def serve(
     simulator: Simulator, *, host: str = "127.0.0.1", port: int = 0
 ) -> tuple[web.AppRunner, int]:
     """Start serving; returns the runner (to clean up) and the bound port."""
-    runner = web.AppRunner(simulator.app(), access_log=None)
+    # handler_cancellation: a hung answer ends when its client gives up, as on a real server
+    runner = web.AppRunner(simulator.app(), access_log=None, handler_cancellation=True)
     await runner.setup()
     site = web.TCPSite(runner, host, port)
     await site.start()
