@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,6 +26,25 @@ class StreamsApp:
     topics: Topics
     router: Router
     control: ControlFollower
+
+    @contextlib.asynccontextmanager
+    async def running(self, *, ready_within_s: float = 60.0) -> AsyncIterator[StreamsApp]:
+        """Run the worker inside the current event loop (for embedding, tests and
+        benchmarks; ``llm-streams worker`` is the usual way). Returns once the worker has
+        its partitions of the raw topic."""
+        app = self.faust
+        app.loop = asyncio.get_running_loop()
+        app.finalize()
+        await app.start()
+        try:
+            raw = self.topics.raw.get_topic_name()
+            async with asyncio.timeout(ready_within_s):
+                # Faust offers nothing to await for "partitions assigned": poll.
+                while not any(tp.topic == raw for tp in app.consumer.assignment()):  # noqa: ASYNC110
+                    await asyncio.sleep(0.1)
+            yield self
+        finally:
+            await app.stop()
 
 
 def create_app(settings: Settings, *, router: Router | None = None) -> StreamsApp:

@@ -18,9 +18,9 @@ State = Literal["closed", "open", "half_open"]
 
 @dataclass(kw_only=True)
 class CircuitBreaker:
-    consecutive_failures: int = 5
+    consecutive_failures: int = 10
     failure_ratio: float = 0.5
-    window: int = 20  # the ratio is judged over the last `window` calls, once half are in
+    window: int = 50  # the ratio is judged over the last `window` calls, once there are as many
     cooldown_s: float = 30.0
     clock: Callable[[], float]
 
@@ -67,7 +67,7 @@ class CircuitBreaker:
         while len(self._recent) > self.window:
             self._recent.popleft()
         ratio_tripped = (
-            len(self._recent) >= max(1, self.window // 2)
+            len(self._recent) >= self.window
             and sum(self._recent) / len(self._recent) >= self.failure_ratio
         )
         if self._state == "closed" and (self._streak >= self.consecutive_failures or ratio_tripped):

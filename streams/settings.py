@@ -117,9 +117,9 @@ class Settings(BaseSettings):
     llm_retry_initial_backoff_s: float = Field(default=0.25, ge=0, le=60)
     llm_retry_max_backoff_s: float = Field(default=8.0, ge=0, le=300)
     llm_routing_strategy: Literal["priority", "latency"] = "priority"
-    llm_breaker_failures: int = Field(default=5, ge=1, le=1000)
+    llm_breaker_failures: int = Field(default=10, ge=1, le=1000)
     llm_breaker_failure_ratio: float = Field(default=0.5, gt=0, le=1)
-    llm_breaker_window: int = Field(default=20, ge=2, le=10_000)
+    llm_breaker_window: int = Field(default=50, ge=2, le=10_000)
     llm_breaker_cooldown_s: float = Field(default=30.0, gt=0, le=3600)
     # e.g. {"openai": {"rpm": 500, "tpm": 200000, "concurrency": 32}}
     llm_provider_limits: dict[str, LimitsConfig] = Field(default_factory=dict)

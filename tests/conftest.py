@@ -7,20 +7,16 @@ say why; they never skip.
 
 from __future__ import annotations
 
-import asyncio
 import os
-import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
-import httpx
 import pytest
 
 from streams.broker.launcher import free_port
-from streams.settings import KEY_VARIABLES, Settings, load_settings
-from streams.simulator import DEFAULT_API_KEY, Simulator, base_urls, serve
+from streams.settings import Settings, load_settings
+from streams.simulator.harness import SimulatorThread
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -64,58 +60,6 @@ def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield bootstrap
     finally:
         kafka.stop()
-
-
-class SimulatorThread:
-    """The simulator on its own event loop in a thread, so every test's loop can use it.
-    Tests change its faults over HTTP, through the same control API a person would use."""
-
-    def __init__(self) -> None:
-        self.simulator = Simulator(api_key=DEFAULT_API_KEY, seed=7)
-        self._ready = threading.Event()
-        self._loop = asyncio.new_event_loop()
-        self.port = 0
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        asyncio.set_event_loop(self._loop)
-        runner, self.port = self._loop.run_until_complete(serve(self.simulator))
-        self._ready.set()
-        self._loop.run_forever()
-        self._loop.run_until_complete(runner.cleanup())
-
-    def start(self) -> SimulatorThread:
-        self._thread.start()
-        self._ready.wait(10)
-        return self
-
-    def stop(self) -> None:
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(10)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def env(self) -> dict[str, str]:
-        keys = dict.fromkeys(KEY_VARIABLES.values(), DEFAULT_API_KEY)
-        return base_urls("127.0.0.1", self.port) | keys
-
-    def set_faults(self, provider: str, **faults: Any) -> None:
-        response = httpx.put(f"{self.url}/_sim/faults/{provider}", json=faults)
-        response.raise_for_status()
-
-    def reset(self) -> None:
-        httpx.delete(f"{self.url}/_sim/faults").raise_for_status()
-        httpx.delete(f"{self.url}/_sim/stats").raise_for_status()
-
-    def stats(self) -> dict[str, Any]:
-        data: dict[str, Any] = httpx.get(f"{self.url}/_sim/stats").json()
-        return data
-
-    def requests(self) -> dict[str, int]:
-        counts: dict[str, int] = self.stats()["requests"]
-        return counts
 
 
 @pytest.fixture(scope="session")

@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
-from streams.app import StreamsApp
 from streams.topics import partitions_of
 
 
@@ -91,21 +89,3 @@ async def wait_for(predicate: Any, *, timeout_s: float = 30.0, interval_s: float
             return
         await asyncio.sleep(interval_s)
     raise AssertionError(f"condition not met within {timeout_s}s")
-
-
-@contextlib.asynccontextmanager
-async def running(streams: StreamsApp, topic: str) -> AsyncIterator[StreamsApp]:
-    """Run the app in this event loop until the block ends; waits for its assignment."""
-    app = streams.faust
-    app.loop = asyncio.get_running_loop()
-    app.finalize()
-    await app.start()
-    try:
-
-        async def assigned() -> bool:
-            return any(tp.topic == topic for tp in app.consumer.assignment())
-
-        await wait_for(assigned, timeout_s=60)
-        yield streams
-    finally:
-        await app.stop()

@@ -16,14 +16,14 @@ from streams.models import RawJob
 from streams.providers import build_providers
 from streams.router import Routed, Router
 from streams.settings import Settings
-from tests.conftest import ROOT, SimulatorThread
+from streams.simulator.harness import SimulatorThread
+from tests.conftest import ROOT
 from tests.kafka_helpers import (
     committed,
     consume,
     end_offsets,
     job_record,
     produce,
-    running,
     wait_for,
 )
 
@@ -58,7 +58,7 @@ async def test_jobs_and_malformed_records_all_end_somewhere(
         (b"nested", b"[" * 100_000 + b"]" * 100_000),
     ]
     app = create_app(settings)
-    async with running(app, settings.llm_topic_raw):
+    async with app.running():
         await produce(bootstrap, settings.llm_topic_raw, jobs[:15] + malformed + jobs[15:])
         enriched = await consume(bootstrap, settings.llm_topic_enriched, count=len(jobs))
         dead = await consume(bootstrap, settings.llm_topic_dead_letter, count=len(malformed))
@@ -94,7 +94,7 @@ async def test_every_provider_failing_dead_letters_with_attempts(
     sim.set_faults("openai", errors={500: 1.0})
     sim.set_faults("deepseek", errors={503: 1.0})
     app = create_app(settings)
-    async with running(app, settings.llm_topic_raw):
+    async with app.running():
         await produce(
             settings.kafka_bootstrap_servers, settings.llm_topic_raw, [job_record("doomed")]
         )
@@ -115,7 +115,7 @@ async def test_fallback_enriches_when_the_primary_is_down(
 ) -> None:
     sim.set_faults("openai", errors={401: 1.0})
     app = create_app(settings)
-    async with running(app, settings.llm_topic_raw):
+    async with app.running():
         await produce(
             settings.kafka_bootstrap_servers,
             settings.llm_topic_raw,
@@ -146,7 +146,7 @@ async def test_an_unexpected_exception_costs_a_dead_letter_not_the_job(
     router = ExplodingRouter(settings, build_providers(settings))
     app = create_app(settings, router=router)
     records = [job_record("before"), job_record("boom"), job_record("after")]
-    async with running(app, settings.llm_topic_raw):
+    async with app.running():
         await produce(settings.kafka_bootstrap_servers, settings.llm_topic_raw, records)
         dead = await consume(
             settings.kafka_bootstrap_servers, settings.llm_topic_dead_letter, count=1
@@ -171,7 +171,7 @@ async def test_a_slow_job_holds_the_commit_not_the_others(
     bootstrap, topic = settings.kafka_bootstrap_servers, settings.llm_topic_raw
     app = create_app(settings)
     records = [job_record("slow")] + [job_record(f"fast-{n}") for n in range(8)]
-    async with running(app, topic):
+    async with app.running():
         # one partition for all of them: the key decides, so send them all with one key
         await produce(bootstrap, topic, [(b"same-partition", value) for _, value in records])
         fast = await consume(bootstrap, settings.llm_topic_enriched, count=8, timeout_s=5)
@@ -193,7 +193,7 @@ async def test_each_provider_alone_enriches_the_examples(
     examples = (ROOT / "examples" / "jobs.jsonl").read_text(encoding="utf-8").splitlines()
     records = [(json.loads(line)["job_id"].encode(), line.encode()) for line in examples]
     app = create_app(settings)
-    async with running(app, settings.llm_topic_raw):
+    async with app.running():
         await produce(settings.kafka_bootstrap_servers, settings.llm_topic_raw, records)
         enriched = await consume(
             settings.kafka_bootstrap_servers, settings.llm_topic_enriched, count=len(records)
@@ -211,7 +211,7 @@ async def test_schema_invalid_output_on_every_attempt_is_dead_lettered(
     sim.set_faults("openai", outputs={"schema_invalid": 1.0})
     sim.set_faults("deepseek", outputs={"schema_invalid": 1.0})
     app = create_app(settings)
-    async with running(app, settings.llm_topic_raw):
+    async with app.running():
         await produce(
             settings.kafka_bootstrap_servers, settings.llm_topic_raw, [job_record("garbled")]
         )
@@ -232,7 +232,7 @@ async def test_a_429_storm_dead_letters_nothing_while_deadlines_allow(
         sim.set_faults(provider, errors={429: 0.6}, retry_after_s=0.3)
     jobs = [job_record(f"storm-{n}") for n in range(40)]
     app = create_app(settings)
-    async with running(app, settings.llm_topic_raw):
+    async with app.running():
         await produce(settings.kafka_bootstrap_servers, settings.llm_topic_raw, jobs)
         enriched = await consume(
             settings.kafka_bootstrap_servers, settings.llm_topic_enriched, count=len(jobs)

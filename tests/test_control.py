@@ -16,8 +16,8 @@ from streams.control import apply_patch, publish
 from streams.errors import ConfigurationError
 from streams.models import ControlCommand
 from streams.settings import Settings
-from tests.conftest import SimulatorThread
-from tests.kafka_helpers import committed, consume, job_record, produce, running, wait_for
+from streams.simulator.harness import SimulatorThread
+from tests.kafka_helpers import committed, consume, job_record, produce, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -27,7 +27,7 @@ async def test_a_disabled_provider_gets_no_attempts_also_after_a_restart(
 ) -> None:
     bootstrap, raw = settings.kafka_bootstrap_servers, settings.llm_topic_raw
     first = create_app(settings)
-    async with running(first, raw):
+    async with first.running():
         await publish(settings, ControlCommand(action="disable", provider="openai"))
 
         async def applied() -> bool:
@@ -40,7 +40,7 @@ async def test_a_disabled_provider_gets_no_attempts_also_after_a_restart(
     assert sim.requests().get("openai", 0) == 0
 
     second = create_app(settings)  # a restart: same app id, same topics
-    async with running(second, raw):
+    async with second.running():
         await asyncio.wait_for(second.control.replayed.wait(), 30)
         assert not second.router.gates["openai"].enabled, "replayed before taking jobs"
         await produce(bootstrap, raw, [job_record(f"b{n}") for n in range(5)])
@@ -59,7 +59,7 @@ async def test_config_patches_apply_everywhere_and_bad_ones_change_nothing(
     settings: Settings, sim: SimulatorThread
 ) -> None:
     app = create_app(settings)
-    async with running(app, settings.llm_topic_raw):
+    async with app.running():
         await publish(
             settings,
             ControlCommand(action="set_config", config={"LLM_PROVIDER_CHAIN": "deepseek,openai"}),
@@ -157,7 +157,7 @@ async def test_intake_pauses_while_every_provider_is_off_and_nothing_is_dead_let
 ) -> None:
     bootstrap, raw = settings.kafka_bootstrap_servers, settings.llm_topic_raw
     app = create_app(settings)
-    async with running(app, raw):
+    async with app.running():
         for provider in ("openai", "deepseek"):
             await publish(settings, ControlCommand(action="disable", provider=provider))
 

@@ -18,7 +18,7 @@ from streams.models import JobOptions, RawJob
 from streams.providers import Provider, build_providers
 from streams.router import RetryPolicy, Router
 from streams.settings import Settings, load_settings
-from tests.conftest import SimulatorThread
+from streams.simulator.harness import SimulatorThread
 from tests.kafka_helpers import wait_for
 
 JOB = RawJob(job_id="r1", title="Backend Engineer", description="Go and Postgres. Remote.")
@@ -235,9 +235,11 @@ def test_breaker_opens_on_a_failure_ratio() -> None:
     breaker = CircuitBreaker(
         consecutive_failures=100, failure_ratio=0.5, window=10, clock=FakeClock()
     )
-    for n in range(5):
-        breaker.record(failed=n % 2 == 0)  # 3 of 5 failed, never 2 in a row... after 5 calls
-    assert breaker.state == "open"
+    for n in range(9):
+        breaker.record(failed=n % 2 == 0)  # 5 of 9 failed, never 2 in a row
+    assert _state(breaker) == "closed", "the ratio is judged over a full window only"
+    breaker.record(failed=False)
+    assert _state(breaker) == "open", "5 of the last 10 failed"
 
 
 async def test_an_open_circuit_is_skipped_and_probed_after_the_cooldown(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 
 from streams.simulator import DEFAULT_API_KEY
-from tests.conftest import SimulatorThread
+from streams.simulator.harness import SimulatorThread
 
 AUTH = {"Authorization": f"Bearer {DEFAULT_API_KEY}"}
 MESSAGES = [{"role": "user", "content": "Title: Engineer\nDescription:\nPython. Remote."}]

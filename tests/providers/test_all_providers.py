@@ -23,7 +23,7 @@ from streams.errors import (
 from streams.models import RawJob
 from streams.providers import ADAPTERS, EnrichRequest, Provider
 from streams.settings import DEFAULT_PRICES
-from tests.conftest import SimulatorThread
+from streams.simulator.harness import SimulatorThread
 from tests.providers.helpers import JOB, config
 
 PROVIDERS = ["openai", "anthropic", "gemini", "deepseek", "ollama"]

@@ -11,8 +11,8 @@ from streams.errors import BadRequest, InvalidOutput, ProviderUnavailable, RateL
 from streams.providers import EnrichRequest
 from streams.schemas import enrichment_schema
 from streams.simulator.dialect import Call
+from streams.simulator.harness import SimulatorThread
 from streams.simulator.ollama import OllamaDialect
-from tests.conftest import SimulatorThread
 from tests.providers.helpers import (
     EXAMPLES,
     JOB,

@@ -1,0 +1,61 @@
+"""What every benchmark needs: a real broker, the simulator, unique topics, and percentiles."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+from streams.broker import LocalKafka
+from streams.broker.launcher import free_port
+from streams.settings import Settings, load_settings
+from streams.simulator.harness import SimulatorClient, SimulatorProcess
+
+
+@contextlib.contextmanager
+def broker() -> Iterator[str]:
+    """KAFKA_BOOTSTRAP_SERVERS if set, else a local broker for the run."""
+    if os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
+        yield os.environ["KAFKA_BOOTSTRAP_SERVERS"]
+        return
+    with tempfile.TemporaryDirectory() as data, LocalKafka(data_dir=Path(data)) as kafka:
+        yield kafka.bootstrap_servers
+
+
+@contextlib.contextmanager
+def simulator() -> Iterator[SimulatorProcess]:
+    """In its own process: it must not compete with the measured worker for the GIL."""
+    sim = SimulatorProcess(seed=11)
+    try:
+        yield sim
+    finally:
+        sim.stop()
+
+
+def settings_for(bootstrap: str, sim: SimulatorClient, **overrides: object) -> Settings:
+    """Settings with fresh topic names, pointed at the simulator."""
+    run = f"bench{uuid.uuid4().hex[:8]}"
+    env = sim.env() | {
+        "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+        "LLM_APP_ID": run,
+        "LLM_TOPIC_RAW": f"{run}.raw",
+        "LLM_TOPIC_ENRICHED": f"{run}.enriched",
+        "LLM_TOPIC_DEAD_LETTER": f"{run}.dead-letter",
+        "LLM_TOPIC_CALLS": f"{run}.calls",
+        "LLM_TOPIC_CONTROL": f"{run}.control",
+        "LLM_DATA_DIR": tempfile.mkdtemp(prefix="bench-worker-"),
+        "LLM_SERVICE_PORT": str(free_port()),
+    }
+    os.environ.update(env)
+    return load_settings(**overrides)
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    index = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
+    return ordered[index]

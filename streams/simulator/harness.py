@@ -1,0 +1,92 @@
+"""Running the simulator from Python: in a background thread (tests) or as its own process
+(benchmarks, so it does not share the measured process's GIL); both driven over HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+import threading
+from typing import Any
+
+import httpx
+
+from streams.settings import KEY_VARIABLES
+from streams.simulator.server import DEFAULT_API_KEY, Simulator, base_urls, serve
+
+
+class SimulatorClient:
+    """Talks to a running simulator: its providers' environment, faults and stats."""
+
+    port: int
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def env(self) -> dict[str, str]:
+        keys = dict.fromkeys(KEY_VARIABLES.values(), DEFAULT_API_KEY)
+        return base_urls("127.0.0.1", self.port) | keys
+
+    def set_faults(self, provider: str, **faults: Any) -> None:
+        response = httpx.put(f"{self.url}/_sim/faults/{provider}", json=faults)
+        response.raise_for_status()
+
+    def reset(self) -> None:
+        httpx.delete(f"{self.url}/_sim/faults").raise_for_status()
+        httpx.delete(f"{self.url}/_sim/stats").raise_for_status()
+
+    def stats(self) -> dict[str, Any]:
+        data: dict[str, Any] = httpx.get(f"{self.url}/_sim/stats").json()
+        return data
+
+    def requests(self) -> dict[str, int]:
+        counts: dict[str, int] = self.stats()["requests"]
+        return counts
+
+
+class SimulatorThread(SimulatorClient):
+    """The simulator on its own event loop in a thread, so tests and benchmarks running
+    their own event loops can all use it. Faults change over HTTP, through the same control
+    API a person would use."""
+
+    def __init__(self, *, seed: int = 7) -> None:
+        self.simulator = Simulator(api_key=DEFAULT_API_KEY, seed=seed)
+        self._ready = threading.Event()
+        self._loop = asyncio.new_event_loop()
+        self.port = 0
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self._loop)
+        runner, self.port = self._loop.run_until_complete(serve(self.simulator))
+        self._ready.set()
+        self._loop.run_forever()
+        self._loop.run_until_complete(runner.cleanup())
+
+    def start(self) -> SimulatorThread:
+        self._thread.start()
+        self._ready.wait(10)
+        return self
+
+    def stop(self) -> None:
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
+
+
+class SimulatorProcess(SimulatorClient):
+    """``llm-streams simulator`` in a child process."""
+
+    def __init__(self, *, seed: int = 7) -> None:
+        self._process = subprocess.Popen(
+            [sys.executable, "-m", "streams", "simulator", "--seed", str(seed)],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert self._process.stdout is not None
+        first = self._process.stdout.readline().strip()  # OPENAI_BASE_URL=http://host:port/..
+        self.port = int(first.split("=", 1)[1].split("/")[2].split(":")[1])
+
+    def stop(self) -> None:
+        self._process.terminate()
+        self._process.wait(10)
