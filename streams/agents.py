@@ -72,7 +72,7 @@ class Enricher:
             routed = await self.router.enrich(job)
         except EnrichmentFailed as exc:
             await self._dead_letter(event, "enrich", exc, job=job, attempts=exc.attempts)
-            await self._record_calls(job, exc.attempts)
+            await self.record_calls(job, exc.attempts)
             return
         except (UnicodeDecodeError, json.JSONDecodeError, RecursionError, ValidationError) as exc:
             await self._dead_letter(event, stage, exc, job=job)
@@ -92,13 +92,13 @@ class Enricher:
             usage=routed.completion.usage,
             latency_ms=routed.latency_ms,
         )
-        await self._record_calls(job, routed.attempts)
+        await self.record_calls(job, routed.attempts)
         try:
             await self._publish(self.topics.enriched, job.job_id, enriched)
         except PublishRejected as exc:
             await self._dead_letter(event, "publish", exc, job=job, attempts=routed.attempts)
 
-    async def _record_calls(self, job: RawJob | None, attempts: list[Attempt]) -> None:
+    async def record_calls(self, job: RawJob | None, attempts: list[Attempt]) -> None:
         if job is None or not attempts:
             return
         await asyncio.gather(

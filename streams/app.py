@@ -10,11 +10,13 @@ from typing import Any
 
 import faust
 
+from streams import web
 from streams.agents import Enricher, InOrderAcks
 from streams.control import ControlFollower, ControlState
 from streams.providers import build_providers
 from streams.router import Router
 from streams.settings import Settings
+from streams.stats import StatsStore
 from streams.topics import Topics
 
 
@@ -26,6 +28,7 @@ class StreamsApp:
     topics: Topics
     router: Router
     control: ControlFollower
+    stats: StatsStore
 
     @contextlib.asynccontextmanager
     async def running(self, *, ready_within_s: float = 60.0) -> AsyncIterator[StreamsApp]:
@@ -104,17 +107,17 @@ def create_app(settings: Settings, *, router: Router | None = None) -> StreamsAp
 
     app.on_before_shutdown.connect(close_providers)  # type: ignore[arg-type]
 
-    @app.page("/health")
-    async def health(web: Any, request: Any) -> Any:
-        assignment = app.consumer.assignment() if app.consumer else set()
-        return web.json(
-            {
-                "status": "ok",
-                "app_id": settings.llm_app_id,
-                "provider_chain": settings.llm_provider_chain,
-                "assigned_partitions": len(assignment),
-                "rebalancing": bool(app.rebalancing),
-            }
-        )
+    stats = StatsStore(
+        app, calls_topic=settings.llm_topic_calls, resets_topic=settings.llm_topic_stats_resets
+    )
+    web.install(
+        app,
+        settings=settings,
+        topics=topics,
+        router=router,
+        control=control,
+        stats=stats,
+        enricher=enricher,
+    )
 
-    return StreamsApp(faust=app, topics=topics, router=router, control=control)
+    return StreamsApp(faust=app, topics=topics, router=router, control=control, stats=stats)

@@ -105,6 +105,7 @@ class Settings(BaseSettings):
     llm_topic_dead_letter: str = "jobs.dead-letter"
     llm_topic_calls: str = "llm.calls"
     llm_topic_control: str = "llm.control"
+    llm_topic_stats_resets: str = "llm.stats-resets"
     llm_topic_partitions: int = Field(default=4, ge=1, le=1024)
     llm_data_dir: Path = Path(".data/worker")
 
@@ -151,6 +152,9 @@ class Settings(BaseSettings):
     llm_service_host: str = "127.0.0.1"
     llm_service_port: int = Field(default=6066, ge=1, le=65535)
     llm_service_log_level: Literal["debug", "info", "warning", "error", "critical"] = "info"
+    # Bearer token for the web view's state-changing endpoints; unset = they answer 403.
+    llm_service_admin_token: SecretStr | None = None
+    llm_process_batch_max: int = Field(default=50, ge=1, le=1000)
 
     @field_validator("llm_provider_chain", mode="before")
     @classmethod

@@ -20,17 +20,20 @@ class Topics:
     dead_letter: Any
     calls: Any
     control: Any
+    stats_resets: Any
 
     @classmethod
     def declare(cls, app: faust.App, settings: Settings) -> Topics:
-        def topic(name: str, **options: Any) -> Any:
+        def topic(
+            name: str, partitions: int = settings.llm_topic_partitions, **options: Any
+        ) -> Any:
             # Raw bytes both ways: the enrich agent decodes (and dead-letters) by itself,
             # because Faust drops a record whose value fails to decode.
             return app.topic(
                 name,
                 key_serializer="raw",
                 value_serializer="raw",
-                partitions=settings.llm_topic_partitions,
+                partitions=partitions,
                 **options,
             )
 
@@ -38,19 +41,22 @@ class Topics:
             raw=topic(settings.llm_topic_raw),
             enriched=topic(settings.llm_topic_enriched),
             dead_letter=topic(settings.llm_topic_dead_letter),
-            calls=topic(settings.llm_topic_calls),
+            # one partition: the stats tables built from it live on one worker (stats.py)
+            calls=topic(settings.llm_topic_calls, partitions=1),
+            stats_resets=topic(settings.llm_topic_stats_resets, partitions=1),
             # one partition: every worker applies every command in one order
-            control=app.topic(
-                settings.llm_topic_control,
-                key_serializer="raw",
-                value_serializer="raw",
-                partitions=1,
-                compacting=True,
-            ),
+            control=topic(settings.llm_topic_control, partitions=1, compacting=True),
         )
 
     def all(self) -> list[Any]:
-        return [self.raw, self.enriched, self.dead_letter, self.calls, self.control]
+        return [
+            self.raw,
+            self.enriched,
+            self.dead_letter,
+            self.calls,
+            self.control,
+            self.stats_resets,
+        ]
 
 
 @contextlib.asynccontextmanager

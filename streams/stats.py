@@ -1,0 +1,213 @@
+"""Per-provider statistics from ``llm.calls``: the arithmetic, kept apart from the tables.
+
+A stats record is a plain dict (it lives in changelog-backed Faust tables as JSON): counts by
+outcome, latency sum, max and a histogram (for p50/p95/p99), tokens and cost. Records add up,
+so minutes roll up into hours, days and totals.
+"""
+
+from __future__ import annotations
+
+import bisect
+import logging
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from streams.models import ProviderCall
+
+log = logging.getLogger(__name__)
+
+# Upper bounds (ms) of the latency histogram's buckets; the last one catches the rest.
+BUCKETS_MS: tuple[float, ...] = (50, 100, 250, 500, 1000, 2500, 5000, 10_000, 30_000, 120_000)
+MINUTES_KEPT = 24 * 60
+DAYS_KEPT = 400
+
+Stats = dict[str, Any]
+
+
+def empty() -> Stats:
+    return {
+        "calls": 0,
+        "outcomes": {},
+        "latency_ms_sum": 0.0,
+        "latency_ms_max": 0.0,
+        "latency_buckets": [0] * (len(BUCKETS_MS) + 1),
+        "input_tokens": 0,
+        "cached_input_tokens": 0,
+        "output_tokens": 0,
+        "cost_usd": 0.0,
+    }
+
+
+def add(stats: Stats | None, call: ProviderCall) -> Stats:
+    """A new record: ``stats`` plus one call."""
+    out = merge(stats or empty(), empty())
+    out["calls"] += 1
+    out["outcomes"][call.outcome] = out["outcomes"].get(call.outcome, 0) + 1
+    out["latency_ms_sum"] += call.latency_ms
+    out["latency_ms_max"] = max(out["latency_ms_max"], call.latency_ms)
+    out["latency_buckets"][bisect.bisect_left(BUCKETS_MS, call.latency_ms)] += 1
+    out["input_tokens"] += call.usage.input_tokens
+    out["cached_input_tokens"] += call.usage.cached_input_tokens
+    out["output_tokens"] += call.usage.output_tokens
+    out["cost_usd"] = round(out["cost_usd"] + call.usage.cost_usd, 10)
+    return out
+
+
+def merge(a: Stats, b: Stats) -> Stats:
+    outcomes = dict(a["outcomes"])
+    for outcome, count in b["outcomes"].items():
+        outcomes[outcome] = outcomes.get(outcome, 0) + count
+    return {
+        "calls": a["calls"] + b["calls"],
+        "outcomes": outcomes,
+        "latency_ms_sum": a["latency_ms_sum"] + b["latency_ms_sum"],
+        "latency_ms_max": max(a["latency_ms_max"], b["latency_ms_max"]),
+        "latency_buckets": [
+            x + y for x, y in zip(a["latency_buckets"], b["latency_buckets"], strict=True)
+        ],
+        "input_tokens": a["input_tokens"] + b["input_tokens"],
+        "cached_input_tokens": a["cached_input_tokens"] + b["cached_input_tokens"],
+        "output_tokens": a["output_tokens"] + b["output_tokens"],
+        "cost_usd": round(a["cost_usd"] + b["cost_usd"], 10),
+    }
+
+
+def percentile_ms(stats: Stats, q: float) -> float | None:
+    """The q-th percentile latency: the upper bound of the bucket it falls in, or the
+    largest latency seen if that is lower."""
+    total = sum(stats["latency_buckets"])
+    if not total:
+        return None
+    rank = q / 100 * total
+    seen = 0
+    for index, count in enumerate(stats["latency_buckets"]):
+        seen += count
+        if seen >= rank and count:
+            bound = BUCKETS_MS[index] if index < len(BUCKETS_MS) else stats["latency_ms_max"]
+            return float(min(bound, stats["latency_ms_max"]))
+    return float(stats["latency_ms_max"])
+
+
+def summary(stats: Stats) -> dict[str, Any]:
+    """What people read: rates and percentiles next to the raw counts."""
+    calls = stats["calls"]
+    outcomes = stats["outcomes"]
+    return {
+        "calls": calls,
+        "outcomes": outcomes,
+        "success_rate": round(outcomes.get("success", 0) / calls, 4) if calls else None,
+        "rate_limited_rate": round(outcomes.get("rate_limited", 0) / calls, 4) if calls else None,
+        "latency_ms": {
+            "mean": round(stats["latency_ms_sum"] / calls, 1) if calls else None,
+            "p50": percentile_ms(stats, 50),
+            "p95": percentile_ms(stats, 95),
+            "p99": percentile_ms(stats, 99),
+            "max": round(stats["latency_ms_max"], 1),
+        },
+        "input_tokens": stats["input_tokens"],
+        "cached_input_tokens": stats["cached_input_tokens"],
+        "output_tokens": stats["output_tokens"],
+        "cost_usd": round(stats["cost_usd"], 6),
+    }
+
+
+def minute_of(at: datetime) -> int:
+    return int(at.timestamp() // 60)
+
+
+def day_of(at: datetime) -> str:
+    return at.astimezone(UTC).date().isoformat()
+
+
+def minute_key(provider: str, minute: int) -> str:
+    return f"{provider}|{minute}"
+
+
+def day_key(provider: str, day: str) -> str:
+    return f"{provider}|{day}"
+
+
+def split_key(key: str) -> tuple[str, str]:
+    provider, _, rest = key.partition("|")
+    return provider, rest
+
+
+def oldest_minute_kept(now: datetime) -> int:
+    return minute_of(now) - MINUTES_KEPT
+
+
+def oldest_day_kept(now: datetime) -> str:
+    return (now.astimezone(UTC).date() - timedelta(days=DAYS_KEPT)).isoformat()
+
+
+class StatsStore:
+    """The changelog-backed tables and the agent that fills them from ``llm.calls``.
+
+    One partition for the calls topic and the tables: every figure lives on one worker (with
+    the others' web views forwarding reads to it via ``table_route``), so the numbers are
+    right whichever worker answers. Stats events are small; one partition carries thousands
+    a second."""
+
+    def __init__(self, app: Any, *, calls_topic: str, resets_topic: str) -> None:
+        self.totals = app.Table("stats-totals", partitions=1)
+        self.minutes = app.Table("stats-minutes", partitions=1)
+        self.daily = app.Table("stats-daily", partitions=1)
+        self.resets_topic = resets_topic
+        self._last_pruned: tuple[int, str] | None = None
+        source = app.topic(
+            calls_topic, resets_topic, key_serializer="raw", value_serializer="raw", partitions=1
+        )
+
+        async def stats(stream: Any) -> None:
+            async for event in stream.events():
+                try:
+                    self._apply(event)
+                except Exception:  # an exception here would lose the event: log, carry on
+                    log.exception("stats: could not apply the record at %s", event.message.offset)
+
+        self.agent = app.agent(source, name="stats")(stats)
+
+    def _apply(self, event: Any) -> None:
+        if event.message.topic == self.resets_topic:
+            provider = bytes(event.key or b"").decode()
+            self.totals[provider] = empty()
+            return
+        call = ProviderCall.model_validate_json(event.value)
+        self.totals[call.provider] = add(self.totals.get(call.provider), call)
+        minute = minute_key(call.provider, minute_of(call.at))
+        self.minutes[minute] = add(self.minutes.get(minute), call)
+        day = day_key(call.provider, day_of(call.at))
+        self.daily[day] = add(self.daily.get(day), call)
+        self._prune(call.at)
+
+    def _prune(self, now: datetime) -> None:
+        """Drop minutes older than a day and days older than DAYS_KEPT, once a minute."""
+        horizon = (oldest_minute_kept(now), oldest_day_kept(now))
+        if self._last_pruned == horizon:
+            return
+        self._last_pruned = horizon
+        for key in [k for k in self.minutes if int(split_key(k)[1]) < horizon[0]]:
+            del self.minutes[key]
+        for key in [k for k in self.daily if split_key(k)[1] < horizon[1]]:
+            del self.daily[key]
+
+    # --- reads, for the web view -------------------------------------------------------
+
+    def totals_by_provider(self) -> dict[str, Stats]:
+        return dict(self.totals.items())
+
+    def minutes_since(self, since_minute: int) -> dict[str, dict[int, Stats]]:
+        series: dict[str, dict[int, Stats]] = {}
+        for key, value in self.minutes.items():
+            provider, minute = split_key(key)
+            if int(minute) >= since_minute:
+                series.setdefault(provider, {})[int(minute)] = value
+        return series
+
+    def days_between(self, first: str, last: str) -> dict[str, dict[str, Stats]]:
+        days: dict[str, dict[str, Stats]] = {}
+        for key, value in self.daily.items():
+            provider, day = split_key(key)
+            if first <= day <= last:
+                days.setdefault(provider, {})[day] = value
+        return days
