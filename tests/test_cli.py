@@ -2,21 +2,18 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import signal
 import subprocess
 import sys
-import time
-from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import jsonschema
 import pytest
 
 from tests.conftest import ROOT
+from tests.processes import worker_process
 
 pytestmark = pytest.mark.slow
 
@@ -32,36 +29,6 @@ def _cli(*args: str, env: dict[str, str], timeout: float = 120) -> subprocess.Co
         timeout=timeout,
         check=False,
     )
-
-
-@contextlib.contextmanager
-def worker_process(env: dict[str, str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "streams", "worker"],
-            env=os.environ | env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-        try:
-            url = f"http://127.0.0.1:{env['LLM_SERVICE_PORT']}/health"
-            deadline = time.monotonic() + 90
-            while time.monotonic() < deadline:
-                assert process.poll() is None, log.read_text()
-                with contextlib.suppress(httpx.HTTPError):
-                    if httpx.get(url, timeout=1).json().get("assigned_partitions"):
-                        break
-                time.sleep(0.3)
-            else:
-                raise AssertionError(f"worker not ready:\n{log.read_text()[-3000:]}")
-            yield process
-        finally:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(60)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                raise
 
 
 def test_produce_then_tail_shows_schema_valid_enriched_jobs(
