@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Callable
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
@@ -89,7 +88,6 @@ class ControlState:
         self.base = settings
         self.settings = settings
         self.router = router
-        self.on_reset_stats: list[Callable[[ControlCommand], None]] = []
 
     def apply(self, command: ControlCommand) -> None:
         if command.action in ("enable", "disable"):
@@ -105,9 +103,9 @@ class ControlState:
             self.router.reconfigure(self.settings)
             log.info("control: config patched: %s", sorted(command.config or {}))
         else:
-            for callback in self.on_reset_stats:
-                callback(command)
-            log.info("control: stats reset")
+            # The reset itself travels on the stats-resets topic, co-partitioned with the
+            # stats; this command is the record of it (and replaying it resets nothing).
+            log.info("control: stats were reset at %s", command.at.isoformat())
 
 
 class ControlFollower:

@@ -175,6 +175,7 @@ class ProviderCall(Message):
     usage: Usage = Field(default_factory=Usage)
     price_version: str
     error_type: str | None = None
+    error_message: str | None = Field(default=None, max_length=500)
     at: datetime = Field(default_factory=utcnow)
 
     @classmethod
@@ -190,6 +191,7 @@ class ProviderCall(Message):
             usage=attempt.usage,
             price_version=price_version,
             error_type=attempt.error.type if attempt.error else None,
+            error_message=attempt.error.message[:500] if attempt.error else None,
         )
 
 

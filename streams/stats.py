@@ -19,6 +19,8 @@ log = logging.getLogger(__name__)
 # Upper bounds (ms) of the latency histogram's buckets; the last one catches the rest.
 BUCKETS_MS: tuple[float, ...] = (50, 100, 250, 500, 1000, 2500, 5000, 10_000, 30_000, 120_000)
 MINUTES_KEPT = 24 * 60
+RECENT_KEPT = 20  # failures shown with their reasons
+RECENT_KEY = "recent"
 DAYS_KEPT = 400
 
 Stats = dict[str, Any]
@@ -152,6 +154,7 @@ class StatsStore:
         self.totals = app.Table("stats-totals", partitions=1)
         self.minutes = app.Table("stats-minutes", partitions=1)
         self.daily = app.Table("stats-daily", partitions=1)
+        self.recent = app.Table("stats-recent-failures", partitions=1)
         self.resets_topic = resets_topic
         self._last_pruned: tuple[int, str] | None = None
         source = app.topic(
@@ -178,6 +181,16 @@ class StatsStore:
         self.minutes[minute] = add(self.minutes.get(minute), call)
         day = day_key(call.provider, day_of(call.at))
         self.daily[day] = add(self.daily.get(day), call)
+        if call.outcome != "success":
+            failure = {
+                "at": call.at.isoformat(),
+                "provider": call.provider,
+                "job_id": call.job_id,
+                "outcome": call.outcome,
+                "http_status": call.http_status,
+                "error": f"{call.error_type}: {call.error_message}",
+            }
+            self.recent[RECENT_KEY] = [failure, *(self.recent.get(RECENT_KEY) or [])][:RECENT_KEPT]
         self._prune(call.at)
 
     def _prune(self, now: datetime) -> None:
@@ -203,6 +216,9 @@ class StatsStore:
             if int(minute) >= since_minute:
                 series.setdefault(provider, {})[int(minute)] = value
         return series
+
+    def recent_failures(self) -> list[dict[str, Any]]:
+        return list(self.recent.get(RECENT_KEY) or [])
 
     def days_between(self, first: str, last: str) -> dict[str, dict[str, Stats]]:
         days: dict[str, dict[str, Stats]] = {}

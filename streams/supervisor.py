@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -111,12 +112,23 @@ def run_stack(*, data_dir: Path) -> int:
         if real:
             _say(f"real endpoints for {', '.join(real)} (keys found in the environment)")
 
+        admin_note = "admin: your LLM_SERVICE_ADMIN_TOKEN"
+        if not env.get("LLM_SERVICE_ADMIN_TOKEN"):
+            # A fresh token for this run, so the dashboard's buttons work; kept in a file
+            # only its owner can read, never printed.
+            token_file = data_dir / "admin-token"
+            token_file.write_text(secrets.token_urlsafe(16))
+            token_file.chmod(0o600)
+            env["LLM_SERVICE_ADMIN_TOKEN"] = token_file.read_text()
+            admin_note = f"admin: the token in {token_file}"
         worker = subprocess.Popen([sys.executable, "-m", "streams", "worker"], env=env)
         children.append(worker)
         web = f"http://{settings.llm_service_host}:{settings.llm_service_port}"
         if not _wait_until_consuming(f"{web}/health", worker, lambda: stopping):
             return 0 if stopping else (worker.returncode or 1)
-        _say(f"worker ready in {time.monotonic() - started:.1f}s; web view: {web}/health")
+        _say(f"worker ready in {time.monotonic() - started:.1f}s")
+        _say(f"dashboard:      {web}/   ({admin_note})")
+        _say(f"JSON API:       {web}/docs, {web}/openapi.json, {web}/metrics")
         _say("publish jobs:   .venv/bin/llm-streams produce examples/jobs.jsonl")
         _say("watch results:  .venv/bin/llm-streams tail --limit 20")
         _say("dead letters:   .venv/bin/llm-streams tail --topic jobs.dead-letter --from-beginning")

@@ -9,17 +9,21 @@ one worker's memory, and need ``Authorization: Bearer <LLM_SERVICE_ADMIN_TOKEN>`
 from __future__ import annotations
 
 import asyncio
+import functools
 import hmac
+import html
 import json
 import time
 import uuid
 from datetime import UTC, date, datetime
+from importlib import resources
 from typing import Any
 
 import psutil
 from faust.web import View
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from streams import openapi
 from streams import stats as st
 from streams.agents import Enricher
 from streams.control import RUNTIME_KEYS, ControlFollower, apply_patch, publish
@@ -251,6 +255,7 @@ def install(
         series = stats.minutes_since(since)
         return web.json(
             {
+                "recent_failures": stats.recent_failures(),
                 "totals": {p: st.summary(v) for p, v in stats.totals_by_provider().items()},
                 "per_minute": {
                     p: [
@@ -471,6 +476,24 @@ def install(
     app.page("/process")(post_only(process))
     app.page("/process/batch")(post_only(process_batch))
 
+    # --- dashboard and API documents ---------------------------------------------------------
+
+    @app.page("/")
+    async def dashboard(web: Any, request: Any) -> Any:
+        return web.html(_asset("index.html"))
+
+    @app.page("/dashboard.js")
+    async def dashboard_js(web: Any, request: Any) -> Any:
+        return web.bytes(_asset("dashboard.js").encode(), content_type="application/javascript")
+
+    @app.page("/openapi.json")
+    async def openapi_json(web: Any, request: Any) -> Any:
+        return web.json(openapi.document())
+
+    @app.page("/docs")
+    async def docs(web: Any, request: Any) -> Any:
+        return web.html(_docs_page(openapi.document()))
+
     # --- metrics ---------------------------------------------------------------------------------
 
     @app.page("/metrics")
@@ -482,3 +505,28 @@ def install(
             lag=await consumer_lag(),
         )
         return web.bytes(body, content_type=content_type)
+
+
+@functools.cache
+def _asset(name: str) -> str:
+    return resources.files("streams.dashboard").joinpath(name).read_text(encoding="utf-8")
+
+
+def _docs_page(document: dict[str, Any]) -> str:
+    """The API at a glance, rendered here (no external scripts); the full document is at
+    /openapi.json."""
+    rows = []
+    for path, item in document["paths"].items():
+        for method, operation in item.items():
+            secured = " (admin token)" if operation.get("security") else ""
+            rows.append(
+                f"<tr><td><code>{method.upper()}</code></td><td><code>{html.escape(path)}</code></td>"
+                f"<td>{html.escape(operation.get('summary', ''))}{secured}</td></tr>"
+            )
+    return (
+        "<!doctype html><html><head><meta charset='utf-8'><title>API</title>"
+        "<style>body{font:14px system-ui;margin:2em}td{padding:4px 12px}</style></head><body>"
+        f"<h1>{html.escape(document['info']['title'])}</h1>"
+        "<p>The full OpenAPI 3.1 document: <a href='/openapi.json'>/openapi.json</a>.</p>"
+        f"<table>{''.join(rows)}</table></body></html>"
+    )

@@ -40,14 +40,20 @@ def _produce_examples(env: dict[str, str]) -> int:
     return int(result.stdout.split()[1])
 
 
-def _wait_for_calls(url: str, calls: int) -> dict[str, Any]:
-    """The totals once all providers together have counted ``calls`` calls."""
+def _wait_for_calls(url: str, calls: int, *, outcome: str | None = None) -> dict[str, Any]:
+    """The totals once all providers together have counted ``calls`` calls (of ``outcome``,
+    if given)."""
     import time
+
+    def count(totals: dict[str, Any]) -> int:
+        if outcome is None:
+            return sum(t["calls"] for t in totals.values())
+        return sum(t["outcomes"].get(outcome, 0) for t in totals.values())
 
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         totals = httpx.get(f"{url}/statistics").json()["totals"]
-        if sum(t["calls"] for t in totals.values()) == calls:
+        if count(totals) == calls:
             return dict(totals)
         time.sleep(0.3)
     raise AssertionError(f"never reached {calls} calls: {totals}")

@@ -120,6 +120,15 @@ def ensure_jars() -> Path:
     return lib
 
 
+def new_cluster_id() -> str:
+    """Like Kafka's Uuid.randomUuid(): URL-safe base64 of 16 random bytes, never starting
+    with '-' (a command line would read it as an option)."""
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+        if not cluster_id.startswith("-"):
+            return cluster_id
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind((HOST, 0))
@@ -227,8 +236,7 @@ class LocalKafka:
         path = self.data_dir / "state.json"
         state: dict[str, object] = json.loads(path.read_text()) if path.exists() else {}
         if "cluster_id" not in state:
-            raw = uuid.uuid4().bytes
-            state["cluster_id"] = base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+            state["cluster_id"] = new_cluster_id()
         port = self._requested_port or state.get("port")
         if not isinstance(port, int) or (self._requested_port is None and not port_is_free(port)):
             port = free_port()

@@ -55,3 +55,10 @@ def test_cli_prints_ready_and_stops_on_sigterm(tmp_path: Path) -> None:
     finally:
         if process.poll() is None:
             process.kill()
+
+
+def test_cluster_ids_never_start_with_a_dash() -> None:
+    from streams.broker.launcher import new_cluster_id
+
+    ids = [new_cluster_id() for _ in range(2000)]
+    assert all(len(i) == 22 and not i.startswith("-") for i in ids)
