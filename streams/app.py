@@ -13,6 +13,7 @@ import faust
 from streams import web
 from streams.agents import Enricher, InOrderAcks
 from streams.control import ControlFollower, ControlState
+from streams.errors import ConfigurationError
 from streams.providers import build_providers
 from streams.router import Router
 from streams.settings import Settings
@@ -91,6 +92,11 @@ def create_app(settings: Settings, *, router: Router | None = None) -> StreamsAp
         )
         # Declared before the first send: a topic auto-created by a send would get the
         # broker's default partition count, not ours.
+        try:
+            await topics.check_partitions(settings.kafka_bootstrap_servers)
+        except ConfigurationError as exc:
+            await app.crash(exc)
+            return
         await asyncio.gather(*(topic.maybe_declare() for topic in topics.all()))
         # A restarted worker must not route a job before it knows what was switched off.
         await control.replayed.wait()

@@ -10,6 +10,7 @@ from typing import Any
 
 import faust
 
+from streams.errors import ConfigurationError
 from streams.settings import Settings
 
 
@@ -47,6 +48,21 @@ class Topics:
             # one partition: every worker applies every command in one order
             control=topic(settings.llm_topic_control, partitions=1, compacting=True),
         )
+
+    async def check_partitions(self, bootstrap_servers: str) -> None:
+        """Fail with a clear message when an existing topic has the wrong partition count
+        (for example one left by an older version): Faust would fail later, per record."""
+        wrong = []
+        for topic in self.all():
+            name = topic.get_topic_name()
+            actual = len(await partitions_of(bootstrap_servers, name))
+            if actual and actual != topic.partitions:
+                wrong.append(f"{name} has {actual} partitions, needs {topic.partitions}")
+        if wrong:
+            raise ConfigurationError(
+                "; ".join(wrong)
+                + " (delete the topic, or name a new one in its LLM_TOPIC_* setting)"
+            )
 
     def all(self) -> list[Any]:
         return [
