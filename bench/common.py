@@ -5,12 +5,16 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+from aiokafka import AIOKafkaProducer
+
 from streams.broker import LocalKafka
 from streams.broker.launcher import free_port
+from streams.models import RawJob
 from streams.settings import Settings, load_settings
 from streams.simulator.harness import SimulatorClient, SimulatorProcess
 
@@ -59,3 +63,27 @@ def percentile(values: list[float], q: float) -> float:
         return float("nan")
     index = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
     return ordered[index]
+
+
+def _job(n: int) -> RawJob:
+    return RawJob(
+        job_id=f"job-{n}",
+        title=f"Senior Python Engineer {n}",
+        description="5+ years Python and Kafka on AWS. Remote (EU). EUR 80-95k.",
+    )
+
+
+async def produce_jobs(settings: Settings, jobs: int) -> dict[str, float]:
+    """Publish ``jobs`` small jobs to the raw topic; when each was sent (epoch seconds)."""
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers, linger_ms=5)
+    await producer.start()
+    sent_at: dict[str, float] = {}
+    for n in range(jobs):
+        job = _job(n)
+        sent_at[job.job_id] = time.time()
+        await producer.send(
+            settings.llm_topic_raw, job.model_dump_json().encode(), key=job.job_id.encode()
+        )
+    await producer.flush()
+    await producer.stop()
+    return sent_at

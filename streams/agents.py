@@ -71,8 +71,10 @@ class Enricher:
             stage = "enrich"
             routed = await self.router.enrich(job)
         except EnrichmentFailed as exc:
-            await self._dead_letter(event, "enrich", exc, job=job, attempts=exc.attempts)
-            await self.record_calls(job, exc.attempts)
+            await asyncio.gather(
+                self._dead_letter(event, "enrich", exc, job=job, attempts=exc.attempts),
+                self.record_calls(job, exc.attempts),
+            )
             return
         except (UnicodeDecodeError, json.JSONDecodeError, RecursionError, ValidationError) as exc:
             await self._dead_letter(event, stage, exc, job=job)
@@ -92,11 +94,17 @@ class Enricher:
             usage=routed.completion.usage,
             latency_ms=routed.latency_ms,
         )
-        await self.record_calls(job, routed.attempts)
-        try:
-            await self._publish(self.topics.enriched, job.job_id, enriched)
-        except PublishRejected as exc:
-            await self._dead_letter(event, "publish", exc, job=job, attempts=routed.attempts)
+        # The audit events and the result go out together: one broker round trip, not two.
+        results = await asyncio.gather(
+            self.record_calls(job, routed.attempts),
+            self._publish(self.topics.enriched, job.job_id, enriched),
+            return_exceptions=True,
+        )
+        for result in results:
+            if isinstance(result, PublishRejected):
+                await self._dead_letter(event, "publish", result, job=job, attempts=routed.attempts)
+            elif isinstance(result, BaseException):
+                raise result
 
     async def record_calls(self, job: RawJob | None, attempts: list[Attempt]) -> None:
         if job is None or not attempts:

@@ -14,7 +14,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO
 
@@ -61,11 +61,17 @@ def _start_simulator(
     return process, urls
 
 
-def _wait_until_consuming(
-    health_url: str, worker: subprocess.Popen[bytes], stopping: Callable[[], bool]
+def wait_until_consuming(
+    health_url: str,
+    worker: subprocess.Popen[bytes],
+    *,
+    stopping: Callable[[], bool] = lambda: False,
+    timeout_s: float = 120.0,
 ) -> bool:
-    """Whether the worker got its partitions (False if it died or we are stopping)."""
-    while not stopping() and worker.poll() is None:
+    """Whether the worker got its partitions (False if it died, we are stopping, or the
+    timeout passed)."""
+    deadline = time.monotonic() + timeout_s
+    while not stopping() and worker.poll() is None and time.monotonic() < deadline:
         with contextlib.suppress(httpx.HTTPError, ValueError):
             if httpx.get(health_url, timeout=1).json().get("assigned_partitions"):
                 return True
@@ -124,7 +130,7 @@ def run_stack(*, data_dir: Path) -> int:
         worker = subprocess.Popen([sys.executable, "-m", "streams", "worker"], env=env)
         children.append(worker)
         web = f"http://{settings.llm_service_host}:{settings.llm_service_port}"
-        if not _wait_until_consuming(f"{web}/health", worker, lambda: stopping):
+        if not wait_until_consuming(f"{web}/health", worker, stopping=lambda: stopping):
             return 0 if stopping else (worker.returncode or 1)
         _say(f"worker ready in {time.monotonic() - started:.1f}s")
         _say(f"dashboard:      {web}/   ({admin_note})")
@@ -147,3 +153,30 @@ def run_stack(*, data_dir: Path) -> int:
         if kafka is not None:
             kafka.stop()
         _say("stopped")
+
+
+@contextlib.contextmanager
+def worker_process(env: dict[str, str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """``llm-streams worker`` with ``env`` (over this environment), output to ``log``; yields
+    once its web view reports assigned partitions, and stops it with SIGTERM (a clean
+    shutdown) at the end. For tests and benchmarks."""
+    with log.open("ab") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "streams", "worker"],
+            env=os.environ | env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        url = f"http://127.0.0.1:{env['LLM_SERVICE_PORT']}/health"
+        if not wait_until_consuming(url, process, timeout_s=90):
+            raise AssertionError(f"worker not ready:\n{log.read_text()[-3000:]}")
+        yield process
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(60)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                raise

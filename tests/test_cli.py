@@ -12,8 +12,8 @@ from pathlib import Path
 import jsonschema
 import pytest
 
+from streams.supervisor import worker_process
 from tests.conftest import ROOT
-from tests.processes import worker_process
 
 pytestmark = pytest.mark.slow
 

@@ -13,8 +13,8 @@ from openapi_spec_validator import validate
 
 from streams.openapi import document
 from streams.simulator.harness import SimulatorThread
+from streams.supervisor import worker_process
 from tests.conftest import ROOT
-from tests.processes import worker_process
 from tests.test_web import _produce_examples, _wait_for_calls
 
 ARTIFACTS = ROOT / "artifacts"

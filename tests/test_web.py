@@ -14,8 +14,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from streams.broker.launcher import free_port
 from streams.simulator.harness import SimulatorThread
+from streams.supervisor import worker_process
 from tests.conftest import ROOT
-from tests.processes import worker_process
 
 pytestmark = pytest.mark.slow
 

@@ -1,0 +1,232 @@
+"""End-to-end throughput on a real broker against the ideal and a hand-written baseline.
+
+    .venv/bin/python -m bench.throughput [--latency-ms 0 50 200] [--concurrency 16 64 256]
+                                         [--jobs N]
+
+For each provider latency L and worker concurrency C, the same N jobs go through
+(1) the pipeline (the Faust worker in this process) and (2) a minimal aiokafka consume →
+httpx call → produce loop at the same concurrency, against the same broker and simulator (its
+own process). Reports jobs/s, the ratio to the ideal (C / L; at L = 0 there is no ideal but
+the CPU), the ratio to the baseline, produced→consumed latency p50/p99, CPU seconds per 1,000
+jobs and peak RSS.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import httpx
+import psutil
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from httpx_aiohttp import AiohttpTransport
+
+from bench.common import broker, percentile, produce_jobs, settings_for, simulator
+from streams.app import create_app
+from streams.models import RawJob
+from streams.providers.base import EnrichRequest
+from streams.providers.openai import OpenAIProvider
+from streams.settings import Settings
+from streams.topics import ensure_topic
+
+
+async def _collect(
+    settings: Settings, topic: str, jobs: int, sent_at: dict[str, float]
+) -> list[float]:
+    """Produced→consumed latency (ms) of every job, once all have arrived."""
+    consumer = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        group_id=None,
+        auto_offset_reset="earliest",
+    )
+    await consumer.start()
+    latencies: list[float] = []
+    try:
+        while len(latencies) < jobs:
+            for records in (await consumer.getmany(timeout_ms=500)).values():
+                now = time.time()
+                for record in records:
+                    job_id = json.loads(record.value)["job_id"]
+                    latencies.append((now - sent_at[job_id]) * 1000)
+    finally:
+        await consumer.stop()
+    return latencies
+
+
+async def _measure(run: Callable[[], Awaitable[None]]) -> dict[str, float]:
+    """Wall time, this process's CPU time and peak RSS while ``run`` runs."""
+    process = psutil.Process()
+    peak = process.memory_info().rss
+
+    async def sample() -> None:
+        nonlocal peak
+        while True:
+            peak = max(peak, process.memory_info().rss)
+            await asyncio.sleep(0.25)
+
+    sampler = asyncio.create_task(sample())
+    cpu = process.cpu_times()
+    began = time.perf_counter()
+    try:
+        await run()
+    finally:
+        sampler.cancel()
+    elapsed = time.perf_counter() - began
+    used = process.cpu_times()
+    return {
+        "seconds": elapsed,
+        "cpu_seconds": (used.user - cpu.user) + (used.system - cpu.system),
+        "peak_rss_mb": peak / 2**20,
+    }
+
+
+async def pipeline(settings: Settings, jobs: int) -> dict[str, Any]:
+    app = create_app(settings)
+    latencies: list[float] = []
+
+    async def run() -> None:
+        async with app.running():
+            await ensure_topic(
+                settings.kafka_bootstrap_servers,
+                settings.llm_topic_raw,
+                partitions=settings.llm_topic_partitions,
+            )
+            sent_at = await produce_jobs(settings, jobs)
+            latencies.extend(await _collect(settings, settings.llm_topic_enriched, jobs, sent_at))
+
+    figures = await _measure(run)
+    return figures | {"latencies": latencies}
+
+
+async def baseline(settings: Settings, jobs: int, concurrency: int) -> dict[str, Any]:
+    """What a careful person would write by hand: no router, no validation, no audit events."""
+    adapter = OpenAIProvider(settings.provider("openai"), prices={})
+    out_topic = f"{settings.llm_topic_enriched}.baseline"
+    in_topic = f"{settings.llm_topic_raw}.baseline"
+    await ensure_topic(
+        settings.kafka_bootstrap_servers, in_topic, partitions=settings.llm_topic_partitions
+    )
+    latencies: list[float] = []
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    client = httpx.AsyncClient(
+        base_url=settings.provider("openai").base_url,
+        headers=adapter.auth_headers(),
+        transport=AiohttpTransport(limits=limits),
+    )
+
+    async def run() -> None:
+        consumer = AIOKafkaConsumer(
+            in_topic,
+            bootstrap_servers=settings.kafka_bootstrap_servers,
+            group_id=f"{settings.llm_app_id}-baseline",
+            auto_offset_reset="earliest",
+            enable_auto_commit=False,
+        )
+        producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers)
+        await consumer.start()
+        await producer.start()
+        slots = asyncio.Semaphore(concurrency)
+        done = 0
+
+        async def handle(value: bytes) -> None:
+            nonlocal done
+            try:
+                job = RawJob.model_validate_json(value)
+                path, body = adapter.build(EnrichRequest(job=job), adapter.model)
+                answer = (await client.post(path, json=body)).json()
+                text = answer["choices"][0]["message"]["content"]
+                result = json.dumps({"job_id": job.job_id, "enrichment": json.loads(text)})
+                await producer.send_and_wait(out_topic, result.encode(), key=job.job_id.encode())
+                done += 1
+            finally:
+                slots.release()
+
+        tasks: set[asyncio.Task[None]] = set()
+        sent_at: dict[str, float] = {}
+        collector = asyncio.create_task(
+            _collect_later(settings, out_topic, jobs, sent_at, latencies)
+        )
+        sent_at.update(await _produce_to(settings, in_topic, jobs))
+        while done < jobs:
+            batches = await consumer.getmany(timeout_ms=200)
+            for records in batches.values():
+                for record in records:
+                    await slots.acquire()
+                    task = asyncio.create_task(handle(record.value))
+                    tasks.add(task)
+                    task.add_done_callback(tasks.discard)
+            if batches:
+                await consumer.commit()
+        await asyncio.gather(*tasks)
+        await collector
+        await consumer.stop()
+        await producer.stop()
+
+    figures = await _measure(run)
+    await client.aclose()
+    await adapter.aclose()
+    return figures | {"latencies": latencies}
+
+
+async def _produce_to(settings: Settings, topic: str, jobs: int) -> dict[str, float]:
+    redirected = settings.model_copy(update={"llm_topic_raw": topic})
+    return await produce_jobs(redirected, jobs)
+
+
+async def _collect_later(
+    settings: Settings, topic: str, jobs: int, sent_at: dict[str, float], into: list[float]
+) -> None:
+    into.extend(await _collect(settings, topic, jobs, sent_at))
+
+
+def _row(name: str, figures: dict[str, Any], jobs: int) -> dict[str, Any]:
+    latencies = figures["latencies"]
+    return {
+        "run": name,
+        "jobs_per_s": round(jobs / figures["seconds"], 1),
+        "e2e_p50_ms": round(percentile(latencies, 50), 1),
+        "e2e_p99_ms": round(percentile(latencies, 99), 1),
+        "cpu_s_per_1000": round(figures["cpu_seconds"] / jobs * 1000, 2),
+        "peak_rss_mb": round(figures["peak_rss_mb"], 1),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--latency-ms", type=float, nargs="+", default=[0, 50, 200])
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[16, 64, 256])
+    parser.add_argument("--jobs", type=int, default=3000, help="jobs per run")
+    args = parser.parse_args()
+    rows = []
+    with broker() as bootstrap, simulator() as sim:
+        for latency in args.latency_ms:
+            sim.set_faults("openai", latency_ms=latency)
+            for concurrency in args.concurrency:
+                ideal = concurrency / (latency / 1000) if latency else None
+                jobs = args.jobs
+                settings = settings_for(
+                    bootstrap,
+                    sim,
+                    llm_provider_chain=["openai"],
+                    llm_worker_concurrency=concurrency,
+                    llm_provider_limits={"openai": {"concurrency": max(64, concurrency)}},
+                )
+                ours = _row("pipeline", asyncio.run(pipeline(settings, jobs)), jobs)
+                theirs = _row("baseline", asyncio.run(baseline(settings, jobs, concurrency)), jobs)
+                for row in (ours, theirs):
+                    row |= {"latency_ms": latency, "concurrency": concurrency, "jobs": jobs}
+                    row["ratio_to_ideal"] = round(row["jobs_per_s"] / ideal, 3) if ideal else None
+                ours["ratio_to_baseline"] = round(ours["jobs_per_s"] / theirs["jobs_per_s"], 3)
+                rows += [ours, theirs]
+                print(json.dumps(ours), flush=True)
+                print(json.dumps(theirs), flush=True)
+    print(json.dumps(rows, indent=1))
+
+
+if __name__ == "__main__":
+    main()
