@@ -65,6 +65,11 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[index]
 
 
+def job_line(n: int) -> str:
+    """Job number ``n`` as a JSON line."""
+    return _job(n).model_dump_json()
+
+
 def _job(n: int) -> RawJob:
     return RawJob(
         job_id=f"job-{n}",
