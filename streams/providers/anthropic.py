@@ -100,12 +100,9 @@ class AnthropicProvider(Provider):
 
     def error_for(self, response: httpx.Response) -> ProviderError:
         # {"type": "error", "error": {"type", "message"}, "request_id"}; 529 is overload.
-        try:
-            error = response.json().get("error") or {}
-        except (ValueError, AttributeError):
-            error = {}
-        kind = str(error.get("type") or "") if isinstance(error, dict) else ""
-        text = str(error.get("message") if isinstance(error, dict) else error) or "no message"
+        error = self._error_object(response)
+        kind = str(error.get("type") or "")
+        text = str(error.get("message") or response.reason_phrase or "no message")
         final = BadRequest if response.status_code == 413 else None
         return self._error(response, f"{kind}: {text}" if kind else text, final=final)
 

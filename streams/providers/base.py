@@ -218,6 +218,15 @@ class Provider(ABC):
                 status_code=response.status_code,
             ) from None
 
+    def _error_object(self, response: httpx.Response) -> dict[str, Any]:
+        """The ``error`` member of an error body as a dict (``{"message": text}`` when the
+        vendor sends a bare string, ``{}`` when the body is not JSON)."""
+        try:
+            error = response.json().get("error") or {}
+        except (ValueError, AttributeError):
+            return {}
+        return error if isinstance(error, dict) else {"message": str(error)}
+
     def _invalid(self, message: str, *, status: int) -> InvalidOutput:
         return InvalidOutput(message, provider=self.name, status_code=status)
 

@@ -86,12 +86,7 @@ class GeminiProvider(Provider):
 
     def error_for(self, response: httpx.Response) -> ProviderError:
         # {"error": {"code", "message", "status", "details": [...]}}
-        try:
-            error = response.json().get("error") or {}
-        except (ValueError, AttributeError):
-            error = {}
-        if not isinstance(error, dict):
-            error = {"message": str(error)}
+        error = self._error_object(response)
         state = str(error.get("status") or "")
         text = str(error.get("message") or response.reason_phrase or "no message")
         details = [d for d in error.get("details") or [] if isinstance(d, dict)]

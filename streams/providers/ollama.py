@@ -63,11 +63,8 @@ class OllamaProvider(Provider):
 
     def error_for(self, response: httpx.Response) -> ProviderError:
         # {"error": "model 'llama3.2' not found"}
-        try:
-            text = str(response.json().get("error") or response.reason_phrase)
-        except (ValueError, AttributeError):
-            text = response.text or response.reason_phrase
-        return self._error(response, text)
+        text = self._error_object(response).get("message") or response.text
+        return self._error(response, str(text or response.reason_phrase))
 
     async def health(self) -> Health:
         # /api/version says the server runs; /api/tags says whether the model is pulled.

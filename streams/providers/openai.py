@@ -90,12 +90,7 @@ class OpenAIProvider(Provider):
 
     def error_for(self, response: httpx.Response) -> ProviderError:
         # {"error": {"message", "type", "param", "code"}}
-        try:
-            error = response.json().get("error") or {}
-        except (ValueError, AttributeError):
-            error = {}
-        if not isinstance(error, dict):
-            error = {"message": str(error)}
+        error = self._error_object(response)
         code = str(error.get("code") or error.get("type") or "")
         text = str(error.get("message") or response.reason_phrase or "no message")
         final: type[ProviderError] | None = None

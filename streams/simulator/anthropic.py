@@ -47,17 +47,14 @@ class AnthropicDialect(Dialect):
     def routes(self, generate: Any) -> list[web.RouteDef]:
         return [
             web.post(f"{self.prefix}/v1/messages", generate),
-            web.get(f"{self.prefix}/v1/models/{{model}}", self._get_model),
+            web.get(f"{self.prefix}/v1/models/{{model}}", self.get_model),
         ]
 
-    async def _get_model(self, request: web.Request) -> web.Response:
-        denied = self.auth_error(request)
-        if denied is not None:
-            return denied
-        model = request.match_info["model"]
-        if model not in self.models:
-            return anthropic_error(404, f"model: {model}")
-        return web.json_response({"type": "model", "id": model, "display_name": model})
+    def model_info(self, model: str) -> dict[str, Any]:
+        return {"type": "model", "id": model, "display_name": model}
+
+    def model_missing(self, model: str) -> web.Response:
+        return anthropic_error(404, f"model: {model}")
 
     def auth_error(self, request: web.Request) -> web.Response | None:
         if request.headers.get("x-api-key") != self.api_key:
@@ -84,7 +81,7 @@ class AnthropicDialect(Dialect):
                 '`system` parameter, not "system" as an input message role.',
             )
         if model not in self.models:
-            return anthropic_error(404, f"model: {model}")
+            return self.model_missing(model)
         problem = self._check_sampling(model, body)
         if problem:
             return anthropic_error(400, problem)

@@ -56,6 +56,22 @@ class Dialect(ABC):
     def answer(self, call: Call, content: str, *, truncated: bool) -> web.StreamResponse:
         """A successful response carrying ``content`` as the model's answer."""
 
+    def model_info(self, model: str) -> dict[str, Any]:
+        """The body of a model lookup (vendors with one override this and ``model_missing``)."""
+        raise NotImplementedError
+
+    def model_missing(self, model: str) -> web.Response:
+        raise NotImplementedError
+
+    async def get_model(self, request: web.Request) -> web.Response:
+        denied = self.auth_error(request)
+        if denied is not None:
+            return denied
+        model = request.match_info["model"]
+        if model not in self.models:
+            return self.model_missing(model)
+        return web.json_response(self.model_info(model))
+
     def with_retry_after(self, response: web.Response, retry_after_s: float | None) -> web.Response:
         if retry_after_s is not None:
             response.headers["retry-after"] = f"{retry_after_s:g}"

@@ -39,17 +39,14 @@ class GeminiDialect(Dialect):
         # The method follows a colon: /v1beta/models/{model}:generateContent
         return [
             web.post(f"{self.prefix}/v1beta/models/{{target:[^/]+}}", generate),
-            web.get(f"{self.prefix}/v1beta/models/{{model:[^/:]+}}", self._get_model),
+            web.get(f"{self.prefix}/v1beta/models/{{model:[^/:]+}}", self.get_model),
         ]
 
-    async def _get_model(self, request: web.Request) -> web.Response:
-        denied = self.auth_error(request)
-        if denied is not None:
-            return denied
-        model = request.match_info["model"]
-        if model not in self.models:
-            return google_error(404, f"models/{model} is not found for API version v1beta")
-        return web.json_response({"name": f"models/{model}", "displayName": model})
+    def model_info(self, model: str) -> dict[str, Any]:
+        return {"name": f"models/{model}", "displayName": model}
+
+    def model_missing(self, model: str) -> web.Response:
+        return google_error(404, f"models/{model} is not found for API version v1beta")
 
     def auth_error(self, request: web.Request) -> web.Response | None:
         key = request.headers.get("x-goog-api-key") or request.query.get("key")
@@ -86,7 +83,7 @@ class GeminiDialect(Dialect):
                 400, "responseJsonSchema requires responseMimeType application/json"
             )
         if model not in self.models:
-            return google_error(404, f"models/{model} is not found for API version v1beta")
+            return self.model_missing(model)
         user = "\n".join(
             str(part.get("text", ""))
             for content in contents
