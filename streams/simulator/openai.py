@@ -36,10 +36,16 @@ class OpenAIDialect(Dialect):
         return web.json_response({"object": "list", "data": data})
 
     def auth_error(self, request: web.Request) -> web.Response | None:
-        if request.headers.get("Authorization", "") == f"Bearer {self.api_key}":
+        presented = request.headers.get("Authorization", "").removeprefix("Bearer ")
+        if presented == self.api_key:
             return None
+        # OpenAI quotes the key it was given (masked); quoting it whole is the harder test
+        # of the adapters' redaction.
         return openai_error(
-            401, "Incorrect API key provided.", "invalid_request_error", "invalid_api_key"
+            401,
+            f"Incorrect API key provided: {presented}.",
+            "invalid_request_error",
+            "invalid_api_key",
         )
 
     def bad_request(self, message: str) -> web.Response:
