@@ -65,6 +65,8 @@ def create_app(settings: Settings, *, router: Router | None = None) -> StreamsAp
         stream_buffer_maxsize=max(64, 2 * settings.llm_worker_concurrency),
         # Provider calls are bounded by the job deadline; rebalances wait for them.
         broker_rebalance_timeout=max(60.0, settings.llm_job_deadline_s + 15),
+        broker_session_timeout=settings.llm_broker_session_timeout_s,
+        broker_heartbeat_interval=settings.llm_broker_session_timeout_s / 10,
         web_host=settings.llm_service_host,
         web_port=settings.llm_service_port,
         web_bind=settings.llm_service_host,

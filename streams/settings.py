@@ -108,6 +108,8 @@ class Settings(BaseSettings):
     llm_topic_stats_resets: str = "llm.stats-resets"
     llm_topic_partitions: int = Field(default=4, ge=1, le=1024)
     llm_data_dir: Path = Path(".data/worker")
+    # How long a silent (crashed) worker keeps its partitions before the group moves them.
+    llm_broker_session_timeout_s: float = Field(default=30.0, ge=6, le=300)
 
     # Processing
     llm_worker_concurrency: int = Field(default=64, ge=1, le=4096)
