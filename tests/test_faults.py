@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 from aiokafka import AIOKafkaConsumer
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from streams.simulator.harness import SimulatorThread
 from streams.supervisor import worker_process
@@ -80,3 +82,68 @@ def test_a_killed_worker_loses_nothing(
     assert at_kill < jobs, "the kill came while jobs were in flight"
     assert lost == set()
     assert dead == Counter(), "no job failed: the simulator was healthy"
+
+
+# Anything a producer might send by mistake: bytes, any JSON, jobs with wrong types.
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),
+    max_leaves=20,
+)
+JOB_FIELDS = st.fixed_dictionaries(
+    {},
+    optional={
+        "job_id": JSON_VALUES,
+        "title": JSON_VALUES,
+        "description": JSON_VALUES,
+        "options": JSON_VALUES,
+        "salary_text": JSON_VALUES,
+    },
+)
+GARBAGE = st.one_of(
+    st.binary(max_size=300),
+    JSON_VALUES.map(lambda v: json.dumps(v).encode()),
+    JOB_FIELDS.map(lambda v: json.dumps(v).encode()),
+    st.just(b"[" * 50_000 + b"]" * 50_000),
+    st.just("\udcff".encode("utf-8", "surrogatepass")),
+)
+
+
+@settings(max_examples=3, deadline=None, suppress_health_check=list(HealthCheck))
+@given(payloads=st.lists(GARBAGE, min_size=40, max_size=40))
+def test_fuzzed_input_is_dead_lettered_and_the_worker_carries_on(
+    worker_env: dict[str, str],
+    tmp_path_factory: pytest.TempPathFactory,
+    sim: SimulatorThread,
+    payloads: list[bytes],
+) -> None:
+    import uuid
+
+    run = uuid.uuid4().hex[:8]
+    env = worker_env | {
+        "LLM_APP_ID": f"fuzz{run}",
+        "LLM_TOPIC_RAW": f"fuzz{run}.raw",
+        "LLM_TOPIC_ENRICHED": f"fuzz{run}.enriched",
+        "LLM_TOPIC_DEAD_LETTER": f"fuzz{run}.dead-letter",
+        "LLM_TOPIC_CALLS": f"fuzz{run}.calls",
+        "LLM_TOPIC_CONTROL": f"fuzz{run}.control",
+        "LLM_TOPIC_STATS_RESETS": f"fuzz{run}.stats-resets",
+    }
+    bootstrap = env["KAFKA_BOOTSTRAP_SERVERS"]
+    marker = job_record("after-the-garbage")
+    records: list[tuple[bytes | None, bytes]] = [(b"fuzz", p) for p in payloads]
+    records.append(marker)
+    with worker_process(env, tmp_path_factory.mktemp("fuzz") / "worker.log") as worker:
+        asyncio.run(produce(bootstrap, env["LLM_TOPIC_RAW"], records))
+        deadline = time.monotonic() + 60
+        while _records(bootstrap, env["LLM_TOPIC_ENRICHED"]) + _records(
+            bootstrap, env["LLM_TOPIC_DEAD_LETTER"]
+        ) < len(records):
+            assert time.monotonic() < deadline, "a record went missing"
+            assert worker.poll() is None, "the worker crashed"
+            time.sleep(0.2)
+        assert worker.poll() is None
+    enriched = asyncio.run(_job_ids(bootstrap, env["LLM_TOPIC_ENRICHED"]))
+    assert "after-the-garbage" in enriched
