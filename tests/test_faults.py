@@ -147,3 +147,46 @@ def test_fuzzed_input_is_dead_lettered_and_the_worker_carries_on(
         assert worker.poll() is None
     enriched = asyncio.run(_job_ids(bootstrap, env["LLM_TOPIC_ENRICHED"]))
     assert "after-the-garbage" in enriched
+
+
+def test_the_worker_rides_out_a_broker_restart(
+    worker_env: dict[str, str], tmp_path: Path, sim: SimulatorThread
+) -> None:
+    """Stop the broker for 10 s mid-stream and start it again on the same data: the worker
+    recovers by itself and every job ends somewhere."""
+    from streams.broker import LocalKafka
+
+    jobs = 400
+    sim.set_faults("openai", latency_ms=100, latency_jitter_ms=100)
+    kafka = LocalKafka(data_dir=tmp_path / "kafka")
+    kafka.start()
+    try:
+        env = worker_env | {"KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap_servers}
+        bootstrap = kafka.bootstrap_servers
+        with worker_process(env, tmp_path / "worker.log") as worker:
+            records = [job_record(f"r{n}") for n in range(jobs)]
+            asyncio.run(produce(bootstrap, env["LLM_TOPIC_RAW"], records))
+            deadline = time.monotonic() + 60
+            while _records(bootstrap, env["LLM_TOPIC_ENRICHED"]) < 50:
+                assert time.monotonic() < deadline
+                time.sleep(0.05)
+            kafka.stop()
+            time.sleep(10)
+            kafka.start()
+            assert kafka.bootstrap_servers == bootstrap, "same port, same data"
+            deadline = time.monotonic() + 180
+            while True:
+                enriched = asyncio.run(_job_ids(bootstrap, env["LLM_TOPIC_ENRICHED"]))
+                dead = asyncio.run(_job_ids(bootstrap, env["LLM_TOPIC_DEAD_LETTER"]))
+                if len(set(enriched) | set(dead)) == jobs:
+                    break
+                assert worker.poll() is None, "the worker died"
+                assert time.monotonic() < deadline, f"{len(enriched)} enriched, {len(dead)} dead"
+        lost = {f"r{n}" for n in range(jobs)} - set(enriched) - set(dead)
+        print(
+            f"\n[broker restart] jobs {jobs}, enriched {len(enriched)}, dead {len(dead)}, "
+            f"lost {len(lost)}, duplicates {sum(c - 1 for c in enriched.values())}"
+        )
+        assert lost == set()
+    finally:
+        kafka.stop()
