@@ -377,14 +377,13 @@ def install(
             completion = await adapter.enrich(
                 EnrichRequest(job=sample, max_tokens=512), timeout_s=15
             )
-        except ProviderError as exc:
+        except ProviderError as exc:  # the test ran; its answer is that the call failed
             return web.json(
                 {
                     "name": name,
                     "ok": False,
                     "error": {"type": type(exc).__name__, "message": str(exc)},
-                },
-                status=502,
+                }
             )
         return web.json(
             {
@@ -415,7 +414,7 @@ def install(
             return refused
         try:
             patch = json.loads(await request.read() or b"{}")
-        except json.JSONDecodeError:
+        except ValueError:  # not UTF-8, or not JSON
             return error(web, 400, "the body is not valid JSON")
         if not isinstance(patch, dict) or not patch:
             return error(web, 422, "the body must be a non-empty object of settings")
@@ -438,6 +437,10 @@ def install(
                 "job_id": job.job_id,
                 "ok": False,
                 "error": str(exc),
+                # every provider refused the request itself (e.g. an unknown model): the
+                # caller's to fix, not an outage
+                "caller_error": bool(exc.attempts)
+                and all(a.error is not None and a.error.type == "BadRequest" for a in exc.attempts),
                 "attempts": [a.model_dump(mode="json") for a in exc.attempts],
             }
         await enricher.record_calls(job, routed.attempts)
@@ -457,7 +460,8 @@ def install(
         if not isinstance(item, ProcessRequest):
             return item
         result = await process_one(item)
-        return web.json(result, status=200 if result["ok"] else 502)
+        status = 200 if result["ok"] else 422 if result["caller_error"] else 502
+        return web.json(result, status=status)
 
     async def process_batch(web: Any, request: Any) -> Any:
         batch = await body_of(web, request, BatchRequest)

@@ -14,9 +14,11 @@ from aiokafka import AIOKafkaConsumer
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from streams.app import create_app
+from streams.settings import Settings
 from streams.simulator.harness import SimulatorThread
 from streams.supervisor import worker_process
-from tests.kafka_helpers import end_offsets, job_record, produce
+from tests.kafka_helpers import consume, end_offsets, job_record, produce
 
 pytestmark = pytest.mark.slow
 
@@ -190,3 +192,22 @@ def test_the_worker_rides_out_a_broker_restart(
         assert lost == set()
     finally:
         kafka.stop()
+
+
+async def test_a_hanging_provider_times_out_and_the_job_moves_on(
+    settings: Settings, sim: SimulatorThread
+) -> None:
+    settings = settings.model_copy(update={"llm_attempt_timeout_s": 1.0, "llm_retry_attempts": 1})
+    sim.set_faults("openai", hang_rate=1.0)
+    app = create_app(settings)
+    async with app.running():
+        await produce(settings.kafka_bootstrap_servers, settings.llm_topic_raw, [job_record("h1")])
+        (record,) = await consume(
+            settings.kafka_bootstrap_servers, settings.llm_topic_enriched, count=1
+        )
+    value = json.loads(record.value)
+    assert [(a["provider"], a["outcome"]) for a in value["attempts"]] == [
+        ("openai", "timeout"),
+        ("deepseek", "success"),
+    ]
+    assert value["attempts"][0]["latency_ms"] < 1500
