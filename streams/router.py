@@ -235,16 +235,29 @@ class Router:
         )
         attempts: list[Attempt] = []
         tries: Counter[str] = Counter()
-        exhausted: set[str] = set()
+        failed_for_good: set[str] = set()  # a final error: this job never goes there again
+        # Out of retries for now (an outage, or a wait beyond the deadline): the job falls
+        # back, and comes back here at this time if nothing else worked by then.
+        resting_until: dict[str, float] = {}
         preferred = options.preferred_provider if options else None
         while True:
-            candidates = [
+            now = self.clock()
+            usable = [
                 name
                 for name in self.order(preferred)
-                if name not in exhausted and self.gates[name].enabled
+                if name not in failed_for_good and self.gates[name].enabled
             ]
-            if not candidates:
+            candidates = [name for name in usable if resting_until.get(name, 0.0) <= now]
+            if not usable:
                 raise self._failure(attempts, budget, deadline_s, "every provider failed")
+            if not candidates:
+                # Every provider is failing retryably: an outage. Wait for the first to be
+                # worth another round rather than dead-letter a job that has time left.
+                gap = min(resting_until[name] for name in usable) - now
+                if not budget.allows(gap):
+                    raise self._failure(attempts, budget, deadline_s, "every provider failed")
+                await self.sleep(gap)
+                continue
             name = self._pick(candidates)
             if name is None:  # all open or cooling down: wait within the deadline
                 wake = min(self.gates[n].ready_at(self.clock()) for n in candidates)
@@ -254,6 +267,8 @@ class Router:
                     raise self._failure(attempts, budget, deadline_s, f"unavailable: {blocked}")
                 await self.sleep(min(gap, POLL_S))
                 continue
+            if resting_until.pop(name, None) is not None:
+                tries[name] = 0  # a new round
             tries[name] += 1
             result = await self._attempt(name, request, budget, tries[name], attempts)
             if isinstance(result, Completion):
@@ -268,12 +283,12 @@ class Router:
             if isinstance(result, RateLimited):
                 tries[name] -= 1  # waiting out a rate limit is bounded by the deadline instead
                 continue
-            if not result.retryable or tries[name] >= self.retry.attempts:
-                exhausted.add(name)
+            if not result.retryable:
+                failed_for_good.add(name)
                 continue
             delay = max(result.retry_after_s or 0.0, self.retry.backoff_s(tries[name], self.rng))
-            if not budget.allows(delay):
-                exhausted.add(name)  # waiting would eat the deadline: fall back now
+            if tries[name] >= self.retry.attempts or not budget.allows(delay):
+                resting_until[name] = self.clock() + delay  # fall back now
                 continue
             await self.sleep(delay)
 

@@ -95,8 +95,11 @@ async def test_every_provider_failing_dead_letters_with_attempts(
     sim.set_faults("deepseek", errors={503: 1.0})
     app = create_app(settings)
     async with app.running():
+        # An outage is waited out until the job's deadline, then the job is dead-lettered.
         await produce(
-            settings.kafka_bootstrap_servers, settings.llm_topic_raw, [job_record("doomed")]
+            settings.kafka_bootstrap_servers,
+            settings.llm_topic_raw,
+            [job_record("doomed", options={"deadline_ms": 2000})],
         )
         (record,) = await consume(
             settings.kafka_bootstrap_servers, settings.llm_topic_dead_letter, count=1
@@ -106,7 +109,8 @@ async def test_every_provider_failing_dead_letters_with_attempts(
     assert letter["job_id"] == "doomed"
     assert record.key == b"doomed"
     providers = [(a["provider"], a["http_status"]) for a in letter["attempts"]]
-    assert providers == [("openai", 500), ("openai", 500), ("deepseek", 503), ("deepseek", 503)]
+    assert providers[:4] == [("openai", 500), ("openai", 500), ("deepseek", 503), ("deepseek", 503)]
+    assert "deadline of 2s exceeded" in letter["error"]["message"]
     assert json.loads(letter["original"]["value"])["job_id"] == "doomed"
 
 

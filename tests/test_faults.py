@@ -8,6 +8,7 @@ import signal
 import time
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import pytest
 from aiokafka import AIOKafkaConsumer
@@ -18,25 +19,41 @@ from streams.app import create_app
 from streams.settings import Settings
 from streams.simulator.harness import SimulatorThread
 from streams.supervisor import worker_process
-from tests.kafka_helpers import consume, end_offsets, job_record, produce
+from tests.kafka_helpers import (
+    committed,
+    consume,
+    end_offsets,
+    job_record,
+    produce,
+    wait_for,
+)
 
 pytestmark = pytest.mark.slow
 
 
-async def _job_ids(bootstrap: str, topic: str) -> Counter[str]:
+async def _all_records(bootstrap: str, topic: str) -> list[Any]:
     consumer = AIOKafkaConsumer(
         topic, bootstrap_servers=bootstrap, group_id=None, auto_offset_reset="earliest"
     )
     await consumer.start()
-    seen: Counter[str] = Counter()
+    found: list[Any] = []
     try:
         while batches := await consumer.getmany(timeout_ms=1500):
             for records in batches.values():
-                for record in records:
-                    seen[json.loads(record.value)["job_id"]] += 1
+                found.extend(records)
     finally:
         await consumer.stop()
-    return seen
+    return found
+
+
+async def _job_ids(bootstrap: str, topic: str) -> Counter[str]:
+    return Counter(json.loads(r.value)["job_id"] for r in await _all_records(bootstrap, topic))
+
+
+async def _positions(bootstrap: str, topic: str) -> dict[str, tuple[int, int]]:
+    """Each record's key and where it sits: key -> (partition, offset)."""
+    records = await _all_records(bootstrap, topic)
+    return {r.key.decode(): (r.partition, r.offset) for r in records}
 
 
 def _records(bootstrap: str, topic: str) -> int:
@@ -84,6 +101,61 @@ def test_a_killed_worker_loses_nothing(
     assert at_kill < jobs, "the kill came while jobs were in flight"
     assert lost == set()
     assert dead == Counter(), "no job failed: the simulator was healthy"
+
+
+def test_sigterm_drains_in_flight_jobs_and_exits_0(
+    worker_env: dict[str, str], tmp_path: Path, sim: SimulatorThread
+) -> None:
+    """SIGTERM with hundreds of jobs in flight: the worker exits 0 in bounded time, having
+    committed no job it did not publish; a new worker, restarted on the backlog, finishes
+    the rest and nothing is lost."""
+    jobs = 2000
+    sim.set_faults("openai", latency_ms=300, latency_jitter_ms=300)
+    env = worker_env | {
+        "LLM_WORKER_CONCURRENCY": "256",
+        "LLM_PROVIDER_LIMITS": '{"openai": {"concurrency": 256}}',
+    }
+    bootstrap, raw = env["KAFKA_BOOTSTRAP_SERVERS"], env["LLM_TOPIC_RAW"]
+    log = tmp_path / "first.log"
+    with worker_process(env, log) as first:
+        asyncio.run(produce(bootstrap, raw, [job_record(f"t{n}") for n in range(jobs)]))
+        deadline = time.monotonic() + 60
+        while _records(bootstrap, env["LLM_TOPIC_ENRICHED"]) < 300:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        first.send_signal(signal.SIGTERM)
+        started = time.monotonic()
+        code = first.wait(60)
+        stopped_in_s = time.monotonic() - started
+    assert code == 0, log.read_text()[-3000:]
+    assert stopped_in_s < 20, f"took {stopped_in_s:.1f} s to stop"
+    published = asyncio.run(_job_ids(bootstrap, env["LLM_TOPIC_ENRICHED"]))
+    committed_offsets = asyncio.run(committed(bootstrap, env["LLM_APP_ID"], raw))
+    positions = asyncio.run(_positions(bootstrap, raw))
+    committed_unpublished = [
+        job
+        for job, (partition, offset) in positions.items()
+        if offset < committed_offsets.get(partition, 0) and job not in published
+    ]
+    assert committed_unpublished == []
+
+    with worker_process(env, tmp_path / "second.log"):
+        deadline = time.monotonic() + 120
+        while True:
+            enriched = asyncio.run(_job_ids(bootstrap, env["LLM_TOPIC_ENRICHED"]))
+            dead = asyncio.run(_job_ids(bootstrap, env["LLM_TOPIC_DEAD_LETTER"]))
+            if len(set(enriched) | set(dead)) == jobs or time.monotonic() > deadline:
+                break
+    lost = set(positions) - set(enriched) - set(dead)
+    duplicates = sum(count - 1 for count in enriched.values())
+    print(
+        f"\n[sigterm] jobs {jobs}, published before exit {len(published)}, committed "
+        f"{sum(committed_offsets.values())}, stopped in {stopped_in_s:.1f} s, enriched "
+        f"{len(enriched)}, dead-lettered {len(dead)}, lost {len(lost)}, duplicates {duplicates}"
+    )
+    assert len(published) < jobs, "the stop came while jobs were in flight"
+    assert lost == set()
+    assert dead == Counter()
 
 
 # Anything a producer might send by mistake: bytes, any JSON, jobs with wrong types.
@@ -211,3 +283,30 @@ async def test_a_hanging_provider_times_out_and_the_job_moves_on(
         ("deepseek", "success"),
     ]
     assert value["attempts"][0]["latency_ms"] < 1500
+
+
+async def test_an_outage_of_every_provider_pauses_intake_and_dead_letters_nothing(
+    settings: Settings, sim: SimulatorThread
+) -> None:
+    """Every provider fails retryably: circuits open, intake pauses, jobs in flight wait
+    within their deadline; when a provider returns, every job is enriched."""
+    settings = settings.model_copy(update={"llm_breaker_cooldown_s": 2.0})
+    bootstrap = settings.kafka_bootstrap_servers
+    for provider in ("openai", "deepseek"):
+        sim.set_faults(provider, errors={503: 1.0})
+    jobs = [job_record(f"outage-{n}") for n in range(40)]
+    app = create_app(settings)
+    router = app.router
+    async with app.running():
+        await produce(bootstrap, settings.llm_topic_raw, jobs)
+
+        async def intake_paused() -> bool:
+            return router.next_ready_at() > router.clock()
+
+        await wait_for(intake_paused, timeout_s=20)
+        await asyncio.sleep(5)  # the outage goes on
+        assert sum((await end_offsets(bootstrap, settings.llm_topic_dead_letter)).values()) == 0
+        sim.reset()
+        enriched = await consume(bootstrap, settings.llm_topic_enriched, count=len(jobs))
+    assert {json.loads(r.value)["job_id"] for r in enriched} == {f"outage-{n}" for n in range(40)}
+    assert sum((await end_offsets(bootstrap, settings.llm_topic_dead_letter)).values()) == 0

@@ -152,6 +152,23 @@ async def test_a_429_storm_waits_within_the_deadline_instead_of_failing(
     assert sum(clock.sleeps) <= 30
 
 
+async def test_an_outage_of_every_provider_is_waited_out_within_the_deadline(
+    base_settings: Settings, providers: dict[str, Provider], sim: SimulatorThread
+) -> None:
+    sim.set_faults("openai", errors={503: 1.0})
+    sim.set_faults("deepseek", errors={500: 1.0})
+    clock = FakeClock(real_pause_s=0.01)
+    router = _router(base_settings, providers, clock, llm_job_deadline_s=60)
+    job = asyncio.create_task(router.enrich(JOB))
+    await wait_for(lambda: _true(clock.now > 1020))
+    assert not job.done(), "no dead letter while the deadline has time left"
+    sim.reset()
+    routed = await asyncio.wait_for(job, 10)
+    assert routed.attempts[-1].outcome == "success"
+    assert {a.provider for a in routed.attempts} == {"openai", "deepseek"}
+    assert clock.now - 1000 < 60
+
+
 async def test_retry_after_beyond_the_deadline_means_fall_back_at_once(
     base_settings: Settings, providers: dict[str, Provider], sim: SimulatorThread
 ) -> None:
