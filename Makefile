@@ -26,6 +26,7 @@ lint: install
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/llm-streams schemas --check
+	$(BIN)/hadolint Dockerfile
 
 test: lint
 	$(BIN)/pytest
