@@ -7,15 +7,17 @@ import contextlib
 import json
 import signal
 import sys
+from collections import Counter
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, cast, get_args
 
 import click
 from pydantic import ValidationError
 
 from streams.errors import StreamsError
-from streams.models import ControlCommand, RawJob
+from streams.models import ControlCommand, RawJob, Stage
 from streams.settings import PROVIDER_NAMES, ProviderName, Settings, load_settings
 
 
@@ -24,6 +26,14 @@ def _settings() -> Settings:
         return load_settings()
     except StreamsError as exc:
         raise click.ClickException(str(exc)) from None
+
+
+def _parse_time(text: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise click.BadParameter(f"not an ISO 8601 time: {text!r}") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 @click.group()
@@ -153,6 +163,48 @@ def produce(file: Any, topic: str | None) -> None:
     click.echo(f"sent {sent} jobs to {topic or settings.llm_topic_raw}; rejected {rejected}")
     if rejected:
         sys.exit(1)
+
+
+@main.command()
+@click.option(
+    "--since",
+    type=_parse_time,
+    metavar="TIME",
+    default=None,
+    help="Only dead letters from this time on (ISO 8601; UTC unless it says otherwise).",
+)
+@click.option("--stage", type=click.Choice(get_args(Stage)), default=None)
+@click.option("--error", "error_type", default=None, help="Error type, e.g. ProviderUnavailable.")
+@click.option("--job-id", "job_ids", multiple=True, help="Repeat for several jobs.")
+@click.option("--dry-run", is_flag=True, help="Show what would be replayed; publish nothing.")
+@click.option("--force", is_flag=True, help="Replay dead letters that were replayed before.")
+def replay(
+    since: datetime | None,
+    stage: Stage | None,
+    error_type: str | None,
+    job_ids: tuple[str, ...],
+    dry_run: bool,
+    force: bool,
+) -> None:
+    """Republish dead letters' original records to jobs.raw (same key), each only once."""
+    from streams.replay import Selection
+    from streams.replay import replay as run_replay
+
+    selection = Selection(
+        since=since, stage=stage, error_type=error_type, job_ids=frozenset(job_ids)
+    )
+    outcomes = asyncio.run(
+        run_replay(_settings(), selection=selection, dry_run=dry_run, force=force)
+    )
+    for outcome in outcomes:
+        letter = outcome.letter
+        click.echo(
+            f"{outcome.verdict:<16} {outcome.where}  job {letter.job_id or '-'}  "
+            f"{letter.stage}: {letter.error.type}"
+        )
+    counts = Counter(outcome.verdict for outcome in outcomes)
+    summary = ", ".join(f"{n} {verdict}" for verdict, n in sorted(counts.items()))
+    click.echo(f"{len(outcomes)} dead letters selected" + (f": {summary}" if summary else ""))
 
 
 async def _produce(settings: Settings, topic: str, jobs: list[RawJob]) -> int:

@@ -106,6 +106,7 @@ class Settings(BaseSettings):
     llm_topic_calls: str = "llm.calls"
     llm_topic_control: str = "llm.control"
     llm_topic_stats_resets: str = "llm.stats-resets"
+    llm_topic_replays: str = "llm.replays"
     llm_topic_partitions: int = Field(default=4, ge=1, le=1024)
     llm_data_dir: Path = Path(".data/worker")
     # How long a silent (crashed) worker keeps its partitions before the group moves them.

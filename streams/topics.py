@@ -114,3 +114,31 @@ async def ensure_topic(
         )
         with contextlib.suppress(TopicAlreadyExistsError):  # created meanwhile by another
             await admin.create_topics([topic])
+
+
+async def read_to_end(bootstrap_servers: str, name: str) -> list[Any]:
+    """Every record of ``name`` up to its end when called (for CLIs that look back); empty
+    when the topic does not exist."""
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    partitions = [TopicPartition(name, p) for p in await partitions_of(bootstrap_servers, name)]
+    if not partitions:
+        return []
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap_servers, group_id=None, enable_auto_commit=False
+    )
+    await consumer.start()
+    try:
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        ends = await consumer.end_offsets(partitions)
+        records: list[Any] = []
+        # Positions, not last offsets: compaction and transaction markers leave holes.
+        remaining = {tp for tp, end in ends.items() if end > 0}
+        while remaining:
+            for tp, batch in (await consumer.getmany(*remaining, timeout_ms=1000)).items():
+                records.extend(record for record in batch if record.offset < ends[tp])
+            remaining = {tp for tp in remaining if await consumer.position(tp) < ends[tp]}
+        return records
+    finally:
+        await consumer.stop()

@@ -8,6 +8,8 @@ say why; they never skip.
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +21,20 @@ from streams.settings import Settings, load_settings
 from streams.simulator.harness import SimulatorThread
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def run_cli(
+    *args: str, env: dict[str, str], timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    """``llm-streams ARGS`` as a person runs it, with ``env`` over this environment."""
+    return subprocess.run(
+        [sys.executable, "-m", "streams", *args],
+        env=os.environ | env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
 
 
 def _docker_answers() -> bool:
@@ -94,6 +110,8 @@ def worker_env(
         "LLM_TOPIC_DEAD_LETTER": f"{unique}.dead-letter",
         "LLM_TOPIC_CALLS": f"{unique}.calls",
         "LLM_TOPIC_CONTROL": f"{unique}.control",
+        "LLM_TOPIC_STATS_RESETS": f"{unique}.stats-resets",
+        "LLM_TOPIC_REPLAYS": f"{unique}.replays",
         "LLM_TOPIC_PARTITIONS": "2",
         "LLM_PROVIDER_CHAIN": "openai,deepseek",
         "LLM_DATA_DIR": str(tmp_path / "worker"),

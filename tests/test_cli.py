@@ -3,32 +3,18 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
-import subprocess
-import sys
 from pathlib import Path
 
 import jsonschema
 import pytest
 
 from streams.supervisor import worker_process
-from tests.conftest import ROOT
+from tests.conftest import ROOT, run_cli
 
 pytestmark = pytest.mark.slow
 
 EXAMPLES = ROOT / "examples" / "jobs.jsonl"
-
-
-def _cli(*args: str, env: dict[str, str], timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "streams", *args],
-        env=os.environ | env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
 
 
 def test_produce_then_tail_shows_schema_valid_enriched_jobs(
@@ -37,18 +23,18 @@ def test_produce_then_tail_shows_schema_valid_enriched_jobs(
     jobs = EXAMPLES.read_text(encoding="utf-8").splitlines()
     schema = json.loads((ROOT / "schemas" / "enriched-job.v1.json").read_text())
     with worker_process(worker_env, tmp_path / "worker.log") as worker:
-        produced = _cli("produce", str(EXAMPLES), env=worker_env)
+        produced = run_cli("produce", str(EXAMPLES), env=worker_env)
         assert produced.returncode == 0, produced.stderr
         assert f"sent {len(jobs)} jobs" in produced.stdout
 
-        tailed = _cli("tail", "--limit", "20", "--timeout", "60", env=worker_env)
+        tailed = run_cli("tail", "--limit", "20", "--timeout", "60", env=worker_env)
         assert tailed.returncode == 0, tailed.stderr
         lines = tailed.stdout.splitlines()
         assert len(lines) == 20
         for line in lines:
             jsonschema.validate(json.loads(line), schema)
 
-        everything = _cli(
+        everything = run_cli(
             "tail", "--from-beginning", "--limit", str(len(jobs)), "--timeout", "60", env=worker_env
         )
         ids = {json.loads(line)["job_id"] for line in everything.stdout.splitlines()}
@@ -66,12 +52,12 @@ def test_produce_names_rejected_lines_and_exits_non_zero(
         "\n".join([good, '{"job_id": "x", "title": "no description"}', "not json", ""]),
         encoding="utf-8",
     )
-    result = _cli("produce", str(source), env=worker_env)
+    result = run_cli("produce", str(source), env=worker_env)
     assert result.returncode == 1
     assert "line 2: rejected: description: Field required" in result.stderr
     assert "line 3: rejected" in result.stderr
     assert "sent 1 jobs" in result.stdout
-    dead = _cli(
+    dead = run_cli(
         "tail",
         "--topic",
         worker_env["LLM_TOPIC_RAW"],
@@ -86,6 +72,6 @@ def test_produce_names_rejected_lines_and_exits_non_zero(
 
 
 def test_tail_says_when_the_topic_does_not_exist(worker_env: dict[str, str]) -> None:
-    result = _cli("tail", "--topic", "no.such.topic", "--limit", "1", env=worker_env)
+    result = run_cli("tail", "--topic", "no.such.topic", "--limit", "1", env=worker_env)
     assert result.returncode == 1
     assert "does not exist" in result.stderr
