@@ -24,7 +24,7 @@ def _job_ids(bootstrap: str, topic: str) -> Counter[str | None]:
     return Counter(json.loads(r.value).get("job_id") for r in records)
 
 
-def _await_job(bootstrap: str, topic: str, job_id: str, *, count: int) -> None:
+def _await_job(bootstrap: str, topic: str, job_id: str | None, *, count: int) -> None:
     deadline = time.monotonic() + 60
     while _job_ids(bootstrap, topic)[job_id] < count:
         assert time.monotonic() < deadline, f"{job_id} not {count}x in {topic}"
