@@ -15,7 +15,7 @@ from aiokafka import AIOKafkaProducer
 from streams.broker import LocalKafka
 from streams.broker.launcher import free_port
 from streams.models import RawJob
-from streams.settings import Settings, load_settings
+from streams.settings import Settings, isolated_topics_env, load_settings
 from streams.simulator.harness import SimulatorClient, SimulatorProcess
 
 
@@ -42,17 +42,16 @@ def simulator() -> Iterator[SimulatorProcess]:
 def settings_for(bootstrap: str, sim: SimulatorClient, **overrides: object) -> Settings:
     """Settings with fresh topic names, pointed at the simulator."""
     run = f"bench{uuid.uuid4().hex[:8]}"
-    env = sim.env() | {
-        "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
-        "LLM_APP_ID": run,
-        "LLM_TOPIC_RAW": f"{run}.raw",
-        "LLM_TOPIC_ENRICHED": f"{run}.enriched",
-        "LLM_TOPIC_DEAD_LETTER": f"{run}.dead-letter",
-        "LLM_TOPIC_CALLS": f"{run}.calls",
-        "LLM_TOPIC_CONTROL": f"{run}.control",
-        "LLM_DATA_DIR": tempfile.mkdtemp(prefix="bench-worker-"),
-        "LLM_SERVICE_PORT": str(free_port()),
-    }
+    env = (
+        sim.env()
+        | isolated_topics_env(run)
+        | {
+            "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+            "LLM_APP_ID": run,
+            "LLM_DATA_DIR": tempfile.mkdtemp(prefix="bench-worker-"),
+            "LLM_SERVICE_PORT": str(free_port()),
+        }
+    )
     os.environ.update(env)
     return load_settings(**overrides)
 

@@ -25,6 +25,7 @@ from typing import Any
 from aiokafka.errors import KafkaError, MessageSizeTooLargeError
 from pydantic import ValidationError
 
+from streams.cache import CachedEnrichment, RepostCache, repost_key
 from streams.errors import EnrichmentFailed
 from streams.models import (
     Attempt,
@@ -36,6 +37,7 @@ from streams.models import (
     ProviderCall,
     RawJob,
     Stage,
+    Usage,
 )
 from streams.router import Router
 from streams.topics import Topics
@@ -55,10 +57,18 @@ class PublishRejected(Exception):
 class Enricher:
     """Handles one raw record at a time; never raises for a bad record."""
 
-    def __init__(self, *, topics: Topics, router: Router, price_version: str) -> None:
+    def __init__(
+        self,
+        *,
+        topics: Topics,
+        router: Router,
+        price_version: str,
+        cache: RepostCache | None = None,
+    ) -> None:
         self.topics = topics
         self.router = router
         self.price_version = price_version
+        self.cache = cache
 
     async def handle(self, event: Any) -> None:
         message = event.message
@@ -69,7 +79,10 @@ class Enricher:
             stage = "validate"
             job = RawJob.model_validate(data)
             stage = "enrich"
-            routed = await self.router.enrich(job)
+            repost = repost_key(job) if self.cache else None
+            cached = self.cache.get(repost) if self.cache and repost else None
+            if cached is None:
+                routed = await self.router.enrich(job)
         except EnrichmentFailed as exc:
             await asyncio.gather(
                 self._dead_letter(event, "enrich", exc, job=job, attempts=exc.attempts),
@@ -84,39 +97,88 @@ class Enricher:
             await self._dead_letter(event, stage, exc, job=job)
             return
 
-        enriched = EnrichedJob(
-            job_id=job.job_id,
-            job=job,
-            enrichment=routed.completion.enrichment,
-            provider=routed.provider,
-            model=routed.completion.model,
-            attempts=routed.attempts,
-            usage=routed.completion.usage,
-            latency_ms=routed.latency_ms,
-        )
-        # The audit events and the result go out together: one broker round trip, not two.
+        if cached is not None:
+            enriched, calls = self._from_cache(job, cached)
+            extra = []
+        else:
+            enriched = EnrichedJob(
+                job_id=job.job_id,
+                job=job,
+                enrichment=routed.completion.enrichment,
+                provider=routed.provider,
+                model=routed.completion.model,
+                attempts=routed.attempts,
+                usage=routed.completion.usage,
+                latency_ms=routed.latency_ms,
+            )
+            calls = self._calls(job, routed.attempts)
+            extra = [self._remember(repost, enriched)] if repost else []
+        # The audit events, the result (and a new cache entry) go out together: one broker
+        # round trip, not several.
         results = await asyncio.gather(
-            self.record_calls(job, routed.attempts),
             self._publish(self.topics.enriched, job.job_id, enriched),
+            *(self._publish(self.topics.calls, call.provider, call) for call in calls),
+            *extra,
             return_exceptions=True,
         )
         for result in results:
             if isinstance(result, PublishRejected):
-                await self._dead_letter(event, "publish", result, job=job, attempts=routed.attempts)
+                await self._dead_letter(
+                    event, "publish", result, job=job, attempts=enriched.attempts
+                )
             elif isinstance(result, BaseException):
                 raise result
 
+    def _from_cache(
+        self, job: RawJob, cached: CachedEnrichment
+    ) -> tuple[EnrichedJob, list[ProviderCall]]:
+        enriched = EnrichedJob(
+            job_id=job.job_id,
+            job=job,
+            enrichment=cached.enrichment,
+            provider=cached.provider,
+            model=cached.model,
+            attempts=[],
+            usage=Usage(),
+            latency_ms=0.0,
+            cached=True,
+        )
+        hit = ProviderCall(
+            provider=cached.provider,
+            model=cached.model,
+            job_id=job.job_id,
+            attempt=1,
+            outcome="cache_hit",
+            latency_ms=0.0,
+            price_version=self.price_version,
+            saved_usd=cached.cost_usd,
+        )
+        return enriched, [hit]
+
+    async def _remember(self, key: str, enriched: EnrichedJob) -> None:
+        assert self.cache is not None
+        entry = CachedEnrichment(
+            enrichment=enriched.enrichment,
+            provider=enriched.provider,
+            model=enriched.model,
+            cost_usd=enriched.usage.cost_usd,
+        )
+        self.cache.put(key, entry)  # at once: a repost right behind must not wait for the topic
+        await self._publish(self.topics.cache, key, entry)
+
+    def _calls(self, job: RawJob, attempts: list[Attempt]) -> list[ProviderCall]:
+        return [
+            ProviderCall.of(attempt, job_id=job.job_id, price_version=self.price_version)
+            for attempt in attempts
+        ]
+
     async def record_calls(self, job: RawJob | None, attempts: list[Attempt]) -> None:
-        if job is None or not attempts:
+        if job is None:
             return
         await asyncio.gather(
             *(
-                self._publish(
-                    self.topics.calls,
-                    attempt.provider,
-                    ProviderCall.of(attempt, job_id=job.job_id, price_version=self.price_version),
-                )
-                for attempt in attempts
+                self._publish(self.topics.calls, call.provider, call)
+                for call in self._calls(job, attempts)
             )
         )
 

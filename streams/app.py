@@ -12,6 +12,7 @@ import faust
 
 from streams import web
 from streams.agents import Enricher, InOrderAcks
+from streams.cache import RepostCache
 from streams.control import ControlFollower, ControlState
 from streams.errors import ConfigurationError
 from streams.providers import build_providers
@@ -30,6 +31,7 @@ class StreamsApp:
     router: Router
     control: ControlFollower
     stats: StatsStore
+    cache: RepostCache | None
 
     @contextlib.asynccontextmanager
     async def running(self, *, ready_within_s: float = 60.0) -> AsyncIterator[StreamsApp]:
@@ -80,12 +82,16 @@ def create_app(settings: Settings, *, router: Router | None = None) -> StreamsAp
     providers = build_providers(settings)
     router = router or Router(settings, providers)
     control = ControlFollower(settings, ControlState(settings, router))
-    enricher = Enricher(topics=topics, router=router, price_version=settings.llm_price_version)
+    # Not waited for at start-up: until it has read the topic, a repost costs a call.
+    cache = RepostCache(settings) if settings.llm_cache_enabled else None
+    enricher = Enricher(
+        topics=topics, router=router, price_version=settings.llm_price_version, cache=cache
+    )
 
-    async def follow_control() -> None:
-        await control.run()
+    async def follow_topics() -> None:
+        await asyncio.gather(control.run(), *([cache.run()] if cache is not None else []))
 
-    app.task(follow_control)
+    app.task(follow_topics)
 
     @app.agent(topics.raw, name="enrich", concurrency=1)
     async def enrich(stream: Any) -> None:
@@ -129,4 +135,6 @@ def create_app(settings: Settings, *, router: Router | None = None) -> StreamsAp
         enricher=enricher,
     )
 
-    return StreamsApp(faust=app, topics=topics, router=router, control=control, stats=stats)
+    return StreamsApp(
+        faust=app, topics=topics, router=router, control=control, stats=stats, cache=cache
+    )

@@ -8,19 +8,18 @@ start-up settings, by the publisher and again by every worker: an invalid patch 
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaProducer
 from pydantic import ValidationError
 
 from streams.errors import ConfigurationError
 from streams.models import ControlCommand
 from streams.router import Router
 from streams.settings import Settings
-from streams.topics import ensure_topic
+from streams.topics import TopicFollower, ensure_topic
 
 log = logging.getLogger(__name__)
 
@@ -108,44 +107,18 @@ class ControlState:
             log.info("control: stats were reset at %s", command.at.isoformat())
 
 
-class ControlFollower:
-    """Reads the whole control topic on every worker (no consumer group), from the start."""
+class ControlFollower(TopicFollower):
+    """Applies every command on the control topic, on every worker, in topic order."""
 
     def __init__(self, settings: Settings, state: ControlState) -> None:
-        self.settings = settings
+        super().__init__(
+            bootstrap_servers=settings.kafka_bootstrap_servers, topic=settings.llm_topic_control
+        )
         self.state = state
-        self.replayed = asyncio.Event()  # set once everything up to start-up is applied
 
-    async def run(self) -> None:
-        topic = self.settings.llm_topic_control
-        await ensure_topic(
-            self.settings.kafka_bootstrap_servers, topic, partitions=1, compacted=True
-        )
-        consumer = AIOKafkaConsumer(
-            bootstrap_servers=self.settings.kafka_bootstrap_servers,
-            group_id=None,
-            enable_auto_commit=False,
-        )
-        await consumer.start()
+    def apply(self, record: Any) -> None:
         try:
-            partition = TopicPartition(topic, 0)
-            consumer.assign([partition])
-            await consumer.seek_to_beginning(partition)
-            end = (await consumer.end_offsets([partition]))[partition]
-            if end == 0:
-                self.replayed.set()
-            while True:
-                batches = await consumer.getmany(timeout_ms=1000)
-                for record in batches.get(partition, []):
-                    self._apply(record.value)
-                    if record.offset + 1 >= end:
-                        self.replayed.set()
-        finally:
-            await consumer.stop()
-
-    def _apply(self, value: bytes | None) -> None:
-        try:
-            command = ControlCommand.model_validate_json(value or b"")
+            command = ControlCommand.model_validate_json(record.value or b"")
         except ValidationError as exc:
             log.warning("control: ignoring an invalid command: %s", exc.errors()[0]["msg"])
             return

@@ -35,6 +35,7 @@ Outcome = Literal[
     "invalid_output",
     "circuit_open",
     "deadline_exceeded",
+    "cache_hit",  # a repost served from the cache: no provider was called (streams/cache.py)
 ]
 
 

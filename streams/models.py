@@ -176,6 +176,9 @@ class ProviderCall(Message):
     price_version: str
     error_type: str | None = None
     error_message: str | None = Field(default=None, max_length=500)
+    saved_usd: float = Field(
+        default=0.0, ge=0, description="A cache hit: what the call it replaces had cost"
+    )
     at: datetime = Field(default_factory=utcnow)
 
     @classmethod

@@ -47,7 +47,7 @@ class Selection:
 
 
 @dataclass(frozen=True, kw_only=True)
-class Outcome:
+class ReplayResult:
     letter: DeadLetter
     where: str  # the dead letter's own topic:partition:offset
     verdict: Verdict
@@ -55,7 +55,7 @@ class Outcome:
 
 async def replay(
     settings: Settings, *, selection: Selection, dry_run: bool = False, force: bool = False
-) -> list[Outcome]:
+) -> list[ReplayResult]:
     """Republish the selected dead letters' original records to the raw topic, keyed as
     they were. Returns what happened to each selected letter, in dead-letter order."""
     bootstrap = settings.kafka_bootstrap_servers
@@ -65,7 +65,9 @@ async def replay(
         if record.key is not None and record.value is not None
     }
     outcomes = [
-        Outcome(letter=letter, where=where, verdict=_verdict(letter, where, done, dry_run, force))
+        ReplayResult(
+            letter=letter, where=where, verdict=_verdict(letter, where, done, dry_run, force)
+        )
         for letter, where in _letters(await read_to_end(bootstrap, settings.llm_topic_dead_letter))
         if selection.matches(letter)
     ]
@@ -92,7 +94,7 @@ def _verdict(letter: DeadLetter, where: str, done: set[str], dry_run: bool, forc
     return "would replay" if dry_run else "replayed"
 
 
-async def _republish(settings: Settings, chosen: list[Outcome]) -> None:
+async def _republish(settings: Settings, chosen: list[ReplayResult]) -> None:
     bootstrap = settings.kafka_bootstrap_servers
     await ensure_topic(bootstrap, settings.llm_topic_raw, partitions=settings.llm_topic_partitions)
     await ensure_topic(bootstrap, settings.llm_topic_replays, partitions=1, compacted=True)

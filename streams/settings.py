@@ -107,6 +107,7 @@ class Settings(BaseSettings):
     llm_topic_control: str = "llm.control"
     llm_topic_stats_resets: str = "llm.stats-resets"
     llm_topic_replays: str = "llm.replays"
+    llm_topic_cache: str = "llm.cache"
     llm_topic_partitions: int = Field(default=4, ge=1, le=1024)
     llm_data_dir: Path = Path(".data/worker")
     # How long a silent (crashed) worker keeps its partitions before the group moves them.
@@ -131,6 +132,11 @@ class Settings(BaseSettings):
     llm_temperature: float = Field(default=0.2, ge=0, le=2)
     llm_prices: dict[str, ModelPrice] = Field(default_factory=lambda: dict(DEFAULT_PRICES))
     llm_price_version: str = "2026-11-24"
+    # Reposts: an identical job (normalised title, company, description, options) reuses
+    # the earlier enrichment instead of calling a provider.
+    llm_cache_enabled: bool = True
+    llm_cache_max_entries: int = Field(default=100_000, ge=1)
+    llm_cache_max_age_s: float = Field(default=30 * 24 * 3600, gt=0)
 
     # Providers: keys switch a provider to its real endpoint; base URLs point at the simulator.
     openai_api_key: SecretStr | None = None
@@ -225,3 +231,13 @@ def load_settings(**overrides: object) -> Settings:
             where = ".".join(str(part) for part in error["loc"]).upper() or "settings"
             problems.append(f"{where}: {error['msg']}")
         raise ConfigurationError("invalid settings: " + "; ".join(problems)) from None
+
+
+def isolated_topics_env(prefix: str) -> dict[str, str]:
+    """Environment naming every topic ``<prefix>.<role>`` (e.g. ``t1.raw``): separate runs
+    (tests, benchmarks) on one broker then share nothing, whatever topics get added."""
+    return {
+        name.upper(): f"{prefix}.{name.removeprefix('llm_topic_').replace('_', '-')}"
+        for name, field in Settings.model_fields.items()
+        if name.startswith("llm_topic_") and field.annotation is str
+    }

@@ -37,12 +37,18 @@ def empty() -> Stats:
         "cached_input_tokens": 0,
         "output_tokens": 0,
         "cost_usd": 0.0,
+        "cache_hits": 0,
+        "saved_usd": 0.0,
     }
 
 
 def add(stats: Stats | None, call: ProviderCall) -> Stats:
     """A new record: ``stats`` plus one call."""
     out = merge(stats or empty(), empty())
+    if call.outcome == "cache_hit":  # no call was made: counted apart, with what it saved
+        out["cache_hits"] += 1
+        out["saved_usd"] = round(out["saved_usd"] + call.saved_usd, 10)
+        return out
     out["calls"] += 1
     out["outcomes"][call.outcome] = out["outcomes"].get(call.outcome, 0) + 1
     out["latency_ms_sum"] += call.latency_ms
@@ -71,6 +77,9 @@ def merge(a: Stats, b: Stats) -> Stats:
         "cached_input_tokens": a["cached_input_tokens"] + b["cached_input_tokens"],
         "output_tokens": a["output_tokens"] + b["output_tokens"],
         "cost_usd": round(a["cost_usd"] + b["cost_usd"], 10),
+        # .get: records stored before the cache existed lack these
+        "cache_hits": a.get("cache_hits", 0) + b.get("cache_hits", 0),
+        "saved_usd": round(a.get("saved_usd", 0.0) + b.get("saved_usd", 0.0), 10),
     }
 
 
@@ -110,6 +119,8 @@ def summary(stats: Stats) -> dict[str, Any]:
         "cached_input_tokens": stats["cached_input_tokens"],
         "output_tokens": stats["output_tokens"],
         "cost_usd": round(stats["cost_usd"], 6),
+        "cache_hits": stats.get("cache_hits", 0),
+        "saved_usd": round(stats.get("saved_usd", 0.0), 6),
     }
 
 
@@ -181,7 +192,7 @@ class StatsStore:
         self.minutes[minute] = add(self.minutes.get(minute), call)
         day = day_key(call.provider, day_of(call.at))
         self.daily[day] = add(self.daily.get(day), call)
-        if call.outcome != "success":
+        if call.outcome not in ("success", "cache_hit"):
             failure = {
                 "at": call.at.isoformat(),
                 "provider": call.provider,

@@ -3,6 +3,7 @@ bytes on the wire are exactly what the schemas in ``schemas/`` describe."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ class Topics:
     calls: Any
     control: Any
     stats_resets: Any
+    cache: Any
 
     @classmethod
     def declare(cls, app: faust.App, settings: Settings) -> Topics:
@@ -47,6 +49,14 @@ class Topics:
             stats_resets=topic(settings.llm_topic_stats_resets, partitions=1),
             # one partition: every worker applies every command in one order
             control=topic(settings.llm_topic_control, partitions=1, compacting=True),
+            # one partition, followed whole by every worker (streams/cache.py)
+            cache=topic(
+                settings.llm_topic_cache,
+                partitions=1,
+                compacting=True,
+                deleting=True,
+                retention=settings.llm_cache_max_age_s,
+            ),
         )
 
     async def check_partitions(self, bootstrap_servers: str) -> None:
@@ -72,6 +82,7 @@ class Topics:
             self.calls,
             self.control,
             self.stats_resets,
+            self.cache,
         ]
 
 
@@ -97,9 +108,15 @@ async def partitions_of(bootstrap_servers: str, name: str) -> list[int]:
 
 
 async def ensure_topic(
-    bootstrap_servers: str, name: str, *, partitions: int, compacted: bool = False
+    bootstrap_servers: str,
+    name: str,
+    *,
+    partitions: int,
+    compacted: bool = False,
+    retention_s: float | None = None,
 ) -> None:
-    """Create ``name`` with ``partitions`` partitions unless it exists."""
+    """Create ``name`` with ``partitions`` partitions unless it exists. ``retention_s``
+    also deletes records older than that (with ``compacted``: the latest per key too)."""
     from aiokafka.admin import NewTopic
     from aiokafka.errors import TopicAlreadyExistsError
 
@@ -110,10 +127,71 @@ async def ensure_topic(
             name,
             num_partitions=partitions,
             replication_factor=1,
-            topic_configs={"cleanup.policy": "compact"} if compacted else {},
+            topic_configs=_cleanup(compacted=compacted, retention_s=retention_s),
         )
         with contextlib.suppress(TopicAlreadyExistsError):  # created meanwhile by another
             await admin.create_topics([topic])
+
+
+def _cleanup(*, compacted: bool, retention_s: float | None) -> dict[str, str]:
+    policies = (["compact"] if compacted else []) + (["delete"] if retention_s else [])
+    configs = {"cleanup.policy": ",".join(policies)} if policies else {}
+    if retention_s:
+        configs["retention.ms"] = str(int(retention_s * 1000))
+    return configs
+
+
+class TopicFollower:
+    """Reads a whole one-partition topic on every worker (no consumer group), from the
+    start, and keeps following it; ``replayed`` is set once everything that was there at
+    start-up is applied. Subclasses say what a record does."""
+
+    def __init__(
+        self,
+        *,
+        bootstrap_servers: str,
+        topic: str,
+        compacted: bool = True,
+        retention_s: float | None = None,
+    ) -> None:
+        self.bootstrap_servers = bootstrap_servers
+        self.topic = topic
+        self._compacted = compacted
+        self._retention_s = retention_s
+        self.replayed = asyncio.Event()
+
+    def apply(self, record: Any) -> None:
+        raise NotImplementedError
+
+    async def run(self) -> None:
+        from aiokafka import AIOKafkaConsumer, TopicPartition
+
+        await ensure_topic(
+            self.bootstrap_servers,
+            self.topic,
+            partitions=1,
+            compacted=self._compacted,
+            retention_s=self._retention_s,
+        )
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=self.bootstrap_servers, group_id=None, enable_auto_commit=False
+        )
+        await consumer.start()
+        try:
+            partition = TopicPartition(self.topic, 0)
+            consumer.assign([partition])
+            await consumer.seek_to_beginning(partition)
+            end = (await consumer.end_offsets([partition]))[partition]
+            if end == 0:
+                self.replayed.set()
+            while True:
+                batches = await consumer.getmany(timeout_ms=1000)
+                for record in batches.get(partition, []):
+                    self.apply(record)
+                    if record.offset + 1 >= end:
+                        self.replayed.set()
+        finally:
+            await consumer.stop()
 
 
 async def read_to_end(bootstrap_servers: str, name: str) -> list[Any]:

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from streams.broker.launcher import free_port
-from streams.settings import Settings, load_settings
+from streams.settings import Settings, isolated_topics_env, load_settings
 from streams.simulator.harness import SimulatorThread
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -102,24 +102,21 @@ def worker_env(
     kafka_bootstrap: str, sim: SimulatorThread, unique: str, tmp_path: Path
 ) -> dict[str, str]:
     """Environment for one test's worker: its own app id, topics and data dir."""
-    return sim.env() | {
-        "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
-        "LLM_APP_ID": unique,
-        "LLM_TOPIC_RAW": f"{unique}.raw",
-        "LLM_TOPIC_ENRICHED": f"{unique}.enriched",
-        "LLM_TOPIC_DEAD_LETTER": f"{unique}.dead-letter",
-        "LLM_TOPIC_CALLS": f"{unique}.calls",
-        "LLM_TOPIC_CONTROL": f"{unique}.control",
-        "LLM_TOPIC_STATS_RESETS": f"{unique}.stats-resets",
-        "LLM_TOPIC_REPLAYS": f"{unique}.replays",
-        "LLM_TOPIC_PARTITIONS": "2",
-        "LLM_PROVIDER_CHAIN": "openai,deepseek",
-        "LLM_DATA_DIR": str(tmp_path / "worker"),
-        "LLM_SERVICE_PORT": str(free_port()),
-        "LLM_RETRY_INITIAL_BACKOFF_S": "0.01",
-        "LLM_JOB_DEADLINE_S": "20",
-        "LLM_ATTEMPT_TIMEOUT_S": "10",
-    }
+    return (
+        sim.env()
+        | isolated_topics_env(unique)
+        | {
+            "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
+            "LLM_APP_ID": unique,
+            "LLM_TOPIC_PARTITIONS": "2",
+            "LLM_PROVIDER_CHAIN": "openai,deepseek",
+            "LLM_DATA_DIR": str(tmp_path / "worker"),
+            "LLM_SERVICE_PORT": str(free_port()),
+            "LLM_RETRY_INITIAL_BACKOFF_S": "0.01",
+            "LLM_JOB_DEADLINE_S": "20",
+            "LLM_ATTEMPT_TIMEOUT_S": "10",
+        }
+    )
 
 
 @pytest.fixture

@@ -109,7 +109,8 @@ async def test_every_provider_failing_dead_letters_with_attempts(
     assert letter["job_id"] == "doomed"
     assert record.key == b"doomed"
     providers = [(a["provider"], a["http_status"]) for a in letter["attempts"]]
-    assert providers[:4] == [("openai", 500), ("openai", 500), ("deepseek", 503), ("deepseek", 503)]
+    assert providers[:2] == [("openai", 500), ("openai", 500)], "retried, then fallback"
+    assert set(providers) == {("openai", 500), ("deepseek", 503)}
     assert "deadline of 2s exceeded" in letter["error"]["message"]
     assert json.loads(letter["original"]["value"])["job_id"] == "doomed"
 
