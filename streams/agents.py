@@ -150,8 +150,8 @@ class Enricher:
             attempt=1,
             outcome="cache_hit",
             latency_ms=0.0,
+            usage=cached.usage,
             price_version=self.price_version,
-            saved_usd=cached.cost_usd,
         )
         return enriched, [hit]
 
@@ -161,7 +161,7 @@ class Enricher:
             enrichment=enriched.enrichment,
             provider=enriched.provider,
             model=enriched.model,
-            cost_usd=enriched.usage.cost_usd,
+            usage=enriched.usage,
         )
         self.cache.put(key, entry)  # at once: a repost right behind must not wait for the topic
         await self._publish(self.topics.cache, key, entry)

@@ -22,7 +22,7 @@ from typing import Any
 
 from pydantic import Field, ValidationError
 
-from streams.models import SCHEMA_VERSION, Enrichment, Message, RawJob, utcnow
+from streams.models import SCHEMA_VERSION, Enrichment, Message, RawJob, Usage, utcnow
 from streams.settings import Settings
 from streams.topics import TopicFollower
 
@@ -35,7 +35,7 @@ class CachedEnrichment(Message):
     enrichment: Enrichment
     provider: str
     model: str
-    cost_usd: float
+    usage: Usage
     stored_at: datetime = Field(default_factory=utcnow)
 
 

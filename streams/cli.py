@@ -9,7 +9,7 @@ import signal
 import sys
 from collections import Counter
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, cast, get_args
 
@@ -34,6 +34,13 @@ def _parse_time(text: str) -> datetime:
     except ValueError:
         raise click.BadParameter(f"not an ISO 8601 time: {text!r}") from None
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _parse_day(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise click.BadParameter(f"not a date (YYYY-MM-DD): {text!r}") from None
 
 
 @click.group()
@@ -205,6 +212,42 @@ def replay(
     counts = Counter(outcome.verdict for outcome in outcomes)
     summary = ", ".join(f"{n} {verdict}" for verdict, n in sorted(counts.items()))
     click.echo(f"{len(outcomes)} dead letters selected" + (f": {summary}" if summary else ""))
+
+
+@main.command()
+@click.option("--from", "first", type=_parse_day, required=True, metavar="DATE")
+@click.option("--to", "last", type=_parse_day, required=True, metavar="DATE")
+@click.option("--format", "format_", type=click.Choice(["table", "json", "csv"]), default="table")
+@click.option(
+    "--url",
+    default=None,
+    help="A worker's web view. Default: LLM_SERVICE_HOST and LLM_SERVICE_PORT.",
+)
+@click.option(
+    "--reprice",
+    is_flag=True,
+    help="Rebuild the figures from llm.calls at the current price table (LLM_PRICES).",
+)
+def report(first: date, last: date, format_: str, url: str | None, reprice: bool) -> None:
+    """Usage per provider and day, from DATE to DATE inclusive (UTC days)."""
+    from streams import report as reports
+
+    if last < first:
+        raise click.BadParameter("--to is before --from", param_hint="--to")
+    settings = _settings()
+    try:
+        figures = (
+            asyncio.run(reports.repriced(settings, first=first, last=last))
+            if reprice
+            else reports.from_web_view(
+                url or f"http://{settings.llm_service_host}:{settings.llm_service_port}",
+                first=first,
+                last=last,
+            )
+        )
+    except StreamsError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(reports.render(figures, format=cast(reports.Format, format_)))
 
 
 async def _produce(settings: Settings, topic: str, jobs: list[RawJob]) -> int:

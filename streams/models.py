@@ -9,7 +9,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from streams.errors import Outcome
-from streams.settings import ProviderName
+from streams.settings import ModelPrice, ProviderName
 
 SCHEMA_VERSION: Literal[1] = 1
 
@@ -99,6 +99,15 @@ class Usage(Message):
     output_tokens: int = Field(default=0, ge=0)
     cost_usd: float = Field(default=0.0, ge=0)
 
+    def priced(self, price: ModelPrice) -> Usage:
+        """The same tokens at ``price`` (re-pricing from raw usage)."""
+        cost = price.cost_usd(
+            input_tokens=self.input_tokens,
+            cached_input_tokens=self.cached_input_tokens,
+            output_tokens=self.output_tokens,
+        )
+        return self.model_copy(update={"cost_usd": cost})
+
 
 class ErrorInfo(Message):
     type: str
@@ -172,13 +181,13 @@ class ProviderCall(Message):
     outcome: Outcome
     http_status: int | None = None
     latency_ms: float = Field(ge=0)
-    usage: Usage = Field(default_factory=Usage)
+    usage: Usage = Field(
+        default_factory=Usage,
+        description="Raw usage and its cost; for a cache hit, those of the call it replaced",
+    )
     price_version: str
     error_type: str | None = None
     error_message: str | None = Field(default=None, max_length=500)
-    saved_usd: float = Field(
-        default=0.0, ge=0, description="A cache hit: what the call it replaces had cost"
-    )
     at: datetime = Field(default_factory=utcnow)
 
     @classmethod

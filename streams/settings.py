@@ -48,6 +48,15 @@ class ModelPrice(BaseModel):
     cached_input: float = Field(ge=0)
     output: float = Field(ge=0)
 
+    def cost_usd(self, *, input_tokens: int, cached_input_tokens: int, output_tokens: int) -> float:
+        uncached = max(input_tokens - cached_input_tokens, 0)
+        total = (
+            uncached * self.input
+            + cached_input_tokens * self.cached_input
+            + output_tokens * self.output
+        )
+        return round(total / 1_000_000, 10)
+
 
 # Dated defaults (shared reference providers.md §7, 2026-11-24); override with LLM_PRICES.
 DEFAULT_PRICES: dict[str, ModelPrice] = {

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import bisect
 import logging
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from streams.models import ProviderCall
@@ -47,7 +47,7 @@ def add(stats: Stats | None, call: ProviderCall) -> Stats:
     out = merge(stats or empty(), empty())
     if call.outcome == "cache_hit":  # no call was made: counted apart, with what it saved
         out["cache_hits"] += 1
-        out["saved_usd"] = round(out["saved_usd"] + call.saved_usd, 10)
+        out["saved_usd"] = round(out["saved_usd"] + call.usage.cost_usd, 10)
         return out
     out["calls"] += 1
     out["outcomes"][call.outcome] = out["outcomes"].get(call.outcome, 0) + 1
@@ -122,6 +122,21 @@ def summary(stats: Stats) -> dict[str, Any]:
         "cache_hits": stats.get("cache_hits", 0),
         "saved_usd": round(stats.get("saved_usd", 0.0), 6),
     }
+
+
+def usage_report(days: dict[str, dict[str, Stats]], *, first: date, last: date) -> dict[str, Any]:
+    """Per provider: the range's total and each day's figures (``days``: provider -> day
+    -> stats). The web view and ``llm-streams report`` both answer with this."""
+    report: dict[str, Any] = {"start": first.isoformat(), "end": last.isoformat(), "providers": {}}
+    for provider, by_day in sorted(days.items()):
+        total = empty()
+        for value in by_day.values():
+            total = merge(total, value)
+        report["providers"][provider] = {
+            "total": summary(total),
+            "days": {day: summary(value) for day, value in sorted(by_day.items())},
+        }
+    return report
 
 
 def minute_of(at: datetime) -> int:

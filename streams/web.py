@@ -277,21 +277,9 @@ def install(
         return web.json({"accepted": True, "reset": list(PROVIDER_NAMES)}, status=202)
 
     def usage_report(first: date, last: date) -> dict[str, Any]:
-        days = stats.days_between(first.isoformat(), last.isoformat())
-        report: dict[str, Any] = {
-            "start": first.isoformat(),
-            "end": last.isoformat(),
-            "providers": {},
-        }
-        for provider, by_day in sorted(days.items()):
-            total = st.empty()
-            for value in by_day.values():
-                total = st.merge(total, value)
-            report["providers"][provider] = {
-                "total": st.summary(total),
-                "days": {d: st.summary(v) for d, v in sorted(by_day.items())},
-            }
-        return report
+        return st.usage_report(
+            stats.days_between(first.isoformat(), last.isoformat()), first=first, last=last
+        )
 
     @app.page("/reports/usage")
     class ReportsUsage(View):

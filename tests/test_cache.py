@@ -8,7 +8,7 @@ from typing import Any
 
 from streams.app import StreamsApp, create_app
 from streams.cache import CachedEnrichment, RepostCache, repost_key
-from streams.models import Enrichment, JobOptions, RawJob
+from streams.models import Enrichment, JobOptions, RawJob, Usage
 from streams.settings import Settings
 from streams.simulator.enrichment import derive_enrichment
 from streams.simulator.harness import SimulatorThread
@@ -45,7 +45,7 @@ def _entry(*, age_s: float = 0.0) -> CachedEnrichment:
         enrichment=ENRICHMENT,
         provider="openai",
         model="m",
-        cost_usd=0.001,
+        usage=Usage(input_tokens=100, output_tokens=20, cost_usd=0.001),
         stored_at=datetime.now(UTC) - timedelta(seconds=age_s),
     )
 

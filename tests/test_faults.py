@@ -56,6 +56,29 @@ async def _positions(bootstrap: str, topic: str) -> dict[str, tuple[int, int]]:
     return {r.key.decode(): (r.partition, r.offset) for r in records}
 
 
+def _wait_for_enriched(env: dict[str, str], count: int) -> int:
+    """Wait until the enriched topic holds ``count`` records; how many it holds then."""
+    deadline = time.monotonic() + 60
+    while (done := _records(env["KAFKA_BOOTSTRAP_SERVERS"], env["LLM_TOPIC_ENRICHED"])) < count:
+        assert time.monotonic() < deadline, f"{done} enriched, waiting for {count}"
+        time.sleep(0.05)
+    return done
+
+
+def _outputs_when_done(
+    env: dict[str, str], jobs: int, *, timeout_s: float = 120
+) -> tuple[Counter[str], Counter[str]]:
+    """Job ids in the enriched and dead-letter topics once ``jobs`` distinct ones are there,
+    or when the time is up (the caller then finds what was lost)."""
+    bootstrap = env["KAFKA_BOOTSTRAP_SERVERS"]
+    deadline = time.monotonic() + timeout_s
+    while True:
+        enriched = asyncio.run(_job_ids(bootstrap, env["LLM_TOPIC_ENRICHED"]))
+        dead = asyncio.run(_job_ids(bootstrap, env["LLM_TOPIC_DEAD_LETTER"]))
+        if len(set(enriched) | set(dead)) >= jobs or time.monotonic() > deadline:
+            return enriched, dead
+
+
 def _records(bootstrap: str, topic: str) -> int:
     return sum(asyncio.run(end_offsets(bootstrap, topic)).values())
 
@@ -77,20 +100,12 @@ def test_a_killed_worker_loses_nothing(
         asyncio.run(
             produce(bootstrap, env["LLM_TOPIC_RAW"], [job_record(f"k{n}") for n in range(jobs)])
         )
-        deadline = time.monotonic() + 60
-        while (done := _records(bootstrap, env["LLM_TOPIC_ENRICHED"])) < 300:
-            assert time.monotonic() < deadline
-            time.sleep(0.05)
+        done = _wait_for_enriched(env, 300)
         first.send_signal(signal.SIGKILL)
         first.wait(10)
         at_kill = _records(bootstrap, env["LLM_TOPIC_ENRICHED"])
     with worker_process(env, tmp_path / "second.log"):
-        deadline = time.monotonic() + 120
-        while True:
-            enriched = asyncio.run(_job_ids(bootstrap, env["LLM_TOPIC_ENRICHED"]))
-            dead = asyncio.run(_job_ids(bootstrap, env["LLM_TOPIC_DEAD_LETTER"]))
-            if len(set(enriched) | set(dead)) == jobs or time.monotonic() > deadline:
-                break
+        enriched, dead = _outputs_when_done(env, jobs)
     lost = {f"k{n}" for n in range(jobs)} - set(enriched) - set(dead)
     duplicates = sum(count - 1 for count in enriched.values())
     print(
@@ -119,10 +134,7 @@ def test_sigterm_drains_in_flight_jobs_and_exits_0(
     log = tmp_path / "first.log"
     with worker_process(env, log) as first:
         asyncio.run(produce(bootstrap, raw, [job_record(f"t{n}") for n in range(jobs)]))
-        deadline = time.monotonic() + 60
-        while _records(bootstrap, env["LLM_TOPIC_ENRICHED"]) < 300:
-            assert time.monotonic() < deadline
-            time.sleep(0.05)
+        _wait_for_enriched(env, 300)
         first.send_signal(signal.SIGTERM)
         started = time.monotonic()
         code = first.wait(60)
@@ -140,12 +152,7 @@ def test_sigterm_drains_in_flight_jobs_and_exits_0(
     assert committed_unpublished == []
 
     with worker_process(env, tmp_path / "second.log"):
-        deadline = time.monotonic() + 120
-        while True:
-            enriched = asyncio.run(_job_ids(bootstrap, env["LLM_TOPIC_ENRICHED"]))
-            dead = asyncio.run(_job_ids(bootstrap, env["LLM_TOPIC_DEAD_LETTER"]))
-            if len(set(enriched) | set(dead)) == jobs or time.monotonic() > deadline:
-                break
+        enriched, dead = _outputs_when_done(env, jobs)
     lost = set(positions) - set(enriched) - set(dead)
     duplicates = sum(count - 1 for count in enriched.values())
     print(

@@ -161,15 +161,7 @@ class Provider(ABC):
 
     def cost_usd(self, model: str, usage: Usage) -> float:
         price = self._prices.get(model)
-        if price is None:
-            return 0.0
-        uncached = max(usage.input_tokens - usage.cached_input_tokens, 0)
-        total = (
-            uncached * price.input
-            + usage.cached_input_tokens * price.cached_input
-            + usage.output_tokens * price.output
-        )
-        return round(total / 1_000_000, 10)
+        return usage.priced(price).cost_usd if price else 0.0
 
     # --- helpers for the vendor modules ----------------------------------------------------------
 
