@@ -79,8 +79,8 @@ class Enricher:
             stage = "validate"
             job = RawJob.model_validate(data)
             stage = "enrich"
-            repost = repost_key(job) if self.cache else None
-            cached = self.cache.get(repost) if self.cache and repost else None
+            repost = repost_key(job) if self.cache is not None else None
+            cached = self.cache.get(repost) if self.cache is not None and repost else None
             if cached is None:
                 routed = await self.router.enrich(job)
         except EnrichmentFailed as exc:

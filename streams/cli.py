@@ -181,7 +181,12 @@ def produce(file: Any, topic: str | None) -> None:
     help="Only dead letters from this time on (ISO 8601; UTC unless it says otherwise).",
 )
 @click.option("--stage", type=click.Choice(get_args(Stage)), default=None)
-@click.option("--error", "error_type", default=None, help="Error type, e.g. ProviderUnavailable.")
+@click.option(
+    "--error",
+    "error_type",
+    default=None,
+    help="Error type of the dead letter (ValidationError) or an attempt (ProviderUnavailable).",
+)
 @click.option("--job-id", "job_ids", multiple=True, help="Repeat for several jobs.")
 @click.option("--dry-run", is_flag=True, help="Show what would be replayed; publish nothing.")
 @click.option("--force", is_flag=True, help="Replay dead letters that were replayed before.")

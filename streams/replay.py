@@ -41,9 +41,15 @@ class Selection:
         return (
             (self.since is None or letter.failed_at >= self.since)
             and (self.stage is None or letter.stage == self.stage)
-            and (self.error_type is None or letter.error.type == self.error_type)
+            and (self.error_type is None or self.error_type in _error_types(letter))
             and (not self.job_ids or letter.job_id in self.job_ids)
         )
+
+
+def _error_types(letter: DeadLetter) -> set[str]:
+    """The dead letter's own error (EnrichmentFailed, ValidationError, ...) and those of its
+    attempts (ProviderUnavailable, AuthenticationError, ...): people select by the cause."""
+    return {letter.error.type} | {a.error.type for a in letter.attempts if a.error is not None}
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -51,6 +51,8 @@ def test_a_dead_letter_is_replayed_once_after_the_provider_recovers(
         assert "job again" in dry.stdout
         assert "1 dead letters selected: 1 would replay" in dry.stdout
         assert _job_ids(bootstrap, enriched)["again"] == 0, "a dry run publishes nothing"
+        by_cause = run_cli("replay", "--error", "AuthenticationError", "--dry-run", env=env)
+        assert "1 dead letters selected: 1 would replay" in by_cause.stdout, by_cause.stdout
 
         first = run_cli("replay", "--stage", "enrich", env=env)
         assert "1 dead letters selected: 1 replayed" in first.stdout, first.stdout + first.stderr
