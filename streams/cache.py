@@ -71,6 +71,10 @@ class RepostCache(TopicFollower):
         self.clock = clock
         self._entries: OrderedDict[str, CachedEnrichment] = OrderedDict()
 
+    @property
+    def entries(self) -> int:
+        return len(self._entries)
+
     def get(self, key: str) -> CachedEnrichment | None:
         entry = self._entries.get(key)
         if entry is None:

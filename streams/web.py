@@ -225,6 +225,12 @@ def install(
             }
         )
 
+    def repost_cache_status() -> dict[str, Any]:
+        cache = enricher.cache
+        if cache is None:
+            return {"enabled": False}
+        return {"enabled": True, "entries": cache.entries, "replayed": cache.replayed.is_set()}
+
     @app.page("/status")
     async def status(web: Any, request: Any) -> Any:
         return web.json(
@@ -237,6 +243,7 @@ def install(
                 "intake_paused": router.next_ready_at() > router.clock(),
                 "jobs_in_flight": sum(g.limiter.in_flight for g in router.gates.values()),
                 "control_replayed": control.replayed.is_set(),
+                "repost_cache": repost_cache_status(),
                 "providers": router.status(),
             }
         )

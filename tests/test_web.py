@@ -95,6 +95,7 @@ def test_every_read_endpoint_answers_with_the_figures(
     status = httpx.get(f"{worker}/status").json()
     assert status["provider_chain"] == ["openai", "deepseek"]
     assert status["control_replayed"] is True
+    assert status["repost_cache"] == {"enabled": True, "entries": jobs, "replayed": True}
 
     stats = httpx.get(f"{worker}/statistics", params={"minutes": 5}).json()
     assert sum(m["calls"] for m in stats["per_minute"]["openai"]) == by_openai
