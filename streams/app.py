@@ -59,8 +59,7 @@ def create_app(settings: Settings, *, router: Router | None = None) -> StreamsAp
     settings.llm_data_dir.mkdir(parents=True, exist_ok=True)
     app = faust.App(
         settings.llm_app_id,
-        # Faust's aiokafka transport with a seek race closed (see streams/transport.py).
-        broker=f"streams-kafka://{settings.kafka_bootstrap_servers}",
+        broker=f"kafka://{settings.kafka_bootstrap_servers}",
         store="memory://",
         datadir=str(settings.llm_data_dir),
         topic_partitions=settings.llm_topic_partitions,
