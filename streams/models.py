@@ -3,6 +3,7 @@ JSON Schema files in ``schemas/`` (``llm-streams schemas`` writes them, a test c
 
 from __future__ import annotations
 
+import base64
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -155,6 +156,18 @@ class OriginalRecord(Message):
     value_truncated: bool = Field(
         default=False, description="Only a prefix is kept; the record is at topic/partition/offset"
     )
+
+    def key_bytes(self) -> bytes | None:
+        return _decoded(self.key, self.key_encoding)
+
+    def value_bytes(self) -> bytes | None:
+        return _decoded(self.value, self.value_encoding)
+
+
+def _decoded(text: str | None, encoding: str) -> bytes | None:
+    if text is None:
+        return None
+    return base64.b64decode(text) if encoding == "base64" else text.encode("utf-8")
 
 
 class DeadLetter(Message):

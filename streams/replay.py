@@ -8,7 +8,6 @@ means a later run replays that letter again (at least once, never lost).
 
 from __future__ import annotations
 
-import base64
 import json
 import logging
 from collections.abc import Iterable
@@ -110,9 +109,7 @@ async def _republish(settings: Settings, chosen: list[ReplayResult]) -> None:
         for outcome in chosen:
             original = outcome.letter.original
             await producer.send_and_wait(
-                settings.llm_topic_raw,
-                _decode(original.value, original.value_encoding),
-                key=_decode(original.key, original.key_encoding),
+                settings.llm_topic_raw, original.value_bytes(), key=original.key_bytes()
             )
             marker = {"replayed_at": utcnow().isoformat(), "job_id": outcome.letter.job_id}
             await producer.send_and_wait(
@@ -120,9 +117,3 @@ async def _republish(settings: Settings, chosen: list[ReplayResult]) -> None:
             )
     finally:
         await producer.stop()
-
-
-def _decode(text: str | None, encoding: str) -> bytes | None:
-    if text is None:
-        return None
-    return base64.b64decode(text) if encoding == "base64" else text.encode("utf-8")

@@ -8,10 +8,8 @@ import signal
 import time
 from collections import Counter
 from pathlib import Path
-from typing import Any
 
 import pytest
-from aiokafka import AIOKafkaConsumer
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -19,6 +17,7 @@ from streams.app import create_app
 from streams.settings import Settings
 from streams.simulator.harness import SimulatorThread
 from streams.supervisor import worker_process
+from streams.topics import read_to_end
 from tests.kafka_helpers import (
     committed,
     consume,
@@ -31,28 +30,13 @@ from tests.kafka_helpers import (
 pytestmark = pytest.mark.slow
 
 
-async def _all_records(bootstrap: str, topic: str) -> list[Any]:
-    consumer = AIOKafkaConsumer(
-        topic, bootstrap_servers=bootstrap, group_id=None, auto_offset_reset="earliest"
-    )
-    await consumer.start()
-    found: list[Any] = []
-    try:
-        while batches := await consumer.getmany(timeout_ms=1500):
-            for records in batches.values():
-                found.extend(records)
-    finally:
-        await consumer.stop()
-    return found
-
-
 async def _job_ids(bootstrap: str, topic: str) -> Counter[str]:
-    return Counter(json.loads(r.value)["job_id"] for r in await _all_records(bootstrap, topic))
+    return Counter(json.loads(r.value)["job_id"] for r in await read_to_end(bootstrap, topic))
 
 
 async def _positions(bootstrap: str, topic: str) -> dict[str, tuple[int, int]]:
     """Each record's key and where it sits: key -> (partition, offset)."""
-    records = await _all_records(bootstrap, topic)
+    records = await read_to_end(bootstrap, topic)
     return {r.key.decode(): (r.partition, r.offset) for r in records}
 
 
