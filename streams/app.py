@@ -59,7 +59,8 @@ def create_app(settings: Settings, *, router: Router | None = None) -> StreamsAp
     settings.llm_data_dir.mkdir(parents=True, exist_ok=True)
     app = faust.App(
         settings.llm_app_id,
-        broker=f"kafka://{settings.kafka_bootstrap_servers}",
+        # Faust's aiokafka transport, made safe across a seek (streams/transport.py).
+        broker=f"streams-kafka://{settings.kafka_bootstrap_servers}",
         store="memory://",
         datadir=str(settings.llm_data_dir),
         topic_partitions=settings.llm_topic_partitions,

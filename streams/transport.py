@@ -1,0 +1,88 @@
+"""Faust's aiokafka transport, with its consumer made safe across a seek.
+
+Why: after a rebalance, Faust's recovery resumes the stream partitions and only then seeks them
+to their committed offsets (``Recovery.on_recovery_completed``). Records the fetch loop hands
+over in between come from the old position and the stream skips them (its flow control is not
+resumed yet); the loop then goes on with the rest of that batch after the seek, takes it for a
+jump past the seek's offset, records the jump as a "gap" that it later commits as if processed,
+and drops the records fetched again as already read. A worker restarted onto a backlog lost
+dozens of jobs per partition that way (the SIGTERM test in tests/test_faults.py, 3 runs in 5).
+
+Here a seek and a fetch never overlap, so every batch is wholly older or newer than a seek, and:
+records of a batch fetched before their partition was sought are dropped (the seek fetches
+them again); delivery waits while a seek runs; if the record being handed over when a seek ran
+was of a sought partition, its read offset is put back to the seek's; and the sought
+partitions' gaps are forgotten (real ones are found again on the new fetch). A record the
+stream did process before a seek comes round again: a duplicate, never a loss.
+
+The broker URL ``streams-kafka://host:port`` selects this transport (an entry point in
+``pyproject.toml``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Mapping
+from typing import Any, NamedTuple
+
+from faust.transport.drivers import aiokafka
+from faust.types import TP, Message
+
+
+class _Seek(NamedTuple):
+    epoch: int
+    offset: int
+
+
+class Consumer(aiokafka.Consumer):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # A fetch and a seek never overlap, so each batch is wholly older or newer than a seek.
+        self._fetch_or_seek = asyncio.Lock()
+        self._no_seek_running = asyncio.Event()
+        self._no_seek_running.set()
+        self._seek_epoch = 0  # seeks so far
+        self._fetched_in = 0  # the seek epoch the batch being delivered was fetched in
+        self._last_seek: dict[TP, _Seek] = {}
+
+    async def _getmany(self, active_partitions: set[TP] | None, timeout: float) -> Any:
+        async with self._fetch_or_seek:
+            records = await super()._getmany(active_partitions, timeout)
+            self._fetched_in = self._seek_epoch
+            return records
+
+    async def perform_seek(self) -> None:
+        async with self._fetch_or_seek:
+            self._seek_epoch += 1
+            self._no_seek_running.clear()
+            try:
+                await super().perform_seek()
+            finally:
+                self._no_seek_running.set()
+
+    async def seek_to_committed(self) -> Mapping[TP, int]:
+        committed: Mapping[TP, int] = await super().seek_to_committed()
+        for tp, offset in committed.items():
+            if offset and offset > 0:  # aiokafka moves only these partitions
+                self._last_seek[tp] = _Seek(self._seek_epoch, offset)
+                self._gap.pop(tp, None)
+        return committed
+
+    async def getmany(self, timeout: float) -> AsyncIterator[tuple[TP, Message]]:
+        async for tp, message in super().getmany(timeout):
+            if not self._no_seek_running.is_set():
+                await self._no_seek_running.wait()
+            if self._sought_since_fetch(tp):
+                continue  # the seek fetches it again
+            yield tp, message
+            # The fetch loop has handed the record over and written its offset as read.
+            if (seek := self._sought_since_fetch(tp)) is not None:
+                self._read_offset[tp] = seek.offset
+
+    def _sought_since_fetch(self, tp: TP) -> _Seek | None:
+        seek = self._last_seek.get(tp)
+        return seek if seek is not None and seek.epoch > self._fetched_in else None
+
+
+class Transport(aiokafka.Transport):
+    Consumer = Consumer
