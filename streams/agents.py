@@ -28,6 +28,7 @@ from pydantic import ValidationError
 from streams.cache import CachedEnrichment, RepostCache, repost_key
 from streams.errors import EnrichmentFailed
 from streams.models import (
+    MAX_JOB_ID_CHARS,
     Attempt,
     DeadLetter,
     EnrichedJob,
@@ -74,6 +75,7 @@ class Enricher:
         message = event.message
         stage: Stage = "decode"
         job: RawJob | None = None
+        data: Any = None
         try:
             data = json.loads(bytes(message.value or b"").decode("utf-8"))
             stage = "validate"
@@ -85,16 +87,18 @@ class Enricher:
                 routed = await self.router.enrich(job)
         except EnrichmentFailed as exc:
             await asyncio.gather(
-                self._dead_letter(event, "enrich", exc, job=job, attempts=exc.attempts),
+                self._dead_letter(
+                    event, "enrich", exc, job_id=_job_id_of(data), attempts=exc.attempts
+                ),
                 self.record_calls(job, exc.attempts),
             )
             return
         except (UnicodeDecodeError, json.JSONDecodeError, RecursionError, ValidationError) as exc:
-            await self._dead_letter(event, stage, exc, job=job)
+            await self._dead_letter(event, stage, exc, job_id=_job_id_of(data))
             return
         except Exception as exc:  # a bug must cost one dead letter, not the record
             log.exception("unexpected error enriching record at offset %s", message.offset)
-            await self._dead_letter(event, stage, exc, job=job)
+            await self._dead_letter(event, stage, exc, job_id=_job_id_of(data))
             return
 
         if cached is not None:
@@ -124,7 +128,7 @@ class Enricher:
         for result in results:
             if isinstance(result, PublishRejected):
                 await self._dead_letter(
-                    event, "publish", result, job=job, attempts=enriched.attempts
+                    event, "publish", result, job_id=job.job_id, attempts=enriched.attempts
                 )
             elif isinstance(result, BaseException):
                 raise result
@@ -188,14 +192,14 @@ class Enricher:
         stage: Stage,
         exc: BaseException,
         *,
-        job: RawJob | None,
+        job_id: str | None,
         attempts: list[Attempt] | None = None,
     ) -> None:
         message = event.message
         key = _text_or_base64(message.key)
         value = _text_or_base64(message.value, limit=MAX_COPIED_VALUE_BYTES)
         record = DeadLetter(
-            job_id=job.job_id if job else None,
+            job_id=job_id,
             stage=stage,
             error=ErrorInfo(type=type(exc).__name__, message=_describe(exc)),
             attempts=attempts or [],
@@ -211,7 +215,7 @@ class Enricher:
                 value_truncated=value[2],
             ),
         )
-        dead_key = job.job_id if job else key[0] if key[1] == "utf-8" else None
+        dead_key = job_id or (key[0] if key[1] == "utf-8" else None)
         await self._publish(self.topics.dead_letter, dead_key, record)
 
     async def _publish(self, topic: Any, key: str | None, record: Message) -> None:
@@ -278,6 +282,15 @@ class InOrderAcks:
     async def close(self) -> None:
         if self._acker is not None:
             self._acker.cancel()
+
+
+def _job_id_of(data: Any) -> str | None:
+    """The record's job id, if it has a usable one: a job that fails validation for another
+    field still names itself in its dead letter (and ``replay --job-id`` finds it)."""
+    job_id = data.get("job_id") if isinstance(data, dict) else None
+    if isinstance(job_id, str) and 0 < len(job_id) <= MAX_JOB_ID_CHARS:
+        return job_id
+    return None
 
 
 def _text_or_base64(raw: bytes | None, *, limit: int | None = None) -> tuple[str | None, Any, bool]:

@@ -19,6 +19,7 @@ Stage = Literal["decode", "validate", "enrich", "publish"]
 
 # Kafka's default message limit is 1 MB; a job must fit in one record with room to spare.
 MAX_DESCRIPTION_CHARS = 100_000
+MAX_JOB_ID_CHARS = 200
 
 
 def utcnow() -> datetime:
@@ -42,7 +43,7 @@ class JobOptions(Message):
 class RawJob(Message):
     """A job posting as the collection pipeline publishes it to ``jobs.raw``."""
 
-    job_id: str = Field(min_length=1, max_length=200)
+    job_id: str = Field(min_length=1, max_length=MAX_JOB_ID_CHARS)
     title: str = Field(min_length=1, max_length=500)
     description: str = Field(min_length=1, max_length=MAX_DESCRIPTION_CHARS)
     company: str | None = Field(default=None, max_length=500)

@@ -10,11 +10,13 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from streams.app import create_app
 from streams.broker.launcher import free_port
+from streams.models import DeadLetter
 from streams.settings import Settings
 from streams.simulator.harness import SimulatorThread
 from streams.supervisor import worker_process
@@ -289,6 +291,42 @@ def test_the_worker_rides_out_a_broker_restart(
         assert lost == set()
     finally:
         kafka.stop()
+
+
+async def test_a_10_mb_description_is_dead_lettered_with_a_reason(
+    settings: Settings, sim: SimulatorThread
+) -> None:
+    """A topic configured for big records delivers a 10 MB description: it is dead-lettered
+    at validation with the reason and a bounded copy of the record, and the next job goes on."""
+    bootstrap, raw = settings.kafka_bootstrap_servers, settings.llm_topic_raw
+    big = 16 * 1024 * 1024
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        await admin.create_topics(
+            [
+                NewTopic(
+                    raw,
+                    num_partitions=settings.llm_topic_partitions,
+                    replication_factor=1,
+                    topic_configs={"max.message.bytes": str(big)},
+                )
+            ]
+        )
+    finally:
+        await admin.close()
+    huge = job_record("huge", description="x" * 10_000_000)
+    app = create_app(settings)
+    async with app.running():
+        await produce(bootstrap, raw, [huge, job_record("next")], max_request_size=big)
+        (letter,) = await consume(bootstrap, settings.llm_topic_dead_letter, count=1)
+        (enriched,) = await consume(bootstrap, settings.llm_topic_enriched, count=1)
+    dead = DeadLetter.model_validate_json(letter.value)
+    assert (dead.job_id, dead.stage) == ("huge", "validate")
+    assert "description" in dead.error.message
+    assert dead.original.value_truncated
+    assert len(letter.value) < 1024 * 1024, "the dead letter fits Kafka's default limit"
+    assert json.loads(enriched.value)["job_id"] == "next"
 
 
 async def test_a_hanging_provider_times_out_and_the_job_moves_on(
