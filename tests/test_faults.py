@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from streams.app import create_app
 from streams.broker.launcher import free_port
 from streams.models import DeadLetter
-from streams.settings import Settings
+from streams.settings import Settings, load_settings
 from streams.simulator.harness import SimulatorThread
 from streams.supervisor import worker_process
 from streams.topics import read_to_end
@@ -327,6 +327,35 @@ async def test_a_10_mb_description_is_dead_lettered_with_a_reason(
     assert dead.original.value_truncated
     assert len(letter.value) < 1024 * 1024, "the dead letter fits Kafka's default limit"
     assert json.loads(enriched.value)["job_id"] == "next"
+
+
+async def test_a_stopping_worker_closes_its_provider_connections(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The worker's HTTP clients close on shutdown: a simulator of its own sees the keep-alive
+    connections the jobs used end while this process lives on."""
+    own = SimulatorThread().start()
+    try:
+        for name, value in own.env().items():
+            monkeypatch.setenv(name, value)
+        settings = load_settings()
+        app = create_app(settings)
+        async with app.running():
+            await produce(
+                settings.kafka_bootstrap_servers,
+                settings.llm_topic_raw,
+                [job_record(f"close-{n}") for n in range(5)],
+            )
+            await consume(settings.kafka_bootstrap_servers, settings.llm_topic_enriched, count=5)
+            assert own.stats()["open_connections"] > 0
+
+        async def all_closed() -> bool:
+            return bool(own.stats()["open_connections"] == 0)
+
+        # At once: idle connections would also close by themselves, a few seconds later.
+        await wait_for(all_closed, timeout_s=1, interval_s=0.05)
+    finally:
+        own.stop()
 
 
 async def test_a_hanging_provider_times_out_and_the_job_moves_on(

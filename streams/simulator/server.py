@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+import weakref
 from collections import Counter
 from typing import Any
 
@@ -52,6 +53,8 @@ class Simulator:
         self.in_flight: Counter[str] = Counter()
         self.peak_in_flight: Counter[str] = Counter()
         self.arrivals: dict[str, list[float]] = {p: [] for p in self.dialects}
+        # Clients' connections to the vendor APIs, to see whether a client closes its own.
+        self._connections: weakref.WeakSet[asyncio.BaseTransport] = weakref.WeakSet()
 
     def app(self) -> web.Application:
         app = web.Application(client_max_size=16 * 1024 * 1024)
@@ -71,6 +74,8 @@ class Simulator:
     def _generate(self, dialect: Dialect) -> Any:
         async def handler(request: web.Request) -> web.StreamResponse:
             self.requests[dialect.provider] += 1
+            if request.transport is not None:
+                self._connections.add(request.transport)
             denied = dialect.auth_error(request)
             if denied is not None:
                 return denied
@@ -131,11 +136,12 @@ class Simulator:
         return web.json_response({"reset": True})
 
     async def _stats(self, request: web.Request) -> web.Response:
-        """Requests seen per provider, the most served at once, and when generation requests
-        arrived (monotonic seconds, for rate checks)."""
+        """Requests seen per provider, the most served at once, when generation requests
+        arrived (monotonic seconds, for rate checks), and clients' connections still open."""
         return web.json_response(
             {
                 "requests": dict(self.requests),
+                "open_connections": sum(not c.is_closing() for c in self._connections),
                 "peak_in_flight": dict(self.peak_in_flight),
                 "arrivals": self.arrivals,
             }
