@@ -66,6 +66,22 @@ def _outputs_when_done(
             return enriched, dead
 
 
+def _busy(worker_env: dict[str, str], sim: SimulatorThread) -> dict[str, str]:
+    """Hundreds of jobs in flight: 300 +- 300 ms per provider call, 256 calls at once."""
+    sim.set_faults("openai", latency_ms=300, latency_jitter_ms=300)
+    return worker_env | {
+        "LLM_WORKER_CONCURRENCY": "256",
+        "LLM_PROVIDER_LIMITS": '{"openai": {"concurrency": 256}}',
+    }
+
+
+def _lost_and_duplicates(
+    job_ids: set[str], enriched: Counter[str], dead: Counter[str]
+) -> tuple[set[str], int]:
+    """Jobs in neither output topic, and extra enriched copies of jobs."""
+    return job_ids - set(enriched) - set(dead), sum(n - 1 for n in enriched.values())
+
+
 def _records(bootstrap: str, topic: str) -> int:
     return sum(asyncio.run(end_offsets(bootstrap, topic)).values())
 
@@ -76,12 +92,7 @@ def test_a_killed_worker_loses_nothing(
     """SIGKILL with hundreds of jobs in flight, then a new worker: every job ends enriched
     or dead-lettered; jobs in flight at the kill are redone (duplicates, counted)."""
     jobs = 2000
-    sim.set_faults("openai", latency_ms=300, latency_jitter_ms=300)
-    env = worker_env | {
-        "LLM_WORKER_CONCURRENCY": "256",
-        "LLM_PROVIDER_LIMITS": '{"openai": {"concurrency": 256}}',
-        "LLM_BROKER_SESSION_TIMEOUT_S": "6",
-    }
+    env = _busy(worker_env, sim) | {"LLM_BROKER_SESSION_TIMEOUT_S": "6"}
     bootstrap = env["KAFKA_BOOTSTRAP_SERVERS"]
     with worker_process(env, tmp_path / "first.log") as first:
         asyncio.run(
@@ -93,8 +104,7 @@ def test_a_killed_worker_loses_nothing(
         at_kill = _records(bootstrap, env["LLM_TOPIC_ENRICHED"])
     with worker_process(env, tmp_path / "second.log"):
         enriched, dead = _outputs_when_done(env, jobs)
-    lost = {f"k{n}" for n in range(jobs)} - set(enriched) - set(dead)
-    duplicates = sum(count - 1 for count in enriched.values())
+    lost, duplicates = _lost_and_duplicates({f"k{n}" for n in range(jobs)}, enriched, dead)
     print(
         f"\n[crash] jobs {jobs}, enriched when killed {at_kill} (seen {done}), "
         f"enriched {len(enriched)}, dead-lettered {len(dead)}, lost {len(lost)}, "
@@ -111,11 +121,7 @@ def test_sigterm_drains_in_flight_jobs_and_exits_0(
     """SIGTERM with hundreds of jobs in flight: the worker exits 0 in bounded time, having
     committed no job it did not publish; a new worker finishes the backlog and nothing is lost."""
     jobs = 2000
-    sim.set_faults("openai", latency_ms=300, latency_jitter_ms=300)
-    env = worker_env | {
-        "LLM_WORKER_CONCURRENCY": "256",
-        "LLM_PROVIDER_LIMITS": '{"openai": {"concurrency": 256}}',
-    }
+    env = _busy(worker_env, sim)
     bootstrap, raw = env["KAFKA_BOOTSTRAP_SERVERS"], env["LLM_TOPIC_RAW"]
     log = tmp_path / "first.log"
     with worker_process(env, log) as first:
@@ -139,8 +145,7 @@ def test_sigterm_drains_in_flight_jobs_and_exits_0(
 
     with worker_process(env, tmp_path / "second.log"):
         enriched, dead = _outputs_when_done(env, jobs)
-    lost = set(positions) - set(enriched) - set(dead)
-    duplicates = sum(count - 1 for count in enriched.values())
+    lost, duplicates = _lost_and_duplicates(set(positions), enriched, dead)
     print(
         f"\n[sigterm] jobs {jobs}, published before exit {len(published)}, committed "
         f"{sum(committed_offsets.values())}, stopped in {stopped_in_s:.1f} s; after a restart: "
@@ -158,11 +163,7 @@ def test_a_worker_joining_mid_stream_loses_nothing(
     """A second worker joins while the first has hundreds of jobs in flight: the rebalance
     moves a partition (revoke, seek, recovery on both) and every job still ends once."""
     jobs = 2000
-    sim.set_faults("openai", latency_ms=300, latency_jitter_ms=300)
-    env = worker_env | {
-        "LLM_WORKER_CONCURRENCY": "256",
-        "LLM_PROVIDER_LIMITS": '{"openai": {"concurrency": 256}}',
-    }
+    env = _busy(worker_env, sim)
     second_env = env | {
         "LLM_SERVICE_PORT": str(free_port()),
         "LLM_DATA_DIR": str(tmp_path / "second-worker"),
@@ -175,8 +176,7 @@ def test_a_worker_joining_mid_stream_loses_nothing(
         at_join = _wait_for_enriched(env, 300)
         with worker_process(second_env, tmp_path / "second.log"):
             enriched, dead = _outputs_when_done(env, jobs)
-    lost = {f"j{n}" for n in range(jobs)} - set(enriched) - set(dead)
-    duplicates = sum(count - 1 for count in enriched.values())
+    lost, duplicates = _lost_and_duplicates({f"j{n}" for n in range(jobs)}, enriched, dead)
     print(
         f"\n[join] jobs {jobs}, enriched when the second worker started {at_join}, enriched "
         f"{len(enriched)}, dead-lettered {len(dead)}, lost {len(lost)}, duplicates {duplicates}"
@@ -283,10 +283,10 @@ def test_the_worker_rides_out_a_broker_restart(
                     break
                 assert worker.poll() is None, "the worker died"
                 assert time.monotonic() < deadline, f"{len(enriched)} enriched, {len(dead)} dead"
-        lost = {f"r{n}" for n in range(jobs)} - set(enriched) - set(dead)
+        lost, duplicates = _lost_and_duplicates({f"r{n}" for n in range(jobs)}, enriched, dead)
         print(
             f"\n[broker restart] jobs {jobs}, enriched {len(enriched)}, dead {len(dead)}, "
-            f"lost {len(lost)}, duplicates {sum(c - 1 for c in enriched.values())}"
+            f"lost {len(lost)}, duplicates {duplicates}"
         )
         assert lost == set()
     finally:
