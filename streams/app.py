@@ -70,6 +70,7 @@ def create_app(settings: Settings, *, router: Router | None = None) -> StreamsAp
         broker_rebalance_timeout=max(60.0, settings.llm_job_deadline_s + 15),
         broker_session_timeout=settings.llm_broker_session_timeout_s,
         broker_heartbeat_interval=settings.llm_broker_session_timeout_s / 10,
+        broker_commit_interval=settings.llm_commit_interval_s,
         web_host=settings.llm_service_host,
         web_port=settings.llm_service_port,
         web_bind=settings.llm_service_host,

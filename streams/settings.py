@@ -121,6 +121,8 @@ class Settings(BaseSettings):
     llm_data_dir: Path = Path(".data/worker")
     # How long a silent (crashed) worker keeps its partitions before the group moves them.
     llm_broker_session_timeout_s: float = Field(default=30.0, ge=6, le=300)
+    # How often finished records' offsets are committed: the work a crash makes redo.
+    llm_commit_interval_s: float = Field(default=1.0, ge=0.1, le=60)
 
     # Processing
     llm_worker_concurrency: int = Field(default=64, ge=1, le=4096)
