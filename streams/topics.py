@@ -142,8 +142,8 @@ def _cleanup(*, compacted: bool, retention_s: float | None) -> dict[str, str]:
 
 
 class TopicFollower:
-    """Reads a whole one-partition topic on every worker (no consumer group), from the
-    start, and keeps following it; ``replayed`` is set once everything that was there at
+    """Reads a whole one-partition compacted topic on every worker (no consumer group), from
+    the start, and keeps following it; ``replayed`` is set once everything that was there at
     start-up is applied. Subclasses say what a record does."""
 
     def __init__(
@@ -151,12 +151,10 @@ class TopicFollower:
         *,
         bootstrap_servers: str,
         topic: str,
-        compacted: bool = True,
         retention_s: float | None = None,
     ) -> None:
         self.bootstrap_servers = bootstrap_servers
         self.topic = topic
-        self._compacted = compacted
         self._retention_s = retention_s
         self.replayed = asyncio.Event()
 
@@ -170,7 +168,7 @@ class TopicFollower:
             self.bootstrap_servers,
             self.topic,
             partitions=1,
-            compacted=self._compacted,
+            compacted=True,
             retention_s=self._retention_s,
         )
         consumer = AIOKafkaConsumer(

@@ -43,6 +43,18 @@ async def _positions(bootstrap: str, topic: str) -> dict[str, tuple[int, int]]:
     return {r.key.decode(): (r.partition, r.offset) for r in records}
 
 
+def _backlog_under_way(env: dict[str, str], prefix: str, jobs: int) -> tuple[set[str], int]:
+    """Publish ``jobs`` jobs and wait until 300 are enriched (hundreds more are then in
+    flight); their ids, and how many were enriched by then."""
+    job_ids = [f"{prefix}{n}" for n in range(jobs)]
+    asyncio.run(
+        produce(
+            env["KAFKA_BOOTSTRAP_SERVERS"], env["LLM_TOPIC_RAW"], [job_record(j) for j in job_ids]
+        )
+    )
+    return set(job_ids), _wait_for_enriched(env, 300)
+
+
 def _wait_for_enriched(env: dict[str, str], count: int) -> int:
     """Wait until the enriched topic holds ``count`` records; how many it holds then."""
     deadline = time.monotonic() + 60
@@ -95,16 +107,13 @@ def test_a_killed_worker_loses_nothing(
     env = _busy(worker_env, sim) | {"LLM_BROKER_SESSION_TIMEOUT_S": "6"}
     bootstrap = env["KAFKA_BOOTSTRAP_SERVERS"]
     with worker_process(env, tmp_path / "first.log") as first:
-        asyncio.run(
-            produce(bootstrap, env["LLM_TOPIC_RAW"], [job_record(f"k{n}") for n in range(jobs)])
-        )
-        done = _wait_for_enriched(env, 300)
+        job_ids, done = _backlog_under_way(env, "k", jobs)
         first.send_signal(signal.SIGKILL)
         first.wait(10)
         at_kill = _records(bootstrap, env["LLM_TOPIC_ENRICHED"])
     with worker_process(env, tmp_path / "second.log"):
         enriched, dead = _outputs_when_done(env, jobs)
-    lost, duplicates = _lost_and_duplicates({f"k{n}" for n in range(jobs)}, enriched, dead)
+    lost, duplicates = _lost_and_duplicates(job_ids, enriched, dead)
     print(
         f"\n[crash] jobs {jobs}, enriched when killed {at_kill} (seen {done}), "
         f"enriched {len(enriched)}, dead-lettered {len(dead)}, lost {len(lost)}, "
@@ -125,8 +134,7 @@ def test_sigterm_drains_in_flight_jobs_and_exits_0(
     bootstrap, raw = env["KAFKA_BOOTSTRAP_SERVERS"], env["LLM_TOPIC_RAW"]
     log = tmp_path / "first.log"
     with worker_process(env, log) as first:
-        asyncio.run(produce(bootstrap, raw, [job_record(f"t{n}") for n in range(jobs)]))
-        _wait_for_enriched(env, 300)
+        _backlog_under_way(env, "t", jobs)
         first.send_signal(signal.SIGTERM)
         started = time.monotonic()
         code = first.wait(60)
@@ -168,15 +176,11 @@ def test_a_worker_joining_mid_stream_loses_nothing(
         "LLM_SERVICE_PORT": str(free_port()),
         "LLM_DATA_DIR": str(tmp_path / "second-worker"),
     }
-    bootstrap = env["KAFKA_BOOTSTRAP_SERVERS"]
     with worker_process(env, tmp_path / "first.log"):
-        asyncio.run(
-            produce(bootstrap, env["LLM_TOPIC_RAW"], [job_record(f"j{n}") for n in range(jobs)])
-        )
-        at_join = _wait_for_enriched(env, 300)
+        job_ids, at_join = _backlog_under_way(env, "j", jobs)
         with worker_process(second_env, tmp_path / "second.log"):
             enriched, dead = _outputs_when_done(env, jobs)
-    lost, duplicates = _lost_and_duplicates({f"j{n}" for n in range(jobs)}, enriched, dead)
+    lost, duplicates = _lost_and_duplicates(job_ids, enriched, dead)
     print(
         f"\n[join] jobs {jobs}, enriched when the second worker started {at_join}, enriched "
         f"{len(enriched)}, dead-lettered {len(dead)}, lost {len(lost)}, duplicates {duplicates}"
