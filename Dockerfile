@@ -1,9 +1,10 @@
 # syntax=docker/dockerfile:1
-# One image for the worker and the simulator: `llm-streams worker`, `llm-streams simulator`.
+# One image for the worker and the simulator: `llm-streams worker`, `llm-sim`.
 FROM python:3.11-slim AS build
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY streams ./streams
+COPY llm_sim ./llm_sim
 RUN python -m venv /opt/venv \
     && /opt/venv/bin/pip install --no-cache-dir .
 

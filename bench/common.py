@@ -12,11 +12,11 @@ from pathlib import Path
 
 from aiokafka import AIOKafkaProducer
 
-from streams.broker import LocalKafka
-from streams.broker.launcher import free_port
+from devstack.broker import LocalKafka
+from devstack.broker.launcher import free_port
+from devstack.harness import SimulatorClient, SimulatorProcess, isolated_topics_env
+from streams.config.settings import Settings, load_settings
 from streams.models import RawJob
-from streams.settings import Settings, isolated_topics_env, load_settings
-from streams.simulator.harness import SimulatorClient, SimulatorProcess
 
 
 @contextlib.contextmanager

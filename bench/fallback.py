@@ -18,7 +18,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from bench.common import broker, percentile, settings_for, simulator
 from streams.app import create_app
-from streams.settings import Settings
+from streams.config.settings import Settings
 
 
 async def run(settings: Settings, jobs: int) -> dict[str, object]:

@@ -20,10 +20,10 @@ import httpx
 from httpx_aiohttp import AiohttpTransport
 
 from bench.common import percentile, simulator
+from streams.config.settings import load_settings
 from streams.models import RawJob
 from streams.providers.base import EnrichRequest
 from streams.providers.openai import OpenAIProvider
-from streams.settings import load_settings
 
 JOB = RawJob(
     job_id="b1",
@@ -102,7 +102,7 @@ def main() -> None:
     with simulator() as sim:
         sim.set_faults("openai", latency_ms=args.latency_ms, latency_jitter_ms=args.latency_ms)
         settings = load_settings(**{"openai_base_url": sim.env()["OPENAI_BASE_URL"]})
-        adapter = OpenAIProvider(settings.provider("openai"), prices={})
+        adapter = OpenAIProvider(settings.provider("openai"))
         path, body = adapter.build(EnrichRequest(job=JOB), adapter.model)
         headers = {"Authorization": f"Bearer {sim.env()['OPENAI_API_KEY']}"}
         result = asyncio.run(run(settings.provider("openai").base_url + path, headers, body, args))

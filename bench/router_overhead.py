@@ -25,11 +25,11 @@ import httpx
 from httpx_aiohttp import AiohttpTransport
 
 from bench.common import simulator
+from streams.config.settings import load_settings
 from streams.models import RawJob
-from streams.providers import build_providers
 from streams.providers.base import EnrichRequest
-from streams.router import Router
-from streams.settings import load_settings
+from streams.providers.build import build_providers
+from streams.routing.router import Router
 
 LITELLM_VENV = Path(".venv-litellm")
 JOB = RawJob(
@@ -88,7 +88,7 @@ async def _timed(call: Callable[[], Awaitable[object]], calls: int, concurrency:
 
 async def ours(calls: int, concurrency: int) -> dict[str, float]:
     settings = load_settings(llm_provider_chain=["openai"])
-    providers = build_providers(settings)
+    providers = build_providers(settings.provider)
     adapter = providers["openai"]
     path, body = adapter.build(EnrichRequest(job=JOB), adapter.model)
     client = httpx.AsyncClient(
@@ -100,10 +100,12 @@ async def ours(calls: int, concurrency: int) -> dict[str, float]:
     async def direct() -> None:
         (await client.post(path, json=body)).json()
 
-    router = Router(settings, providers)
+    router = Router(settings.routing(), providers)
     results = {
         "direct_httpx": await _timed(direct, calls, concurrency),
-        "our_router": await _timed(lambda: router.enrich(JOB), calls, concurrency),
+        "our_router": await _timed(
+            lambda: router.enrich(JOB, deadline=router.deadline_for(JOB)), calls, concurrency
+        ),
     }
     await client.aclose()
     for provider in providers.values():
@@ -120,7 +122,7 @@ def main() -> None:
     with simulator() as sim:
         os.environ.update(sim.env())
         settings = load_settings()
-        adapter = build_providers(settings)["openai"]
+        adapter = build_providers(settings.provider)["openai"]
         _, body = adapter.build(EnrichRequest(job=JOB), adapter.model)
         for concurrency in (1, 64):
             seconds = asyncio.run(ours(args.calls, concurrency))

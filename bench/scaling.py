@@ -20,11 +20,10 @@ from pathlib import Path
 from aiokafka import AIOKafkaConsumer
 
 from bench.common import broker, produce_jobs, settings_for, simulator
-from streams.broker.launcher import free_port
-from streams.settings import Settings
-from streams.simulator.harness import SimulatorClient
-from streams.supervisor import worker_process
-from streams.topics import ensure_topic
+from devstack.broker.launcher import free_port
+from devstack.harness import SimulatorClient, worker_process
+from streams.config.settings import Settings
+from streams.kafka.admin import ensure_topic
 
 
 async def _drain(settings: Settings, jobs: int) -> float:
@@ -69,7 +68,8 @@ def run(bootstrap: str, sim: SimulatorClient, workers: int, args: argparse.Names
             }
             stack.enter_context(worker_process(env, logs / f"worker-{n}.log"))
         time.sleep(3)  # let the group settle on its final assignment
-        return args.jobs / asyncio.run(_drain(settings, args.jobs))
+        rate: float = args.jobs / asyncio.run(_drain(settings, args.jobs))
+        return rate
 
 
 def main() -> None:

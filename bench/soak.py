@@ -20,9 +20,9 @@ import psutil
 from aiokafka import AIOKafkaConsumer
 
 from bench.common import broker, produce_jobs, settings_for, simulator
-from streams.broker.launcher import free_port
-from streams.settings import Settings
-from streams.supervisor import worker_process
+from devstack.broker.launcher import free_port
+from devstack.harness import worker_process
+from streams.config.settings import Settings
 
 
 async def _run(settings: Settings, worker: psutil.Process, jobs: int) -> list[tuple[int, float]]:

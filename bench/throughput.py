@@ -31,11 +31,11 @@ from httpx_aiohttp import AiohttpTransport
 
 from bench.common import broker, job_line, percentile, settings_for, simulator
 from streams.app import create_app
+from streams.config.settings import Settings
+from streams.kafka.admin import ensure_topic, partitions_of
 from streams.models import RawJob
 from streams.providers.base import EnrichRequest
 from streams.providers.openai import OpenAIProvider
-from streams.settings import Settings
-from streams.topics import ensure_topic, partitions_of
 
 
 def produce_elsewhere(settings: Settings, topic: str, jobs: int) -> subprocess.Popen[bytes]:
@@ -140,7 +140,7 @@ async def pipeline(settings: Settings, jobs: int) -> dict[str, Any]:
 
 async def baseline(settings: Settings, jobs: int, concurrency: int) -> dict[str, Any]:
     """What a careful person would write by hand: no router, no validation, no audit events."""
-    adapter = OpenAIProvider(settings.provider("openai"), prices={})
+    adapter = OpenAIProvider(settings.provider("openai"))
     out_topic = f"{settings.llm_topic_enriched}.baseline"
     in_topic = f"{settings.llm_topic_raw}.baseline"
     await ensure_topic(

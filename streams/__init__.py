@@ -1,3 +1,5 @@
 """llm-provider-streams: enrich job postings with LLMs over Kafka (Faust)."""
 
-__version__ = "0.1.0"
+from importlib.metadata import version
+
+__version__ = version("llm-provider-streams")

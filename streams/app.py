@@ -1,4 +1,5 @@
-"""The Faust app: topics, the enrich agent and the provider clients' lifecycle."""
+"""The composition root: builds every part from its slice of the settings, wires them into
+one Faust app, and runs it."""
 
 from __future__ import annotations
 
@@ -10,16 +11,22 @@ from typing import Any
 
 import faust
 
-from streams import web
-from streams.agents import Enricher, InOrderAcks
-from streams.cache import RepostCache
-from streams.control import ControlFollower, ControlState
-from streams.errors import ConfigurationError
-from streams.providers import build_providers
-from streams.router import Router
-from streams.settings import Settings
-from streams.stats import StatsStore
-from streams.topics import Topics
+from streams.config.settings import Settings
+from streams.control.follower import ControlFollower, ControlState
+from streams.kafka.topics import Topics
+from streams.models import MAX_DEADLINE_MS
+from streams.observe.tables import StatsStore
+from streams.pipeline.agent import install_enrich_agent
+from streams.pipeline.cache import RepostCache
+from streams.pipeline.enricher import Enricher
+from streams.providers.build import build_providers
+from streams.routing.router import Router
+from streams.web import server
+from streams.web.handlers import Handlers
+
+# Rebalances and shutdown wait for records in flight, each bounded by its deadline; the
+# group gives them the longest deadline a job may ask for, and this much more.
+REBALANCE_MARGIN_S = 15.0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -56,18 +63,64 @@ class StreamsApp:
 def create_app(settings: Settings, *, router: Router | None = None) -> StreamsApp:
     """A configured app. ``router`` replaces the one built from settings (tests use it to
     inject failures the providers cannot produce)."""
+    app = _faust_app(settings)
+    kafka = settings.kafka()
+    topics = Topics.declare(app, kafka)
+    providers = build_providers(settings.provider)
+    router = router or Router(settings.routing(), providers)
+    control = ControlFollower(ControlState(settings, router))
+    cache_config = settings.cache()
+    # Not waited for at start-up: until it has read the topic, a repost costs a call.
+    cache = RepostCache(cache_config) if cache_config is not None else None
+    enricher = Enricher(
+        topics=topics, router=router, price_version=settings.llm_price_version, cache=cache
+    )
+
+    async def follow_topics() -> None:
+        await asyncio.gather(control.run(), *([cache.run()] if cache is not None else []))
+
+    app.task(follow_topics)
+    install_enrich_agent(
+        app,
+        topics=topics,
+        enricher=enricher,
+        concurrency=settings.llm_worker_concurrency,
+        bootstrap_servers=kafka.bootstrap_servers,
+        ready=control.replayed,
+    )
+
+    async def close_providers(sender: Any, **kwargs: Any) -> None:
+        for provider in providers.values():
+            await provider.aclose()
+
+    app.on_before_shutdown.connect(close_providers)  # type: ignore[arg-type]
+    stats = StatsStore(app, calls_topic=kafka.calls, resets_topic=kafka.stats_resets)
+    handlers = Handlers(
+        app=app,
+        config=settings.web(),
+        topics=topics,
+        control=control,
+        stats=stats,
+        enricher=enricher,
+    )
+    server.install(app, handlers, tables=stats.totals)
+    return StreamsApp(
+        faust=app, topics=topics, router=router, control=control, stats=stats, cache=cache
+    )
+
+
+def _faust_app(settings: Settings) -> faust.App:
     settings.llm_data_dir.mkdir(parents=True, exist_ok=True)
-    app = faust.App(
+    return faust.App(
         settings.llm_app_id,
-        # Faust's aiokafka transport, made safe across a seek (streams/transport.py).
+        # Faust's aiokafka transport, made safe across a seek (streams.kafka.transport).
         broker=f"streams-kafka://{settings.kafka_bootstrap_servers}",
         store="memory://",
         datadir=str(settings.llm_data_dir),
         topic_partitions=settings.llm_topic_partitions,
         # Enough buffered records to keep every in-flight slot busy, and no more.
         stream_buffer_maxsize=max(64, 2 * settings.llm_worker_concurrency),
-        # Provider calls are bounded by the job deadline; rebalances wait for them.
-        broker_rebalance_timeout=max(60.0, settings.llm_job_deadline_s + 15),
+        broker_rebalance_timeout=MAX_DEADLINE_MS / 1000 + REBALANCE_MARGIN_S,
         broker_session_timeout=settings.llm_broker_session_timeout_s,
         broker_heartbeat_interval=settings.llm_broker_session_timeout_s / 10,
         broker_commit_interval=settings.llm_commit_interval_s,
@@ -78,64 +131,4 @@ def create_app(settings: Settings, *, router: Router | None = None) -> StreamsAp
         web_router_enabled=False,
         web_tables_enabled=False,
         web_metrics_enabled=False,
-    )
-    topics = Topics.declare(app, settings)
-    providers = build_providers(settings)
-    router = router or Router(settings, providers)
-    control = ControlFollower(settings, ControlState(settings, router))
-    # Not waited for at start-up: until it has read the topic, a repost costs a call.
-    cache = RepostCache(settings) if settings.llm_cache_enabled else None
-    enricher = Enricher(
-        topics=topics, router=router, price_version=settings.llm_price_version, cache=cache
-    )
-
-    async def follow_topics() -> None:
-        await asyncio.gather(control.run(), *([cache.run()] if cache is not None else []))
-
-    app.task(follow_topics)
-
-    @app.agent(topics.raw, name="enrich", concurrency=1)
-    async def enrich(stream: Any) -> None:
-        manual = stream.noack()
-        window = InOrderAcks(
-            limit=settings.llm_worker_concurrency, ack=manual.ack, on_failure=app.crash
-        )
-        # Declared before the first send: a topic auto-created by a send would get the
-        # broker's default partition count, not ours.
-        try:
-            await topics.check_partitions(settings.kafka_bootstrap_servers)
-        except ConfigurationError as exc:
-            await app.crash(exc)
-            return
-        await asyncio.gather(*(topic.maybe_declare() for topic in topics.all()))
-        # A restarted worker must not route a job before it knows what was switched off.
-        await control.replayed.wait()
-        try:
-            async for event in manual.events():
-                await router.wait_for_capacity()
-                await window.submit(event, enricher.handle(event))
-        finally:
-            await window.close()
-
-    async def close_providers(sender: Any, **kwargs: Any) -> None:
-        for provider in providers.values():
-            await provider.aclose()
-
-    app.on_before_shutdown.connect(close_providers)  # type: ignore[arg-type]
-
-    stats = StatsStore(
-        app, calls_topic=settings.llm_topic_calls, resets_topic=settings.llm_topic_stats_resets
-    )
-    web.install(
-        app,
-        settings=settings,
-        topics=topics,
-        router=router,
-        control=control,
-        stats=stats,
-        enricher=enricher,
-    )
-
-    return StreamsApp(
-        faust=app, topics=topics, router=router, control=control, stats=stats, cache=cache
     )

@@ -16,9 +16,10 @@ from typing import Any, cast, get_args
 import click
 from pydantic import ValidationError
 
-from streams.errors import StreamsError
-from streams.models import ControlCommand, RawJob, Stage
-from streams.settings import PROVIDER_NAMES, ProviderName, Settings, load_settings
+from streams.config.settings import Settings, load_settings
+from streams.errors import StreamsError, describe
+from streams.models import ControlCommand, RawJob
+from streams.vocab import PROVIDER_NAMES, ProviderName, Stage
 
 
 def _settings() -> Settings:
@@ -72,7 +73,7 @@ def worker() -> None:
 )
 def broker(port: int, data_dir: Path) -> None:
     """Run a single-node Apache Kafka (KRaft) from the official jars until Ctrl-C."""
-    from streams.broker import LocalKafka
+    from devstack.broker import LocalKafka
 
     kafka = LocalKafka(data_dir=data_dir, port=port)
     # The handler only asks; kafka.wait() returns once the broker has shut down.
@@ -87,61 +88,6 @@ def broker(port: int, data_dir: Path) -> None:
     kafka.stop()
     if code not in (0, -signal.SIGTERM, 143):
         raise click.ClickException(f"Kafka exited with code {code}; see {kafka.output_path}")
-
-
-@main.command()
-@click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", type=int, default=0, help="0 picks a free port.")
-@click.option("--api-key", default="sim-key", show_default=True, help="The key it accepts.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Fault dice seed.")
-@click.option("--latency-ms", type=float, default=0.0, show_default=True, help="Every provider.")
-@click.option(
-    "--error-rate", type=click.FloatRange(0, 1), default=0.0, help="500s, every provider."
-)
-@click.option(
-    "--faults",
-    "faults_json",
-    default=None,
-    help='Per provider, as JSON: \'{"openai": {"errors": {"429": 0.3}, "retry_after_s": 2}}\'.',
-)
-def simulator(
-    host: str,
-    port: int,
-    api_key: str,
-    seed: int,
-    latency_ms: float,
-    error_rate: float,
-    faults_json: str | None,
-) -> None:
-    """Serve the five providers' APIs on loopback; prints one BASE_URL line per provider.
-
-    Faults can also be changed while it runs: PUT /_sim/faults/{provider} with the same JSON."""
-    from pydantic import TypeAdapter
-
-    from streams.simulator import Faults, Simulator, base_urls, serve
-
-    everywhere = Faults(latency_ms=latency_ms, errors={500: error_rate} if error_rate else {})
-    faults: dict[str, Faults] = dict.fromkeys(PROVIDER_NAMES, everywhere)
-    if faults_json:
-        try:
-            faults |= TypeAdapter(dict[str, Faults]).validate_json(faults_json)
-        except ValidationError as exc:
-            raise click.BadParameter(str(exc), param_hint="--faults") from None
-    sim = Simulator(api_key=api_key, faults=faults, seed=seed)
-
-    async def run() -> None:
-        runner, bound = await serve(sim, host=host, port=port)
-        for name, url in base_urls(host, bound).items():
-            click.echo(f"{name}={url}")
-        sys.stdout.flush()
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-        await stop.wait()
-        await runner.cleanup()
-
-    asyncio.run(run())
 
 
 @main.command()
@@ -163,9 +109,7 @@ def produce(file: Any, topic: str | None) -> None:
             jobs.append(RawJob.model_validate_json(line))
         except ValidationError as exc:
             rejected += 1
-            first = exc.errors()[0]
-            where = ".".join(str(p) for p in first["loc"]) or "line"
-            click.echo(f"line {number}: rejected: {where}: {first['msg']}", err=True)
+            click.echo(f"line {number}: rejected: {describe(exc, limit=1)}", err=True)
     sent = asyncio.run(_produce(settings, topic or settings.llm_topic_raw, jobs))
     click.echo(f"sent {sent} jobs to {topic or settings.llm_topic_raw}; rejected {rejected}")
     if rejected:
@@ -199,8 +143,8 @@ def replay(
     force: bool,
 ) -> None:
     """Republish dead letters' original records to jobs.raw (same key), each only once."""
-    from streams.replay import Selection
-    from streams.replay import replay as run_replay
+    from streams.control.replay import Selection
+    from streams.control.replay import replay as run_replay
 
     selection = Selection(
         since=since, stage=stage, error_type=error_type, job_ids=frozenset(job_ids)
@@ -235,7 +179,7 @@ def replay(
 )
 def report(first: date, last: date, format_: str, url: str | None, reprice: bool) -> None:
     """Usage per provider and day, from DATE to DATE inclusive (UTC days)."""
-    from streams import report as reports
+    from streams.observe import report as reports
 
     if last < first:
         raise click.BadParameter("--to is before --from", param_hint="--to")
@@ -256,24 +200,19 @@ def report(first: date, last: date, format_: str, url: str | None, reprice: bool
 
 
 async def _produce(settings: Settings, topic: str, jobs: list[RawJob]) -> int:
-    from aiokafka import AIOKafkaProducer
-
-    from streams.topics import ensure_topic
+    from streams.kafka.admin import ensure_topic
+    from streams.kafka.clients import producer
 
     # A topic auto-created by the first send would get the broker's partition count.
     await ensure_topic(
         settings.kafka_bootstrap_servers, topic, partitions=settings.llm_topic_partitions
     )
-    producer = AIOKafkaProducer(
-        bootstrap_servers=settings.kafka_bootstrap_servers, acks="all", enable_idempotence=True
-    )
-    await producer.start()
-    try:
+    async with producer(settings.kafka_bootstrap_servers) as client:
         with click.progressbar(length=len(jobs), label="publishing", file=sys.stderr) as bar:
             pending = []
             for job in jobs:
                 pending.append(
-                    await producer.send(
+                    await client.send(
                         topic,
                         key=job.job_id.encode(),
                         value=job.model_dump_json(exclude_none=True).encode(),
@@ -282,8 +221,6 @@ async def _produce(settings: Settings, topic: str, jobs: list[RawJob]) -> int:
             for delivery in pending:
                 await delivery
                 bar.update(1)
-    finally:
-        await producer.stop()
     return len(jobs)
 
 
@@ -320,18 +257,15 @@ async def _tail(
     limit: int | None,
     idle_s: float | None,
 ) -> None:
-    from aiokafka import AIOKafkaConsumer, TopicPartition
+    from aiokafka import TopicPartition
 
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap_servers, group_id=None, enable_auto_commit=False
-    )
-    from streams.topics import partitions_of
+    from streams.kafka.admin import partitions_of
+    from streams.kafka.clients import reader
 
     partitions = await partitions_of(settings.kafka_bootstrap_servers, topic)
     if not partitions:
         raise click.ClickException(f"topic {topic!r} does not exist (yet)")
-    await consumer.start()
-    try:
+    async with reader(settings.kafka_bootstrap_servers) as consumer:
         assigned = [TopicPartition(topic, p) for p in sorted(partitions)]
         consumer.assign(assigned)
         begins = await consumer.beginning_offsets(assigned)
@@ -357,8 +291,6 @@ async def _tail(
                     printed += 1
                     if limit is not None and printed >= limit:
                         return
-    finally:
-        await consumer.stop()
 
 
 def _as_json_line(value: bytes | None) -> str:
@@ -403,7 +335,7 @@ def config_set(assignments: tuple[str, ...]) -> None:
     """Apply KEY=VALUE settings at run time, e.g. LLM_JOB_DEADLINE_S=30
     LLM_PROVIDER_CHAIN=gemini,openai. Validated like start-up settings first: an invalid
     patch is refused with the reason and nothing changes."""
-    from streams.control import parse_assignments
+    from streams.control.commands import parse_assignments
 
     try:
         patch = parse_assignments(assignments)
@@ -414,7 +346,7 @@ def config_set(assignments: tuple[str, ...]) -> None:
 
 
 def _control(command: ControlCommand) -> None:
-    from streams.control import publish
+    from streams.control.commands import publish
 
     try:
         asyncio.run(publish(_settings(), command))
@@ -450,7 +382,7 @@ def schemas(directory: Path, check: bool) -> None:
 def up(data_dir: Path) -> None:
     """The main job: a local broker (unless KAFKA_BOOTSTRAP_SERVERS is set), the simulator
     for every provider without a real key, and a worker; Ctrl-C stops them all."""
-    from streams.supervisor import run_stack
+    from devstack.supervisor import run_stack
 
     try:
         sys.exit(run_stack(data_dir=data_dir))

@@ -13,8 +13,10 @@ StreamsError
 │       ├── BadRequest            400, 404, 422: the request or the model name is wrong
 │       ├── QuotaExhausted        billing: out of credit or quota
 │       └── InvalidOutput         refusal, truncated, blank, non-JSON or schema-invalid answer
-├── DeadlineExceeded              the job's time budget ran out
-└── EnrichmentFailed              every attempt on every provider failed
+├── RequestTooLarge               one request needs more tokens than a per-minute limit allows
+├── PublishRejected               the broker refused a record for good (e.g. too large)
+└── EnrichmentFailed              no provider gave a valid answer (carries every attempt)
+    └── DeadlineExceeded          the job's time budget ran out first
 
 Each class names the ``outcome`` recorded for the attempt on ``llm.calls``.
 Messages never contain API keys: adapters pass vendor text through ``redact`` first.
@@ -22,21 +24,13 @@ Messages never contain API keys: adapters pass vendor text through ``redact`` fi
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, ClassVar, Literal
+from collections.abc import Sequence
+from typing import ClassVar
 
-if TYPE_CHECKING:
-    from streams.models import Attempt
+from pydantic import ValidationError
 
-Outcome = Literal[
-    "success",
-    "error",
-    "timeout",
-    "rate_limited",
-    "invalid_output",
-    "circuit_open",
-    "deadline_exceeded",
-    "cache_hit",  # a repost served from the cache: no provider was called (streams/cache.py)
-]
+from streams.models import Attempt
+from streams.vocab import Outcome
 
 
 class StreamsError(Exception):
@@ -110,16 +104,40 @@ class InvalidOutput(FinalProviderError):
     outcome = "invalid_output"
 
 
-class DeadlineExceeded(StreamsError):
-    outcome: ClassVar[Outcome] = "deadline_exceeded"
+class RequestTooLarge(StreamsError):
+    """A single request needs more tokens than the per-minute limit allows."""
+
+
+class PublishRejected(StreamsError):
+    """The broker refused a record for good (e.g. too large); retrying cannot help.
+    ``attempts`` are the provider calls behind the result that could not be published."""
+
+    def __init__(self, message: str, *, attempts: Sequence[Attempt] = ()) -> None:
+        super().__init__(message)
+        self.attempts = list(attempts)
 
 
 class EnrichmentFailed(StreamsError):
-    """Every attempt failed; ``attempts`` holds the history for the dead letter."""
+    """No provider gave a valid answer; ``attempts`` holds the history for the dead letter."""
 
-    def __init__(self, message: str, *, attempts: list[Attempt]) -> None:
+    def __init__(self, message: str, *, attempts: Sequence[Attempt] = ()) -> None:
         super().__init__(message)
-        self.attempts = attempts
+        self.attempts = list(attempts)
+
+    @property
+    def caller_error(self) -> bool:
+        """Whether every provider refused the request itself (e.g. an unknown model): the
+        caller's to fix, not an outage."""
+        return bool(self.attempts) and all(
+            attempt.error is not None and attempt.error.type == BadRequest.__name__
+            for attempt in self.attempts
+        )
+
+
+class DeadlineExceeded(EnrichmentFailed):
+    """The job's time budget ran out (raised where the wait or the call was cut short)."""
+
+    outcome: ClassVar[Outcome] = "deadline_exceeded"
 
 
 def redact(text: str, secrets: list[str]) -> str:
@@ -128,3 +146,16 @@ def redact(text: str, secrets: list[str]) -> str:
         if secret:
             text = text.replace(secret, "[redacted]")
     return text
+
+
+def describe(exc: ValidationError, *, upper: bool = False, limit: int | None = None) -> str:
+    """A validation error as "loc: msg; loc: msg" (locations upper-cased for settings, whose
+    names are environment variables), at most ``limit`` of them."""
+    errors = exc.errors()
+    shown = errors if limit is None else errors[:limit]
+    parts = []
+    for error in shown:
+        where = ".".join(str(part) for part in error["loc"]) or "value"
+        parts.append(f"{where.upper() if upper else where}: {error['msg']}")
+    more = len(errors) - len(shown)
+    return "; ".join(parts) + (f" (+{more} more)" if more > 0 else "")

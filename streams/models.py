@@ -9,17 +9,16 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from streams.errors import Outcome
-from streams.settings import ModelPrice, ProviderName
+from streams.pricing import ModelPrice
+from streams.vocab import Outcome, ProviderName, Stage
 
 SCHEMA_VERSION: Literal[1] = 1
-
-# Where a record failed, on its way through the enrich agent.
-Stage = Literal["decode", "validate", "enrich", "publish"]
 
 # Kafka's default message limit is 1 MB; a job must fit in one record with room to spare.
 MAX_DESCRIPTION_CHARS = 100_000
 MAX_JOB_ID_CHARS = 200
+# The longest deadline a live job may ask for; the rebalance timeout is derived from it.
+MAX_DEADLINE_MS = 300_000
 
 
 def utcnow() -> datetime:
@@ -37,7 +36,7 @@ class JobOptions(Message):
     model: str | None = Field(default=None, min_length=1, max_length=200)
     max_tokens: int | None = Field(default=None, ge=16, le=65536)
     temperature: float | None = Field(default=None, ge=0, le=2)
-    deadline_ms: int | None = Field(default=None, ge=100, le=300_000)
+    deadline_ms: int | None = Field(default=None, ge=100, le=MAX_DEADLINE_MS)
 
 
 class RawJob(Message):
@@ -57,7 +56,8 @@ class RawJob(Message):
 
 # --- The structured output asked of the providers -------------------------------------
 # Every field is required and optional values are ``X | None``, with no numeric or length
-# constraints: the subset every vendor's strict mode accepts (shared reference providers.md).
+# constraints: the subset every vendor's strict mode accepts (OpenAI's strict mode is the
+# narrowest: it requires every property and forbids additional ones).
 
 
 class SalaryRange(Message):

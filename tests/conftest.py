@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from streams.broker.launcher import free_port
-from streams.settings import Settings, isolated_topics_env, load_settings
-from streams.simulator.harness import SimulatorThread
+from devstack.broker.launcher import free_port
+from devstack.harness import SimulatorThread, isolated_topics_env
+from streams.config.settings import Settings, load_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -65,7 +65,7 @@ def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         with container:
             yield container.get_bootstrap_server()
         return
-    from streams.broker import BrokerError, LocalKafka
+    from devstack.broker import BrokerError, LocalKafka
 
     kafka = LocalKafka(data_dir=tmp_path_factory.mktemp("kafka"))
     try:

@@ -9,7 +9,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from streams.supervisor import worker_process
+from devstack.harness import worker_process
 from tests.conftest import ROOT, run_cli
 
 pytestmark = pytest.mark.slow

@@ -14,13 +14,12 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from devstack.broker.launcher import free_port
+from devstack.harness import SimulatorThread, worker_process
 from streams.app import create_app
-from streams.broker.launcher import free_port
+from streams.config.settings import Settings, load_settings
+from streams.kafka.admin import read_to_end
 from streams.models import DeadLetter
-from streams.settings import Settings, load_settings
-from streams.simulator.harness import SimulatorThread
-from streams.supervisor import worker_process
-from streams.topics import read_to_end
 from tests.kafka_helpers import (
     committed,
     consume,
@@ -259,7 +258,7 @@ def test_the_worker_rides_out_a_broker_restart(
 ) -> None:
     """Stop the broker for 10 s mid-stream and start it again on the same data: the worker
     recovers by itself and every job ends somewhere."""
-    from streams.broker import LocalKafka
+    from devstack.broker import LocalKafka
 
     jobs = 400
     sim.set_faults("openai", latency_ms=100, latency_jitter_ms=100)

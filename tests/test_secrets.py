@@ -13,8 +13,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient
 
-from streams.simulator.harness import SimulatorThread
-from streams.supervisor import worker_process
+from devstack.harness import SimulatorThread, worker_process
 from tests.conftest import ROOT
 from tests.kafka_helpers import produce
 

@@ -2,7 +2,7 @@
 
 Structured output: ``output_config.format`` (JSON schema, generally available) on the models
 that support it, and a forced tool elsewhere: one tool whose ``input_schema`` is the
-Enrichment schema, required through ``tool_choice`` (shared reference providers.md §2).
+Enrichment schema, required through ``tool_choice`` (docs.anthropic.com, Messages API).
 """
 
 from __future__ import annotations

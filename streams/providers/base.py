@@ -8,13 +8,11 @@ local validation of the answer against the Enrichment schema, and pricing.
 
 from __future__ import annotations
 
-import asyncio
 import email.utils
 import json
 import re
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +20,8 @@ import httpx
 from httpx_aiohttp import AiohttpTransport
 from pydantic import ValidationError
 
+from streams.config.slices import ProviderConfig
+from streams.deadline import Deadline
 from streams.errors import (
     AuthenticationError,
     BadRequest,
@@ -32,10 +32,10 @@ from streams.errors import (
     ProviderUnavailable,
     QuotaExhausted,
     RateLimited,
+    describe,
     redact,
 )
 from streams.models import Enrichment, RawJob, Usage
-from streams.settings import ModelPrice, ProviderConfig
 
 # The longest server-asked delay worth honouring; beyond it, fall back instead of waiting
 # (both official SDKs cap it: OpenAI at 120 s, Anthropic at 60 s).
@@ -80,9 +80,9 @@ class Health:
 class Provider(ABC):
     name: str
 
-    def __init__(self, config: ProviderConfig, *, prices: Mapping[str, ModelPrice]) -> None:
+    def __init__(self, config: ProviderConfig) -> None:
         self.config = config
-        self._prices = prices
+        self._prices = config.prices
         self._secrets = [config.api_key.get_secret_value()] if config.api_key else []
         limits = httpx.Limits(
             max_connections=config.max_connections,
@@ -96,7 +96,7 @@ class Provider(ABC):
             # keeps the API and aiohttp carries the bytes; httpx-aiohttp is by httpx's
             # maintainer and is what the OpenAI SDK uses for the same purpose.
             transport=AiohttpTransport(limits=limits),
-            # The total budget per attempt is enforced around each call (asyncio.timeout);
+            # The attempt's deadline is enforced around each call (Deadline.enforced);
             # these bound the single phases.
             timeout=httpx.Timeout(60.0, connect=config.connect_timeout_s),
         )
@@ -129,11 +129,12 @@ class Provider(ABC):
 
     # --- the attempt ---------------------------------------------------------------------------
 
-    async def enrich(self, request: EnrichRequest, *, timeout_s: float) -> Completion:
-        """One attempt, finished or failed (a ProviderError) within ``timeout_s``."""
+    async def enrich(self, request: EnrichRequest, *, deadline: Deadline) -> Completion:
+        """One attempt, finished or failed by ``deadline``: a ProviderError (ProviderTimeout
+        when the attempt's own cap ran out) or DeadlineExceeded (the job's)."""
         model = request.model or self.model
         path, body = self.build(request, model)
-        response = await self._send("POST", path, timeout_s=timeout_s, body=body)
+        response = await self._send("POST", path, deadline=deadline, body=body)
         if response.status_code != 200:
             raise self.error_for(response)
         status = response.status_code
@@ -166,11 +167,11 @@ class Provider(ABC):
     # --- helpers for the vendor modules ----------------------------------------------------------
 
     async def _send(
-        self, method: str, path: str, *, timeout_s: float, body: Any = None
+        self, method: str, path: str, *, deadline: Deadline, body: Any = None
     ) -> httpx.Response:
         """Send one request; transport failures become retryable ProviderErrors."""
         try:
-            async with asyncio.timeout(timeout_s):
+            async with deadline.enforced(f"waiting for {self.name}"):
                 return await self._client.request(method, path, json=body)
         except httpx.ConnectTimeout as exc:
             # the aiohttp transport reports a refused connection as a connect timeout too
@@ -181,7 +182,7 @@ class Provider(ABC):
             ) from None
         except (TimeoutError, httpx.TimeoutException):
             raise ProviderTimeout(
-                f"no answer within {timeout_s:.1f}s", provider=self.name
+                f"no answer within {deadline.budget_s:.1f}s", provider=self.name
             ) from None
         except httpx.TransportError as exc:
             raise ProviderConnectError(
@@ -190,7 +191,7 @@ class Provider(ABC):
 
     async def _get_json(self, path: str) -> Any:
         """A health-check GET: the JSON body, or a ProviderError."""
-        response = await self._send("GET", path, timeout_s=HEALTH_TIMEOUT_S)
+        response = await self._send("GET", path, deadline=Deadline.after(HEALTH_TIMEOUT_S))
         if response.status_code != 200:
             raise self.error_for(response)
         return self._json_body(response)
@@ -232,7 +233,7 @@ class Provider(ABC):
     ) -> ProviderError:
         """The error for a status code, with the vendor's own retry hints:
         ``x-should-retry`` (OpenAI, Anthropic) wins, then ``final`` (a vendor special case),
-        then the status (shared reference providers.md §6)."""
+        then the status."""
         status = response.status_code
         message = self._clean(message)
         delay = retry_after if retry_after is not None else retry_after_s(response.headers)
@@ -260,11 +261,9 @@ class Provider(ABC):
         try:
             return Enrichment.model_validate_json(text)
         except ValidationError as exc:
-            first = exc.errors()[0]
-            where = ".".join(str(p) for p in first["loc"]) or "answer"
             raise self._invalid(
                 f"answer does not match the Enrichment schema ({exc.error_count()} errors; "
-                f"{where}: {first['msg']})",
+                f"{describe(exc, limit=1)})",
                 status=status,
             ) from None
 

@@ -1,6 +1,6 @@
 """DeepSeek over its OpenAI-compatible API.
 
-Differences from OpenAI that matter here (shared reference providers.md §4): no schema
+Differences from OpenAI that matter here (api-docs.deepseek.com, Chat Completion): no schema
 enforcement, only ``json_object`` mode, so the schema goes into the prompt (which must say
 "json"); ``max_tokens`` rather than ``max_completion_tokens``; thinking is on by default and
 is switched off; blank content means the model's output was not JSON (the base class

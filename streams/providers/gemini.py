@@ -2,7 +2,7 @@
 
 Structured output: ``responseMimeType: application/json`` with ``responseJsonSchema`` (real
 JSON Schema, so the one schema serves every provider). Errors are google.rpc.Status bodies;
-the retry delay lives in ``details[RetryInfo].retryDelay`` (shared reference providers.md §3).
+the retry delay lives in ``details[RetryInfo].retryDelay`` (ai.google.dev, generateContent).
 """
 
 from __future__ import annotations

@@ -13,10 +13,12 @@ from pydantic import SecretStr
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
+from llm_sim import DEFAULT_API_KEY
+from streams.config.slices import ProviderConfig
 from streams.models import RawJob
-from streams.providers import ADAPTERS, Provider
-from streams.settings import DEFAULT_PRICES, ProviderConfig
-from streams.simulator import DEFAULT_API_KEY
+from streams.pricing import DEFAULT_PRICES, ModelPrice
+from streams.providers.base import Provider
+from streams.providers.build import adapter_for
 
 DATA = Path(__file__).parent / "data"
 JOB = RawJob(
@@ -48,7 +50,12 @@ EXAMPLES: dict[str, Any] = json.loads((DATA / "provider_examples.json").read_tex
 
 
 def config(
-    name: str, base_url: str, *, key: str | None = DEFAULT_API_KEY, model: str | None = None
+    name: str,
+    base_url: str,
+    *,
+    key: str | None = DEFAULT_API_KEY,
+    model: str | None = None,
+    prices: dict[str, ModelPrice] = DEFAULT_PRICES,
 ) -> ProviderConfig:
     return ProviderConfig(
         name=name,
@@ -57,6 +64,7 @@ def config(
         model=model or MODELS[name],
         connect_timeout_s=2.0,
         max_connections=10,
+        prices=prices,
     )
 
 
@@ -78,9 +86,7 @@ class Recorder:
 
 def recorded(name: str, recorder: Recorder, *, model: str | None = None) -> Provider:
     """An adapter whose HTTP goes to ``recorder`` instead of the network."""
-    adapter = ADAPTERS[name](
-        config(name, "http://vendor.invalid", model=model), prices=DEFAULT_PRICES
-    )
+    adapter = adapter_for(name)(config(name, "http://vendor.invalid", model=model))
     adapter._client = httpx.AsyncClient(
         base_url=adapter.config.base_url,
         headers=adapter.auth_headers(),

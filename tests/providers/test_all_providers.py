@@ -8,10 +8,13 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from streams.broker.launcher import free_port
+from devstack.broker.launcher import free_port
+from devstack.harness import SimulatorThread
+from streams.deadline import Deadline
 from streams.errors import (
     AuthenticationError,
     BadRequest,
+    DeadlineExceeded,
     InvalidOutput,
     ProviderConnectError,
     ProviderError,
@@ -21,9 +24,8 @@ from streams.errors import (
     RateLimited,
 )
 from streams.models import RawJob
-from streams.providers import ADAPTERS, EnrichRequest, Provider
-from streams.settings import DEFAULT_PRICES
-from streams.simulator.harness import SimulatorThread
+from streams.providers.base import EnrichRequest, Provider
+from streams.providers.build import adapter_for
 from tests.providers.helpers import JOB, config
 
 PROVIDERS = ["openai", "anthropic", "gemini", "deepseek", "ollama"]
@@ -31,7 +33,7 @@ PROVIDERS = ["openai", "anthropic", "gemini", "deepseek", "ollama"]
 
 def _adapter(sim: SimulatorThread, name: str, **options: object) -> Provider:
     url = sim.env()[f"{name.upper()}_BASE_URL"]
-    return ADAPTERS[name](config(name, url, **options), prices=DEFAULT_PRICES)  # type: ignore[arg-type]
+    return adapter_for(name)(config(name, url, **options))  # type: ignore[arg-type]
 
 
 @pytest.fixture(params=PROVIDERS)
@@ -42,7 +44,7 @@ async def provider(request: pytest.FixtureRequest, sim: SimulatorThread) -> Asyn
 
 
 async def test_enrich_returns_a_valid_enrichment_with_usage_and_cost(provider: Provider) -> None:
-    completion = await provider.enrich(EnrichRequest(job=JOB), timeout_s=5)
+    completion = await provider.enrich(EnrichRequest(job=JOB), deadline=Deadline.after(5))
     assert completion.enrichment.seniority == "senior"
     assert completion.enrichment.remote_policy == "hybrid"
     assert "Spark" in completion.enrichment.skills
@@ -56,8 +58,8 @@ async def test_enrich_returns_a_valid_enrichment_with_usage_and_cost(provider: P
 
 async def test_different_jobs_get_different_answers(provider: Provider) -> None:
     other = RawJob(job_id="p2", title="Junior UX Designer", description="Figma. On-site in Lyon.")
-    first = await provider.enrich(EnrichRequest(job=JOB), timeout_s=5)
-    second = await provider.enrich(EnrichRequest(job=other), timeout_s=5)
+    first = await provider.enrich(EnrichRequest(job=JOB), deadline=Deadline.after(5))
+    second = await provider.enrich(EnrichRequest(job=other), deadline=Deadline.after(5))
     assert first.enrichment != second.enrichment
     assert second.enrichment.seniority == "junior"
     assert second.enrichment.role_family == "design"
@@ -82,7 +84,7 @@ async def test_a_wrong_key_is_an_authentication_error_without_the_key(
     wrong = _adapter(sim, name, key=secret)
     try:
         with pytest.raises(AuthenticationError) as caught:
-            await wrong.enrich(EnrichRequest(job=JOB), timeout_s=5)
+            await wrong.enrich(EnrichRequest(job=JOB), deadline=Deadline.after(5))
         health = await wrong.health()
     finally:
         await wrong.aclose()
@@ -92,7 +94,7 @@ async def test_a_wrong_key_is_an_authentication_error_without_the_key(
     assert secret not in health.detail
 
 
-# The error table of shared reference providers.md §6, as each vendor sends it.
+# How each vendor's documented error statuses map onto the exception hierarchy.
 ERROR_ROWS: list[tuple[str, int, type[ProviderError]]] = [
     (provider, status, error)
     for provider in PROVIDERS
@@ -130,7 +132,7 @@ async def test_injected_statuses_map_onto_the_taxonomy(
     adapter = _adapter(sim, name)
     try:
         with pytest.raises(error) as caught:
-            await adapter.enrich(EnrichRequest(job=JOB), timeout_s=5)
+            await adapter.enrich(EnrichRequest(job=JOB), deadline=Deadline.after(5))
     finally:
         await adapter.aclose()
     assert type(caught.value) is error
@@ -141,7 +143,7 @@ async def test_injected_statuses_map_onto_the_taxonomy(
 async def test_the_asked_retry_delay_is_carried(provider: Provider, sim: SimulatorThread) -> None:
     sim.set_faults(provider.name, errors={429: 1.0}, retry_after_s=1.5)
     with pytest.raises(RateLimited) as caught:
-        await provider.enrich(EnrichRequest(job=JOB), timeout_s=5)
+        await provider.enrich(EnrichRequest(job=JOB), deadline=Deadline.after(5))
     assert caught.value.retry_after_s == 1.5
 
 
@@ -159,7 +161,7 @@ async def test_bad_answers_are_invalid_output(
 ) -> None:
     sim.set_faults(provider.name, outputs={output: 1.0})
     with pytest.raises(InvalidOutput, match=says) as caught:
-        await provider.enrich(EnrichRequest(job=JOB), timeout_s=5)
+        await provider.enrich(EnrichRequest(job=JOB), deadline=Deadline.after(5))
     assert not caught.value.retryable
 
 
@@ -167,9 +169,12 @@ async def test_a_hanging_answer_times_out(provider: Provider, sim: SimulatorThre
     sim.set_faults(provider.name, hang_rate=1.0)
     loop = asyncio.get_running_loop()
     started = loop.time()
-    with pytest.raises(ProviderTimeout):
-        await provider.enrich(EnrichRequest(job=JOB), timeout_s=0.3)
+    with pytest.raises(ProviderTimeout):  # the attempt's own timeout: worth a retry
+        await provider.enrich(EnrichRequest(job=JOB), deadline=Deadline.after(30).capped(0.3))
     assert loop.time() - started < 1.5
+    with pytest.raises(DeadlineExceeded, match=r"deadline of 0\.3s"):  # the job's: the end
+        await provider.enrich(EnrichRequest(job=JOB), deadline=Deadline.after(0.3))
+    assert loop.time() - started < 3
 
 
 async def test_faults_are_repeatable_with_the_seed(sim: SimulatorThread) -> None:
@@ -180,7 +185,7 @@ async def test_faults_are_repeatable_with_the_seed(sim: SimulatorThread) -> None
         try:
             for _ in range(12):
                 try:
-                    await adapter.enrich(EnrichRequest(job=JOB), timeout_s=5)
+                    await adapter.enrich(EnrichRequest(job=JOB), deadline=Deadline.after(5))
                     seen.append("ok")
                 except ProviderUnavailable:
                     seen.append("500")
@@ -196,10 +201,10 @@ async def test_faults_are_repeatable_with_the_seed(sim: SimulatorThread) -> None
 
 @pytest.mark.parametrize("name", PROVIDERS)
 async def test_a_refused_connection_is_retryable(name: str) -> None:
-    adapter = ADAPTERS[name](config(name, f"http://127.0.0.1:{free_port()}"), prices={})
+    adapter = adapter_for(name)(config(name, f"http://127.0.0.1:{free_port()}", prices={}))
     try:
         with pytest.raises(ProviderConnectError) as caught:
-            await adapter.enrich(EnrichRequest(job=JOB), timeout_s=2)
+            await adapter.enrich(EnrichRequest(job=JOB), deadline=Deadline.after(2))
     finally:
         await adapter.aclose()
     assert caught.value.retryable

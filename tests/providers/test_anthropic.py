@@ -1,4 +1,4 @@
-"""Anthropic Messages on the wire (shared reference providers.md §2)."""
+"""Anthropic Messages on the wire (POST /v1/messages, as docs.anthropic.com specifies)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ from typing import Any
 
 import pytest
 
+from llm_sim import DEFAULT_API_KEY
+from streams.deadline import Deadline
 from streams.errors import (
     AuthenticationError,
     BadRequest,
@@ -16,9 +18,8 @@ from streams.errors import (
     QuotaExhausted,
     RateLimited,
 )
-from streams.providers import EnrichRequest
+from streams.providers.base import EnrichRequest
 from streams.schemas import enrichment_schema
-from streams.simulator import DEFAULT_API_KEY
 from tests.providers.helpers import EXAMPLES, JOB, VALID, Recorder, recorded, response
 
 
@@ -37,7 +38,7 @@ def _message(content: list[dict[str, Any]], stop: str = "end_turn") -> dict[str,
 async def test_request_uses_output_config_headers_and_a_top_level_system() -> None:
     recorder = Recorder(200, _message([{"type": "text", "text": VALID}]))
     completion = await recorded("anthropic", recorder).enrich(
-        EnrichRequest(job=JOB, max_tokens=300, temperature=0.3), timeout_s=5
+        EnrichRequest(job=JOB, max_tokens=300, temperature=0.3), deadline=Deadline.after(5)
     )
     request, body = recorder.requests[0], recorder.sent
     assert request.url.path == "/v1/messages"
@@ -73,7 +74,7 @@ async def test_models_without_structured_outputs_get_a_forced_tool() -> None:
     )
     recorder = Recorder(200, tool_answer)
     completion = await recorded("anthropic", recorder, model="claude-sonnet-4-0").enrich(
-        EnrichRequest(job=JOB), timeout_s=5
+        EnrichRequest(job=JOB), deadline=Deadline.after(5)
     )
     body = recorder.sent
     assert body["tool_choice"] == {"type": "tool", "name": "record_enrichment"}
@@ -85,11 +86,11 @@ async def test_models_without_structured_outputs_get_a_forced_tool() -> None:
 async def test_opus_4_7_gets_no_temperature_and_others_stay_within_one() -> None:
     recorder = Recorder(200, _message([{"type": "text", "text": VALID}]))
     await recorded("anthropic", recorder, model="claude-opus-4-7").enrich(
-        EnrichRequest(job=JOB, temperature=0.3), timeout_s=5
+        EnrichRequest(job=JOB, temperature=0.3), deadline=Deadline.after(5)
     )
     assert "temperature" not in recorder.sent
     await recorded("anthropic", recorder).enrich(
-        EnrichRequest(job=JOB, temperature=1.7), timeout_s=5
+        EnrichRequest(job=JOB, temperature=1.7), deadline=Deadline.after(5)
     )
     assert recorder.sent["temperature"] == 1.0
 
@@ -145,4 +146,4 @@ async def test_stop_reasons_that_are_not_answers(stop: str, says: str) -> None:
         "anthropic", Recorder(200, _message([{"type": "text", "text": VALID}], stop))
     )
     with pytest.raises(InvalidOutput, match=says):
-        await adapter.enrich(EnrichRequest(job=JOB), timeout_s=5)
+        await adapter.enrich(EnrichRequest(job=JOB), deadline=Deadline.after(5))

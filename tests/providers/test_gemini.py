@@ -1,4 +1,4 @@
-"""Gemini generateContent on the wire (shared reference providers.md §3)."""
+"""Gemini generateContent on the wire (as ai.google.dev specifies)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ from typing import Any
 
 import pytest
 
+from llm_sim import DEFAULT_API_KEY
+from streams.deadline import Deadline
 from streams.errors import (
     AuthenticationError,
     BadRequest,
@@ -16,9 +18,8 @@ from streams.errors import (
     QuotaExhausted,
     RateLimited,
 )
-from streams.providers import EnrichRequest
+from streams.providers.base import EnrichRequest
 from streams.schemas import enrichment_schema
-from streams.simulator import DEFAULT_API_KEY
 from tests.providers.helpers import EXAMPLES, JOB, VALID, Recorder, recorded, response
 
 RPC = "type.googleapis.com/google.rpc."
@@ -46,7 +47,7 @@ def _answer(text: str, finish: str = "STOP", **extra: Any) -> dict[str, Any]:
 async def test_request_uses_response_json_schema_and_the_api_key_header() -> None:
     recorder = Recorder(200, _answer(VALID))
     completion = await recorded("gemini", recorder).enrich(
-        EnrichRequest(job=JOB, max_tokens=300, temperature=0.3), timeout_s=5
+        EnrichRequest(job=JOB, max_tokens=300, temperature=0.3), deadline=Deadline.after(5)
     )
     request, body = recorder.requests[0], recorder.sent
     assert request.url.path == "/v1beta/models/gemini-2.5-flash-lite:generateContent"
@@ -148,4 +149,6 @@ def test_every_documented_error(
 )
 async def test_blocked_and_cut_answers_are_invalid_output(data: dict[str, Any], says: str) -> None:
     with pytest.raises(InvalidOutput, match=says):
-        await recorded("gemini", Recorder(200, data)).enrich(EnrichRequest(job=JOB), timeout_s=5)
+        await recorded("gemini", Recorder(200, data)).enrich(
+            EnrichRequest(job=JOB), deadline=Deadline.after(5)
+        )

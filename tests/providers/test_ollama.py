@@ -7,12 +7,13 @@ import json
 import httpx
 import pytest
 
+from devstack.harness import SimulatorThread
+from llm_sim.dialect import Call
+from llm_sim.ollama import OllamaDialect
+from streams.deadline import Deadline
 from streams.errors import BadRequest, InvalidOutput, ProviderUnavailable, RateLimited
-from streams.providers import EnrichRequest
+from streams.providers.base import EnrichRequest
 from streams.schemas import enrichment_schema
-from streams.simulator.dialect import Call
-from streams.simulator.harness import SimulatorThread
-from streams.simulator.ollama import OllamaDialect
 from tests.providers.helpers import (
     EXAMPLES,
     JOB,
@@ -40,7 +41,7 @@ def _answer(content: str, done_reason: str = "stop") -> dict[str, object]:
 async def test_request_is_valid_non_streaming_with_the_schema_as_format() -> None:
     recorder = Recorder(200, _answer(VALID))
     completion = await recorded("ollama", recorder).enrich(
-        EnrichRequest(job=JOB, max_tokens=300, temperature=0.3), timeout_s=5
+        EnrichRequest(job=JOB, max_tokens=300, temperature=0.3), deadline=Deadline.after(5)
     )
     body = recorder.sent
     openapi_validator(SPEC, "ChatRequest").validate(body)
@@ -99,9 +100,9 @@ def test_errors(status: int, error: type[Exception]) -> None:
 async def test_truncation_and_errors_inside_a_200() -> None:
     with pytest.raises(InvalidOutput, match="truncated"):
         await recorded("ollama", Recorder(200, _answer(VALID, "length"))).enrich(
-            EnrichRequest(job=JOB), timeout_s=5
+            EnrichRequest(job=JOB), deadline=Deadline.after(5)
         )
     with pytest.raises(ProviderUnavailable, match="error in answer"):
         await recorded("ollama", Recorder(200, {"error": "llama runner crashed"})).enrich(
-            EnrichRequest(job=JOB), timeout_s=5
+            EnrichRequest(job=JOB), deadline=Deadline.after(5)
         )

@@ -8,6 +8,8 @@ from typing import Any
 
 import pytest
 
+from llm_sim import DEFAULT_API_KEY
+from streams.deadline import Deadline
 from streams.errors import (
     AuthenticationError,
     BadRequest,
@@ -16,8 +18,7 @@ from streams.errors import (
     QuotaExhausted,
     RateLimited,
 )
-from streams.providers import EnrichRequest
-from streams.simulator import DEFAULT_API_KEY
+from streams.providers.base import EnrichRequest
 from tests.providers.helpers import (
     EXAMPLES,
     JOB,
@@ -52,7 +53,9 @@ def _answer(content: Any, **usage: Any) -> dict[str, Any]:
 async def test_openai_request_is_valid_and_follows_the_reasoning_model_rules() -> None:
     recorder = Recorder(200, _answer(VALID))
     adapter = recorded("openai", recorder)
-    await adapter.enrich(EnrichRequest(job=JOB, max_tokens=300, temperature=0.3), timeout_s=5)
+    await adapter.enrich(
+        EnrichRequest(job=JOB, max_tokens=300, temperature=0.3), deadline=Deadline.after(5)
+    )
     request = recorder.requests[0]
     body = recorder.sent
     openapi_validator(SPEC, "CreateChatCompletionRequest").validate(body)
@@ -65,16 +68,18 @@ async def test_openai_request_is_valid_and_follows_the_reasoning_model_rules() -
     assert "temperature" not in body, "gpt-5 models reject a custom temperature"
 
     older = recorded("openai", recorder, model="gpt-4.1-mini")
-    await older.enrich(EnrichRequest(job=JOB, temperature=0.3), timeout_s=5)
+    await older.enrich(EnrichRequest(job=JOB, temperature=0.3), deadline=Deadline.after(5))
     assert recorder.sent["temperature"] == 0.3
 
 
 async def test_deepseek_request_uses_json_object_with_the_schema_in_the_prompt() -> None:
     recorder = Recorder(200, _answer(VALID, prompt_cache_hit_tokens=40))
     adapter = recorded("deepseek", recorder)
-    completion = await adapter.enrich(EnrichRequest(job=JOB, max_tokens=300), timeout_s=5)
+    completion = await adapter.enrich(
+        EnrichRequest(job=JOB, max_tokens=300), deadline=Deadline.after(5)
+    )
     body = recorder.sent
-    # DeepSeek = OpenAI's format plus top-level `thinking` (shared reference providers.md §8)
+    # DeepSeek = OpenAI's format plus a top-level `thinking` switch (its own extension)
     openapi_validator(SPEC, "CreateChatCompletionRequest").validate(
         {k: v for k, v in body.items() if k != "thinking"}
     )
@@ -89,13 +94,13 @@ async def test_deepseek_request_uses_json_object_with_the_schema_in_the_prompt()
 
 
 def test_the_simulators_answers_match_the_official_schema() -> None:
-    from streams.simulator.openai import OpenAIDialect
+    from llm_sim.openai import OpenAIDialect
 
     validator = openapi_validator(SPEC, "CreateChatCompletionResponse")
     validator.validate(EXAMPLES["openai_resp"])
     validator.validate(_answer(VALID))
     dialect = OpenAIDialect(api_key="k")
-    from streams.simulator.dialect import Call
+    from llm_sim.dialect import Call
 
     answer = dialect.answer(
         Call(model="gpt-5.4-mini", body={}, prompt="p", user_text="u"), VALID, truncated=False
@@ -180,4 +185,4 @@ async def test_refusals_and_cut_answers_are_invalid_output(
     body = {"choices": [{"index": 0, "message": message, "finish_reason": finish}], "usage": {}}
     adapter = recorded("openai", Recorder(200, body))
     with pytest.raises(InvalidOutput, match=says):
-        await adapter.enrich(EnrichRequest(job=JOB), timeout_s=5)
+        await adapter.enrich(EnrichRequest(job=JOB), deadline=Deadline.after(5))

@@ -1,0 +1,156 @@
+"""``llm-streams up``: the whole stack on one machine, for a first run and for demos.
+
+Starts a local broker unless KAFKA_BOOTSTRAP_SERVERS is set, the simulator for every
+provider in the chain that has no real key, then a worker wired to both; stops them all,
+worker first, on Ctrl-C or SIGTERM.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import IO
+
+import httpx
+
+from devstack.broker import LocalKafka
+from devstack.broker.launcher import port_is_free
+from llm_sim import DEFAULT_API_KEY
+from streams.config.settings import load_settings
+from streams.errors import StreamsError
+from streams.registry import SPECS
+
+
+def is_real(provider: str, env: dict[str, str]) -> bool:
+    """A provider with a key in the environment is used for real; so is one that needs no
+    key (a local Ollama) whose address is given."""
+    spec = SPECS[provider]
+    if not spec.needs_key and env.get(spec.url_variable):
+        return True
+    return bool(env.get(spec.key_variable))
+
+
+def _say(text: str) -> None:
+    print(f"[up] {text}", flush=True)
+
+
+def _start_simulator(
+    env: dict[str, str], log: IO[bytes]
+) -> tuple[subprocess.Popen[bytes], dict[str, str]]:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "llm_sim", "--api-key", DEFAULT_API_KEY],
+        stdout=subprocess.PIPE,
+        stderr=log,
+        env=env,
+    )
+    assert process.stdout is not None
+    urls: dict[str, str] = {}
+    while len(urls) < len(SPECS):
+        line = process.stdout.readline().decode().strip()
+        if not line:
+            raise StreamsError("the simulator exited before it was ready")
+        name, _, value = line.partition("=")
+        urls[name] = value
+    return process, urls
+
+
+def wait_until_consuming(
+    health_url: str,
+    worker: subprocess.Popen[bytes],
+    *,
+    stopping: Callable[[], bool] = lambda: False,
+    timeout_s: float = 120.0,
+) -> bool:
+    """Whether the worker got its partitions (False if it died, we are stopping, or the
+    timeout passed)."""
+    deadline = time.monotonic() + timeout_s
+    while not stopping() and worker.poll() is None and time.monotonic() < deadline:
+        with contextlib.suppress(httpx.HTTPError, ValueError):
+            if httpx.get(health_url, timeout=1).json().get("assigned_partitions"):
+                return True
+        time.sleep(0.3)
+    return False
+
+
+def run_stack(*, data_dir: Path) -> int:
+    settings = load_settings()  # fail fast, before anything starts
+    env = dict(os.environ)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    kafka: LocalKafka | None = None
+    children: list[subprocess.Popen[bytes]] = []
+    stopping = False
+
+    def request_stop(*_: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, request_stop)
+    signal.signal(signal.SIGTERM, request_stop)
+    started = time.monotonic()
+    try:
+        if not env.get("KAFKA_BOOTSTRAP_SERVERS"):
+            port = 9092 if port_is_free(9092) else None
+            kafka = LocalKafka(data_dir=data_dir / "kafka", port=port)
+            _say("starting a local Kafka broker (first run: Maven fetches the jars)...")
+            env["KAFKA_BOOTSTRAP_SERVERS"] = kafka.start()
+            _say(f"Kafka ready at {env['KAFKA_BOOTSTRAP_SERVERS']} (data in {kafka.data_dir})")
+        else:
+            _say(f"using the broker at {env['KAFKA_BOOTSTRAP_SERVERS']}")
+
+        simulated = [p for p in settings.llm_provider_chain if not is_real(p, env)]
+        if simulated:
+            sim_log = (data_dir / "simulator.log").open("ab")
+            simulator, urls = _start_simulator(env, sim_log)
+            children.append(simulator)
+            for provider in simulated:
+                spec = SPECS[provider]
+                env[spec.url_variable] = urls[spec.url_variable]
+                env[spec.key_variable] = DEFAULT_API_KEY
+            where = urls[SPECS[simulated[0]].url_variable].split("/")[2]
+            _say(f"simulating {', '.join(simulated)} at http://{where} (faults: /_sim/faults)")
+        real = [p for p in settings.llm_provider_chain if p not in simulated]
+        if real:
+            _say(f"real endpoints for {', '.join(real)} (keys found in the environment)")
+
+        admin_note = "admin: your LLM_SERVICE_ADMIN_TOKEN"
+        if not env.get("LLM_SERVICE_ADMIN_TOKEN"):
+            # A fresh token for this run, so the dashboard's buttons work; kept in a file
+            # only its owner can read, never printed.
+            token_file = data_dir / "admin-token"
+            token_file.write_text(secrets.token_urlsafe(16))
+            token_file.chmod(0o600)
+            env["LLM_SERVICE_ADMIN_TOKEN"] = token_file.read_text()
+            admin_note = f"admin: the token in {token_file}"
+        worker = subprocess.Popen([sys.executable, "-m", "streams", "worker"], env=env)
+        children.append(worker)
+        web = f"http://{settings.llm_service_host}:{settings.llm_service_port}"
+        if not wait_until_consuming(f"{web}/health", worker, stopping=lambda: stopping):
+            return 0 if stopping else (worker.returncode or 1)
+        _say(f"worker ready in {time.monotonic() - started:.1f}s")
+        _say(f"dashboard:      {web}/   ({admin_note})")
+        _say(f"JSON API:       {web}/docs, {web}/openapi.json, {web}/metrics")
+        _say("publish jobs:   .venv/bin/llm-streams produce examples/jobs.jsonl")
+        _say("watch results:  .venv/bin/llm-streams tail --limit 20")
+        _say("dead letters:   .venv/bin/llm-streams tail --topic jobs.dead-letter --from-beginning")
+        _say("Ctrl-C stops everything.")
+        while not stopping and worker.poll() is None:
+            time.sleep(0.2)
+        return 0 if stopping else (worker.returncode or 1)
+    finally:
+        for child in reversed(children):  # worker first: it drains before the broker goes
+            with contextlib.suppress(ProcessLookupError):
+                child.send_signal(signal.SIGTERM)
+            try:
+                child.wait(60)
+            except subprocess.TimeoutExpired:
+                child.kill()
+        if kafka is not None:
+            kafka.stop()
+        _say("stopped")

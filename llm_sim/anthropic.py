@@ -1,0 +1,144 @@
+"""Anthropic Messages, as the vendor answers: output_config JSON or a forced tool call."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+from aiohttp import web
+
+from llm_sim.dialect import Call, Dialect, tokens
+
+ERROR_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    402: "billing_error",
+    403: "permission_error",
+    404: "not_found_error",
+    409: "conflict_error",
+    413: "request_too_large",
+    429: "rate_limit_error",
+    500: "api_error",
+    529: "overloaded_error",
+}
+
+
+def anthropic_error(status: int, message: str) -> web.Response:
+    body = {
+        "type": "error",
+        "error": {"type": ERROR_TYPES.get(status, "api_error"), "message": message},
+        "request_id": f"req_{uuid.uuid4().hex[:24]}",
+    }
+    return web.json_response(body, status=status)
+
+
+class AnthropicDialect(Dialect):
+    provider = "anthropic"
+    prefix = "/anthropic"
+    env_name = "ANTHROPIC_BASE_URL"
+    models: tuple[str, ...] = (
+        "claude-haiku-4-5",
+        "claude-sonnet-4-6",
+        "claude-opus-4-7",
+        "claude-sonnet-4-0",
+    )
+
+    def routes(self, generate: Any) -> list[web.RouteDef]:
+        return [
+            web.post(f"{self.prefix}/v1/messages", generate),
+            web.get(f"{self.prefix}/v1/models/{{model}}", self.get_model),
+        ]
+
+    def model_info(self, model: str) -> dict[str, Any]:
+        return {"type": "model", "id": model, "display_name": model}
+
+    def model_missing(self, model: str) -> web.Response:
+        return anthropic_error(404, f"model: {model}")
+
+    def auth_error(self, request: web.Request) -> web.Response | None:
+        if request.headers.get("x-api-key") != self.api_key:
+            return anthropic_error(401, "invalid x-api-key")
+        if not request.headers.get("anthropic-version"):
+            return anthropic_error(400, "anthropic-version: header is required")
+        return None
+
+    def accept(self, request: web.Request, body: Any) -> Call | web.Response:
+        if not isinstance(body, dict):
+            return anthropic_error(400, "request body must be a JSON object")
+        for field in ("model", "max_tokens", "messages"):
+            if field not in body:
+                return anthropic_error(400, f"{field}: Field required")
+        model, messages = body["model"], body["messages"]
+        if not isinstance(body["max_tokens"], int) or body["max_tokens"] < 1:
+            return anthropic_error(400, "max_tokens: must be a positive integer")
+        if not isinstance(messages, list) or not messages:
+            return anthropic_error(400, "messages: at least one message is required")
+        if any(isinstance(m, dict) and m.get("role") == "system" for m in messages):
+            return anthropic_error(
+                400,
+                'messages: Unexpected role "system". The Messages API accepts a top-level '
+                '`system` parameter, not "system" as an input message role.',
+            )
+        if model not in self.models:
+            return self.model_missing(model)
+        problem = self._check_sampling(model, body)
+        if problem:
+            return anthropic_error(400, problem)
+        user = self.user_text(messages)
+        return Call(
+            model=model, body=body, prompt=f"{body.get('system', '')}\n{user}", user_text=user
+        )
+
+    def _check_sampling(self, model: str, body: dict[str, Any]) -> str | None:
+        temperature = body.get("temperature")
+        if temperature is not None and model.startswith("claude-opus-4-7"):
+            return "`temperature` is deprecated for this model."
+        if temperature is not None and not 0 <= temperature <= 1:
+            return "temperature: range: 0 <= temperature <= 1"
+        if temperature is not None and "top_p" in body and "4-5" in model:
+            return "`temperature` and `top_p` cannot both be specified for this model."
+        return None
+
+    def error(self, status: int, *, retry_after_s: float | None) -> web.Response:
+        message = {529: "Overloaded", 429: "Number of request tokens has exceeded your rate limit."}
+        response = anthropic_error(status, message.get(status, "Injected error"))
+        return self.with_retry_after(response, retry_after_s)
+
+    def answer(self, call: Call, content: str, *, truncated: bool) -> web.StreamResponse:
+        choice = call.body.get("tool_choice") or {}
+        tool_forced = choice.get("type") == "tool"
+        block: dict[str, Any]
+        try:
+            tool_input = json.loads(content) if tool_forced and not truncated else None
+        except json.JSONDecodeError:
+            tool_input = None
+        if isinstance(tool_input, dict):
+            block = {
+                "type": "tool_use",
+                "id": f"toolu_{uuid.uuid4().hex[:24]}",
+                "name": choice.get("name"),
+                "input": tool_input,
+            }
+            stop = "tool_use"
+        else:
+            block = {"type": "text", "text": content}
+            stop = "max_tokens" if truncated else "end_turn"
+        return web.json_response(
+            {
+                "id": f"msg_{uuid.uuid4().hex[:24]}",
+                "type": "message",
+                "role": "assistant",
+                "model": call.model,
+                "content": [block],
+                "stop_reason": stop,
+                "stop_sequence": None,
+                "usage": {
+                    "input_tokens": tokens(call.prompt),
+                    "output_tokens": tokens(content),
+                    "cache_creation_input_tokens": 0,
+                    "cache_read_input_tokens": 0,
+                    "service_tier": "standard",
+                },
+            }
+        )

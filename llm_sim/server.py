@@ -1,0 +1,172 @@
+"""The provider simulator: all five vendor APIs on loopback, with faults on demand.
+
+Each vendor's API is served under its own prefix (``/openai/v1``, ``/anthropic``, ``/gemini``,
+``/deepseek``, ``/ollama``), checks keys and requests the way the vendor does and answers in the
+vendor's shapes, with an Enrichment derived from the job text. Faults are set per provider at
+start or at run time (``PUT /_sim/faults/{provider}``), decided by seeded dice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import weakref
+from collections import Counter
+from typing import Any
+
+from aiohttp import web
+from pydantic import ValidationError
+
+from llm_sim.anthropic import AnthropicDialect
+from llm_sim.dialect import Call, Dialect
+from llm_sim.enrichment import derive_enrichment
+from llm_sim.faults import Dice, Faults, spoil
+from llm_sim.gemini import GeminiDialect
+from llm_sim.ollama import OllamaDialect
+from llm_sim.openai import DeepSeekDialect, OpenAIDialect
+
+DEFAULT_API_KEY = "sim-key"
+DIALECTS: tuple[type[Dialect], ...] = (
+    OpenAIDialect,
+    AnthropicDialect,
+    GeminiDialect,
+    DeepSeekDialect,
+    OllamaDialect,
+)
+HANG_S = 3600.0  # "never" answers: the client's timeout fires first
+
+
+class Simulator:
+    def __init__(
+        self,
+        *,
+        api_key: str = DEFAULT_API_KEY,
+        faults: dict[str, Faults] | None = None,
+        seed: int = 0,
+    ) -> None:
+        self.seed = seed
+        self.dialects = {d.provider: d(api_key=api_key) for d in DIALECTS}
+        self.faults: dict[str, Faults] = {p: Faults() for p in self.dialects} | (faults or {})
+        self.dice = {p: Dice(seed, p) for p in self.dialects}
+        self.requests: Counter[str] = Counter()
+        self.in_flight: Counter[str] = Counter()
+        self.peak_in_flight: Counter[str] = Counter()
+        self.arrivals: dict[str, list[float]] = {p: [] for p in self.dialects}
+        # Clients' connections to the vendor APIs, to see whether a client closes its own.
+        self._connections: weakref.WeakSet[asyncio.BaseTransport] = weakref.WeakSet()
+
+    def app(self) -> web.Application:
+        app = web.Application(client_max_size=16 * 1024 * 1024)
+        for dialect in self.dialects.values():
+            app.add_routes(dialect.routes(self._generate(dialect)))
+        app.add_routes(
+            [
+                web.get("/_sim/faults", self._get_faults),
+                web.put("/_sim/faults/{provider}", self._put_faults),
+                web.delete("/_sim/faults", self._reset_faults),
+                web.get("/_sim/stats", self._stats),
+                web.delete("/_sim/stats", self._reset_stats),
+            ]
+        )
+        return app
+
+    def _generate(self, dialect: Dialect) -> Any:
+        async def handler(request: web.Request) -> web.StreamResponse:
+            self.requests[dialect.provider] += 1
+            if request.transport is not None:
+                self._connections.add(request.transport)
+            denied = dialect.auth_error(request)
+            if denied is not None:
+                return denied
+            try:
+                body = await request.json()
+            except json.JSONDecodeError:
+                body = None
+            call = dialect.accept(request, body)
+            if isinstance(call, web.StreamResponse):
+                return call
+            return await self._respond(dialect, call)
+
+        return handler
+
+    async def _respond(self, dialect: Dialect, call: Call) -> web.StreamResponse:
+        provider = dialect.provider
+        self.arrivals[provider].append(time.monotonic())
+        self.in_flight[provider] += 1
+        self.peak_in_flight[provider] = max(self.peak_in_flight[provider], self.in_flight[provider])
+        try:
+            return await self._answer(dialect, call)
+        finally:
+            self.in_flight[provider] -= 1
+
+    async def _answer(self, dialect: Dialect, call: Call) -> web.StreamResponse:
+        faults = self.faults[dialect.provider]
+        fate = self.dice[dialect.provider].fate(faults, call.prompt)
+        if fate.delay_s:
+            await asyncio.sleep(fate.delay_s)
+        if fate.hang:
+            await asyncio.sleep(HANG_S)
+        if fate.error_status is not None:
+            return dialect.error(fate.error_status, retry_after_s=faults.retry_after_s)
+        content = json.dumps(derive_enrichment(call.user_text), ensure_ascii=False)
+        content, truncated = spoil(content, fate.output)
+        return dialect.answer(call, content, truncated=truncated)
+
+    # --- the control API -----------------------------------------------------------------
+
+    async def _get_faults(self, request: web.Request) -> web.Response:
+        return web.json_response({p: f.model_dump() for p, f in self.faults.items()})
+
+    async def _put_faults(self, request: web.Request) -> web.Response:
+        provider = request.match_info["provider"]
+        if provider not in self.faults:
+            return web.json_response({"error": f"unknown provider {provider!r}"}, status=404)
+        try:
+            faults = Faults.model_validate(await request.json())
+        except (ValidationError, json.JSONDecodeError) as exc:
+            return web.json_response({"error": str(exc)}, status=422)
+        self.faults[provider] = faults
+        self.dice[provider] = Dice(self.seed, provider)  # same faults, same fates
+        return web.json_response(faults.model_dump())
+
+    async def _reset_faults(self, request: web.Request) -> web.Response:
+        self.faults = {p: Faults() for p in self.dialects}
+        self.dice = {p: Dice(self.seed, p) for p in self.dialects}
+        return web.json_response({"reset": True})
+
+    async def _stats(self, request: web.Request) -> web.Response:
+        """Requests seen per provider, the most served at once, when generation requests
+        arrived (monotonic seconds, for rate checks), and clients' connections still open."""
+        return web.json_response(
+            {
+                "requests": dict(self.requests),
+                "open_connections": sum(not c.is_closing() for c in self._connections),
+                "peak_in_flight": dict(self.peak_in_flight),
+                "arrivals": self.arrivals,
+            }
+        )
+
+    async def _reset_stats(self, request: web.Request) -> web.Response:
+        self.requests.clear()
+        self.peak_in_flight.clear()
+        self.arrivals = {p: [] for p in self.dialects}
+        return web.json_response({"reset": True})
+
+
+async def serve(
+    simulator: Simulator, *, host: str = "127.0.0.1", port: int = 0
+) -> tuple[web.AppRunner, int]:
+    """Start serving; returns the runner (to clean up) and the bound port."""
+    # handler_cancellation: a hung answer ends when its client gives up, as on a real server
+    runner = web.AppRunner(simulator.app(), access_log=None, handler_cancellation=True)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port)
+    await site.start()
+    bound = runner.addresses[0][1]
+    return runner, int(bound)
+
+
+def base_urls(host: str, port: int) -> dict[str, str]:
+    """``{"OPENAI_BASE_URL": "http://127.0.0.1:P/openai/v1", ...}`` for every provider."""
+    return {d.env_name: f"http://{host}:{port}{d.prefix}" for d in DIALECTS}

@@ -1,0 +1,239 @@
+"""Configuration from the environment (pydantic-settings).
+
+Every field reads the environment variable of the same name in upper case, e.g.
+``kafka_bootstrap_servers`` <- ``KAFKA_BOOTSTRAP_SERVERS``. Invalid values fail at start-up
+with one message naming the variable (see ``load_settings``).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, Literal
+
+from pydantic import (
+    Field,
+    HttpUrl,
+    SecretStr,
+    ValidationError,
+    create_model,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict, SettingsError
+
+from streams.config.slices import (
+    BreakerPolicy,
+    CacheConfig,
+    KafkaConfig,
+    LimitsConfig,
+    ProviderConfig,
+    RetryPolicy,
+    RoutingConfig,
+    WebConfig,
+)
+from streams.errors import ConfigurationError, describe
+from streams.pricing import DEFAULT_PRICES, PRICE_VERSION, ModelPrice
+from streams.registry import SPECS
+from streams.vocab import PROVIDER_NAMES, ProviderName
+
+
+def _provider_fields() -> dict[str, Any]:
+    """Three variables per provider, named by its registry entry: its key (switches it to
+    the real endpoint), its base URL (points it at the simulator) and its model."""
+    fields: dict[str, Any] = {}
+    for spec in SPECS.values():
+        fields[spec.key_variable.lower()] = (SecretStr | None, None)
+        fields[spec.url_variable.lower()] = (HttpUrl, HttpUrl(spec.default_base_url))
+        fields[spec.model_variable.lower()] = (str, spec.default_model)
+    return fields
+
+
+class _Base(BaseSettings):
+    model_config = SettingsConfigDict(
+        case_sensitive=False, extra="ignore", validate_default=True, frozen=True
+    )
+
+
+if TYPE_CHECKING:
+    _ProviderFields = _Base
+else:
+    _ProviderFields = create_model("_ProviderFields", __base__=_Base, **_provider_fields())
+
+
+class Settings(_ProviderFields):
+    """Every setting. Parts never receive this object whole: each gets its slice (a small
+    frozen value, e.g. ``routing()``), built by the methods at the end."""
+
+    # Kafka
+    kafka_bootstrap_servers: str = "localhost:9092"
+    llm_app_id: str = Field(default="llm-enricher", min_length=1)
+    llm_topic_raw: str = "jobs.raw"
+    llm_topic_enriched: str = "jobs.enriched"
+    llm_topic_dead_letter: str = "jobs.dead-letter"
+    llm_topic_calls: str = "llm.calls"
+    llm_topic_control: str = "llm.control"
+    llm_topic_stats_resets: str = "llm.stats-resets"
+    llm_topic_replays: str = "llm.replays"
+    llm_topic_cache: str = "llm.cache"
+    llm_topic_partitions: int = Field(default=4, ge=1, le=1024)
+    llm_data_dir: Path = Path(".data/worker")
+    # How long a silent (crashed) worker keeps its partitions before the group moves them.
+    llm_broker_session_timeout_s: float = Field(default=30.0, ge=6, le=300)
+    # How often finished records' offsets are committed: the work a crash makes redo.
+    llm_commit_interval_s: float = Field(default=1.0, ge=0.1, le=60)
+
+    # Processing
+    llm_worker_concurrency: int = Field(default=64, ge=1, le=4096)
+    llm_provider_chain: Annotated[list[ProviderName], NoDecode] = list(PROVIDER_NAMES)
+    llm_job_deadline_s: float = Field(default=45.0, gt=0, le=300)
+    llm_attempt_timeout_s: float = Field(default=30.0, gt=0, le=300)
+    llm_retry_attempts: int = Field(default=2, ge=1, le=10)
+    llm_retry_initial_backoff_s: float = Field(default=0.25, ge=0, le=60)
+    llm_retry_max_backoff_s: float = Field(default=8.0, ge=0, le=300)
+    llm_routing_strategy: Literal["priority", "latency"] = "priority"
+    llm_breaker_failures: int = Field(default=10, ge=1, le=1000)
+    llm_breaker_failure_ratio: float = Field(default=0.5, gt=0, le=1)
+    llm_breaker_window: int = Field(default=50, ge=2, le=10_000)
+    llm_breaker_cooldown_s: float = Field(default=30.0, gt=0, le=3600)
+    # e.g. {"openai": {"rpm": 500, "tpm": 200000, "concurrency": 32}}
+    llm_provider_limits: dict[str, LimitsConfig] = Field(default_factory=dict)
+    llm_max_output_tokens: int = Field(default=1024, ge=16, le=65536)
+    llm_temperature: float = Field(default=0.2, ge=0, le=2)
+    llm_prices: dict[str, ModelPrice] = Field(default_factory=lambda: dict(DEFAULT_PRICES))
+    llm_price_version: str = PRICE_VERSION
+    # Reposts: an identical job (normalised title, company, description, options) reuses
+    # the earlier enrichment instead of calling a provider.
+    llm_cache_enabled: bool = True
+    llm_cache_max_entries: int = Field(default=100_000, ge=1)
+    llm_cache_max_age_s: float = Field(default=30 * 24 * 3600, gt=0)
+
+    # Providers (besides the three variables per provider that come from the registry)
+    llm_connect_timeout_s: float = Field(default=5.0, gt=0, le=60)
+    llm_max_connections_per_provider: int = Field(default=256, ge=1, le=10000)
+
+    # Web view and logging
+    llm_service_host: str = "127.0.0.1"
+    llm_service_port: int = Field(default=6066, ge=1, le=65535)
+    llm_service_log_level: Literal["debug", "info", "warning", "error", "critical"] = "info"
+    # Bearer token for the web view's state-changing endpoints; unset = they answer 403.
+    llm_service_admin_token: SecretStr | None = None
+    llm_process_batch_max: int = Field(default=50, ge=1, le=1000)
+
+    @field_validator("llm_provider_chain", mode="before")
+    @classmethod
+    def _split_chain(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip().lower() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("llm_provider_limits", mode="after")
+    @classmethod
+    def _known_providers(cls, value: dict[str, LimitsConfig]) -> dict[str, LimitsConfig]:
+        unknown = set(value) - set(PROVIDER_NAMES)
+        if unknown:
+            raise ValueError(f"unknown provider(s): {', '.join(sorted(unknown))}")
+        return value
+
+    @field_validator("llm_service_log_level", mode="before")
+    @classmethod
+    def _lower_level(cls, value: object) -> object:
+        return value.lower() if isinstance(value, str) else value
+
+    @field_validator("llm_prices", mode="after")
+    @classmethod
+    def _merge_prices(cls, value: dict[str, ModelPrice]) -> dict[str, ModelPrice]:
+        # An override names only the models it changes; the rest keep their defaults.
+        return {**DEFAULT_PRICES, **value}
+
+    @model_validator(mode="after")
+    def _check_chain(self) -> Settings:
+        if not self.llm_provider_chain:
+            raise ValueError("LLM_PROVIDER_CHAIN names no provider")
+        if len(set(self.llm_provider_chain)) != len(self.llm_provider_chain):
+            raise ValueError("LLM_PROVIDER_CHAIN names a provider twice")
+        if self.llm_attempt_timeout_s > self.llm_job_deadline_s:
+            raise ValueError("LLM_ATTEMPT_TIMEOUT_S must not exceed LLM_JOB_DEADLINE_S")
+        return self
+
+    # --- the slice each part receives ---------------------------------------------------
+
+    def provider(self, name: str) -> ProviderConfig:
+        spec = SPECS[name]
+        return ProviderConfig(
+            name=name,
+            base_url=str(getattr(self, spec.url_variable.lower())).rstrip("/"),
+            api_key=getattr(self, spec.key_variable.lower()),
+            model=getattr(self, spec.model_variable.lower()),
+            connect_timeout_s=self.llm_connect_timeout_s,
+            max_connections=self.llm_max_connections_per_provider,
+            prices=self.llm_prices,
+        )
+
+    def routing(self) -> RoutingConfig:
+        return RoutingConfig(
+            chain=tuple(self.llm_provider_chain),
+            strategy=self.llm_routing_strategy,
+            default_deadline_s=self.llm_job_deadline_s,
+            attempt_timeout_s=self.llm_attempt_timeout_s,
+            max_output_tokens=self.llm_max_output_tokens,
+            temperature=self.llm_temperature,
+            retry=RetryPolicy(
+                attempts=self.llm_retry_attempts,
+                initial_backoff_s=self.llm_retry_initial_backoff_s,
+                max_backoff_s=self.llm_retry_max_backoff_s,
+            ),
+            breaker=BreakerPolicy(
+                consecutive_failures=self.llm_breaker_failures,
+                failure_ratio=self.llm_breaker_failure_ratio,
+                window=self.llm_breaker_window,
+                cooldown_s=self.llm_breaker_cooldown_s,
+            ),
+            limits={name: self.llm_provider_limits.get(name, LimitsConfig()) for name in SPECS},
+        )
+
+    def kafka(self) -> KafkaConfig:
+        return KafkaConfig(
+            bootstrap_servers=self.kafka_bootstrap_servers,
+            partitions=self.llm_topic_partitions,
+            raw=self.llm_topic_raw,
+            enriched=self.llm_topic_enriched,
+            dead_letter=self.llm_topic_dead_letter,
+            calls=self.llm_topic_calls,
+            control=self.llm_topic_control,
+            stats_resets=self.llm_topic_stats_resets,
+            replays=self.llm_topic_replays,
+            cache=self.llm_topic_cache,
+            cache_retention_s=self.llm_cache_max_age_s,
+        )
+
+    def cache(self) -> CacheConfig | None:
+        if not self.llm_cache_enabled:
+            return None
+        return CacheConfig(
+            bootstrap_servers=self.kafka_bootstrap_servers,
+            topic=self.llm_topic_cache,
+            max_entries=self.llm_cache_max_entries,
+            max_age_s=self.llm_cache_max_age_s,
+        )
+
+    def web(self) -> WebConfig:
+        return WebConfig(
+            app_id=self.llm_app_id,
+            bootstrap_servers=self.kafka_bootstrap_servers,
+            admin_token=self.llm_service_admin_token,
+            process_batch_max=self.llm_process_batch_max,
+        )
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read settings from the environment; raise ConfigurationError with one clear message."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except SettingsError as exc:
+        # raised before validation, for a complex value (a list or dict) that is not JSON
+        field = re.search(r'field "(\w+)"', str(exc))
+        name = field.group(1).upper() if field else "settings"
+        raise ConfigurationError(f"invalid settings: {name}: not valid JSON") from None
+    except ValidationError as exc:
+        raise ConfigurationError("invalid settings: " + describe(exc, upper=True)) from None

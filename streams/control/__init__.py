@@ -1,0 +1,2 @@
+"""Operator commands on topics: runtime control (enable, disable, config, reset) and replay
+of dead letters."""

@@ -1,0 +1,65 @@
+"""Applying the control topic on every worker: each command, in topic order, to the router.
+
+A restarted worker replays the whole topic before it takes any job (``replayed``), so all
+workers converge on the same state."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from pydantic import ValidationError
+
+from streams.config.settings import Settings
+from streams.control.commands import apply_patch
+from streams.errors import ConfigurationError
+from streams.kafka.follower import TopicFollower
+from streams.models import ControlCommand
+from streams.routing.router import Router
+
+log = logging.getLogger(__name__)
+
+
+class ControlState:
+    """The fold of every command so far, applied to the router."""
+
+    def __init__(self, settings: Settings, router: Router) -> None:
+        self.settings = settings
+        self.router = router
+
+    def apply(self, command: ControlCommand) -> None:
+        if command.action in ("enable", "disable"):
+            assert command.provider is not None  # the model checks it
+            self.router.set_enabled(command.provider, command.action == "enable")
+            log.info("control: %s %s", command.action, command.provider)
+        elif command.action == "set_config":
+            try:
+                self.settings = apply_patch(self.settings, command.config or {})
+            except ConfigurationError as exc:
+                log.warning("control: config patch %s %s", command.config, exc)
+                return
+            self.router.reconfigure(self.settings.routing())
+            log.info("control: config patched: %s", sorted(command.config or {}))
+        else:
+            # The reset itself travels on the stats-resets topic, co-partitioned with the
+            # stats; this command is the record of it (and replaying it resets nothing).
+            log.info("control: stats were reset at %s", command.at.isoformat())
+
+
+class ControlFollower(TopicFollower):
+    """Applies every command on the control topic, on every worker, in topic order."""
+
+    def __init__(self, state: ControlState) -> None:
+        settings = state.settings
+        super().__init__(
+            bootstrap_servers=settings.kafka_bootstrap_servers, topic=settings.llm_topic_control
+        )
+        self.state = state
+
+    def apply(self, record: Any) -> None:
+        try:
+            command = ControlCommand.model_validate_json(record.value or b"")
+        except ValidationError as exc:
+            log.warning("control: ignoring an invalid command: %s", exc.errors()[0]["msg"])
+            return
+        self.state.apply(command)

@@ -1,0 +1,72 @@
+"""Topic administration and look-backs, for the CLIs and the topic followers."""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any
+
+from aiokafka import TopicPartition
+from aiokafka.admin import NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
+
+from streams.kafka.clients import admin, reader
+
+
+async def partitions_of(bootstrap_servers: str, name: str) -> list[int]:
+    """The topic's partition numbers; empty when it does not exist."""
+    async with admin(bootstrap_servers) as client:
+        if name not in await client.list_topics():
+            return []
+        (described,) = await client.describe_topics([name])
+        return sorted(p["partition"] for p in described["partitions"])
+
+
+async def ensure_topic(
+    bootstrap_servers: str,
+    name: str,
+    *,
+    partitions: int,
+    compacted: bool = False,
+    retention_s: float | None = None,
+) -> None:
+    """Create ``name`` with ``partitions`` partitions unless it exists. ``retention_s``
+    also deletes records older than that (with ``compacted``: the latest per key too)."""
+    async with admin(bootstrap_servers) as client:
+        if name in await client.list_topics():
+            return
+        topic = NewTopic(
+            name,
+            num_partitions=partitions,
+            replication_factor=1,
+            topic_configs=_cleanup(compacted=compacted, retention_s=retention_s),
+        )
+        with contextlib.suppress(TopicAlreadyExistsError):  # created meanwhile by another
+            await client.create_topics([topic])
+
+
+def _cleanup(*, compacted: bool, retention_s: float | None) -> dict[str, str]:
+    policies = (["compact"] if compacted else []) + (["delete"] if retention_s else [])
+    configs = {"cleanup.policy": ",".join(policies)} if policies else {}
+    if retention_s:
+        configs["retention.ms"] = str(int(retention_s * 1000))
+    return configs
+
+
+async def read_to_end(bootstrap_servers: str, name: str) -> list[Any]:
+    """Every record of ``name`` up to its end when called (for CLIs that look back); empty
+    when the topic does not exist."""
+    partitions = [TopicPartition(name, p) for p in await partitions_of(bootstrap_servers, name)]
+    if not partitions:
+        return []
+    async with reader(bootstrap_servers) as consumer:
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        ends = await consumer.end_offsets(partitions)
+        records: list[Any] = []
+        # Positions, not last offsets: compaction and transaction markers leave holes.
+        remaining = {tp for tp, end in ends.items() if end > 0}
+        while remaining:
+            for tp, batch in (await consumer.getmany(*remaining, timeout_ms=1000)).items():
+                records.extend(record for record in batch if record.offset < ends[tp])
+            remaining = {tp for tp in remaining if await consumer.position(tp) < ends[tp]}
+        return records

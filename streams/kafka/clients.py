@@ -1,0 +1,48 @@
+"""The one place Kafka clients are made outside Faust: an admin client, a producer that waits
+for every replica, and a group-less consumer that reads partitions it is given."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any, TypeVar
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient
+
+_Client = TypeVar("_Client", AIOKafkaProducer, AIOKafkaConsumer)
+
+
+@contextlib.asynccontextmanager
+async def admin(bootstrap_servers: str) -> AsyncIterator[Any]:
+    client = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
+    await client.start()
+    try:
+        yield client
+    finally:
+        await client.close()
+
+
+def producer(bootstrap_servers: str) -> contextlib.AbstractAsyncContextManager[AIOKafkaProducer]:
+    """Acknowledged by every in-sync replica, and idempotent: a retried send is written once."""
+    return _started(
+        AIOKafkaProducer(bootstrap_servers=bootstrap_servers, acks="all", enable_idempotence=True)
+    )
+
+
+def reader(bootstrap_servers: str) -> contextlib.AbstractAsyncContextManager[AIOKafkaConsumer]:
+    """A consumer outside any group, committing nothing: it reads what it is assigned."""
+    return _started(
+        AIOKafkaConsumer(
+            bootstrap_servers=bootstrap_servers, group_id=None, enable_auto_commit=False
+        )
+    )
+
+
+@contextlib.asynccontextmanager
+async def _started(client: _Client) -> AsyncIterator[_Client]:
+    await client.start()
+    try:
+        yield client
+    finally:
+        await client.stop()

@@ -1,0 +1,1 @@
+"""What the service tells about itself: stats arithmetic and tables, metrics, usage reports."""

@@ -1,0 +1,82 @@
+"""``GET /metrics``: Prometheus text built at scrape time from the stats tables and the
+router's live state (prometheus-client renders it)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
+from prometheus_client.registry import Collector
+
+from streams.observe import stats as st
+from streams.routing.router import Router
+
+CIRCUIT_STATES = ("closed", "half_open", "open")
+# What generate_latest writes (aiohttp sets the charset itself, and refuses it in here).
+PROMETHEUS_TEXT = "text/plain; version=0.0.4"
+
+
+class _Snapshot(Collector):
+    def __init__(self, totals: dict[str, st.Stats], router: Router, lag: dict[str, int]) -> None:
+        self.totals, self.router, self.lag = totals, router, lag
+
+    def collect(self) -> Any:
+        calls = CounterMetricFamily(
+            "llm_provider_calls", "Provider attempts by outcome", labels=["provider", "outcome"]
+        )
+        tokens = CounterMetricFamily(
+            "llm_provider_tokens", "Tokens by direction", labels=["provider", "direction"]
+        )
+        cost = CounterMetricFamily("llm_provider_cost_usd", "Cost in USD", labels=["provider"])
+        latency = HistogramMetricFamily(
+            "llm_provider_latency_seconds", "Attempt latency", labels=["provider"]
+        )
+        for provider, record in sorted(self.totals.items()):
+            for outcome, count in sorted(record["outcomes"].items()):
+                calls.add_metric([provider, outcome], count)
+            tokens.add_metric([provider, "input"], record["input_tokens"])
+            tokens.add_metric([provider, "output"], record["output_tokens"])
+            cost.add_metric([provider], record["cost_usd"])
+            cumulative, buckets = 0, []
+            for bound, count in zip(
+                [*st.BUCKETS_MS, float("inf")], record["latency_buckets"], strict=True
+            ):
+                cumulative += count
+                le = "+Inf" if bound == float("inf") else f"{bound / 1000:g}"
+                buckets.append((le, cumulative))
+            latency.add_metric([provider], buckets, record["latency_ms_sum"] / 1000)
+        circuit = GaugeMetricFamily(
+            "llm_provider_circuit_state",
+            "1 for the circuit's current state",
+            labels=["provider", "state"],
+        )
+        enabled = GaugeMetricFamily("llm_provider_enabled", "1 if enabled", labels=["provider"])
+        in_flight = GaugeMetricFamily(
+            "llm_provider_calls_in_flight", "Calls in flight on this worker", labels=["provider"]
+        )
+        for provider, gate in sorted(self.router.gates.items()):
+            for state in CIRCUIT_STATES:
+                circuit.add_metric([provider, state], float(gate.breaker.state == state))
+            enabled.add_metric([provider], float(gate.enabled))
+            in_flight.add_metric([provider], gate.limiter.in_flight)
+        lag = GaugeMetricFamily(
+            "llm_consumer_lag_records", "Records of jobs.raw not yet read", labels=["partition"]
+        )
+        for partition, records in sorted(self.lag.items()):
+            lag.add_metric([partition], records)
+        metrics: list[Metric] = [calls, tokens, cost, latency, circuit, enabled, in_flight, lag]
+        yield from metrics
+
+
+def render_metrics(
+    *, totals: dict[str, st.Stats], router: Router, lag: dict[str, int]
+) -> tuple[bytes, str]:
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(_Snapshot(totals, router, lag))
+    return generate_latest(registry), PROMETHEUS_TEXT

@@ -1,0 +1,136 @@
+"""Usage reports for ``llm-streams report``: per provider and day, calls by outcome, tokens,
+cost and cache hits.
+
+By default the figures come from a worker's web view (``/reports/usage``), that is from the
+same tables the web view shows. ``reprice`` instead rebuilds them from the raw usage on
+``llm.calls`` at the current price table, so a corrected price re-prices the past without
+re-running anything.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from datetime import date
+from typing import Any, Literal
+
+import httpx
+from pydantic import ValidationError
+
+from streams.config.settings import Settings
+from streams.errors import StreamsError
+from streams.kafka.admin import read_to_end
+from streams.models import ProviderCall
+from streams.observe import stats as st
+
+Format = Literal["table", "json", "csv"]
+COLUMNS = (
+    "provider",
+    "day",
+    "calls",
+    "success",
+    "failed",
+    "rate_limited",
+    "input_tokens",
+    "output_tokens",
+    "cost_usd",
+    "cache_hits",
+    "saved_usd",
+)
+
+
+class ReportUnavailable(StreamsError):
+    """No worker answered, or it answered with an error."""
+
+
+def from_web_view(url: str, *, first: date, last: date, timeout_s: float = 30.0) -> dict[str, Any]:
+    try:
+        response = httpx.get(
+            f"{url.rstrip('/')}/reports/usage",
+            params={"start": first.isoformat(), "end": last.isoformat()},
+            timeout=timeout_s,
+            follow_redirects=True,
+        )
+    except httpx.HTTPError as exc:
+        raise ReportUnavailable(f"no worker answered at {url}: {exc}") from None
+    if response.status_code != 200:
+        raise ReportUnavailable(f"{url} answered {response.status_code}: {response.text[:300]}")
+    report: dict[str, Any] = response.json()
+    return report
+
+
+async def repriced(settings: Settings, *, first: date, last: date) -> dict[str, Any]:
+    """The report rebuilt from ``llm.calls`` with ``settings.llm_prices``. A call whose model
+    has no price keeps the cost it was recorded with."""
+    days: dict[str, dict[str, st.Stats]] = {}
+    for record in await read_to_end(settings.kafka_bootstrap_servers, settings.llm_topic_calls):
+        try:
+            call = ProviderCall.model_validate_json(record.value or b"")
+        except ValidationError:
+            continue  # not a call event; the stats agent skips it too
+        day = st.day_of(call.at)
+        if not first.isoformat() <= day <= last.isoformat():
+            continue
+        price = settings.llm_prices.get(call.model)
+        if price is not None:
+            call = call.model_copy(update={"usage": call.usage.priced(price)})
+        by_day = days.setdefault(call.provider, {})
+        by_day[day] = st.add(by_day.get(day), call)
+    report = st.usage_report(days, first=first, last=last)
+    report["price_version"] = settings.llm_price_version
+    return report
+
+
+def rows(report: dict[str, Any]) -> list[dict[str, Any]]:
+    out = []
+    for provider, figures in report["providers"].items():
+        for day, summary in figures["days"].items():
+            outcomes = summary["outcomes"]
+            out.append(
+                {
+                    "provider": provider,
+                    "day": day,
+                    "calls": summary["calls"],
+                    "success": outcomes.get("success", 0),
+                    "failed": summary["calls"] - outcomes.get("success", 0),
+                    "rate_limited": outcomes.get("rate_limited", 0),
+                    "input_tokens": summary["input_tokens"],
+                    "output_tokens": summary["output_tokens"],
+                    "cost_usd": summary["cost_usd"],
+                    "cache_hits": summary.get("cache_hits", 0),
+                    "saved_usd": summary.get("saved_usd", 0.0),
+                }
+            )
+    return out
+
+
+def render(report: dict[str, Any], *, format: Format) -> str:
+    if format == "json":
+        return json.dumps(report, indent=2, sort_keys=True)
+    table = rows(report)
+    if format == "csv":
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=COLUMNS, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(table)
+        return buffer.getvalue().rstrip("\n")
+    cells = [list(COLUMNS)] + [[_cell(row[c]) for c in COLUMNS] for row in table]
+    widths = [max(len(line[i]) for line in cells) for i in range(len(COLUMNS))]
+    # Names left, numbers right.
+    lines = [
+        "  ".join(
+            value.ljust(width) if column < 2 else value.rjust(width)
+            for column, (value, width) in enumerate(zip(line, widths, strict=True))
+        )
+        for line in cells
+    ]
+    period = f"{report['start']} .. {report['end']}"
+    footer = f"{len(table)} rows, {period}" + (
+        f", re-priced at {report['price_version']}" if "price_version" in report else ""
+    )
+    return "\n".join([*lines, footer])
+
+
+def _cell(value: Any) -> str:
+    return f"{value:.6f}" if isinstance(value, float) else str(value)

@@ -1,0 +1,99 @@
+"""Reposts cost nothing twice: an identical job reuses the earlier enrichment.
+
+The same posting comes back under new ids all the time (reposts, other boards). Its key is a
+hash of what the prompt is made of (title, company, location, salary text and description,
+each with case and whitespace normalised), the options that change the answer (model,
+temperature, max tokens) and the schema version. Entries go to a compacted topic
+(``llm.cache``, one partition, records older than ``LLM_CACHE_MAX_AGE_S`` deleted) that every
+worker follows whole, so a repost hits whichever worker gets it; in memory at most
+``LLM_CACHE_MAX_ENTRIES`` are kept, least recently used first out.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from pydantic import Field, ValidationError
+
+from streams.config.slices import CacheConfig
+from streams.kafka.follower import TopicFollower
+from streams.models import SCHEMA_VERSION, Enrichment, Message, RawJob, Usage, utcnow
+
+log = logging.getLogger(__name__)
+
+
+class CachedEnrichment(Message):
+    """One ``llm.cache`` record: the answer, who gave it, and what it cost."""
+
+    enrichment: Enrichment
+    provider: str
+    model: str
+    usage: Usage
+    stored_at: datetime = Field(default_factory=utcnow)
+
+
+def repost_key(job: RawJob) -> str:
+    options = job.options
+    parts = {
+        "title": _normalised(job.title),
+        "company": _normalised(job.company),
+        "location": _normalised(job.location),
+        "salary": _normalised(job.salary_text),
+        "description": _normalised(job.description),
+        "model": options.model if options else None,
+        "temperature": options.temperature if options else None,
+        "max_tokens": options.max_tokens if options else None,
+        "schema_version": SCHEMA_VERSION,
+    }
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
+
+
+def _normalised(text: str | None) -> str:
+    return " ".join((text or "").casefold().split())
+
+
+class RepostCache(TopicFollower):
+    def __init__(self, config: CacheConfig, *, clock: Callable[[], float] = time.time) -> None:
+        super().__init__(
+            bootstrap_servers=config.bootstrap_servers,
+            topic=config.topic,
+            retention_s=config.max_age_s,
+        )
+        self.max_entries = config.max_entries
+        self.max_age_s = config.max_age_s
+        self.clock = clock
+        self._entries: OrderedDict[str, CachedEnrichment] = OrderedDict()
+
+    @property
+    def entries(self) -> int:
+        return len(self._entries)
+
+    def get(self, key: str) -> CachedEnrichment | None:
+        entry = self._entries.get(key)
+        if entry is None:
+            return None
+        if self.clock() - entry.stored_at.timestamp() > self.max_age_s:
+            del self._entries[key]
+            return None
+        self._entries.move_to_end(key)
+        return entry
+
+    def put(self, key: str, entry: CachedEnrichment) -> None:
+        self._entries[key] = entry
+        self._entries.move_to_end(key)
+        while len(self._entries) > self.max_entries:
+            self._entries.popitem(last=False)
+
+    def apply(self, record: Any) -> None:
+        key = (record.key or b"").decode()
+        try:
+            self.put(key, CachedEnrichment.model_validate_json(record.value or b""))
+        except ValidationError as exc:  # e.g. from another schema version: a miss, not a crash
+            log.warning("cache: ignoring an invalid entry: %s", exc.errors()[0]["msg"])

@@ -1,0 +1,164 @@
+"""One job's way from raw record to published outcome: decode, repost cache, route, publish.
+
+``handle`` serves a record of ``jobs.raw`` and never raises for a bad one: an exception
+escaping a Faust agent acks and skips its record (Faust 0.15.3), so every per-record failure
+becomes a dead letter here and nothing but cancellation leaves it. ``enrich`` is the same path
+for a job that came some other way (the web view's ``/process``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from pydantic import ValidationError
+
+from streams.deadline import Deadline
+from streams.errors import EnrichmentFailed, PublishRejected
+from streams.kafka.topics import Topics
+from streams.models import Attempt, EnrichedJob, Message, ProviderCall, RawJob, Usage
+from streams.pipeline.cache import CachedEnrichment, RepostCache, repost_key
+from streams.pipeline.dead_letter import dead_letter, job_id_of
+from streams.pipeline.publisher import publish
+from streams.routing.router import Router
+from streams.vocab import Stage
+
+log = logging.getLogger(__name__)
+
+Outgoing = tuple[Any, str | None, Message]  # topic, key, record
+
+
+class Enricher:
+    def __init__(
+        self,
+        *,
+        topics: Topics,
+        router: Router,
+        price_version: str,
+        cache: RepostCache | None = None,
+    ) -> None:
+        self.topics = topics
+        self.router = router
+        self.price_version = price_version
+        self.cache = cache
+
+    async def handle(self, event: Any, *, taken_at: float) -> None:
+        """Enrich one raw record, or dead-letter it. ``taken_at`` (on the router's clock)
+        is when the agent took the record: the job's deadline counts from there."""
+        message = event.message
+        stage: Stage = "decode"
+        data: Any = None
+        attempts: Sequence[Attempt] = ()
+        try:
+            data = json.loads(bytes(message.value or b"").decode("utf-8"))
+            stage = "validate"
+            job = RawJob.model_validate(data)
+            stage = "enrich"
+            deadline = self.router.deadline_for(job, taken_at=taken_at)
+            await self.enrich(job, deadline=deadline, to_topic=True)
+            return
+        except (EnrichmentFailed, PublishRejected) as exc:
+            failure: BaseException = exc
+            stage = "publish" if isinstance(exc, PublishRejected) else "enrich"
+            attempts = exc.attempts
+        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError, ValidationError) as exc:
+            failure = exc
+        except Exception as exc:  # a bug must cost one dead letter, not the record
+            log.exception("unexpected error enriching record at offset %s", message.offset)
+            failure = exc
+        key, letter = dead_letter(
+            message, stage, failure, job_id=job_id_of(data), attempts=attempts
+        )
+        await publish(self.topics.dead_letter, key, letter)
+
+    async def enrich(self, job: RawJob, *, deadline: Deadline, to_topic: bool) -> EnrichedJob:
+        """The job enriched from the repost cache or through the router, published with its
+        provider calls (and a new cache entry) in one broker round trip; the result itself
+        goes to ``jobs.enriched`` only ``to_topic``. Raises EnrichmentFailed once the failed
+        calls are published, PublishRejected if the broker refused a record for good."""
+        key = repost_key(job) if self.cache is not None else None
+        cached = self.cache.get(key) if self.cache is not None and key else None
+        outgoing: list[Outgoing] = []
+        if cached is not None:
+            enriched = self._from_cache(job, cached)
+            outgoing.append((self.topics.calls, cached.provider, self._cache_hit(job, cached)))
+        else:
+            try:
+                routed = await self.router.enrich(job, deadline=deadline)
+            except EnrichmentFailed as exc:
+                await self._publish_all(self._calls(job, exc.attempts))
+                raise
+            enriched = EnrichedJob(
+                job_id=job.job_id,
+                job=job,
+                enrichment=routed.completion.enrichment,
+                provider=routed.provider,
+                model=routed.completion.model,
+                attempts=routed.attempts,
+                usage=routed.completion.usage,
+                latency_ms=routed.latency_ms,
+            )
+            outgoing += self._calls(job, routed.attempts)
+            if self.cache is not None and key:
+                entry = CachedEnrichment(
+                    enrichment=enriched.enrichment,
+                    provider=enriched.provider,
+                    model=enriched.model,
+                    usage=enriched.usage,
+                )
+                self.cache.put(key, entry)  # at once: a repost right behind must not wait
+                outgoing.append((self.topics.cache, key, entry))
+        if to_topic:
+            outgoing.append((self.topics.enriched, job.job_id, enriched))
+        try:
+            await self._publish_all(outgoing)
+        except PublishRejected as exc:
+            raise PublishRejected(str(exc), attempts=enriched.attempts) from None
+        return enriched
+
+    async def _publish_all(self, outgoing: list[Outgoing]) -> None:
+        results = await asyncio.gather(
+            *(publish(topic, key, record) for topic, key, record in outgoing),
+            return_exceptions=True,
+        )
+        failures = [result for result in results if isinstance(result, BaseException)]
+        for failure in failures:
+            if not isinstance(failure, PublishRejected):
+                raise failure
+        if failures:
+            raise failures[0]
+
+    def _calls(self, job: RawJob, attempts: Sequence[Attempt]) -> list[Outgoing]:
+        calls = (
+            ProviderCall.of(attempt, job_id=job.job_id, price_version=self.price_version)
+            for attempt in attempts
+        )
+        return [(self.topics.calls, call.provider, call) for call in calls]
+
+    def _from_cache(self, job: RawJob, cached: CachedEnrichment) -> EnrichedJob:
+        return EnrichedJob(
+            job_id=job.job_id,
+            job=job,
+            enrichment=cached.enrichment,
+            provider=cached.provider,
+            model=cached.model,
+            attempts=[],
+            usage=Usage(),
+            latency_ms=0.0,
+            cached=True,
+        )
+
+    def _cache_hit(self, job: RawJob, cached: CachedEnrichment) -> ProviderCall:
+        return ProviderCall(
+            provider=cached.provider,
+            model=cached.model,
+            job_id=job.job_id,
+            attempt=1,
+            outcome="cache_hit",
+            latency_ms=0.0,
+            usage=cached.usage,
+            price_version=self.price_version,
+        )

@@ -1,0 +1,46 @@
+"""List prices per model, and the arithmetic that turns tokens into dollars.
+
+A leaf, so the messages (which re-price raw usage) and the settings (which read a price table
+from the environment) share one definition.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+# The date the default table below was read from the vendors' price pages.
+PRICE_VERSION = "2026-11-24"
+
+
+class ModelPrice(BaseModel):
+    """List price in USD per million tokens."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    input: float = Field(ge=0)
+    cached_input: float = Field(ge=0)
+    output: float = Field(ge=0)
+
+    def cost_usd(self, *, input_tokens: int, cached_input_tokens: int, output_tokens: int) -> float:
+        uncached = max(input_tokens - cached_input_tokens, 0)
+        total = (
+            uncached * self.input
+            + cached_input_tokens * self.cached_input
+            + output_tokens * self.output
+        )
+        return round(total / 1_000_000, 10)
+
+
+# The vendors' list prices on PRICE_VERSION; LLM_PRICES overrides any of them.
+DEFAULT_PRICES: dict[str, ModelPrice] = {
+    "gpt-5.4-mini": ModelPrice(input=0.75, cached_input=0.075, output=4.50),
+    "gpt-5.4-nano": ModelPrice(input=0.20, cached_input=0.02, output=1.25),
+    "gpt-4.1-mini": ModelPrice(input=0.40, cached_input=0.10, output=1.60),
+    "gpt-4o-mini": ModelPrice(input=0.15, cached_input=0.075, output=0.60),
+    "claude-haiku-4-5": ModelPrice(input=1.00, cached_input=0.10, output=5.00),
+    "claude-sonnet-4-6": ModelPrice(input=3.00, cached_input=0.30, output=15.00),
+    "gemini-2.5-flash-lite": ModelPrice(input=0.10, cached_input=0.10, output=0.40),
+    "gemini-3.5-flash": ModelPrice(input=1.50, cached_input=1.50, output=9.00),
+    "deepseek-v4-flash": ModelPrice(input=0.14, cached_input=0.0028, output=0.28),
+    "deepseek-v4-pro": ModelPrice(input=0.435, cached_input=0.003625, output=0.87),
+}

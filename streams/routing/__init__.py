@@ -1,0 +1,2 @@
+"""Turning one job into provider attempts: deadline, retry policy, per-provider gates
+(circuit breaker, rate limits, cool-down) and the routing loop."""

@@ -1,0 +1,322 @@
+"""Turns one job into provider attempts, always within the job's deadline.
+
+Order: the job's preferred provider, then the chain (or, with the ``latency`` strategy, the
+chain sorted by live latency), skipping disabled providers, open circuits and providers
+cooling down after a rate limit. Per provider: bounded retries with exponential backoff and
+full jitter that honour the delay the provider asked for; then fallback. Rate limits
+(requests and tokens per minute) and a concurrency cap hold however many jobs are in flight.
+
+It knows nothing about Kafka. Time, sleep and randomness are injectable, so tests check exact
+backoff sequences without waiting.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import random
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from streams.config.slices import RoutingConfig
+from streams.deadline import Deadline
+from streams.errors import (
+    BadRequest,
+    DeadlineExceeded,
+    EnrichmentFailed,
+    ProviderError,
+    RateLimited,
+    RequestTooLarge,
+)
+from streams.models import Attempt, ErrorInfo, RawJob
+from streams.providers.base import Completion, EnrichRequest, Provider
+from streams.providers.prompt import system_prompt, user_message
+from streams.routing.breaker import CircuitBreaker
+from streams.routing.gate import Gate
+from streams.routing.limits import ProviderLimiter
+
+log = logging.getLogger(__name__)
+
+# How often a waiting job or a paused intake looks again (a provider may be re-enabled).
+POLL_S = 1.0
+
+
+@dataclass(frozen=True, kw_only=True)
+class Routed:
+    completion: Completion
+    provider: str
+    attempts: list[Attempt]
+    latency_ms: float
+
+
+@dataclass(kw_only=True)
+class _Job:
+    """One job's progress through the providers."""
+
+    request: EnrichRequest
+    deadline: Deadline
+    preferred: str | None
+    attempts: list[Attempt] = field(default_factory=list)
+    tries: Counter[str] = field(default_factory=Counter)
+    failed_for_good: set[str] = field(default_factory=set)  # a final error: never again
+    # Out of retries for now (an outage, or a wait beyond the deadline): the job falls back,
+    # and comes back here at this time if nothing else worked by then.
+    resting_until: dict[str, float] = field(default_factory=dict)
+
+    def failure(self, reason: str, *, out_of_time: bool = False) -> EnrichmentFailed:
+        last = self.attempts[-1].error if self.attempts else None
+        detail = f"{reason}; last: {last.type}: {last.message}" if last else reason
+        if out_of_time:
+            exceeded = self.deadline.exceeded(detail)
+            exceeded.attempts = self.attempts
+            return exceeded
+        return EnrichmentFailed(detail, attempts=self.attempts)
+
+
+class Router:
+    def __init__(
+        self,
+        config: RoutingConfig,
+        providers: Mapping[str, Provider],
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.clock = clock
+        self.sleep = sleep
+        self.rng = rng or random.Random()
+        self.gates: dict[str, Gate] = {}
+        self._providers = providers
+        self._paused = False
+        self.reconfigure(config)
+
+    # --- configuration, at start and at run time ---------------------------------------------
+
+    def reconfigure(self, config: RoutingConfig) -> None:
+        """Apply a routing config: at start, and for every validated config patch."""
+        self.config = config
+        self.chain = [name for name in config.chain if name in self._providers]
+        for name, provider in self._providers.items():
+            gate = self.gates.get(name)
+            limits = config.limits_of(name)
+            if gate is None:
+                gate = self.gates[name] = Gate(
+                    provider,
+                    breaker=CircuitBreaker(clock=self.clock, policy=config.breaker),
+                    limiter=ProviderLimiter(limits, clock=self.clock, sleep=self.sleep),
+                    retry=config.retry,
+                    clock=self.clock,
+                    rng=self.rng,
+                )
+            elif gate.limiter.config != limits:  # calls in flight keep the old limiter
+                gate.limiter = ProviderLimiter(limits, clock=self.clock, sleep=self.sleep)
+            gate.breaker.policy = config.breaker
+            gate.retry = config.retry
+
+    def set_enabled(self, name: str, enabled: bool) -> None:
+        self.gates[name].enabled = enabled
+
+    def status(self) -> dict[str, dict[str, Any]]:
+        now = self.clock()
+        return {name: gate.snapshot(now) for name, gate in self.gates.items()}
+
+    # --- routing --------------------------------------------------------------------------
+
+    def order(self, preferred: str | None) -> list[str]:
+        """The job's preferred provider first (if it is in the chain), then the chain.
+
+        The ``latency`` strategy sorts the chain by each provider's moving average latency
+        (unmeasured providers first, so they get measured). Latency rather than cost, because
+        cost per call is already known from the price table and can be expressed by the
+        chain's order, while latency moves with the vendor's load, which only live figures
+        show."""
+        chain: list[str] = list(self.chain)
+        if self.config.strategy == "latency":
+            chain.sort(key=lambda name: self.gates[name].latency_ms or 0.0)
+        # The chain is also the allow-list: a job cannot route to a provider left out of it.
+        first = [preferred] if preferred is not None and preferred in chain else []
+        return first + [name for name in chain if name != preferred]
+
+    def next_ready_at(self) -> float:
+        """When some provider in the chain can next take a call (inf: all disabled)."""
+        now = self.clock()
+        return min((self.gates[name].ready_at(now) for name in self.chain), default=math.inf)
+
+    async def wait_for_capacity(self) -> None:
+        """Backpressure: return once some provider in the chain can take a call, instead of
+        letting new jobs burn their retries into the dead-letter topic."""
+        while (gap := self.next_ready_at() - self.clock()) > 0:
+            if not self._paused:
+                self._paused = True
+                log.warning("every provider is disabled, open or rate-limited: pausing intake")
+            await self.sleep(min(gap, POLL_S))
+        if self._paused:
+            self._paused = False
+            log.warning("a provider is available again: resuming intake")
+
+    def deadline_for(self, job: RawJob, *, taken_at: float | None = None) -> Deadline:
+        """The job's deadline, counted from when its record was taken (default: now)."""
+        options = job.options
+        seconds = (
+            options.deadline_ms / 1000
+            if options and options.deadline_ms
+            else self.config.default_deadline_s
+        )
+        return Deadline.after(seconds, clock=self.clock, start=taken_at)
+
+    def request_for(self, job: RawJob) -> EnrichRequest:
+        options = job.options
+        return EnrichRequest(
+            job=job,
+            model=options.model if options else None,
+            max_tokens=(options.max_tokens if options and options.max_tokens else None)
+            or self.config.max_output_tokens,
+            temperature=(
+                options.temperature
+                if options and options.temperature is not None
+                else self.config.temperature
+            ),
+        )
+
+    async def enrich(self, job: RawJob, *, deadline: Deadline) -> Routed:
+        """The first valid enrichment, or EnrichmentFailed (DeadlineExceeded when time ran
+        out) carrying every attempt."""
+        state = _Job(
+            request=self.request_for(job),
+            deadline=deadline,
+            preferred=job.options.preferred_provider if job.options else None,
+        )
+        started = self.clock()
+        while True:
+            name = await self._next_provider(state)
+            if state.resting_until.pop(name, None) is not None:
+                state.tries[name] = 0  # a new round
+            state.tries[name] += 1
+            result = await self._attempt(name, state)
+            if isinstance(result, Completion):
+                latency_ms = (self.clock() - started) * 1000
+                return Routed(
+                    completion=result, provider=name, attempts=state.attempts, latency_ms=latency_ms
+                )
+            if isinstance(result, RateLimited):
+                state.tries[name] -= 1  # waiting out a rate limit is bounded by the deadline
+                continue
+            if not result.retryable:
+                state.failed_for_good.add(name)
+                continue
+            delay = max(
+                result.retry_after_s or 0.0,
+                self.config.retry.backoff_s(state.tries[name], self.rng),
+            )
+            if state.tries[name] >= self.config.retry.attempts or not deadline.allows(delay):
+                state.resting_until[name] = self.clock() + delay  # fall back now
+                continue
+            await self.sleep(delay)
+
+    async def _next_provider(self, state: _Job) -> str:
+        """The provider to try next, waiting (within the deadline) while every usable one
+        is resting, open or cooling down; EnrichmentFailed when none is left."""
+        while True:
+            now = self.clock()
+            usable = [
+                name
+                for name in self.order(state.preferred)
+                if name not in state.failed_for_good and self.gates[name].enabled
+            ]
+            if not usable:
+                raise state.failure("every provider failed")
+            candidates = [name for name in usable if state.resting_until.get(name, 0.0) <= now]
+            if not candidates:
+                # Every provider is failing retryably: an outage. Wait for the first to be
+                # worth another round rather than dead-letter a job that has time left.
+                gap = min(state.resting_until[name] for name in usable) - now
+                if not state.deadline.allows(gap):
+                    raise state.failure("every provider failed", out_of_time=True)
+                await self.sleep(gap)
+                continue
+            for name in candidates:
+                if self.gates[name].admit():
+                    return name
+            # All open or cooling down: wait within the deadline.
+            wake = min(self.gates[name].ready_at(now) for name in candidates)
+            gap = max(wake - now, 0.01)
+            if not state.deadline.allows(gap):
+                blocked = ", ".join(f"{n} {self.gates[n].why_waiting()}" for n in candidates)
+                raise state.failure(f"unavailable: {blocked}", out_of_time=True)
+            await self.sleep(min(gap, POLL_S))
+
+    async def _attempt(self, name: str, state: _Job) -> Completion | ProviderError:
+        """One call through the provider's gate. DeadlineExceeded ends the job (with the
+        call recorded if it was under way)."""
+        gate = self.gates[name]
+        request = state.request
+        model = request.model or gate.provider.model
+        began: float | None = None
+        try:
+            async with gate.call(
+                tokens=_estimate_tokens(request), deadline=state.deadline
+            ) as settle:
+                if not state.deadline.allows():
+                    raise state.deadline.exceeded("no time left to start an attempt")
+                began = self.clock()
+                attempt_deadline = state.deadline.capped(self.config.attempt_timeout_s)
+                completion = await gate.provider.enrich(request, deadline=attempt_deadline)
+                settle(completion.usage.input_tokens + completion.usage.output_tokens)
+        except RequestTooLarge as exc:
+            error: ProviderError = BadRequest(
+                f"request exceeds the tokens-per-minute limit ({exc})", provider=name
+            )
+        except ProviderError as exc:
+            error = exc
+        except DeadlineExceeded as exc:
+            if began is None:
+                raise state.failure(f"no time left to call {name}", out_of_time=True) from None
+            # The call was under way, and may be billed: it is recorded.
+            state.attempts.append(_failed(name, model, state.tries[name], exc, self._ms(began)))
+            raise state.failure(f"{name} did not answer in time", out_of_time=True) from None
+        else:
+            latency_ms = self._ms(began)
+            gate.observe(latency_ms)
+            state.attempts.append(
+                Attempt(
+                    provider=name,
+                    model=completion.model,
+                    attempt=state.tries[name],
+                    outcome="success",
+                    http_status=completion.http_status,
+                    latency_ms=latency_ms,
+                    usage=completion.usage,
+                )
+            )
+            return completion
+        state.attempts.append(_failed(name, model, state.tries[name], error, self._ms(began)))
+        return error
+
+    def _ms(self, since: float | None) -> float:
+        return 0.0 if since is None else (self.clock() - since) * 1000
+
+
+def _failed(
+    name: str, model: str, n: int, error: ProviderError | DeadlineExceeded, latency_ms: float
+) -> Attempt:
+    return Attempt(
+        provider=name,
+        model=model,
+        attempt=n,
+        outcome=error.outcome,
+        http_status=error.status_code if isinstance(error, ProviderError) else None,
+        latency_ms=latency_ms,
+        error=ErrorInfo(type=type(error).__name__, message=str(error)),
+    )
+
+
+def _estimate_tokens(request: EnrichRequest) -> int:
+    """Tokens a call may use, reserved against the tokens-per-minute limit up front (about
+    four characters a token, plus the whole output allowance); the rest is given back."""
+    prompt = system_prompt(with_schema=True) + user_message(request.job)
+    return len(prompt) // 4 + request.max_tokens

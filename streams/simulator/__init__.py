@@ -1,6 +1,0 @@
-"""A loopback stand-in for the LLM vendors' HTTP APIs, for tests, benchmarks and the demo."""
-
-from streams.simulator.faults import Faults
-from streams.simulator.server import DEFAULT_API_KEY, Simulator, base_urls, serve
-
-__all__ = ["DEFAULT_API_KEY", "Faults", "Simulator", "base_urls", "serve"]

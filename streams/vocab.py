@@ -1,0 +1,25 @@
+"""The words every layer shares: provider names, attempt outcomes, pipeline stages.
+
+A leaf: it imports nothing from this package, so messages, errors and settings can all use it.
+"""
+
+from __future__ import annotations
+
+from typing import Literal, get_args
+
+ProviderName = Literal["openai", "anthropic", "gemini", "deepseek", "ollama"]
+PROVIDER_NAMES: tuple[ProviderName, ...] = get_args(ProviderName)
+
+# What one provider attempt came to, as recorded on ``llm.calls``.
+Outcome = Literal[
+    "success",
+    "error",
+    "timeout",
+    "rate_limited",
+    "invalid_output",
+    "deadline_exceeded",
+    "cache_hit",  # a repost served from the cache: no provider was called
+]
+
+# Where a record failed, on its way through the enrich agent.
+Stage = Literal["decode", "validate", "enrich", "publish"]

@@ -1,0 +1,309 @@
+"""What the web view reads and answers: its request bodies and its response models. The route
+table names one of each per endpoint, and the OpenAPI document is generated from them, so the
+document is what the handlers do."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, RootModel, model_validator
+
+from streams.models import Attempt, Enrichment, JobOptions, RawJob, Usage
+from streams.observe.stats import DAYS_KEPT
+from streams.vocab import ProviderName
+
+
+class Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# --- requests ------------------------------------------------------------------------------
+
+
+class ProcessRequest(Body):
+    """One job, or a free-form prompt treated as a job's text."""
+
+    job: RawJob | None = None
+    prompt: str | None = Field(default=None, min_length=1, max_length=100_000)
+    max_tokens: int | None = Field(default=None, ge=16, le=65536)
+    temperature: float | None = Field(default=None, ge=0, le=2)
+    preferred_provider: ProviderName | None = None
+
+    @model_validator(mode="after")
+    def _one_input(self) -> ProcessRequest:
+        if (self.job is None) == (self.prompt is None):
+            raise ValueError("give exactly one of 'job' and 'prompt'")
+        return self
+
+    def as_job(self) -> RawJob:
+        job = self.job or RawJob(
+            job_id=f"prompt-{uuid.uuid4().hex[:12]}",
+            title=(self.prompt or "").strip().splitlines()[0][:500] or "prompt",
+            description=self.prompt or "",
+        )
+        overrides = {
+            k: v
+            for k, v in {
+                "max_tokens": self.max_tokens,
+                "temperature": self.temperature,
+                "preferred_provider": self.preferred_provider,
+            }.items()
+            if v is not None
+        }
+        if not overrides:
+            return job
+        options = (job.options or JobOptions()).model_copy(update=overrides)
+        return job.model_copy(update={"options": options})
+
+
+class BatchRequest(Body):
+    items: list[ProcessRequest] = Field(min_length=1)
+
+
+class UsageRequest(Body):
+    start: date
+    end: date
+
+    @model_validator(mode="after")
+    def _ordered(self) -> UsageRequest:
+        if self.end < self.start:
+            raise ValueError("'end' is before 'start'")
+        if (self.end - self.start).days > DAYS_KEPT:
+            raise ValueError(f"a report covers at most {DAYS_KEPT} days")
+        return self
+
+
+class ConfigPatch(RootModel[dict[str, Any]]):
+    """Settings to change at run time, by name (any case), e.g. {"LLM_JOB_DEADLINE_S": 30}."""
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> ConfigPatch:
+        if not self.root:
+            raise ValueError("the body must be a non-empty object of settings")
+        return self
+
+
+class StatisticsQuery(Body):
+    minutes: int = Field(default=60, ge=1, description="clamped to the minutes kept (a day)")
+
+
+# --- responses -----------------------------------------------------------------------------
+
+
+class ErrorDetail(Body):
+    status: int
+    message: str
+    field: str | None = Field(default=None, description="the input that was wrong")
+
+
+class ErrorBody(Body):
+    error: ErrorDetail
+
+
+class LatencySummary(Body):
+    mean: float | None
+    p50: float | None
+    p95: float | None
+    p99: float | None
+    max: float
+
+
+class Summary(Body):
+    """A provider's figures over some span: counts, rates, latency, tokens, cost."""
+
+    calls: int
+    outcomes: dict[str, int]
+    success_rate: float | None
+    rate_limited_rate: float | None
+    latency_ms: LatencySummary
+    input_tokens: int
+    cached_input_tokens: int
+    output_tokens: int
+    cost_usd: float
+    cache_hits: int
+    saved_usd: float
+
+
+HealthState = Literal["healthy", "degraded", "down", "disabled", "unknown"]
+
+
+class Memory(Body):
+    rss_mb: float
+    vms_mb: float
+    percent: float
+
+
+class Broker(Body):
+    connected: bool
+    bootstrap: str
+
+
+class Health(Body):
+    status: Literal["ok", "starting"]
+    uptime_s: float
+    memory: Memory
+    broker: Broker
+    consumer_lag: dict[str, int] = Field(description="records not yet read, per partition")
+    assigned_partitions: int
+    providers: dict[str, HealthState]
+
+
+class Circuit(Body):
+    state: Literal["closed", "open", "half_open"]
+    consecutive_failures: int
+    recent_failure_ratio: float
+
+
+class Limits(Body):
+    rpm: int | None
+    tpm: int | None
+    concurrency: int
+
+
+class GateState(Body):
+    enabled: bool
+    circuit: Circuit
+    rate_limited_for_s: float
+    latency_ms_avg: float | None
+    in_flight: int
+    limits: Limits
+
+
+class RepostCacheState(Body):
+    enabled: bool
+    entries: int | None = None
+    replayed: bool | None = None
+
+
+class Status(Body):
+    app_id: str
+    uptime_s: float
+    rebalancing: bool
+    provider_chain: list[str]
+    routing_strategy: str
+    intake_paused: bool
+    jobs_in_flight: int
+    control_replayed: bool
+    repost_cache: RepostCacheState
+    providers: dict[str, GateState]
+
+
+class RecentFailure(Body):
+    at: str
+    provider: str
+    job_id: str
+    outcome: str
+    http_status: int | None
+    error: str
+
+
+class MinuteSummary(Summary):
+    minute: str
+
+
+class Statistics(Body):
+    recent_failures: list[RecentFailure]
+    totals: dict[str, Summary]
+    per_minute: dict[str, list[MinuteSummary]]
+
+
+class ProviderUsage(Body):
+    total: Summary
+    days: dict[str, Summary]
+
+
+class UsageReport(Body):
+    start: str
+    end: str
+    providers: dict[str, ProviderUsage]
+
+
+class SeeOther(Body):
+    see: str
+
+
+class PassiveHealth(Body):
+    state: HealthState
+    last_5_minutes: Summary
+
+
+class ProviderView(GateState):
+    name: str
+    in_chain: bool
+    model: str
+    health: PassiveHealth
+    totals: Summary
+
+
+class ProviderList(Body):
+    providers: list[ProviderView]
+
+
+class ActiveHealth(Body):
+    ok: bool
+    detail: str
+
+
+class ProviderHealth(Body):
+    name: str
+    active: ActiveHealth
+    passive: PassiveHealth
+
+
+class ErrorInfoBody(Body):
+    type: str
+    message: str
+
+
+class ProviderTest(Body):
+    name: str
+    ok: bool
+    model: str | None = None
+    latency_ms: float | None = None
+    usage: Usage | None = None
+    error: ErrorInfoBody | None = None
+
+
+class Accepted(Body):
+    """A command was published; every worker applies it."""
+
+    accepted: Literal[True] = True
+
+
+class Switched(Accepted):
+    action: Literal["enable", "disable"]
+    provider: ProviderName
+
+
+class ResetAccepted(Accepted):
+    reset: list[str]
+
+
+class PatchAccepted(Accepted):
+    patch: list[str] = Field(description="the settings changed")
+
+
+class ConfigView(Body):
+    settings: dict[str, Any] = Field(description="every setting; secrets as **********")
+    runtime_keys: list[str]
+
+
+class ProcessResult(Body):
+    job_id: str
+    ok: bool
+    provider: str | None = None
+    model: str | None = None
+    enrichment: Enrichment | None = None
+    usage: Usage | None = None
+    latency_ms: float | None = None
+    cached: bool = False
+    error: str | None = None
+    error_type: str | None = None
+    caller_error: bool = False
+    attempts: list[Attempt]
+
+
+class BatchResult(Body):
+    results: list[ProcessResult]

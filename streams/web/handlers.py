@@ -1,0 +1,332 @@
+"""What each endpoint does, as the methods of one class; the route table (``routes``) says
+which path, method, body and response each one has.
+
+Reads of the stats tables are forwarded to the worker that holds them, so every worker gives
+the same figures. State changes are commands on the control topic, never one worker's memory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from importlib import resources
+from typing import Any
+
+import psutil
+from pydantic import BaseModel
+
+from streams.config.slices import WebConfig
+from streams.control.commands import RUNTIME_KEYS, apply_patch, publish
+from streams.control.follower import ControlFollower
+from streams.deadline import Deadline
+from streams.errors import ConfigurationError, EnrichmentFailed, ProviderError
+from streams.kafka.topics import Topics
+from streams.models import ControlCommand, RawJob
+from streams.observe import stats as st
+from streams.observe.metrics import render_metrics
+from streams.observe.tables import StatsStore
+from streams.pipeline.enricher import Enricher
+from streams.providers.base import EnrichRequest
+from streams.vocab import PROVIDER_NAMES
+from streams.web import bodies as b
+from streams.web.health import consumer_lag, passive_health, provider_view
+from streams.web.openapi import docs_page, document
+
+STARTED = time.monotonic()
+PROVIDER_TEST_TIMEOUT_S = 15.0
+
+
+class Problem(Exception):
+    """An answer other than the route's own: a 4xx with what was wrong."""
+
+    def __init__(self, status: int, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.status, self.message, self.field = status, message, field
+
+
+@dataclass(frozen=True, kw_only=True)
+class Call:
+    """One request, parsed by the route table: its body, query and path parameter."""
+
+    request: Any
+    body: Any = None
+    query: Any = None
+    name: str = ""  # the {name} of /providers/{name}/...
+
+
+@dataclass(frozen=True, kw_only=True)
+class Reply:
+    """A response model with a status other than the route's, or with headers."""
+
+    body: BaseModel
+    status: int
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Page:
+    """Bytes that are not JSON (HTML, JavaScript, Prometheus text)."""
+
+    content: bytes
+    content_type: str
+
+
+class Handlers:
+    def __init__(
+        self,
+        *,
+        app: Any,
+        config: WebConfig,
+        topics: Topics,
+        control: ControlFollower,
+        stats: StatsStore,
+        enricher: Enricher,
+    ) -> None:
+        self.app = app
+        self.config = config
+        self.topics = topics
+        self.control = control
+        self.router = enricher.router
+        self.stats = stats
+        self.enricher = enricher
+
+    # --- health and status ----------------------------------------------------------------
+
+    async def health(self, call: Call) -> b.Health:
+        process = psutil.Process()
+        memory = process.memory_info()
+        producer = self.app.producer
+        try:
+            broker_ok = bool(producer and producer._producer and producer._producer.client)
+            lag = await self._lag()
+        except Exception:  # a worker still starting has no consumer yet
+            broker_ok, lag = False, {}
+        return b.Health(
+            status="ok" if broker_ok else "starting",
+            uptime_s=_uptime_s(),
+            memory=b.Memory(
+                rss_mb=round(memory.rss / 2**20, 1),
+                vms_mb=round(memory.vms / 2**20, 1),
+                percent=round(process.memory_percent(), 2),
+            ),
+            broker=b.Broker(connected=broker_ok, bootstrap=self.config.bootstrap_servers),
+            consumer_lag=lag,
+            assigned_partitions=len(self.app.consumer.assignment()) if self.app.consumer else 0,
+            providers={p: self._passive(p)["state"] for p in PROVIDER_NAMES},
+        )
+
+    async def status(self, call: Call) -> b.Status:
+        router, cache = self.router, self.enricher.cache
+        return b.Status.model_validate(
+            {
+                "app_id": self.config.app_id,
+                "uptime_s": _uptime_s(),
+                "rebalancing": bool(self.app.rebalancing),
+                "provider_chain": router.chain,
+                "routing_strategy": router.config.strategy,
+                "intake_paused": router.next_ready_at() > router.clock(),
+                "jobs_in_flight": sum(g.limiter.in_flight for g in router.gates.values()),
+                "control_replayed": self.control.replayed.is_set(),
+                "repost_cache": {"enabled": False}
+                if cache is None
+                else {
+                    "enabled": True,
+                    "entries": cache.entries,
+                    "replayed": cache.replayed.is_set(),
+                },
+                "providers": router.status(),
+            }
+        )
+
+    # --- statistics and reports -------------------------------------------------------------
+
+    async def statistics(self, call: Call) -> b.Statistics:
+        minutes = min(call.query.minutes, st.MINUTES_KEPT)
+        since = st.minute_of(datetime.now(UTC)) - minutes + 1
+        series = self.stats.minutes_since(since)
+        return b.Statistics.model_validate(
+            {
+                "recent_failures": self.stats.recent_failures(),
+                "totals": {p: st.summary(v) for p, v in self.stats.totals_by_provider().items()},
+                "per_minute": {
+                    p: [
+                        {"minute": datetime.fromtimestamp(m * 60, UTC).isoformat(), **st.summary(v)}
+                        for m, v in sorted(by_minute.items())
+                    ]
+                    for p, by_minute in series.items()
+                },
+            }
+        )
+
+    async def statistics_reset(self, call: Call) -> b.ResetAccepted:
+        for provider in PROVIDER_NAMES:
+            await self.topics.stats_resets.send(key=provider.encode(), value=b"{}", force=True)
+        await publish(self.control.state.settings, ControlCommand(action="reset_stats"))
+        return b.ResetAccepted(reset=list(PROVIDER_NAMES))
+
+    async def usage_report(self, call: Call) -> b.UsageReport:
+        first: date = call.query.start
+        last: date = call.query.end
+        days = self.stats.days_between(first.isoformat(), last.isoformat())
+        return b.UsageReport.model_validate(st.usage_report(days, first=first, last=last))
+
+    async def usage_report_posted(self, call: Call) -> Reply:
+        # A POST body is not forwarded to the worker holding the tables: answer with the
+        # equivalent GET, which is.
+        query = f"start={call.body.start.isoformat()}&end={call.body.end.isoformat()}"
+        see = f"/reports/usage?{query}"
+        return Reply(body=b.SeeOther(see=see), status=303, headers={"Location": see})
+
+    # --- providers ----------------------------------------------------------------------------
+
+    async def providers(self, call: Call) -> b.ProviderList:
+        views = [provider_view(self.router, self.stats, p) for p in PROVIDER_NAMES]
+        return b.ProviderList.model_validate({"providers": views})
+
+    async def provider(self, call: Call) -> b.ProviderView:
+        return b.ProviderView.model_validate(provider_view(self.router, self.stats, call.name))
+
+    async def provider_health(self, call: Call) -> b.ProviderHealth:
+        active = await self.router.gates[call.name].provider.health()
+        return b.ProviderHealth.model_validate(
+            {
+                "name": call.name,
+                "active": {"ok": active.ok, "detail": active.detail},
+                "passive": self._passive(call.name),
+            }
+        )
+
+    async def provider_enable(self, call: Call) -> b.Switched:
+        return await self._switch(call.name, "enable")
+
+    async def provider_disable(self, call: Call) -> b.Switched:
+        return await self._switch(call.name, "disable")
+
+    async def provider_test(self, call: Call) -> b.ProviderTest:
+        sample = RawJob(
+            job_id=f"test-{uuid.uuid4().hex[:8]}",
+            title="Test call",
+            description="Junior Python developer, remote. Reply with the JSON.",
+        )
+        adapter = self.router.gates[call.name].provider
+        began = time.monotonic()
+        try:
+            completion = await adapter.enrich(
+                EnrichRequest(job=sample, max_tokens=512),
+                deadline=Deadline.after(PROVIDER_TEST_TIMEOUT_S),
+            )
+        except (ProviderError, EnrichmentFailed) as exc:  # the test ran; the call failed
+            error = b.ErrorInfoBody(type=type(exc).__name__, message=str(exc))
+            return b.ProviderTest(name=call.name, ok=False, error=error)
+        return b.ProviderTest(
+            name=call.name,
+            ok=True,
+            model=completion.model,
+            latency_ms=round((time.monotonic() - began) * 1000, 1),
+            usage=completion.usage,
+        )
+
+    # --- configuration ----------------------------------------------------------------------
+
+    async def config_view(self, call: Call) -> b.ConfigView:
+        # model_dump_json writes every secret as "**********"
+        current = json.loads(self.control.state.settings.model_dump_json())
+        return b.ConfigView(settings=current, runtime_keys=sorted(RUNTIME_KEYS))
+
+    async def config_update(self, call: Call) -> b.PatchAccepted:
+        patch: dict[str, Any] = call.body.root
+        settings = self.control.state.settings
+        try:
+            apply_patch(settings, patch)
+        except ConfigurationError as exc:
+            raise Problem(422, str(exc), ",".join(sorted(patch))) from None
+        await publish(settings, ControlCommand(action="set_config", config=patch))
+        return b.PatchAccepted(patch=sorted(patch))
+
+    # --- synchronous processing ----------------------------------------------------------------
+
+    async def process(self, call: Call) -> Reply:
+        result = await self._process_one(call.body)
+        status = 200 if result.ok else 422 if result.caller_error else 502
+        return Reply(body=result, status=status)
+
+    async def process_batch(self, call: Call) -> b.BatchResult:
+        items = call.body.items
+        if len(items) > self.config.process_batch_max:
+            raise Problem(422, f"items: at most {self.config.process_batch_max} per batch", "items")
+        return b.BatchResult(results=await asyncio.gather(*map(self._process_one, items)))
+
+    async def _process_one(self, item: b.ProcessRequest) -> b.ProcessResult:
+        """The job through the same path as a Kafka record (repost cache, router, audit
+        events), without publishing the result to the enriched topic."""
+        job = item.as_job()
+        deadline = self.router.deadline_for(job)
+        try:
+            enriched = await self.enricher.enrich(job, deadline=deadline, to_topic=False)
+        except EnrichmentFailed as exc:
+            return b.ProcessResult(
+                job_id=job.job_id,
+                ok=False,
+                error=str(exc),
+                error_type=type(exc).__name__,
+                caller_error=exc.caller_error,
+                attempts=exc.attempts,
+            )
+        return b.ProcessResult(
+            job_id=job.job_id,
+            ok=True,
+            provider=enriched.provider,
+            model=enriched.model,
+            enrichment=enriched.enrichment,
+            usage=enriched.usage,
+            latency_ms=round(enriched.latency_ms, 1),
+            cached=enriched.cached,
+            attempts=enriched.attempts,
+        )
+
+    # --- pages ---------------------------------------------------------------------------------
+
+    async def dashboard(self, call: Call) -> Page:
+        return Page(content=_asset("index.html"), content_type="text/html")
+
+    async def dashboard_js(self, call: Call) -> Page:
+        return Page(content=_asset("dashboard.js"), content_type="application/javascript")
+
+    async def openapi_json(self, call: Call) -> Page:
+        return Page(content=json.dumps(document()).encode(), content_type="application/json")
+
+    async def docs(self, call: Call) -> Page:
+        return Page(content=docs_page(document()).encode(), content_type="text/html")
+
+    async def metrics(self, call: Call) -> Page:
+        body, content_type = render_metrics(
+            totals=self.stats.totals_by_provider(), router=self.router, lag=await self._lag()
+        )
+        return Page(content=body, content_type=content_type)
+
+    # --- helpers ---------------------------------------------------------------------------------
+
+    def _passive(self, provider: str) -> dict[str, Any]:
+        return passive_health(self.router, self.stats, provider)
+
+    async def _lag(self) -> dict[str, int]:
+        return await consumer_lag(self.app, self.topics.raw.get_topic_name())
+
+    async def _switch(self, name: str, action: str) -> b.Switched:
+        command = ControlCommand.model_validate({"action": action, "provider": name})
+        await publish(self.control.state.settings, command)
+        return b.Switched(action=action, provider=name)
+
+
+def _uptime_s() -> float:
+    return round(time.monotonic() - STARTED, 1)
+
+
+@functools.cache
+def _asset(name: str) -> bytes:
+    return resources.files("streams.web.dashboard").joinpath(name).read_bytes()

@@ -1,0 +1,64 @@
+"""A provider's health from real traffic (passive first: no paid call in a loop), its view for
+the API, and this worker's consumer lag."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from streams.observe import stats as st
+from streams.observe.tables import StatsStore
+from streams.routing.router import Router
+from streams.web.bodies import HealthState
+
+PASSIVE_WINDOW_MIN = 5  # the response names it: last_5_minutes
+HEALTHY_SUCCESS_RATE = 0.9
+HEALTHY_RATE_LIMITED_RATE = 0.1
+
+
+def passive_health(router: Router, stats: StatsStore, provider: str) -> dict[str, Any]:
+    """The state from the last minutes' calls and the circuit."""
+    since = st.minute_of(datetime.now(UTC)) - PASSIVE_WINDOW_MIN
+    recent = st.empty()
+    for value in stats.minutes_since(since).get(provider, {}).values():
+        recent = st.merge(recent, value)
+    figures = st.summary(recent)
+    gate = router.gates[provider]
+    state: HealthState
+    if not gate.enabled:
+        state = "disabled"
+    elif gate.breaker.state == "open":
+        state = "down"
+    elif not figures["calls"]:
+        state = "unknown"
+    elif (figures["success_rate"] or 0) >= HEALTHY_SUCCESS_RATE and (
+        figures["rate_limited_rate"] or 0
+    ) < HEALTHY_RATE_LIMITED_RATE:
+        state = "healthy"
+    else:
+        state = "degraded"
+    return {"state": state, "last_5_minutes": figures}
+
+
+def provider_view(router: Router, stats: StatsStore, provider: str) -> dict[str, Any]:
+    gate = router.gates[provider]
+    return {
+        "name": provider,
+        "in_chain": provider in router.chain,
+        "model": gate.provider.model,
+        **gate.snapshot(router.clock()),
+        "health": passive_health(router, stats, provider),
+        "totals": st.summary(stats.totals.get(provider) or st.empty()),
+    }
+
+
+async def consumer_lag(app: Any, topic: str) -> dict[str, int]:
+    """Records of ``topic`` not yet read, per partition this worker holds."""
+    lag: dict[str, int] = {}
+    consumer = app.consumer
+    for tp in consumer.assignment():
+        if tp.topic != topic:
+            continue
+        position = await consumer.position(tp)
+        lag[str(tp.partition)] = max(0, consumer.highwater(tp) - (position or 0))
+    return lag

@@ -1,0 +1,79 @@
+"""Settings from the environment, and the clear failure of bad ones."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from streams.config.settings import Settings, load_settings
+from streams.errors import ConfigurationError
+from streams.pricing import DEFAULT_PRICES
+from tests.conftest import ROOT
+
+
+def test_defaults_and_chain_parsing(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LLM_PROVIDER_CHAIN", " DeepSeek , openai ")
+    settings = load_settings()
+    assert settings.llm_provider_chain == ["deepseek", "openai"]
+    assert settings.kafka_bootstrap_servers == "localhost:9092"
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "says"),
+    [
+        ("LLM_PROVIDER_CHAIN", "openai,nope", "LLM_PROVIDER_CHAIN"),
+        ("LLM_PROVIDER_CHAIN", "openai,openai", "twice"),
+        ("LLM_SERVICE_PORT", "99999", "LLM_SERVICE_PORT"),
+        ("LLM_WORKER_CONCURRENCY", "lots", "LLM_WORKER_CONCURRENCY"),
+        ("OPENAI_BASE_URL", "not a url", "OPENAI_BASE_URL"),
+        ("LLM_PRICES", "{broken", "LLM_PRICES"),
+    ],
+)
+def test_invalid_settings_fail_with_one_clear_message(
+    monkeypatch: pytest.MonkeyPatch, name: str, value: str, says: str
+) -> None:
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigurationError, match=says):
+        load_settings()
+
+
+def test_price_overrides_merge_with_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(
+        "LLM_PRICES", '{"gpt-5.4-mini": {"input": 1, "cached_input": 0.1, "output": 5}}'
+    )
+    prices = load_settings().llm_prices
+    assert prices["gpt-5.4-mini"].input == 1
+    assert prices["deepseek-v4-flash"] == DEFAULT_PRICES["deepseek-v4-flash"]
+
+
+def test_keys_never_show_in_the_settings_repr(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-sentinel-settings-0001")
+    settings = load_settings()
+    assert "sk-sentinel-settings-0001" not in repr(settings)
+    assert "sk-sentinel-settings-0001" not in str(settings.provider("openai"))
+
+
+def test_the_worker_refuses_to_start_on_bad_settings() -> None:
+    env = os.environ | {"LLM_PROVIDER_CHAIN": "openai,bogus", "OPENAI_API_KEY": "sk-sentinel-2"}
+    result = subprocess.run(
+        [sys.executable, "-m", "streams", "worker"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode != 0
+    assert "LLM_PROVIDER_CHAIN" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert "sk-sentinel-2" not in result.stderr + result.stdout
+
+
+def test_the_readme_documents_every_setting() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    table = readme.split("## Configuration", 1)[1].split("\n## ", 1)[0]
+    missing = [name.upper() for name in Settings.model_fields if f"`{name.upper()}`" not in table]
+    assert not missing, f"README's configuration table lacks {missing}"

@@ -1,0 +1,73 @@
+"""``llm-streams replay`` against a worker process on the real broker."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from devstack.harness import SimulatorThread, worker_process
+from streams.kafka.admin import read_to_end
+from tests.conftest import run_cli
+from tests.kafka_helpers import job_record, produce
+
+pytestmark = pytest.mark.slow
+
+
+def _job_ids(bootstrap: str, topic: str) -> Counter[str | None]:
+    records = asyncio.run(read_to_end(bootstrap, topic))
+    return Counter(json.loads(r.value).get("job_id") for r in records)
+
+
+def _await_job(bootstrap: str, topic: str, job_id: str | None, *, count: int) -> None:
+    deadline = time.monotonic() + 60
+    while _job_ids(bootstrap, topic)[job_id] < count:
+        assert time.monotonic() < deadline, f"{job_id} not {count}x in {topic}"
+        time.sleep(0.2)
+
+
+def test_a_dead_letter_is_replayed_once_after_the_provider_recovers(
+    worker_env: dict[str, str], tmp_path: Path, sim: SimulatorThread
+) -> None:
+    env = worker_env
+    bootstrap = env["KAFKA_BOOTSTRAP_SERVERS"]
+    dead, enriched = env["LLM_TOPIC_DEAD_LETTER"], env["LLM_TOPIC_ENRICHED"]
+    for provider in ("openai", "deepseek"):
+        sim.set_faults(provider, errors={401: 1.0})  # final: dead-lettered at once
+    with worker_process(env, tmp_path / "worker.log"):
+        records = [job_record("again"), (b"junk", b"not json")]
+        asyncio.run(produce(bootstrap, env["LLM_TOPIC_RAW"], records))
+        _await_job(bootstrap, dead, "again", count=1)
+        _await_job(bootstrap, dead, None, count=1)  # the junk: not selected below
+        sim.reset()
+
+        dry = run_cli("replay", "--stage", "enrich", "--dry-run", env=env)
+        assert dry.returncode == 0, dry.stderr
+        assert "job again" in dry.stdout
+        assert "1 dead letters selected: 1 would replay" in dry.stdout
+        assert _job_ids(bootstrap, enriched)["again"] == 0, "a dry run publishes nothing"
+        by_cause = run_cli("replay", "--error", "AuthenticationError", "--dry-run", env=env)
+        assert "1 dead letters selected: 1 would replay" in by_cause.stdout, by_cause.stdout
+
+        first = run_cli("replay", "--stage", "enrich", env=env)
+        assert "1 dead letters selected: 1 replayed" in first.stdout, first.stdout + first.stderr
+        _await_job(bootstrap, enriched, "again", count=1)
+
+        second = run_cli("replay", "--stage", "enrich", env=env)
+        assert "1 already replayed" in second.stdout, second.stdout + second.stderr
+        time.sleep(3)
+        assert _job_ids(bootstrap, enriched)["again"] == 1, "enriched exactly once"
+
+        forced = run_cli("replay", "--job-id", "again", "--force", env=env)
+        assert "1 replayed" in forced.stdout, forced.stdout + forced.stderr
+        _await_job(bootstrap, enriched, "again", count=2)
+
+
+def test_replay_rejects_a_bad_time(worker_env: dict[str, str]) -> None:
+    result = run_cli("replay", "--since", "yesterday-ish", env=worker_env)
+    assert result.returncode == 2
+    assert "not an ISO 8601 time" in result.stderr

@@ -1,0 +1,88 @@
+"""``llm-streams report`` against a worker process: the web view's figures, and re-pricing."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from devstack.harness import worker_process
+from streams.pricing import DEFAULT_PRICES
+from tests.conftest import run_cli
+from tests.kafka_helpers import job_record, produce
+
+pytestmark = pytest.mark.slow
+
+
+def _web_report(env: dict[str, str], day: str) -> dict[str, Any]:
+    url = f"http://127.0.0.1:{env['LLM_SERVICE_PORT']}/reports/usage"
+    report: dict[str, Any] = httpx.get(url, params={"start": day, "end": day}).json()
+    return report
+
+
+def test_the_report_matches_the_web_view_and_a_price_change_reprices_it(
+    worker_env: dict[str, str], tmp_path: Path
+) -> None:
+    env = worker_env
+    today = datetime.now(UTC).date().isoformat()
+    with worker_process(env, tmp_path / "worker.log"):
+        records = [job_record(f"rep-{n}") for n in range(5)]
+        asyncio.run(produce(env["KAFKA_BOOTSTRAP_SERVERS"], env["LLM_TOPIC_RAW"], records))
+        deadline = time.monotonic() + 60
+        while (web := _web_report(env, today))["providers"].get("openai", {}).get("total", {}).get(
+            "calls"
+        ) != 5:
+            assert time.monotonic() < deadline, web
+            time.sleep(0.3)
+
+        as_json = run_cli("report", "--from", today, "--to", today, "--format", "json", env=env)
+        assert as_json.returncode == 0, as_json.stderr
+        assert json.loads(as_json.stdout) == web, "the CLI shows the web view's figures"
+
+        as_csv = run_cli("report", "--from", today, "--to", today, "--format", "csv", env=env)
+        header, row = as_csv.stdout.splitlines()
+        assert header.startswith("provider,day,calls,success,failed")
+        assert row.startswith(f"openai,{today},5,5,0,")
+
+        table = run_cli("report", "--from", today, "--to", today, env=env)
+        print("\n" + table.stdout)
+
+    cost = web["providers"]["openai"]["total"]["cost_usd"]
+    assert cost > 0
+    same_prices = run_cli(
+        "report", "--from", today, "--to", today, "--format", "json", "--reprice", env=env
+    )
+    assert same_prices.returncode == 0, same_prices.stderr
+    repriced = json.loads(same_prices.stdout)["providers"]["openai"]["total"]
+    assert repriced["cost_usd"] == pytest.approx(cost, abs=1e-6)
+    assert repriced["calls"] == 5
+
+    doubled = {
+        model: {k: v * 2 for k, v in price.model_dump().items()}
+        for model, price in DEFAULT_PRICES.items()
+    }
+    new_prices = env | {"LLM_PRICES": json.dumps(doubled), "LLM_PRICE_VERSION": "corrected"}
+    corrected = run_cli(
+        "report", "--from", today, "--to", today, "--format", "json", "--reprice", env=new_prices
+    )
+    report = json.loads(corrected.stdout)
+    assert report["price_version"] == "corrected"
+    assert report["providers"]["openai"]["total"]["cost_usd"] == pytest.approx(2 * cost, abs=1e-6)
+
+
+def test_the_report_says_when_no_worker_answers(worker_env: dict[str, str]) -> None:
+    result = run_cli("report", "--from", "2026-01-01", "--to", "2026-01-02", env=worker_env)
+    assert result.returncode == 1
+    assert "no worker answered" in result.stderr
+
+
+def test_the_report_refuses_a_backwards_range(worker_env: dict[str, str]) -> None:
+    result = run_cli("report", "--from", "2026-01-02", "--to", "2026-01-01", env=worker_env)
+    assert result.returncode == 2
+    assert "--to is before --from" in result.stderr
