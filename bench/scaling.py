@@ -1,29 +1,37 @@
-"""One worker against two on this machine: jobs per second through real worker processes.
+"""1, 2 and 4 worker processes on this machine: jobs per second and CPU per job.
 
     .venv/bin/python -m bench.scaling [--jobs 4000] [--latency-ms 50] [--concurrency 64]
+                                      [--processes 1 2 4]
 
-Both runs use the same broker, simulator (its own process) and 4 partitions; the workers are
-``llm-streams worker`` processes in one consumer group.
+Each run is ``llm-streams worker --processes N`` (one consumer group) on the same broker and
+simulator (its own process), with 8 partitions. CPU is the workers' own (their user + system
+time) and, apart, everything else the machine did meanwhile (the broker, the simulator, this
+script): these machines have 2 cores shared by all of them.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import os
+import signal
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
 
+import httpx
+import psutil
 from aiokafka import AIOKafkaConsumer
 
 from bench.common import broker, produce_jobs, settings_for, simulator
-from devstack.broker.launcher import free_port
-from devstack.harness import SimulatorClient, worker_process
+from devstack.harness import SimulatorClient
 from streams.config.settings import Settings
 from streams.kafka.admin import ensure_topic
+
+PARTITIONS = 8
 
 
 async def _drain(settings: Settings, jobs: int) -> float:
@@ -47,29 +55,68 @@ async def _drain(settings: Settings, jobs: int) -> float:
     return time.perf_counter() - began
 
 
-def run(bootstrap: str, sim: SimulatorClient, workers: int, args: argparse.Namespace) -> float:
+def _ready(ports: list[int], fleet: subprocess.Popen[bytes], timeout_s: float = 180) -> None:
+    deadline = time.monotonic() + timeout_s
+    waiting = set(ports)
+    while waiting:
+        if fleet.poll() is not None or time.monotonic() > deadline:
+            raise SystemExit(f"workers not ready on ports {sorted(waiting)}")
+        for port in list(waiting):
+            try:
+                health = httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).json()
+            except (httpx.HTTPError, ValueError):
+                continue
+            if health.get("assigned_partitions"):
+                waiting.discard(port)
+        time.sleep(0.3)
+
+
+def _cpu_s(fleet: psutil.Process) -> float:
+    return sum(sum(p.cpu_times()[:2]) for p in fleet.children(recursive=True))
+
+
+def run(
+    bootstrap: str, sim: SimulatorClient, processes: int, args: argparse.Namespace
+) -> dict[str, float]:
     settings = settings_for(
         bootstrap,
         sim,
         llm_provider_chain=["openai"],
         llm_worker_concurrency=args.concurrency,
-        llm_topic_partitions=4,
+        llm_topic_partitions=PARTITIONS,
     )
-    asyncio.run(ensure_topic(bootstrap, settings.llm_topic_raw, partitions=4))
-    logs = Path(tempfile.mkdtemp(prefix="bench-scaling-"))
-    with contextlib.ExitStack() as stack:
-        for n in range(workers):
-            env = dict(os.environ) | {
-                "LLM_SERVICE_PORT": str(free_port()),
-                "LLM_DATA_DIR": str(logs / f"worker-{n}"),
-                "LLM_WORKER_CONCURRENCY": str(args.concurrency),
-                "LLM_TOPIC_PARTITIONS": "4",
-                "LLM_PROVIDER_CHAIN": "openai",
-            }
-            stack.enter_context(worker_process(env, logs / f"worker-{n}.log"))
+    asyncio.run(ensure_topic(bootstrap, settings.llm_topic_raw, partitions=PARTITIONS))
+    env = dict(os.environ) | {
+        "LLM_WORKER_CONCURRENCY": str(args.concurrency),
+        "LLM_TOPIC_PARTITIONS": str(PARTITIONS),
+        "LLM_PROVIDER_CHAIN": "openai",
+        "LLM_DATA_DIR": tempfile.mkdtemp(prefix="bench-scaling-"),
+    }
+    log = Path(env["LLM_DATA_DIR"]) / "workers.log"
+    with log.open("ab") as out:
+        fleet = subprocess.Popen(
+            [sys.executable, "-m", "streams", "worker", "--processes", str(processes)],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        _ready([settings.llm_service_port + n for n in range(processes)], fleet)
         time.sleep(3)  # let the group settle on its final assignment
-        rate: float = args.jobs / asyncio.run(_drain(settings, args.jobs))
-        return rate
+        parent = psutil.Process(fleet.pid)
+        cpu_before, machine_before = _cpu_s(parent), sum(psutil.cpu_times()[:3])
+        seconds = asyncio.run(_drain(settings, args.jobs))
+        workers_cpu = _cpu_s(parent) - cpu_before
+        machine_cpu = sum(psutil.cpu_times()[:3]) - machine_before
+    finally:
+        fleet.send_signal(signal.SIGTERM)
+        fleet.wait(120)
+    return {
+        "processes": processes,
+        "jobs_per_s": round(args.jobs / seconds, 1),
+        "worker_cpu_ms_per_job": round(workers_cpu / args.jobs * 1000, 2),
+        "other_cpu_ms_per_job": round((machine_cpu - workers_cpu) / args.jobs * 1000, 2),
+    }
 
 
 def main() -> None:
@@ -77,20 +124,18 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=4000)
     parser.add_argument("--latency-ms", type=float, default=50)
     parser.add_argument("--concurrency", type=int, default=64)
+    parser.add_argument("--processes", type=int, nargs="+", default=[1, 2, 4])
     args = parser.parse_args()
+    rows = []
     with broker() as bootstrap, simulator() as sim:
         sim.set_faults("openai", latency_ms=args.latency_ms)
-        one = run(bootstrap, sim, 1, args)
-        two = run(bootstrap, sim, 2, args)
-    result = {
-        "jobs": args.jobs,
-        "latency_ms": args.latency_ms,
-        "concurrency_per_worker": args.concurrency,
-        "one_worker_jobs_per_s": round(one, 1),
-        "two_workers_jobs_per_s": round(two, 1),
-        "two_over_one": round(two / one, 3),
-    }
-    print(json.dumps(result, indent=1))
+        for processes in args.processes:
+            rows.append(run(bootstrap, sim, processes, args))
+            print(json.dumps(rows[-1]), flush=True)
+    base = rows[0]["jobs_per_s"]
+    for row in rows:
+        row["over_first"] = round(row["jobs_per_s"] / base, 3)
+    print(json.dumps({"jobs": args.jobs, "latency_ms": args.latency_ms, "rows": rows}, indent=1))
 
 
 if __name__ == "__main__":

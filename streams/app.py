@@ -15,11 +15,13 @@ from streams.config.settings import Settings
 from streams.control.follower import ControlFollower, ControlState
 from streams.kafka.topics import Topics
 from streams.models import MAX_DEADLINE_MS
+from streams.observe.aggregate import Aggregator
 from streams.observe.tables import StatsStore
 from streams.pipeline.agent import install_enrich_agent
 from streams.pipeline.cache import RepostCache
 from streams.pipeline.enricher import Enricher
 from streams.providers.build import build_providers
+from streams.routing.limits import Share
 from streams.routing.router import Router
 from streams.web import server
 from streams.web.handlers import Handlers
@@ -27,6 +29,8 @@ from streams.web.handlers import Handlers
 # Rebalances and shutdown wait for records in flight, each bounded by its deadline; the
 # group gives them the longest deadline a job may ask for, and this much more.
 REBALANCE_MARGIN_S = 15.0
+# How soon after a rebalance this worker's share of the group's limits follows it.
+SHARE_POLL_S = 0.5
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -76,10 +80,28 @@ def create_app(settings: Settings, *, router: Router | None = None) -> StreamsAp
         topics=topics, router=router, price_version=settings.llm_price_version, cache=cache
     )
 
+    aggregator = Aggregator(
+        bootstrap_servers=kafka.bootstrap_servers,
+        calls_topic=kafka.calls,
+        partitions=kafka.partitions,
+        stats_topic=kafka.stats,
+        group_id=f"{settings.llm_app_id}.stats",
+    )
+
     async def follow_topics() -> None:
-        await asyncio.gather(control.run(), *([cache.run()] if cache is not None else []))
+        followers = [control.run(), aggregator.run()]
+        await asyncio.gather(*followers, *([cache.run()] if cache is not None else []))
+
+    async def follow_share() -> None:
+        # This worker's share of the group's limits follows the partitions it holds.
+        raw = topics.raw.get_topic_name()
+        while True:
+            held = sum(1 for tp in app.consumer.assignment() if tp.topic == raw)
+            router.set_share(Share(held=held, of=kafka.partitions))
+            await asyncio.sleep(SHARE_POLL_S)
 
     app.task(follow_topics)
+    app.task(follow_share)
     install_enrich_agent(
         app,
         topics=topics,
@@ -94,7 +116,7 @@ def create_app(settings: Settings, *, router: Router | None = None) -> StreamsAp
             await provider.aclose()
 
     app.on_before_shutdown.connect(close_providers)  # type: ignore[arg-type]
-    stats = StatsStore(app, calls_topic=kafka.calls, resets_topic=kafka.stats_resets)
+    stats = StatsStore(app, topics=topics)
     handlers = Handlers(
         app=app,
         config=settings.web(),

@@ -51,14 +51,31 @@ def main() -> None:
 
 
 @main.command()
-def worker() -> None:
+@click.option(
+    "--processes",
+    default="1",
+    show_default=True,
+    metavar="N|auto",
+    help="Worker processes in the group (auto: one per core); web ports from LLM_SERVICE_PORT up.",
+)
+def worker(processes: str) -> None:
     """Run a worker: consume jobs.raw, enrich, publish (settings from the environment)."""
+    from streams.fleet import processes_for, run_fleet
+
+    try:
+        count = processes_for(processes)
+    except ValueError:
+        raise click.BadParameter(f"{processes!r}: a whole number >= 1, or auto") from None
+    settings = _settings()
+    if count > 1:
+        sys.exit(run_fleet(count, port=settings.llm_service_port, data_dir=settings.llm_data_dir))
     import faust
 
     from streams.app import create_app
 
-    settings = _settings()
     app = create_app(settings).faust
+    # Faust's own command line would read ours: hand it no arguments.
+    sys.argv = sys.argv[:1]
     faust.Worker(app, loglevel=settings.llm_service_log_level).execute_from_commandline()
 
 

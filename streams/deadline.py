@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
+from types import TracebackType
 
 from streams.errors import DeadlineExceeded
 
@@ -60,14 +60,31 @@ class Deadline:
         job = self.job or self
         return DeadlineExceeded(f"deadline of {job.budget_s:g}s exceeded; {detail}")
 
-    @asynccontextmanager
-    async def enforced(self, doing: str) -> AsyncIterator[None]:
-        """Bound the block by this deadline. The job's deadline running out raises
-        DeadlineExceeded; a per-attempt cap running out raises TimeoutError."""
+    def enforced(self, doing: str) -> _Enforced:
+        """Bound an ``async with`` block by this deadline. The job's deadline running out
+        raises DeadlineExceeded; a per-attempt cap running out raises TimeoutError."""
+        return _Enforced(self, doing)
+
+
+class _Enforced:
+    """``asyncio.timeout`` that names what ran out (a class, not a generator: it wraps every
+    provider call, and a generator-based context manager costs several times as much)."""
+
+    __slots__ = ("_deadline", "_doing", "_timeout")
+
+    def __init__(self, deadline: Deadline, doing: str) -> None:
+        self._deadline, self._doing = deadline, doing
+        self._timeout = asyncio.timeout(deadline.left())
+
+    async def __aenter__(self) -> None:
+        await self._timeout.__aenter__()
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         try:
-            async with asyncio.timeout(self.left()):
-                yield
+            await self._timeout.__aexit__(kind, exc, tb)
         except TimeoutError:
-            if self.job is not None:
+            if self._deadline.job is not None:
                 raise
-            raise self.exceeded(f"while {doing}") from None
+            raise self._deadline.exceeded(f"while {self._doing}") from None

@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from devstack.broker.launcher import free_port
-from devstack.harness import SimulatorThread, worker_process
+from devstack.harness import SimulatorThread, isolated_topics_env, worker_process
 from streams.app import create_app
 from streams.config.settings import Settings, load_settings
 from streams.kafka.admin import read_to_end
@@ -226,15 +226,7 @@ def test_fuzzed_input_is_dead_lettered_and_the_worker_carries_on(
     import uuid
 
     run = uuid.uuid4().hex[:8]
-    env = worker_env | {
-        "LLM_APP_ID": f"fuzz{run}",
-        "LLM_TOPIC_RAW": f"fuzz{run}.raw",
-        "LLM_TOPIC_ENRICHED": f"fuzz{run}.enriched",
-        "LLM_TOPIC_DEAD_LETTER": f"fuzz{run}.dead-letter",
-        "LLM_TOPIC_CALLS": f"fuzz{run}.calls",
-        "LLM_TOPIC_CONTROL": f"fuzz{run}.control",
-        "LLM_TOPIC_STATS_RESETS": f"fuzz{run}.stats-resets",
-    }
+    env = worker_env | isolated_topics_env(f"fuzz{run}") | {"LLM_APP_ID": f"fuzz{run}"}
     bootstrap = env["KAFKA_BOOTSTRAP_SERVERS"]
     marker = job_record("after-the-garbage")
     records: list[tuple[bytes | None, bytes]] = [(b"fuzz", p) for p in payloads]

@@ -72,6 +72,7 @@ class Settings(_ProviderFields):
     llm_topic_enriched: str = "jobs.enriched"
     llm_topic_dead_letter: str = "jobs.dead-letter"
     llm_topic_calls: str = "llm.calls"
+    llm_topic_stats: str = "llm.stats"
     llm_topic_control: str = "llm.control"
     llm_topic_stats_resets: str = "llm.stats-resets"
     llm_topic_replays: str = "llm.replays"
@@ -154,6 +155,16 @@ class Settings(_ProviderFields):
             raise ValueError("LLM_PROVIDER_CHAIN names a provider twice")
         if self.llm_attempt_timeout_s > self.llm_job_deadline_s:
             raise ValueError("LLM_ATTEMPT_TIMEOUT_S must not exceed LLM_JOB_DEADLINE_S")
+        partitions = self.llm_topic_partitions
+        for name, limits in self.llm_provider_limits.items():
+            # Each worker holds (limit * its partitions / all partitions) of a limit; below one
+            # per partition, a worker could be left with none.
+            for kind, value in (("rpm", limits.rpm), ("concurrency", limits.concurrency)):
+                if value is not None and value < partitions:
+                    raise ValueError(
+                        f"LLM_PROVIDER_LIMITS: {name} {kind} {value} is below "
+                        f"LLM_TOPIC_PARTITIONS ({partitions}): the limit is shared out by partition"
+                    )
         return self
 
     # --- the slice each part receives ---------------------------------------------------
@@ -200,6 +211,7 @@ class Settings(_ProviderFields):
             enriched=self.llm_topic_enriched,
             dead_letter=self.llm_topic_dead_letter,
             calls=self.llm_topic_calls,
+            stats=self.llm_topic_stats,
             control=self.llm_topic_control,
             stats_resets=self.llm_topic_stats_resets,
             replays=self.llm_topic_replays,

@@ -29,14 +29,15 @@ class ProviderConfig:
 
 
 class LimitsConfig(BaseModel):
-    """One provider's limits; None means no limit of that kind. A model, not a dataclass:
-    it is read from JSON (``LLM_PROVIDER_LIMITS``) and shown by ``/status``."""
+    """One provider's limits for the whole consumer group; None means no limit of that kind.
+    A model, not a dataclass: it is read from JSON (``LLM_PROVIDER_LIMITS``) and shown by
+    ``/status``."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     rpm: int | None = Field(default=None, ge=1)
     tpm: int | None = Field(default=None, ge=100)
-    concurrency: int = Field(default=64, ge=1, le=10_000)
+    concurrency: int | None = Field(default=None, ge=1, le=10_000)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -91,6 +92,7 @@ class KafkaConfig:
     enriched: str
     dead_letter: str
     calls: str
+    stats: str
     control: str
     stats_resets: str
     replays: str

@@ -20,6 +20,7 @@ class Topics:
     enriched: Any
     dead_letter: Any
     calls: Any
+    stats: Any
     control: Any
     stats_resets: Any
     cache: Any
@@ -41,8 +42,10 @@ class Topics:
             raw=topic(config.raw),
             enriched=topic(config.enriched),
             dead_letter=topic(config.dead_letter),
-            # one partition: the stats tables built from it live on one worker
-            calls=topic(config.calls, partitions=1),
+            # the audit trail, one event per attempt, keyed by job and spread like the jobs
+            calls=topic(config.calls),
+            # one partition: the stats tables built from these live on one worker
+            stats=topic(config.stats, partitions=1),
             stats_resets=topic(config.stats_resets, partitions=1),
             # one partition: every worker applies every command in one order
             control=topic(config.control, partitions=1, compacting=True),
@@ -77,6 +80,7 @@ class Topics:
             self.enriched,
             self.dead_letter,
             self.calls,
+            self.stats,
             self.control,
             self.stats_resets,
             self.cache,

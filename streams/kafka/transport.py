@@ -15,6 +15,10 @@ was of a sought partition, its read offset is put back to the seek's; and the so
 partitions' gaps are forgotten (real ones are found again on the new fetch). A record the
 stream did process before a seek comes round again: a duplicate, never a loss.
 
+Its consumer also reads committed records only (``read_committed``): the stats aggregator
+writes ``llm.stats`` in Kafka transactions, and a partial sum of an aborted transaction must not
+reach the tables. Topics written without transactions read the same either way.
+
 The broker URL ``streams-kafka://host:port`` selects this transport (an entry point in
 ``pyproject.toml``).
 """
@@ -34,7 +38,19 @@ class _Seek(NamedTuple):
     offset: int
 
 
+class _ReadCommitted(aiokafka.AIOKafkaConsumerThread):
+    def _create_worker_consumer(self, transport: Any) -> Any:
+        consumer = super()._create_worker_consumer(transport)
+        # Faust chooses read_committed only under its own exactly-once guarantee; aiokafka
+        # reads this when the consumer starts, which is after this.
+        consumer._isolation_level = "read_committed"
+        return consumer
+
+
 class Consumer(aiokafka.Consumer):
+    def _new_consumer_thread(self) -> aiokafka.AIOKafkaConsumerThread:
+        return _ReadCommitted(self, loop=self.loop, beacon=self.beacon)
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         # A fetch and a seek never overlap, so each batch is wholly older or newer than a seek.
@@ -74,10 +90,21 @@ class Consumer(aiokafka.Consumer):
                 await self._no_seek_running.wait()
             if self._sought_since_fetch(tp):
                 continue  # the seek fetches it again
+            if self._read_offset.get(tp) == 0 and message.offset > 1:
+                # Faust records a hole in the offsets (a transaction marker) only after a
+                # record at a non-zero offset; without this one the commit stops at 1.
+                await self._add_gap(tp, 1, message.offset)
             yield tp, message
             # The fetch loop has handed the record over and written its offset as read.
             if (seek := self._sought_since_fetch(tp)) is not None:
                 self._read_offset[tp] = seek.offset
+
+    async def _add_gap(self, tp: TP, offset_from: int, offset_to: int) -> None:
+        """Remember offsets that hold no record (transaction markers) as done. Faust passes
+        the next record's own offset as ``offset_to`` and marks it done too; counted again
+        when that record is acked, it broke the run of done offsets and the commit of the
+        topic (``llm.stats``, written in transactions) stopped advancing."""
+        await super()._add_gap(tp, offset_from, offset_to - 1)
 
     def _sought_since_fetch(self, tp: TP) -> _Seek | None:
         seek = self._last_seek.get(tp)

@@ -1,21 +1,29 @@
-"""The changelog-backed stats tables, and the agent that fills them from ``llm.calls``."""
+"""Step two of the stats path: the batches of partial sums on ``llm.stats`` (see
+``aggregate``) merged into the changelog-backed tables, so the tables see O(workers) records a
+second, not one per attempt, and each figure equals a recount of ``llm.calls``.
+
+One partition for ``llm.stats`` and the tables: every figure lives on one worker, and the
+others' web views forward reads to it (``table_route``). When the tables move to another
+worker, it reads ``llm.stats`` again from the last committed offset; ``stats-applied`` (where
+in ``llm.calls`` the merged batches end) makes it skip what was merged already.
+"""
 
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
-from streams.models import ProviderCall
+from streams.kafka.topics import Topics
+from streams.observe.aggregate import StatsBatch, StatsPartial
 from streams.observe.stats import (
     RECENT_KEPT,
     Stats,
-    add,
     day_key,
     day_of,
     empty,
+    merge,
     minute_key,
-    minute_of,
     oldest_day_kept,
     oldest_minute_kept,
     split_key,
@@ -27,55 +35,55 @@ RECENT_KEY = "recent"
 
 
 class StatsStore:
-    """The changelog-backed tables and the agent that fills them from ``llm.calls``.
-
-    One partition for the calls topic and the tables: every figure lives on one worker (with
-    the others' web views forwarding reads to it via ``table_route``), so the numbers are
-    right whichever worker answers. Stats events are small; one partition carries thousands
-    a second."""
-
-    def __init__(self, app: Any, *, calls_topic: str, resets_topic: str) -> None:
+    def __init__(self, app: Any, *, topics: Topics) -> None:
         self.totals = app.Table("stats-totals", partitions=1)
         self.minutes = app.Table("stats-minutes", partitions=1)
         self.daily = app.Table("stats-daily", partitions=1)
         self.recent = app.Table("stats-recent-failures", partitions=1)
-        self.resets_topic = resets_topic
+        self.applied = app.Table("stats-applied", partitions=1)
+        self.resets_topic = topics.stats_resets.get_topic_name()
         self._last_pruned: tuple[int, str] | None = None
-        source = app.topic(
-            calls_topic, resets_topic, key_serializer="raw", value_serializer="raw", partitions=1
+        merged = app.topic(
+            topics.stats.get_topic_name(),
+            self.resets_topic,
+            key_serializer="raw",
+            value_serializer="raw",
+            partitions=1,
         )
+        self.agent = app.agent(merged, name="stats")(self._merge)
 
-        async def stats(stream: Any) -> None:
-            async for event in stream.events():
-                try:
-                    self._apply(event)
-                except Exception:  # an exception here would lose the event: log, carry on
-                    log.exception("stats: could not apply the record at %s", event.message.offset)
-
-        self.agent = app.agent(source, name="stats")(stats)
+    async def _merge(self, stream: Any) -> None:
+        async for event in stream.events():
+            try:
+                self._apply(event)
+            except Exception:  # an exception here would lose the event: log, carry on
+                log.exception("stats: could not apply the record at %s", event.message.offset)
 
     def _apply(self, event: Any) -> None:
         if event.message.topic == self.resets_topic:
             provider = bytes(event.key or b"").decode()
             self.totals[provider] = empty()
             return
-        call = ProviderCall.model_validate_json(event.value)
-        self.totals[call.provider] = add(self.totals.get(call.provider), call)
-        minute = minute_key(call.provider, minute_of(call.at))
-        self.minutes[minute] = add(self.minutes.get(minute), call)
-        day = day_key(call.provider, day_of(call.at))
-        self.daily[day] = add(self.daily.get(day), call)
-        if call.outcome not in ("success", "cache_hit"):
-            failure = {
-                "at": call.at.isoformat(),
-                "provider": call.provider,
-                "job_id": call.job_id,
-                "outcome": call.outcome,
-                "http_status": call.http_status,
-                "error": f"{call.error_type}: {call.error_message}",
-            }
-            self.recent[RECENT_KEY] = [failure, *(self.recent.get(RECENT_KEY) or [])][:RECENT_KEPT]
-        self._prune(call.at)
+        batch = StatsBatch.model_validate_json(event.value)
+        if all(end <= (self.applied.get(str(p)) or 0) for p, end in batch.ends.items()):
+            return  # merged before this worker took the tables over
+        for partial in batch.partials:
+            self._merge_partial(partial)
+        for p, end in batch.ends.items():
+            self.applied[str(p)] = end
+
+    def _merge_partial(self, partial: StatsPartial) -> None:
+        provider, stats = partial.provider, partial.stats
+        self.totals[provider] = merge(self.totals.get(provider) or empty(), stats)
+        minute = minute_key(provider, partial.minute)
+        self.minutes[minute] = merge(self.minutes.get(minute) or empty(), stats)
+        at = datetime.fromtimestamp(partial.minute * 60, UTC)
+        day = day_key(provider, day_of(at))
+        self.daily[day] = merge(self.daily.get(day) or empty(), stats)
+        if partial.failures:
+            recent = partial.failures + (self.recent.get(RECENT_KEY) or [])
+            self.recent[RECENT_KEY] = recent[:RECENT_KEPT]
+        self._prune(at)
 
     def _prune(self, now: datetime) -> None:
         """Drop minutes older than a day and days older than DAYS_KEPT, once a minute."""

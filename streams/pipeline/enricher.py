@@ -50,13 +50,17 @@ class Enricher:
         is when the agent took the record: the job's deadline counts from there."""
         message = event.message
         stage: Stage = "decode"
-        data: Any = None
+        job_id: str | None = None
         attempts: Sequence[Attempt] = ()
         try:
-            data = json.loads(bytes(message.value or b"").decode("utf-8"))
-            stage = "validate"
-            job = RawJob.model_validate(data)
-            stage = "enrich"
+            try:
+                # One pass in pydantic's parser; the slow path below only for a bad record.
+                job = RawJob.model_validate_json(message.value or b"")
+            except ValidationError:
+                data = json.loads(bytes(message.value or b"").decode("utf-8"))
+                stage, job_id = "validate", job_id_of(data)
+                job = RawJob.model_validate(data)
+            stage, job_id = "enrich", job.job_id
             deadline = self.router.deadline_for(job, taken_at=taken_at)
             await self.enrich(job, deadline=deadline, to_topic=True)
             return
@@ -69,9 +73,7 @@ class Enricher:
         except Exception as exc:  # a bug must cost one dead letter, not the record
             log.exception("unexpected error enriching record at offset %s", message.offset)
             failure = exc
-        key, letter = dead_letter(
-            message, stage, failure, job_id=job_id_of(data), attempts=attempts
-        )
+        key, letter = dead_letter(message, stage, failure, job_id=job_id, attempts=attempts)
         await publish(self.topics.dead_letter, key, letter)
 
     async def enrich(self, job: RawJob, *, deadline: Deadline, to_topic: bool) -> EnrichedJob:
@@ -84,7 +86,7 @@ class Enricher:
         outgoing: list[Outgoing] = []
         if cached is not None:
             enriched = self._from_cache(job, cached)
-            outgoing.append((self.topics.calls, cached.provider, self._cache_hit(job, cached)))
+            outgoing.append((self.topics.calls, job.job_id, self._cache_hit(job, cached)))
         else:
             try:
                 routed = await self.router.enrich(job, deadline=deadline)
@@ -136,7 +138,7 @@ class Enricher:
             ProviderCall.of(attempt, job_id=job.job_id, price_version=self.price_version)
             for attempt in attempts
         )
-        return [(self.topics.calls, call.provider, call) for call in calls]
+        return [(self.topics.calls, job.job_id, call) for call in calls]
 
     def _from_cache(self, job: RawJob, cached: CachedEnrichment) -> EnrichedJob:
         return EnrichedJob(

@@ -8,16 +8,16 @@ import logging
 from typing import Any
 
 from aiokafka.errors import KafkaError, MessageSizeTooLargeError
+from pydantic import BaseModel
 
 from streams.errors import PublishRejected
-from streams.models import Message
 
 log = logging.getLogger(__name__)
 
 PUBLISH_BACKOFF_S = (0.1, 0.5, 1.0, 2.0, 5.0)
 
 
-async def publish(topic: Any, key: str | None, record: Message) -> None:
+async def publish(topic: Any, key: str | None, record: BaseModel) -> None:
     """Send and wait for the broker's acknowledgement, retrying while the broker is away:
     the input is acked only after this returns, so giving up would lose it. A record the
     broker refuses for good (too large) is a PublishRejected.

@@ -93,6 +93,7 @@ class Gate:
             "latency_ms_avg": self.latency_ms,
             "in_flight": self.limiter.in_flight,
             "limits": self.limiter.config.model_dump(),
+            "limits_here": self.limiter.effective(),
         }
 
     def _cool_down(self, retry_after_s: float | None) -> None:

@@ -1,13 +1,27 @@
-"""Per-provider rate limits: requests per minute, tokens per minute, concurrent calls.
+"""Per-provider rate limits: requests per minute, tokens per minute, concurrent calls, held
+for the whole consumer group.
+
+The limits a user configures are their account's, for all workers together. Each worker holds
+the share that its partitions of the raw topic give it: ``limit * held // partitions``. The
+group's assignment is the arbiter, so no other coordination is needed (no extra service, no
+lease topic): shares add up to at most the limit whatever the membership, and move with every
+rebalance. A dead worker keeps its partitions, and so its share, until the group notices
+(``LLM_BROKER_SESSION_TIMEOUT_S``); it sends nothing meanwhile. The price is skew: a worker
+whose partitions carry little load leaves part of its share unused.
 
 The buckets are sized so that no sliding 60-second window ever sees more than the limit:
 a bucket of C whole tokens refilling at r per second admits at most C + 60·r - 1 whole
-takes in any half-open minute, so C is one second's worth and r = (limit - C + 1) / 60.
+takes in any half-open minute, so r = (limit - C + 1) / 60, with C one second's worth of
+requests (smooth, as vendors meter sub-minute) or ten seconds' worth of tokens (so a large
+call fits a small share). When a share grows, the bucket keeps its level and only refills
+faster: the partitions it gained may have been used by another worker within the minute.
 """
 
 from __future__ import annotations
 
 import asyncio
+import math
+from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -17,19 +31,44 @@ from streams.deadline import Deadline
 from streams.errors import RequestTooLarge
 
 
+@dataclass(frozen=True, kw_only=True)
+class Share:
+    """This worker's part of the group's limits: the raw topic's partitions it holds."""
+
+    held: int
+    of: int
+
+    def of_limit(self, limit: int) -> int:
+        return limit * self.held // self.of
+
+
+WHOLE = Share(held=1, of=1)  # a router on its own (tests, benchmarks): the whole limit
+
+
 @dataclass(kw_only=True)
 class TokenBucket:
     per_minute: int
     clock: Callable[[], float]
     sleep: Callable[[float], Awaitable[None]]
+    burst_s: int = 1  # how many seconds' worth it holds when full
 
     def __post_init__(self) -> None:
-        self.capacity = float(max(1, self.per_minute // 60))
-        # a hair under the exact figure, so float rounding never lets one more through
-        self.rate = (self.per_minute - self.capacity + 1) / 60 * (1 - 1e-9)
-        self._level = self.capacity
-        self._stamp = self.clock()
         self._turn = asyncio.Lock()  # first come, first served: no starvation of big asks
+        self._stamp = self.clock()
+        self._size(self.per_minute)
+        self._level = self.capacity
+
+    def _size(self, per_minute: int) -> None:
+        self.per_minute = per_minute
+        self.capacity = float(max(1, per_minute * self.burst_s // 60)) if per_minute else 0.0
+        # a hair under the exact figure, so float rounding never lets one more through
+        self.rate = max(0.0, (per_minute - self.capacity + 1) / 60 * (1 - 1e-9))
+
+    def resize(self, per_minute: int) -> None:
+        """A new limit, keeping what is in the bucket (at most the new capacity)."""
+        self._refill()
+        self._size(per_minute)
+        self._level = min(self._level, self.capacity)
 
     def _refill(self) -> None:
         now = self.clock()
@@ -37,21 +76,24 @@ class TokenBucket:
         self._stamp = now
 
     def delay_for(self, amount: float) -> float:
-        """Seconds until ``amount`` could be taken (0 if now)."""
+        """Seconds until ``amount`` could be taken (0 if now; inf with no share)."""
         self._refill()
-        return max(0.0, (amount - self._level) / self.rate)
+        if amount <= self._level:
+            return 0.0
+        return (amount - self._level) / self.rate if self.per_minute else math.inf
 
     async def take(self, amount: float, *, deadline: Deadline) -> None:
         """Take ``amount`` once the bucket holds it; DeadlineExceeded at once if it would
         not before the deadline (waiting would only waste the job's time)."""
-        if amount > self.capacity:
+        if amount > self.capacity and self.per_minute:
             raise RequestTooLarge(f"{amount:.0f} exceeds the bucket's {self.capacity:.0f}")
         async with self._turn:
             # A microsecond early is taken as on time: float clocks cannot always move by
             # less, and the level going that little below zero is paid back by the next take.
             while (delay := self.delay_for(amount)) > 1e-6:
                 if not deadline.allows(delay):
-                    raise deadline.exceeded(f"waiting {delay:.1f}s for the rate limit")
+                    wait = "no share of it here" if math.isinf(delay) else f"{delay:.1f}s"
+                    raise deadline.exceeded(f"waiting for the rate limit ({wait})")
                 await self.sleep(delay)
             self._level -= amount
 
@@ -61,25 +103,89 @@ class TokenBucket:
         self._level = min(self.capacity, self._level + amount)
 
 
+class Slots:
+    """A semaphore whose size can change while it is held (a worker's share of a group-wide
+    concurrency cap moves with the partitions it holds)."""
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self.in_use = 0
+        self._waiters: deque[asyncio.Future[None]] = deque()
+
+    async def acquire(self) -> None:
+        while self.in_use >= self.capacity:
+            waiter = asyncio.get_running_loop().create_future()
+            self._waiters.append(waiter)
+            try:
+                await waiter
+            except BaseException:
+                if waiter in self._waiters:
+                    self._waiters.remove(waiter)
+                elif not waiter.cancelled():  # woken, then cancelled: pass the turn on
+                    self._wake()
+                raise
+        self.in_use += 1
+
+    def release(self) -> None:
+        self.in_use -= 1
+        self._wake()
+
+    def resize(self, capacity: int) -> None:
+        self.capacity = capacity
+        self._wake()
+
+    def _wake(self) -> None:
+        free = self.capacity - self.in_use
+        while free > 0 and self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                free -= 1
+
+
 class ProviderLimiter:
-    """The three limits of one provider, taken together for each call."""
+    """The three limits of one provider, taken together for each call, at this worker's
+    share of them."""
 
     def __init__(
         self,
         config: LimitsConfig,
         *,
+        share: Share = WHOLE,
         clock: Callable[[], float],
         sleep: Callable[[float], Awaitable[None]],
     ) -> None:
         self.config = config
-        self._slots = asyncio.Semaphore(config.concurrency)
+        self.share = share
+        self._slots = Slots(share.of_limit(config.concurrency)) if config.concurrency else None
         self._requests = (
-            TokenBucket(per_minute=config.rpm, clock=clock, sleep=sleep) if config.rpm else None
+            TokenBucket(per_minute=share.of_limit(config.rpm), clock=clock, sleep=sleep)
+            if config.rpm
+            else None
         )
         self._tokens = (
-            TokenBucket(per_minute=config.tpm, clock=clock, sleep=sleep) if config.tpm else None
+            TokenBucket(per_minute=share.of_limit(config.tpm), clock=clock, sleep=sleep, burst_s=10)
+            if config.tpm
+            else None
         )
         self.in_flight = 0
+
+    def set_share(self, share: Share) -> None:
+        self.share = share
+        if self._slots is not None and self.config.concurrency:
+            self._slots.resize(share.of_limit(self.config.concurrency))
+        if self._requests is not None and self.config.rpm:
+            self._requests.resize(share.of_limit(self.config.rpm))
+        if self._tokens is not None and self.config.tpm:
+            self._tokens.resize(share.of_limit(self.config.tpm))
+
+    def effective(self) -> dict[str, int | None]:
+        """This worker's limits now."""
+        return {
+            "rpm": self._requests.per_minute if self._requests else None,
+            "tpm": self._tokens.per_minute if self._tokens else None,
+            "concurrency": self._slots.capacity if self._slots else None,
+        }
 
     @asynccontextmanager
     async def call(
@@ -88,14 +194,16 @@ class ProviderLimiter:
         """Hold a slot and the call's share of both buckets, waiting for them no longer
         than the deadline allows (DeadlineExceeded). Yields ``settle(actual)``, which gives
         back the estimated tokens the call did not use."""
-        async with deadline.enforced("waiting for a free call slot"):
-            await self._slots.acquire()
+        if self._slots is not None:
+            async with deadline.enforced("waiting for a free call slot"):
+                await self._slots.acquire()
         try:
-            async with deadline.enforced("waiting for the rate limit"):
-                if self._requests:
-                    await self._requests.take(1, deadline=deadline)
-                if self._tokens:
-                    await self._tokens.take(tokens, deadline=deadline)
+            if self._requests or self._tokens:
+                async with deadline.enforced("waiting for the rate limit"):
+                    if self._requests:
+                        await self._requests.take(1, deadline=deadline)
+                    if self._tokens:
+                        await self._tokens.take(tokens, deadline=deadline)
 
             def settle(actual: int) -> None:
                 if self._tokens and actual < tokens:
@@ -107,4 +215,5 @@ class ProviderLimiter:
             finally:
                 self.in_flight -= 1
         finally:
-            self._slots.release()
+            if self._slots is not None:
+                self._slots.release()

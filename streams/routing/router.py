@@ -22,7 +22,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from streams.config.slices import RoutingConfig
+from streams.config.slices import LimitsConfig, RoutingConfig
 from streams.deadline import Deadline
 from streams.errors import (
     BadRequest,
@@ -37,7 +37,7 @@ from streams.providers.base import Completion, EnrichRequest, Provider
 from streams.providers.prompt import system_prompt, user_message
 from streams.routing.breaker import CircuitBreaker
 from streams.routing.gate import Gate
-from streams.routing.limits import ProviderLimiter
+from streams.routing.limits import WHOLE, ProviderLimiter, Share
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +93,7 @@ class Router:
         self.gates: dict[str, Gate] = {}
         self._providers = providers
         self._paused = False
+        self._share = WHOLE
         self.reconfigure(config)
 
     # --- configuration, at start and at run time ---------------------------------------------
@@ -108,15 +109,32 @@ class Router:
                 gate = self.gates[name] = Gate(
                     provider,
                     breaker=CircuitBreaker(clock=self.clock, policy=config.breaker),
-                    limiter=ProviderLimiter(limits, clock=self.clock, sleep=self.sleep),
+                    limiter=self._limiter(limits),
                     retry=config.retry,
                     clock=self.clock,
                     rng=self.rng,
                 )
             elif gate.limiter.config != limits:  # calls in flight keep the old limiter
-                gate.limiter = ProviderLimiter(limits, clock=self.clock, sleep=self.sleep)
+                gate.limiter = self._limiter(limits)
             gate.breaker.policy = config.breaker
             gate.retry = config.retry
+
+    def _limiter(self, limits: LimitsConfig) -> ProviderLimiter:
+        return ProviderLimiter(limits, share=self._share, clock=self.clock, sleep=self.sleep)
+
+    def set_share(self, share: Share) -> None:
+        """This worker's part of the group's limits (from the partitions it holds)."""
+        if share == self._share:
+            return
+        self._share = share
+        for gate in self.gates.values():
+            gate.limiter.set_share(share)
+        limited = {
+            name: gate.limiter.effective()
+            for name, gate in self.gates.items()
+            if gate.limiter.config.rpm or gate.limiter.config.tpm
+        }
+        log.info("holding %d of %d partitions: limits here %s", share.held, share.of, limited)
 
     def set_enabled(self, name: str, enabled: bool) -> None:
         self.gates[name].enabled = enabled

@@ -159,7 +159,7 @@ class Circuit(Body):
 class Limits(Body):
     rpm: int | None
     tpm: int | None
-    concurrency: int
+    concurrency: int | None
 
 
 class GateState(Body):
@@ -168,7 +168,8 @@ class GateState(Body):
     rate_limited_for_s: float
     latency_ms_avg: float | None
     in_flight: int
-    limits: Limits
+    limits: Limits = Field(description="the group's, as configured")
+    limits_here: Limits = Field(description="this worker's share, from the partitions it holds")
 
 
 class RepostCacheState(Body):

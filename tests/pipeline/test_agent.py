@@ -85,8 +85,10 @@ async def test_jobs_and_malformed_records_all_end_somewhere(
     assert "title" in missing_title["error"]["message"]
 
     for record in calls:
-        jsonschema.validate(json.loads(record.value), _schema("provider-call"))
-        assert record.key == b"openai"
+        call = json.loads(record.value)
+        jsonschema.validate(call, _schema("provider-call"))
+        assert call["provider"] == "openai"
+        assert record.key == call["job_id"].encode(), "an attempt is keyed by its job"
 
 
 async def test_every_provider_failing_dead_letters_with_attempts(

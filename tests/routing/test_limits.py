@@ -8,7 +8,7 @@ import pytest
 
 from streams.deadline import Deadline
 from streams.errors import DeadlineExceeded, RequestTooLarge
-from streams.routing.limits import TokenBucket
+from streams.routing.limits import Share, Slots, TokenBucket
 from tests.routing.fake_clock import FakeClock
 
 
@@ -54,3 +54,62 @@ async def test_a_wait_past_the_deadline_is_not_started() -> None:
     with pytest.raises(DeadlineExceeded, match="rate limit"):
         await bucket.take(1, deadline=deadline)
     assert clock.sleeps == [], "it fails at once instead of sleeping into the deadline"
+
+
+@pytest.mark.parametrize("split", [(8,), (4, 4), (3, 3, 2), (2, 2, 2, 2), (1, 1, 1, 5)])
+def test_the_shares_of_a_group_never_add_up_to_more_than_the_limit(split: tuple[int, ...]) -> None:
+    for limit in (8, 9, 100, 1799):
+        total = sum(Share(held=held, of=sum(split)).of_limit(limit) for held in split)
+        assert limit - len(split) < total <= limit
+
+
+async def test_a_bucket_that_grows_keeps_its_level_and_one_that_shrinks_is_capped() -> None:
+    clock = FakeClock()
+    bucket = TokenBucket(per_minute=600, clock=clock, sleep=clock.sleep)  # 10 a second
+    forever = Deadline.after(1e9, clock=clock)
+    for _ in range(10):
+        await bucket.take(1, deadline=forever)
+    bucket.resize(6000)  # a partition gained: no new burst, only a faster refill
+    assert bucket.delay_for(1) > 0
+    clock.now += 1
+    assert bucket.delay_for(100) == pytest.approx(0, abs=0.02)
+    bucket.resize(60)  # a partition lost: what it holds is capped at the new size
+    assert bucket.delay_for(2) > 0
+    assert bucket.delay_for(1) == 0
+
+
+async def test_no_share_means_no_call_here() -> None:
+    clock = FakeClock()
+    bucket = TokenBucket(per_minute=0, clock=clock, sleep=clock.sleep)
+    with pytest.raises(DeadlineExceeded, match="no share"):
+        await bucket.take(1, deadline=Deadline.after(30, clock=clock))
+
+
+async def test_slots_that_shrink_admit_no_one_until_enough_are_free() -> None:
+    slots = Slots(2)
+    await slots.acquire()
+    await slots.acquire()
+    slots.resize(1)
+    waiting = asyncio.create_task(slots.acquire())
+    await asyncio.sleep(0)
+    slots.release()
+    await asyncio.sleep(0)
+    assert not waiting.done(), "one still in use: the new size is full"
+    slots.release()
+    await asyncio.wait_for(waiting, 1)
+    assert slots.in_use == 1
+    slots.resize(3)
+    await asyncio.wait_for(slots.acquire(), 1)
+
+
+async def test_a_cancelled_waiter_passes_its_turn_on() -> None:
+    slots = Slots(1)
+    await slots.acquire()
+    first = asyncio.create_task(slots.acquire())
+    second = asyncio.create_task(slots.acquire())
+    await asyncio.sleep(0)
+    slots.release()  # wakes the first ...
+    first.cancel()  # ... which is cancelled before it runs
+    await asyncio.sleep(0)
+    await asyncio.wait_for(second, 1)
+    assert slots.in_use == 1

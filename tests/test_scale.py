@@ -1,0 +1,122 @@
+"""Several worker processes in one consumer group behave as one service: the provider limits
+hold for the group (the simulator's own arrival log is the judge), through a worker killed
+mid-run, with nothing lost and statistics equal to a recount of the audit trail."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from devstack.broker.launcher import free_port
+from devstack.harness import SimulatorThread, worker_process
+from streams.kafka.admin import read_to_end
+from tests.kafka_helpers import end_offsets, job_record, produce
+
+pytestmark = pytest.mark.slow
+
+WORKERS = 4
+PARTITIONS = 8
+RPM = 900  # 15 a second: below what 4 workers could send, so the limit binds
+CONCURRENCY = 8  # with 0.1-0.7 s answers, 15 a second would often want more in flight
+JOBS = 1300  # more than a minute's quota, so a sliding minute could exceed it
+
+
+def max_in_a_minute(arrivals: list[float]) -> int:
+    """The most requests that arrived in any sliding 60-second window."""
+    times = sorted(arrivals)
+    most, first = 0, 0
+    for last, t in enumerate(times):
+        while times[first] <= t - 60:
+            first += 1
+        most = max(most, last - first + 1)
+    return most
+
+
+def _count(bootstrap: str, topic: str) -> int:
+    return sum(asyncio.run(end_offsets(bootstrap, topic)).values())
+
+
+def _wait(what: str, predicate: object, *, timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not predicate():  # type: ignore[operator]
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.5)
+
+
+def _stats_calls(url: str) -> int:
+    totals = httpx.get(f"{url}/statistics", params={"minutes": 10}, timeout=10).json()["totals"]
+    calls: int = totals.get("openai", {}).get("calls", 0)
+    return calls
+
+
+def test_four_workers_hold_the_group_limits_through_a_kill(
+    worker_env: dict[str, str], sim: SimulatorThread, tmp_path: Path
+) -> None:
+    sim.set_faults("openai", latency_ms=400, latency_jitter_ms=300)
+    env = worker_env | {
+        "LLM_TOPIC_PARTITIONS": str(PARTITIONS),
+        "LLM_PROVIDER_CHAIN": "openai",
+        "LLM_PROVIDER_LIMITS": json.dumps({"openai": {"rpm": RPM, "concurrency": CONCURRENCY}}),
+        "LLM_BROKER_SESSION_TIMEOUT_S": "6",
+        "LLM_CACHE_ENABLED": "false",
+        "LLM_JOB_DEADLINE_S": "300",
+        "LLM_ATTEMPT_TIMEOUT_S": "10",
+    }
+    bootstrap = env["KAFKA_BOOTSTRAP_SERVERS"]
+    ports = [free_port() for _ in range(WORKERS)]
+    with contextlib.ExitStack() as stack:
+        workers = [
+            stack.enter_context(
+                worker_process(
+                    env | {"LLM_SERVICE_PORT": str(port), "LLM_DATA_DIR": str(tmp_path / f"w{n}")},
+                    tmp_path / f"worker-{n}.log",
+                )
+            )
+            for n, port in enumerate(ports)
+        ]
+        sim.reset()  # count only this run's requests
+        sim.set_faults("openai", latency_ms=400, latency_jitter_ms=300)
+        asyncio.run(
+            produce(bootstrap, env["LLM_TOPIC_RAW"], [job_record(f"s{n}") for n in range(JOBS)])
+        )
+        _wait(
+            "a third enriched",
+            lambda: _count(bootstrap, env["LLM_TOPIC_ENRICHED"]) > JOBS // 3,
+            timeout_s=120,
+        )
+        workers[1].kill()  # SIGKILL: no goodbye, its calls in flight die with it
+        workers[1].wait()
+
+        def all_done() -> bool:
+            outputs = asyncio.run(read_to_end(bootstrap, env["LLM_TOPIC_ENRICHED"]))
+            letters = asyncio.run(read_to_end(bootstrap, env["LLM_TOPIC_DEAD_LETTER"]))
+            ids = {json.loads(r.value)["job_id"] for r in (*outputs, *letters)}
+            return len(ids) == JOBS
+
+        _wait("every job enriched or dead-lettered", all_done, timeout_s=300)
+        survivor = f"http://127.0.0.1:{ports[0]}"
+        recount = sum(
+            1
+            for r in asyncio.run(read_to_end(bootstrap, env["LLM_TOPIC_CALLS"]))
+            if json.loads(r.value)["provider"] == "openai"
+        )
+        _wait("the statistics to catch up", lambda: _stats_calls(survivor) >= recount, timeout_s=60)
+        assert _stats_calls(survivor) == recount, "statistics equal a recount of llm.calls"
+
+    stats = sim.stats()
+    most = max_in_a_minute(stats["arrivals"]["openai"])
+    print(
+        f"\nbusiest sliding minute: {most} requests (rpm {RPM}); peak in flight "
+        f"{stats['peak_in_flight']['openai']} (concurrency {CONCURRENCY})"
+    )
+    assert most <= RPM
+    assert most >= RPM * 0.8, "the group used most of its quota"
+    assert stats["peak_in_flight"]["openai"] <= CONCURRENCY
+    letters = asyncio.run(read_to_end(bootstrap, env["LLM_TOPIC_DEAD_LETTER"]))
+    assert letters == [], [json.loads(r.value)["error"] for r in letters[:3]]
