@@ -72,7 +72,9 @@ def _ready(ports: list[int], fleet: subprocess.Popen[bytes], timeout_s: float = 
 
 
 def _cpu_s(fleet: psutil.Process) -> float:
-    return sum(sum(p.cpu_times()[:2]) for p in fleet.children(recursive=True))
+    """The workers' CPU: with one process the parent is the worker, with more its children
+    (the parent only waits)."""
+    return sum(sum(p.cpu_times()[:2]) for p in [fleet, *fleet.children(recursive=True)])
 
 
 def run(

@@ -93,11 +93,14 @@ def create_app(settings: Settings, *, router: Router | None = None) -> StreamsAp
         await asyncio.gather(*followers, *([cache.run()] if cache is not None else []))
 
     async def follow_share() -> None:
-        # This worker's share of the group's limits follows the partitions it holds.
+        # This worker's share of the group's limits follows the partitions it holds, once a
+        # rebalance is over: while it runs the assignment is empty, and the jobs still in
+        # flight (which the rebalance waits for) keep the share they started with.
         raw = topics.raw.get_topic_name()
         while True:
-            held = sum(1 for tp in app.consumer.assignment() if tp.topic == raw)
-            router.set_share(Share(held=held, of=kafka.partitions))
+            if not app.rebalancing:
+                held = sum(1 for tp in app.consumer.assignment() if tp.topic == raw)
+                router.set_share(Share(held=held, of=kafka.partitions))
             await asyncio.sleep(SHARE_POLL_S)
 
     app.task(follow_topics)

@@ -65,6 +65,9 @@ def test_four_workers_hold_the_group_limits_through_a_kill(
         "LLM_PROVIDER_LIMITS": json.dumps({"openai": {"rpm": RPM, "concurrency": CONCURRENCY}}),
         "LLM_BROKER_SESSION_TIMEOUT_S": "6",
         "LLM_CACHE_ENABLED": "false",
+        # A rebalance waits for the records a worker holds, and these wait for the rate limit:
+        # few in flight keep the rebalance after the kill short.
+        "LLM_WORKER_CONCURRENCY": "16",
         "LLM_JOB_DEADLINE_S": "300",
         "LLM_ATTEMPT_TIMEOUT_S": "10",
     }
