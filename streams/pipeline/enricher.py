@@ -1,5 +1,8 @@
 """One job's way from raw record to published outcome: decode, repost cache, route, publish.
 
+Identical jobs in flight together (a burst of reposts: same repost key) make one provider call;
+the others wait for it and are published ``cached: true``.
+
 ``handle`` serves a record of ``jobs.raw`` and never raises for a bad one: an exception
 escaping a Faust agent acks and skips its record (Faust 0.15.3), so every per-record failure
 becomes a dead letter here and nothing but cancellation leaves it. ``enrich`` is the same path
@@ -23,7 +26,7 @@ from streams.models import Attempt, EnrichedJob, Message, ProviderCall, RawJob, 
 from streams.pipeline.cache import CachedEnrichment, RepostCache, repost_key
 from streams.pipeline.dead_letter import dead_letter, job_id_of
 from streams.pipeline.publisher import publish
-from streams.routing.router import Router
+from streams.routing.router import Routed, Router
 from streams.vocab import Stage
 
 log = logging.getLogger(__name__)
@@ -44,6 +47,8 @@ class Enricher:
         self.router = router
         self.price_version = price_version
         self.cache = cache
+        # Identical jobs in flight (by repost key): one provider call serves them all.
+        self._in_flight: dict[str, asyncio.Future[CachedEnrichment]] = {}
 
     async def handle(self, event: Any, *, taken_at: float) -> None:
         """Enrich one raw record, or dead-letter it. ``taken_at`` (on the router's clock)
@@ -77,42 +82,36 @@ class Enricher:
         await publish(self.topics.dead_letter, key, letter)
 
     async def enrich(self, job: RawJob, *, deadline: Deadline, to_topic: bool) -> EnrichedJob:
-        """The job enriched from the repost cache or through the router, published with its
-        provider calls (and a new cache entry) in one broker round trip; the result itself
-        goes to ``jobs.enriched`` only ``to_topic``. Raises EnrichmentFailed once the failed
-        calls are published, PublishRejected if the broker refused a record for good."""
-        key = repost_key(job) if self.cache is not None else None
-        cached = self.cache.get(key) if self.cache is not None and key else None
+        """The job enriched from the repost cache, from an identical job in flight, or
+        through the router, published with its provider calls (and a new cache entry) in one
+        broker round trip; the result itself goes to ``jobs.enriched`` only ``to_topic``.
+        Raises EnrichmentFailed once the failed calls are published, PublishRejected if the
+        broker refused a record for good."""
+        key = repost_key(job)
+        try:
+            answer, routed = await self._answer(job, key, deadline)
+        except EnrichmentFailed as exc:
+            await self._publish_all(self._calls(job, exc.attempts))
+            raise
         outgoing: list[Outgoing] = []
-        if cached is not None:
-            enriched = self._from_cache(job, cached)
-            outgoing.append((self.topics.calls, job.job_id, self._cache_hit(job, cached)))
+        if routed is None:
+            enriched = self._from_cache(job, answer)
+            outgoing.append((self.topics.calls, job.job_id, self._cache_hit(job, answer)))
         else:
-            try:
-                routed = await self.router.enrich(job, deadline=deadline)
-            except EnrichmentFailed as exc:
-                await self._publish_all(self._calls(job, exc.attempts))
-                raise
             enriched = EnrichedJob(
                 job_id=job.job_id,
                 job=job,
-                enrichment=routed.completion.enrichment,
-                provider=routed.provider,
-                model=routed.completion.model,
+                enrichment=answer.enrichment,
+                provider=answer.provider,
+                model=answer.model,
                 attempts=routed.attempts,
-                usage=routed.completion.usage,
+                usage=answer.usage,
                 latency_ms=routed.latency_ms,
             )
             outgoing += self._calls(job, routed.attempts)
-            if self.cache is not None and key:
-                entry = CachedEnrichment(
-                    enrichment=enriched.enrichment,
-                    provider=enriched.provider,
-                    model=enriched.model,
-                    usage=enriched.usage,
-                )
-                self.cache.put(key, entry)  # at once: a repost right behind must not wait
-                outgoing.append((self.topics.cache, key, entry))
+            if self.cache is not None:
+                self.cache.put(key, answer)  # at once: a repost right behind must not wait
+                outgoing.append((self.topics.cache, key, answer))
         if to_topic:
             outgoing.append((self.topics.enriched, job.job_id, enriched))
         try:
@@ -120,6 +119,47 @@ class Enricher:
         except PublishRejected as exc:
             raise PublishRejected(str(exc), attempts=enriched.attempts) from None
         return enriched
+
+    async def _answer(
+        self, job: RawJob, key: str, deadline: Deadline
+    ) -> tuple[CachedEnrichment, Routed | None]:
+        """The answer for ``key``: from the cache, from an identical job already in flight
+        (which this one waits for, within its own deadline), or, as the leader of any that
+        arrive meanwhile, from the router (then with its Routed). A follower whose leader
+        failed takes over rather than failing with it."""
+        while True:
+            cached = self.cache.get(key) if self.cache is not None else None
+            if cached is not None:
+                return cached, None
+            leader = self._in_flight.get(key)
+            if leader is None:
+                return await self._lead(job, key, deadline)
+            done, _ = await asyncio.wait([leader], timeout=deadline.left())
+            if not done:
+                raise deadline.exceeded("waiting for an identical job in flight")
+            if not leader.cancelled():
+                return leader.result(), None
+
+    async def _lead(
+        self, job: RawJob, key: str, deadline: Deadline
+    ) -> tuple[CachedEnrichment, Routed]:
+        answer: asyncio.Future[CachedEnrichment] = asyncio.get_running_loop().create_future()
+        self._in_flight[key] = answer
+        try:
+            routed = await self.router.enrich(job, deadline=deadline)
+        except BaseException:
+            answer.cancel()  # the followers take over
+            raise
+        finally:
+            del self._in_flight[key]
+        result = CachedEnrichment(
+            enrichment=routed.completion.enrichment,
+            provider=routed.provider,
+            model=routed.completion.model,
+            usage=routed.completion.usage,
+        )
+        answer.set_result(result)
+        return result, routed
 
     async def _publish_all(self, outgoing: list[Outgoing]) -> None:
         results = await asyncio.gather(
