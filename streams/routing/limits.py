@@ -105,7 +105,8 @@ class TokenBucket:
 
 class Slots:
     """A semaphore whose size can change while it is held (a worker's share of a group-wide
-    concurrency cap moves with the partitions it holds)."""
+    concurrency cap moves with the partitions it holds). First come, first served: a freed
+    slot is handed to the longest waiter, never taken by a newcomer, so no call starves."""
 
     def __init__(self, capacity: int) -> None:
         self.capacity = capacity
@@ -113,18 +114,19 @@ class Slots:
         self._waiters: deque[asyncio.Future[None]] = deque()
 
     async def acquire(self) -> None:
-        while self.in_use >= self.capacity:
-            waiter = asyncio.get_running_loop().create_future()
-            self._waiters.append(waiter)
-            try:
-                await waiter
-            except BaseException:
-                if waiter in self._waiters:
-                    self._waiters.remove(waiter)
-                elif not waiter.cancelled():  # woken, then cancelled: pass the turn on
-                    self._wake()
-                raise
-        self.in_use += 1
+        if self.in_use < self.capacity and not self._waiters:
+            self.in_use += 1
+            return
+        waiter = asyncio.get_running_loop().create_future()
+        self._waiters.append(waiter)
+        try:
+            await waiter  # woken with its slot already counted
+        except BaseException:
+            if waiter.done() and not waiter.cancelled():
+                self.release()  # handed a slot, then cancelled: give it on
+            else:
+                self._waiters.remove(waiter)
+            raise
 
     def release(self) -> None:
         self.in_use -= 1
@@ -135,12 +137,11 @@ class Slots:
         self._wake()
 
     def _wake(self) -> None:
-        free = self.capacity - self.in_use
-        while free > 0 and self._waiters:
+        while self._waiters and self.in_use < self.capacity:
             waiter = self._waiters.popleft()
             if not waiter.done():
+                self.in_use += 1
                 waiter.set_result(None)
-                free -= 1
 
 
 class ProviderLimiter:

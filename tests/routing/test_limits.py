@@ -113,3 +113,17 @@ async def test_a_cancelled_waiter_passes_its_turn_on() -> None:
     await asyncio.sleep(0)
     await asyncio.wait_for(second, 1)
     assert slots.in_use == 1
+
+
+async def test_a_freed_slot_goes_to_the_longest_waiter_not_a_newcomer() -> None:
+    slots = Slots(1)
+    await slots.acquire()
+    waiting = asyncio.create_task(slots.acquire())
+    await asyncio.sleep(0)
+    slots.release()  # handed to the waiter ...
+    newcomer = asyncio.create_task(slots.acquire())  # ... before this one can take it
+    await asyncio.sleep(0)
+    assert waiting.done()
+    assert not newcomer.done()
+    slots.release()
+    await asyncio.wait_for(newcomer, 1)
