@@ -22,12 +22,12 @@ import tempfile
 import time
 from pathlib import Path
 
-import httpx
 import psutil
 from aiokafka import AIOKafkaConsumer
 
 from bench.common import broker, produce_jobs, settings_for, simulator
 from devstack.harness import SimulatorClient
+from devstack.supervisor import wait_until_consuming
 from streams.config.settings import Settings
 from streams.kafka.admin import ensure_topic
 
@@ -55,20 +55,10 @@ async def _drain(settings: Settings, jobs: int) -> float:
     return time.perf_counter() - began
 
 
-def _ready(ports: list[int], fleet: subprocess.Popen[bytes], timeout_s: float = 180) -> None:
-    deadline = time.monotonic() + timeout_s
-    waiting = set(ports)
-    while waiting:
-        if fleet.poll() is not None or time.monotonic() > deadline:
-            raise SystemExit(f"workers not ready on ports {sorted(waiting)}")
-        for port in list(waiting):
-            try:
-                health = httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).json()
-            except (httpx.HTTPError, ValueError):
-                continue
-            if health.get("assigned_partitions"):
-                waiting.discard(port)
-        time.sleep(0.3)
+def _ready(ports: list[int], fleet: subprocess.Popen[bytes]) -> None:
+    for port in ports:
+        if not wait_until_consuming(f"http://127.0.0.1:{port}/health", fleet, timeout_s=180):
+            raise SystemExit(f"worker on port {port} not ready")
 
 
 def _cpu_s(fleet: psutil.Process) -> float:

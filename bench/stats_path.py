@@ -14,11 +14,7 @@ import argparse
 import asyncio
 import contextlib
 import json
-import os
-import subprocess
-import sys
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -26,7 +22,7 @@ import httpx
 from aiokafka import AIOKafkaProducer
 
 from bench.common import broker, settings_for, simulator
-from devstack.supervisor import wait_until_consuming
+from devstack.harness import worker_process
 from streams.config.settings import Settings
 from streams.kafka.admin import partitions_of
 from streams.models import ProviderCall, Usage
@@ -46,26 +42,6 @@ def _event(n: int) -> bytes:
         at=datetime.now(UTC),
     )
     return call.model_dump_json().encode()
-
-
-@contextlib.contextmanager
-def _worker(checkout: Path | None, log: Path, port: int) -> Iterator[None]:
-    python = str(checkout / ".venv" / "bin" / "python") if checkout else sys.executable
-    with log.open("ab") as out:
-        process = subprocess.Popen(
-            [python, "-m", "streams", "worker"],
-            cwd=checkout,
-            env=dict(os.environ),
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        if not wait_until_consuming(f"http://127.0.0.1:{port}/health", process, timeout_s=120):
-            raise SystemExit(f"worker not ready; see {log}")
-        yield
-    finally:
-        process.terminate()
-        process.wait(60)
 
 
 def _counted(port: int) -> int:
@@ -104,7 +80,7 @@ def main() -> None:
         settings = settings_for(bootstrap, sim, llm_topic_partitions=4)
         port = settings.llm_service_port
         log = Path(settings.llm_data_dir) / "worker.log"
-        with _worker(args.worker_checkout, log, port):
+        with worker_process({"LLM_SERVICE_PORT": str(port)}, log, checkout=args.worker_checkout):
             began = asyncio.run(_publish(settings, args.events))
             published = time.perf_counter() - began
             deadline = time.monotonic() + 600

@@ -101,13 +101,18 @@ class SimulatorProcess(SimulatorClient):
 
 
 @contextlib.contextmanager
-def worker_process(env: dict[str, str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
+def worker_process(
+    env: dict[str, str], log: Path, *, checkout: Path | None = None
+) -> Iterator[subprocess.Popen[bytes]]:
     """``llm-streams worker`` with ``env`` (over this environment), output to ``log``; yields
     once its web view reports assigned partitions, and stops it with SIGTERM (a clean
-    shutdown) at the end. For tests and benchmarks."""
+    shutdown) at the end. ``checkout`` runs another checkout's worker (with its own
+    ``.venv``), e.g. an earlier commit's for a before/after. For tests and benchmarks."""
+    python = str(checkout / ".venv" / "bin" / "python") if checkout else sys.executable
     with log.open("ab") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "streams", "worker"],
+            [python, "-m", "streams", "worker"],
+            cwd=checkout,
             env=os.environ | env,
             stdout=out,
             stderr=subprocess.STDOUT,

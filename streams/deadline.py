@@ -15,11 +15,12 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from types import TracebackType
 
 from streams.errors import DeadlineExceeded
+from streams.models import Attempt
 
 Clock = Callable[[], float]
 
@@ -56,9 +57,11 @@ class Deadline:
             return self
         return Deadline(at=now + seconds, clock=self.clock, budget_s=seconds, job=self)
 
-    def exceeded(self, detail: str) -> DeadlineExceeded:
+    def exceeded(self, detail: str, *, attempts: Sequence[Attempt] = ()) -> DeadlineExceeded:
         job = self.job or self
-        return DeadlineExceeded(f"deadline of {job.budget_s:g}s exceeded; {detail}")
+        return DeadlineExceeded(
+            f"deadline of {job.budget_s:g}s exceeded; {detail}", attempts=attempts
+        )
 
     def enforced(self, doing: str) -> _Enforced:
         """Bound an ``async with`` block by this deadline. The job's deadline running out

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import json
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -42,9 +43,9 @@ def max_in_a_minute(arrivals: list[float]) -> int:
     return most
 
 
-def _wait(what: str, predicate: object, *, timeout_s: float) -> None:
+def _wait(what: str, predicate: Callable[[], bool], *, timeout_s: float) -> None:
     deadline = time.monotonic() + timeout_s
-    while not predicate():  # type: ignore[operator]
+    while not predicate():
         assert time.monotonic() < deadline, f"timed out waiting for {what}"
         time.sleep(0.5)
 

@@ -200,7 +200,7 @@ class Settings(_ProviderFields):
                 window=self.llm_breaker_window,
                 cooldown_s=self.llm_breaker_cooldown_s,
             ),
-            limits={name: self.llm_provider_limits.get(name, LimitsConfig()) for name in SPECS},
+            limits=dict(self.llm_provider_limits),
         )
 
     def kafka(self) -> KafkaConfig:
@@ -214,7 +214,6 @@ class Settings(_ProviderFields):
             stats=self.llm_topic_stats,
             control=self.llm_topic_control,
             stats_resets=self.llm_topic_stats_resets,
-            replays=self.llm_topic_replays,
             cache=self.llm_topic_cache,
             cache_retention_s=self.llm_cache_max_age_s,
         )

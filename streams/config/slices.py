@@ -76,7 +76,7 @@ class RoutingConfig:
     temperature: float
     retry: RetryPolicy
     breaker: BreakerPolicy
-    limits: Mapping[str, LimitsConfig]
+    limits: Mapping[str, LimitsConfig]  # the configured ones; the rest have none
 
     def limits_of(self, name: str) -> LimitsConfig:
         return self.limits.get(name, LimitsConfig())
@@ -95,7 +95,6 @@ class KafkaConfig:
     stats: str
     control: str
     stats_resets: str
-    replays: str
     cache: str
     cache_retention_s: float
 

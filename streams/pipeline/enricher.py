@@ -93,21 +93,22 @@ class Enricher:
         except EnrichmentFailed as exc:
             await self._publish_all(self._calls(job, exc.attempts))
             raise
+        # Served without a call of its own (cache or an identical job): no attempts, no cost.
+        enriched = EnrichedJob(
+            job_id=job.job_id,
+            job=job,
+            enrichment=answer.enrichment,
+            provider=answer.provider,
+            model=answer.model,
+            attempts=routed.attempts if routed else [],
+            usage=answer.usage if routed else Usage(),
+            latency_ms=routed.latency_ms if routed else 0.0,
+            cached=routed is None,
+        )
         outgoing: list[Outgoing] = []
         if routed is None:
-            enriched = self._from_cache(job, answer)
             outgoing.append((self.topics.calls, job.job_id, self._cache_hit(job, answer)))
         else:
-            enriched = EnrichedJob(
-                job_id=job.job_id,
-                job=job,
-                enrichment=answer.enrichment,
-                provider=answer.provider,
-                model=answer.model,
-                attempts=routed.attempts,
-                usage=answer.usage,
-                latency_ms=routed.latency_ms,
-            )
             outgoing += self._calls(job, routed.attempts)
             if self.cache is not None:
                 self.cache.put(key, answer)  # at once: a repost right behind must not wait
@@ -179,19 +180,6 @@ class Enricher:
             for attempt in attempts
         )
         return [(self.topics.calls, job.job_id, call) for call in calls]
-
-    def _from_cache(self, job: RawJob, cached: CachedEnrichment) -> EnrichedJob:
-        return EnrichedJob(
-            job_id=job.job_id,
-            job=job,
-            enrichment=cached.enrichment,
-            provider=cached.provider,
-            model=cached.model,
-            attempts=[],
-            usage=Usage(),
-            latency_ms=0.0,
-            cached=True,
-        )
 
     def _cache_hit(self, job: RawJob, cached: CachedEnrichment) -> ProviderCall:
         return ProviderCall(

@@ -71,9 +71,7 @@ class _Job:
         last = self.attempts[-1].error if self.attempts else None
         detail = f"{reason}; last: {last.type}: {last.message}" if last else reason
         if out_of_time:
-            exceeded = self.deadline.exceeded(detail)
-            exceeded.attempts = self.attempts
-            return exceeded
+            return self.deadline.exceeded(detail, attempts=self.attempts)
         return EnrichmentFailed(detail, attempts=self.attempts)
 
 
