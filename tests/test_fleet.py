@@ -14,6 +14,7 @@ import httpx
 import psutil
 import pytest
 
+from devstack.broker.launcher import free_port
 from devstack.harness import SimulatorThread
 from streams.fleet import processes_for
 from tests.kafka_helpers import consume, job_record, produce
@@ -37,11 +38,17 @@ def _assigned(port: int) -> int:
         return 0
 
 
+def _first_error(log: str) -> str:
+    """From the first error on: a child's failure, not the shutdown it caused."""
+    start = log.find("[ERROR]")
+    return log[start : start + 3000] if start >= 0 else log[-3000:]
+
+
 def test_two_processes_share_the_work_and_stop_together(
     worker_env: dict[str, str], sim: SimulatorThread, tmp_path: Path
 ) -> None:
-    env = worker_env | {"LLM_TOPIC_PARTITIONS": "4"}
-    port = int(env["LLM_SERVICE_PORT"])
+    port = free_port(count=2)
+    env = worker_env | {"LLM_TOPIC_PARTITIONS": "4", "LLM_SERVICE_PORT": str(port)}
     with (tmp_path / "fleet.log").open("ab") as log:
         fleet = subprocess.Popen(
             [sys.executable, "-m", "streams", "worker", "--processes", "2"],
@@ -52,7 +59,7 @@ def test_two_processes_share_the_work_and_stop_together(
     try:
         deadline = time.monotonic() + 120
         while not (_assigned(port) and _assigned(port + 1)):
-            assert fleet.poll() is None, (tmp_path / "fleet.log").read_text()[-3000:]
+            assert fleet.poll() is None, _first_error((tmp_path / "fleet.log").read_text())
             assert time.monotonic() < deadline, "both processes hold partitions"
             time.sleep(0.5)
         children = psutil.Process(fleet.pid).children()

@@ -13,6 +13,7 @@ import contextlib
 import ctypes
 import json
 import os
+import random
 import shutil
 import signal
 import socket
@@ -28,6 +29,7 @@ from streams.errors import StreamsError
 
 KAFKA_VERSION = "4.1.1"
 HOST = "127.0.0.1"
+LOWEST_FREE_PORT = 10000  # above the ports of well-known and most registered services
 
 SERVER_PROPERTIES = """\
 process.roles=broker,controller
@@ -129,10 +131,22 @@ def new_cluster_id() -> str:
             return cluster_id
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return int(sock.getsockname()[1])
+def free_port(*, count: int = 1) -> int:
+    """The first of ``count`` consecutive loopback ports free now. Drawn below the kernel's
+    ephemeral range: a port from that range can be taken by any outgoing connection in the
+    moments before its server binds it."""
+    below = _ephemeral_start()
+    while True:
+        first = random.randrange(LOWEST_FREE_PORT, below - count)
+        if all(port_is_free(first + offset) for offset in range(count)):
+            return first
+
+
+def _ephemeral_start() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768  # Linux's default
 
 
 def port_is_free(port: int) -> bool:
