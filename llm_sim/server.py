@@ -136,11 +136,13 @@ class Simulator:
         return web.json_response({"reset": True})
 
     async def _stats(self, request: web.Request) -> web.Response:
-        """Requests seen per provider, the most served at once, when generation requests
-        arrived (monotonic seconds, for rate checks), and clients' connections still open."""
+        """Requests seen per provider, those being answered now and the most at once, when
+        generation requests arrived (monotonic seconds, for rate checks), and clients'
+        connections still open."""
         return web.json_response(
             {
                 "requests": dict(self.requests),
+                "in_flight": dict(self.in_flight),
                 "open_connections": sum(not c.is_closing() for c in self._connections),
                 "peak_in_flight": dict(self.peak_in_flight),
                 "arrivals": self.arrivals,

@@ -20,6 +20,7 @@ from streams.observe.tables import StatsStore
 from streams.pipeline.agent import install_enrich_agent
 from streams.pipeline.cache import RepostCache
 from streams.pipeline.enricher import Enricher
+from streams.pipeline.once import PublishedBefore
 from streams.providers.build import build_providers
 from streams.routing.limits import Share
 from streams.routing.router import Router
@@ -105,10 +106,30 @@ def create_app(settings: Settings, *, router: Router | None = None) -> StreamsAp
 
     app.task(follow_topics)
     app.task(follow_share)
+    published = PublishedBefore(
+        bootstrap_servers=kafka.bootstrap_servers,
+        group_id=settings.llm_app_id,
+        raw_topic=kafka.raw,
+        outcome_topics=(kafka.enriched, kafka.dead_letter),
+        longest_look_back_s=MAX_DEADLINE_MS / 1000
+        + app.conf.broker_rebalance_timeout
+        + settings.llm_broker_session_timeout_s
+        + settings.llm_commit_interval_s,
+    )
+
+    async def look_back(sender: Any, assigned: Any, **kwargs: Any) -> None:
+        published.look_back(assigned)
+
+    async def forget(sender: Any, revoked: Any, **kwargs: Any) -> None:
+        published.forget(revoked)
+
+    app.on_partitions_assigned.connect(look_back)  # type: ignore[arg-type]
+    app.on_partitions_revoked.connect(forget)  # type: ignore[arg-type]
     install_enrich_agent(
         app,
         topics=topics,
         enricher=enricher,
+        published=published,
         concurrency=settings.llm_worker_concurrency,
         bootstrap_servers=kafka.bootstrap_servers,
         ready=control.replayed,

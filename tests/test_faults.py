@@ -97,30 +97,46 @@ def _records(bootstrap: str, topic: str) -> int:
     return sum(asyncio.run(end_offsets(bootstrap, topic)).values())
 
 
-def test_a_killed_worker_loses_nothing(
+def test_a_killed_worker_loses_nothing_and_pays_once(
     worker_env: dict[str, str], tmp_path: Path, sim: SimulatorThread
 ) -> None:
-    """SIGKILL with hundreds of jobs in flight, then a new worker: every job ends enriched
-    or dead-lettered; jobs in flight at the kill are redone (duplicates, counted)."""
+    """SIGKILL with hundreds of jobs done but not committed, then a new worker, with the
+    repost cache off: every job ends enriched once, and the only calls paid twice are those
+    whose answers died with the first worker."""
     jobs = 2000
-    env = _busy(worker_env, sim) | {"LLM_BROKER_SESSION_TIMEOUT_S": "6"}
+    env = _busy(worker_env, sim) | {
+        "LLM_BROKER_SESSION_TIMEOUT_S": "6",
+        "LLM_CACHE_ENABLED": "false",
+    }
     bootstrap = env["KAFKA_BOOTSTRAP_SERVERS"]
+    calls_before = sim.requests().get("openai", 0)
     with worker_process(env, tmp_path / "first.log") as first:
         job_ids, done = _backlog_under_way(env, "k", jobs)
         first.send_signal(signal.SIGKILL)
         first.wait(10)
-        at_kill = _records(bootstrap, env["LLM_TOPIC_ENRICHED"])
+    at_kill = _records(bootstrap, env["LLM_TOPIC_ENRICHED"])
+    redone = at_kill - sum(
+        asyncio.run(committed(bootstrap, env["LLM_APP_ID"], env["LLM_TOPIC_RAW"])).values()
+    )
+    # Calls the first worker made whose outcome never reached the broker: in flight at the
+    # kill, or answered and not yet published.
+    cut_off = sim.requests()["openai"] - calls_before - at_kill
     with worker_process(env, tmp_path / "second.log"):
         enriched, dead = _outputs_when_done(env, jobs)
     lost, duplicates = _lost_and_duplicates(job_ids, enriched, dead)
+    paid_twice = sim.requests()["openai"] - calls_before - jobs
     print(
         f"\n[crash] jobs {jobs}, enriched when killed {at_kill} (seen {done}), "
-        f"enriched {len(enriched)}, dead-lettered {len(dead)}, lost {len(lost)}, "
-        f"duplicates {duplicates}"
+        f"done but not committed {redone}, enriched {len(enriched)}, "
+        f"dead-lettered {len(dead)}, lost {len(lost)}, published twice {duplicates}, "
+        f"calls cut off by the kill {cut_off}, paid twice {paid_twice}"
     )
     assert at_kill < jobs, "the kill came while jobs were in flight"
+    assert redone >= 100, "hundreds of jobs to redo"
     assert lost == set()
     assert dead == Counter(), "no job failed: the simulator was healthy"
+    assert duplicates == 0
+    assert paid_twice <= cut_off
 
 
 def test_sigterm_drains_in_flight_jobs_and_exits_0(

@@ -61,12 +61,16 @@ async def read_to_end(bootstrap_servers: str, name: str) -> list[Any]:
     async with reader(bootstrap_servers) as consumer:
         consumer.assign(partitions)
         await consumer.seek_to_beginning(*partitions)
-        ends = await consumer.end_offsets(partitions)
-        records: list[Any] = []
-        # Positions, not last offsets: compaction and transaction markers leave holes.
-        remaining = {tp for tp, end in ends.items() if end > 0}
-        while remaining:
-            for tp, batch in (await consumer.getmany(*remaining, timeout_ms=1000)).items():
-                records.extend(record for record in batch if record.offset < ends[tp])
-            remaining = {tp for tp in remaining if await consumer.position(tp) < ends[tp]}
-        return records
+        return await read_up_to(consumer, await consumer.end_offsets(partitions))
+
+
+async def read_up_to(consumer: Any, ends: dict[TopicPartition, int]) -> list[Any]:
+    """The records of an assigned, sought ``consumer`` from its positions up to ``ends``."""
+    records: list[Any] = []
+    # Positions, not last offsets: compaction and transaction markers leave holes.
+    remaining = {tp for tp, end in ends.items() if end > await consumer.position(tp)}
+    while remaining:
+        for tp, batch in (await consumer.getmany(*remaining, timeout_ms=1000)).items():
+            records.extend(record for record in batch if record.offset < ends[tp])
+        remaining = {tp for tp in remaining if await consumer.position(tp) < ends[tp]}
+    return records

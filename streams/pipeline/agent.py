@@ -1,7 +1,9 @@
 """The enrich agent: ``jobs.raw`` in, ``jobs.enriched`` or ``jobs.dead-letter`` out.
 
 One actor on a manual-ack stream (see ``acks``) keeps up to ``concurrency`` records in
-flight, each handled by the Enricher, and pauses intake while no provider can take a call.
+flight, each handled by the Enricher, and pauses intake while no provider can take a call. A
+record redone after a crash or a rebalance whose outcome is already published is acked and
+nothing more (see ``once``).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from streams.errors import ConfigurationError
 from streams.kafka.topics import Topics
 from streams.pipeline.acks import InOrderAcks
 from streams.pipeline.enricher import Enricher
+from streams.pipeline.once import PublishedBefore
 
 
 def install_enrich_agent(
@@ -22,6 +25,7 @@ def install_enrich_agent(
     *,
     topics: Topics,
     enricher: Enricher,
+    published: PublishedBefore,
     concurrency: int,
     bootstrap_servers: str,
     ready: asyncio.Event,
@@ -45,6 +49,9 @@ def install_enrich_agent(
         await ready.wait()
         try:
             async for event in manual.events():
+                if await published.published(event.message):
+                    await window.submit(event, asyncio.sleep(0))  # acked in its turn
+                    continue
                 taken_at = router.clock()  # the deadline counts time paused below too
                 await router.wait_for_capacity()
                 await window.submit(event, enricher.handle(event, taken_at=taken_at))

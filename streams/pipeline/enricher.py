@@ -15,7 +15,7 @@ import asyncio
 import json
 import logging
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 from pydantic import ValidationError
 
@@ -25,13 +25,21 @@ from streams.kafka.topics import Topics
 from streams.models import Attempt, EnrichedJob, Message, ProviderCall, RawJob, Usage
 from streams.pipeline.cache import CachedEnrichment, RepostCache, repost_key
 from streams.pipeline.dead_letter import dead_letter, job_id_of
+from streams.pipeline.once import SOURCE_HEADER, source_of
 from streams.pipeline.publisher import publish
 from streams.routing.router import Routed, Router
 from streams.vocab import Stage
 
 log = logging.getLogger(__name__)
 
-Outgoing = tuple[Any, str | None, Message]  # topic, key, record
+Headers = dict[str, bytes]
+
+
+class Outgoing(NamedTuple):
+    topic: Any
+    key: str | None
+    record: Message
+    headers: Headers | None = None
 
 
 class Enricher:
@@ -54,6 +62,8 @@ class Enricher:
         """Enrich one raw record, or dead-letter it. ``taken_at`` (on the router's clock)
         is when the agent took the record: the job's deadline counts from there."""
         message = event.message
+        # Names the record in its outcome, so a redo after a crash finds it published.
+        source = {SOURCE_HEADER: source_of(message)}
         stage: Stage = "decode"
         job_id: str | None = None
         attempts: Sequence[Attempt] = ()
@@ -67,7 +77,7 @@ class Enricher:
                 job = RawJob.model_validate(data)
             stage, job_id = "enrich", job.job_id
             deadline = self.router.deadline_for(job, taken_at=taken_at)
-            await self.enrich(job, deadline=deadline, to_topic=True)
+            await self.enrich(job, deadline=deadline, source=source)
             return
         except (EnrichmentFailed, PublishRejected) as exc:
             failure: BaseException = exc
@@ -79,12 +89,15 @@ class Enricher:
             log.exception("unexpected error enriching record at offset %s", message.offset)
             failure = exc
         key, letter = dead_letter(message, stage, failure, job_id=job_id, attempts=attempts)
-        await publish(self.topics.dead_letter, key, letter)
+        await publish(self.topics.dead_letter, key, letter, headers=source)
 
-    async def enrich(self, job: RawJob, *, deadline: Deadline, to_topic: bool) -> EnrichedJob:
+    async def enrich(
+        self, job: RawJob, *, deadline: Deadline, source: Headers | None
+    ) -> EnrichedJob:
         """The job enriched from the repost cache, from an identical job in flight, or
         through the router, published with its provider calls (and a new cache entry) in one
-        broker round trip; the result itself goes to ``jobs.enriched`` only ``to_topic``.
+        broker round trip; the result itself goes to ``jobs.enriched`` with the ``source``
+        headers of its raw record, or nowhere for a job that came another way (None).
         Raises EnrichmentFailed once the failed calls are published, PublishRejected if the
         broker refused a record for good."""
         key = repost_key(job)
@@ -107,14 +120,14 @@ class Enricher:
         )
         outgoing: list[Outgoing] = []
         if routed is None:
-            outgoing.append((self.topics.calls, job.job_id, self._cache_hit(job, answer)))
+            outgoing.append(Outgoing(self.topics.calls, job.job_id, self._cache_hit(job, answer)))
         else:
             outgoing += self._calls(job, routed.attempts)
             if self.cache is not None:
                 self.cache.put(key, answer)  # at once: a repost right behind must not wait
-                outgoing.append((self.topics.cache, key, answer))
-        if to_topic:
-            outgoing.append((self.topics.enriched, job.job_id, enriched))
+                outgoing.append(Outgoing(self.topics.cache, key, answer))
+        if source is not None:
+            outgoing.append(Outgoing(self.topics.enriched, job.job_id, enriched, source))
         try:
             await self._publish_all(outgoing)
         except PublishRejected as exc:
@@ -164,7 +177,7 @@ class Enricher:
 
     async def _publish_all(self, outgoing: list[Outgoing]) -> None:
         results = await asyncio.gather(
-            *(publish(topic, key, record) for topic, key, record in outgoing),
+            *(publish(o.topic, o.key, o.record, headers=o.headers) for o in outgoing),
             return_exceptions=True,
         )
         failures = [result for result in results if isinstance(result, BaseException)]
@@ -179,7 +192,7 @@ class Enricher:
             ProviderCall.of(attempt, job_id=job.job_id, price_version=self.price_version)
             for attempt in attempts
         )
-        return [(self.topics.calls, job.job_id, call) for call in calls]
+        return [Outgoing(self.topics.calls, job.job_id, call) for call in calls]
 
     def _cache_hit(self, job: RawJob, cached: CachedEnrichment) -> ProviderCall:
         return ProviderCall(

@@ -17,7 +17,9 @@ log = logging.getLogger(__name__)
 PUBLISH_BACKOFF_S = (0.1, 0.5, 1.0, 2.0, 5.0)
 
 
-async def publish(topic: Any, key: str | None, record: BaseModel) -> None:
+async def publish(
+    topic: Any, key: str | None, record: BaseModel, *, headers: dict[str, bytes] | None = None
+) -> None:
     """Send and wait for the broker's acknowledgement, retrying while the broker is away:
     the input is acked only after this returns, so giving up would lose it. A record the
     broker refuses for good (too large) is a PublishRejected.
@@ -27,7 +29,9 @@ async def publish(topic: Any, key: str | None, record: BaseModel) -> None:
     value = record.model_dump_json().encode("utf-8")
     for attempt in itertools.count():
         try:
-            delivery = await topic.send(key=key.encode() if key else None, value=value, force=True)
+            delivery = await topic.send(
+                key=key.encode() if key else None, value=value, headers=headers, force=True
+            )
             await delivery
             return
         except MessageSizeTooLargeError as exc:

@@ -267,7 +267,7 @@ class Handlers:
         job = item.as_job()
         deadline = self.router.deadline_for(job)
         try:
-            enriched = await self.enricher.enrich(job, deadline=deadline, to_topic=False)
+            enriched = await self.enricher.enrich(job, deadline=deadline, source=None)
         except EnrichmentFailed as exc:
             return b.ProcessResult(
                 job_id=job.job_id,
