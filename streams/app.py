@@ -16,6 +16,7 @@ from streams.control.follower import ControlFollower, ControlState
 from streams.kafka.topics import Topics
 from streams.models import MAX_DEADLINE_MS
 from streams.observe.aggregate import Aggregator
+from streams.observe.spend import SpendFollower
 from streams.observe.tables import StatsStore
 from streams.pipeline.agent import install_enrich_agent
 from streams.pipeline.cache import RepostCache
@@ -89,8 +90,14 @@ def create_app(settings: Settings, *, router: Router | None = None) -> StreamsAp
         group_id=f"{settings.llm_app_id}.stats",
     )
 
+    spend = SpendFollower(
+        bootstrap_servers=kafka.bootstrap_servers,
+        topic=kafka.stats,
+        on_change=router.set_spent_today,
+    )
+
     async def follow_topics() -> None:
-        followers = [control.run(), aggregator.run()]
+        followers = [control.run(), aggregator.run(), spend.run()]
         await asyncio.gather(*followers, *([cache.run()] if cache is not None else []))
 
     async def follow_share() -> None:
@@ -106,30 +113,11 @@ def create_app(settings: Settings, *, router: Router | None = None) -> StreamsAp
 
     app.task(follow_topics)
     app.task(follow_share)
-    published = PublishedBefore(
-        bootstrap_servers=kafka.bootstrap_servers,
-        group_id=settings.llm_app_id,
-        raw_topic=kafka.raw,
-        outcome_topics=(kafka.enriched, kafka.dead_letter),
-        longest_look_back_s=MAX_DEADLINE_MS / 1000
-        + app.conf.broker_rebalance_timeout
-        + settings.llm_broker_session_timeout_s
-        + settings.llm_commit_interval_s,
-    )
-
-    async def look_back(sender: Any, assigned: Any, **kwargs: Any) -> None:
-        published.look_back(assigned)
-
-    async def forget(sender: Any, revoked: Any, **kwargs: Any) -> None:
-        published.forget(revoked)
-
-    app.on_partitions_assigned.connect(look_back)  # type: ignore[arg-type]
-    app.on_partitions_revoked.connect(forget)  # type: ignore[arg-type]
     install_enrich_agent(
         app,
         topics=topics,
         enricher=enricher,
-        published=published,
+        published=_published_before(settings),
         concurrency=settings.llm_worker_concurrency,
         bootstrap_servers=kafka.bootstrap_servers,
         ready=control.replayed,
@@ -152,6 +140,22 @@ def create_app(settings: Settings, *, router: Router | None = None) -> StreamsAp
     server.install(app, handlers, tables=stats.totals)
     return StreamsApp(
         faust=app, topics=topics, router=router, control=control, stats=stats, cache=cache
+    )
+
+
+def _published_before(settings: Settings) -> PublishedBefore:
+    kafka = settings.kafka()
+    return PublishedBefore(
+        bootstrap_servers=kafka.bootstrap_servers,
+        group_id=settings.llm_app_id,
+        raw_topic=kafka.raw,
+        outcome_topics=(kafka.enriched, kafka.dead_letter),
+        # The longest deadline, the rebalance that moved the record, the session that had
+        # to time out first, and the commit interval.
+        longest_look_back_s=2 * MAX_DEADLINE_MS / 1000
+        + REBALANCE_MARGIN_S
+        + settings.llm_broker_session_timeout_s
+        + settings.llm_commit_interval_s,
     )
 
 

@@ -57,11 +57,15 @@ class Deadline:
             return self
         return Deadline(at=now + seconds, clock=self.clock, budget_s=seconds, job=self)
 
-    def exceeded(self, detail: str, *, attempts: Sequence[Attempt] = ()) -> DeadlineExceeded:
+    def exceeded(
+        self,
+        detail: str,
+        *,
+        attempts: Sequence[Attempt] = (),
+        error: type[DeadlineExceeded] = DeadlineExceeded,
+    ) -> DeadlineExceeded:
         job = self.job or self
-        return DeadlineExceeded(
-            f"deadline of {job.budget_s:g}s exceeded; {detail}", attempts=attempts
-        )
+        return error(f"deadline of {job.budget_s:g}s exceeded; {detail}", attempts=attempts)
 
     def enforced(self, doing: str) -> _Enforced:
         """Bound an ``async with`` block by this deadline. The job's deadline running out

@@ -140,6 +140,11 @@ class DeadlineExceeded(EnrichmentFailed):
     outcome: ClassVar[Outcome] = "deadline_exceeded"
 
 
+class BudgetExhausted(DeadlineExceeded):
+    """The job's deadline ran out while every provider it could use was over its daily
+    budget (LLM_BUDGETS): replay it once the day turns or a budget is raised."""
+
+
 def redact(text: str, secrets: list[str]) -> str:
     """Remove every secret from text that came from outside (vendor error bodies)."""
     for secret in secrets:

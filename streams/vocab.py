@@ -9,6 +9,8 @@ from typing import Literal, get_args
 
 ProviderName = Literal["openai", "anthropic", "gemini", "deepseek", "ollama"]
 PROVIDER_NAMES: tuple[ProviderName, ...] = get_args(ProviderName)
+# The budget (LLM_BUDGETS) for the whole service, beside the providers' own.
+TOTAL_BUDGET = "total"
 
 # What one provider attempt came to, as recorded on ``llm.calls``.
 Outcome = Literal[

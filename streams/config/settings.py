@@ -35,7 +35,7 @@ from streams.config.slices import (
 from streams.errors import ConfigurationError, describe
 from streams.pricing import DEFAULT_PRICES, PRICE_VERSION, ModelPrice
 from streams.registry import SPECS
-from streams.vocab import PROVIDER_NAMES, ProviderName
+from streams.vocab import PROVIDER_NAMES, TOTAL_BUDGET, ProviderName
 
 
 def _provider_fields() -> dict[str, Any]:
@@ -99,6 +99,9 @@ class Settings(_ProviderFields):
     llm_breaker_cooldown_s: float = Field(default=30.0, gt=0, le=3600)
     # e.g. {"openai": {"rpm": 500, "tpm": 200000, "concurrency": 32}}
     llm_provider_limits: dict[str, LimitsConfig] = Field(default_factory=dict)
+    # USD per UTC day for the whole consumer group, per provider and "total" for the service,
+    # e.g. {"openai": 50, "total": 80}.
+    llm_budgets: dict[str, Annotated[float, Field(ge=0)]] = Field(default_factory=dict)
     llm_max_output_tokens: int = Field(default=1024, ge=16, le=65536)
     llm_temperature: float = Field(default=0.2, ge=0, le=2)
     llm_prices: dict[str, ModelPrice] = Field(default_factory=lambda: dict(DEFAULT_PRICES))
@@ -134,6 +137,16 @@ class Settings(_ProviderFields):
         unknown = set(value) - set(PROVIDER_NAMES)
         if unknown:
             raise ValueError(f"unknown provider(s): {', '.join(sorted(unknown))}")
+        return value
+
+    @field_validator("llm_budgets", mode="after")
+    @classmethod
+    def _budgeted_providers(cls, value: dict[str, float]) -> dict[str, float]:
+        unknown = set(value) - {*PROVIDER_NAMES, TOTAL_BUDGET}
+        if unknown:
+            raise ValueError(
+                f"unknown provider(s): {', '.join(sorted(unknown))} (or {TOTAL_BUDGET!r})"
+            )
         return value
 
     @field_validator("llm_service_log_level", mode="before")
@@ -201,6 +214,7 @@ class Settings(_ProviderFields):
                 cooldown_s=self.llm_breaker_cooldown_s,
             ),
             limits=dict(self.llm_provider_limits),
+            budgets=dict(self.llm_budgets),
         )
 
     def kafka(self) -> KafkaConfig:

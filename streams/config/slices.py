@@ -77,6 +77,7 @@ class RoutingConfig:
     retry: RetryPolicy
     breaker: BreakerPolicy
     limits: Mapping[str, LimitsConfig]  # the configured ones; the rest have none
+    budgets: Mapping[str, float]  # USD per UTC day: per provider, and TOTAL_BUDGET
 
     def limits_of(self, name: str) -> LimitsConfig:
         return self.limits.get(name, LimitsConfig())

@@ -38,6 +38,7 @@ RUNTIME_KEYS = frozenset(
         "llm_breaker_window",
         "llm_breaker_cooldown_s",
         "llm_provider_limits",
+        "llm_budgets",
     }
 )
 

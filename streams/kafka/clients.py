@@ -30,11 +30,17 @@ def producer(bootstrap_servers: str) -> contextlib.AbstractAsyncContextManager[A
     )
 
 
-def reader(bootstrap_servers: str) -> contextlib.AbstractAsyncContextManager[AIOKafkaConsumer]:
-    """A consumer outside any group, committing nothing: it reads what it is assigned."""
+def reader(
+    bootstrap_servers: str, *, committed_only: bool = False
+) -> contextlib.AbstractAsyncContextManager[AIOKafkaConsumer]:
+    """A consumer outside any group, committing nothing: it reads what it is assigned
+    (``committed_only``: none of an aborted or open transaction's records)."""
     return _started(
         AIOKafkaConsumer(
-            bootstrap_servers=bootstrap_servers, group_id=None, enable_auto_commit=False
+            bootstrap_servers=bootstrap_servers,
+            group_id=None,
+            enable_auto_commit=False,
+            isolation_level="read_committed" if committed_only else "read_uncommitted",
         )
     )
 

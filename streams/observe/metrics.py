@@ -16,6 +16,7 @@ from prometheus_client.registry import Collector
 
 from streams.observe import stats as st
 from streams.routing.router import Router
+from streams.vocab import TOTAL_BUDGET
 
 CIRCUIT_STATES = ("closed", "half_open", "open")
 # What generate_latest writes (aiohttp sets the charset itself, and refuses it in here).
@@ -60,17 +61,34 @@ class _Snapshot(Collector):
         in_flight = GaugeMetricFamily(
             "llm_provider_calls_in_flight", "Calls in flight on this worker", labels=["provider"]
         )
+        spent = GaugeMetricFamily(
+            "llm_spent_today_usd", "USD spent since 00:00 UTC by the group", labels=["budget"]
+        )
+        budget = GaugeMetricFamily(
+            "llm_budget_usd", "Daily budget in USD (LLM_BUDGETS), where set", labels=["budget"]
+        )
+        over = GaugeMetricFamily(
+            "llm_provider_over_budget", "1 while skipped for a spent budget", labels=["provider"]
+        )
+        budgets = {TOTAL_BUDGET: self.router.total_budget}
         for provider, gate in sorted(self.router.gates.items()):
             for state in CIRCUIT_STATES:
                 circuit.add_metric([provider, state], float(gate.breaker.state == state))
             enabled.add_metric([provider], float(gate.enabled))
             in_flight.add_metric([provider], gate.limiter.in_flight)
+            over.add_metric([provider], float(gate.over_budget))
+            budgets[provider] = gate.budget
+        for name, figures in budgets.items():
+            spent.add_metric([name], figures.spent_today_usd)
+            if figures.daily_usd is not None:
+                budget.add_metric([name], figures.daily_usd)
         lag = GaugeMetricFamily(
             "llm_consumer_lag_records", "Records of jobs.raw not yet read", labels=["partition"]
         )
         for partition, records in sorted(self.lag.items()):
             lag.add_metric([partition], records)
         metrics: list[Metric] = [calls, tokens, cost, latency, circuit, enabled, in_flight, lag]
+        metrics += [spent, budget, over]
         yield from metrics
 
 

@@ -34,6 +34,15 @@ def install_enrich_agent(
     restarted worker must not route a job before it knows what was switched off)."""
     router = enricher.router
 
+    async def look_back(sender: Any, assigned: Any, **kwargs: Any) -> None:
+        published.look_back(assigned)
+
+    async def forget(sender: Any, revoked: Any, **kwargs: Any) -> None:
+        published.forget(revoked)
+
+    app.on_partitions_assigned.connect(look_back)  # type: ignore[arg-type]
+    app.on_partitions_revoked.connect(forget)  # type: ignore[arg-type]
+
     @app.agent(topics.raw, name="enrich", concurrency=1)
     async def enrich(stream: Any) -> None:
         manual = stream.noack()

@@ -1,6 +1,6 @@
 """One provider as the router sees it: switched on or off, its circuit, its limits, its
-rate-limit cool-down and its live latency, entered for each call as one ``async with
-gate.call(...)``."""
+rate-limit cool-down, its daily budget and its live latency, entered for each call as one
+``async with gate.call(...)``."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from streams.deadline import Deadline
 from streams.errors import ProviderError, RateLimited
 from streams.providers.base import Provider
 from streams.routing.breaker import CircuitBreaker
+from streams.routing.budget import Budget
 from streams.routing.limits import ProviderLimiter
 
 LATENCY_SMOOTHING = 0.2  # weight of the newest call in the moving latency average
@@ -36,6 +37,8 @@ class Gate:
         self.limiter = limiter
         self.retry = retry  # its backoff paces the cool-down after a 429 without Retry-After
         self.enabled = True
+        self.budget = Budget()
+        self.over_budget = False  # its own budget or the service's: set by the router
         self.cooling_until = 0.0
         self.rate_limited_streak = 0
         self.latency_ms: float | None = None
@@ -43,15 +46,17 @@ class Gate:
         self._rng = rng
 
     def ready_at(self, now: float) -> float:
-        if not self.enabled:
-            return math.inf
+        if not self.enabled or self.over_budget:
+            return math.inf  # until switched on, or a budget is raised or the day turns
         return max(now, self.breaker.ready_at(), self.cooling_until)
 
     def admit(self) -> bool:
         """Whether a call may go ahead now (in half-open, this caller becomes the probe)."""
-        return self.cooling_until <= self._clock() and self.breaker.allow()
+        return not self.over_budget and self.cooling_until <= self._clock() and self.breaker.allow()
 
     def why_waiting(self) -> str:
+        if self.over_budget:
+            return "over budget"
         if self.cooling_until > self._clock():
             return "rate-limited"
         return f"circuit {self.breaker.state}"
@@ -94,6 +99,11 @@ class Gate:
             "in_flight": self.limiter.in_flight,
             "limits": self.limiter.config.model_dump(),
             "limits_here": self.limiter.effective(),
+            "budget": {
+                "daily_usd": self.budget.daily_usd,
+                "spent_today_usd": self.budget.spent_today_usd,
+                "over_budget": self.over_budget,
+            },
         }
 
     def _cool_down(self, retry_after_s: float | None) -> None:

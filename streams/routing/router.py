@@ -1,10 +1,11 @@
 """Turns one job into provider attempts, always within the job's deadline.
 
 Order: the job's preferred provider, then the chain (or, with the ``latency`` strategy, the
-chain sorted by live latency), skipping disabled providers, open circuits and providers
-cooling down after a rate limit. Per provider: bounded retries with exponential backoff and
-full jitter that honour the delay the provider asked for; then fallback. Rate limits
-(requests and tokens per minute) and a concurrency cap hold however many jobs are in flight.
+chain sorted by live latency), skipping disabled providers, open circuits, providers cooling
+down after a rate limit and providers over their daily budget (see ``budget``). Per provider:
+bounded retries with exponential backoff and full jitter that honour the delay the provider
+asked for; then fallback. Rate limits (requests and tokens per minute) and a concurrency cap
+hold however many jobs are in flight.
 
 It knows nothing about Kafka. Time, sleep and randomness are injectable, so tests check exact
 backoff sequences without waiting.
@@ -26,6 +27,7 @@ from streams.config.slices import LimitsConfig, RoutingConfig
 from streams.deadline import Deadline
 from streams.errors import (
     BadRequest,
+    BudgetExhausted,
     DeadlineExceeded,
     EnrichmentFailed,
     ProviderError,
@@ -36,8 +38,10 @@ from streams.models import Attempt, ErrorInfo, RawJob
 from streams.providers.base import Completion, EnrichRequest, Provider
 from streams.providers.prompt import system_prompt, user_message
 from streams.routing.breaker import CircuitBreaker
+from streams.routing.budget import Budget, budgets_today
 from streams.routing.gate import Gate
 from streams.routing.limits import WHOLE, ProviderLimiter, Share
+from streams.vocab import TOTAL_BUDGET
 
 log = logging.getLogger(__name__)
 
@@ -67,11 +71,17 @@ class _Job:
     # and comes back here at this time if nothing else worked by then.
     resting_until: dict[str, float] = field(default_factory=dict)
 
-    def failure(self, reason: str, *, out_of_time: bool = False) -> EnrichmentFailed:
+    def failure(
+        self,
+        reason: str,
+        *,
+        out_of_time: bool = False,
+        error: type[DeadlineExceeded] = DeadlineExceeded,
+    ) -> EnrichmentFailed:
         last = self.attempts[-1].error if self.attempts else None
         detail = f"{reason}; last: {last.type}: {last.message}" if last else reason
         if out_of_time:
-            return self.deadline.exceeded(detail, attempts=self.attempts)
+            return self.deadline.exceeded(detail, attempts=self.attempts, error=error)
         return EnrichmentFailed(detail, attempts=self.attempts)
 
 
@@ -92,6 +102,8 @@ class Router:
         self._providers = providers
         self._paused = False
         self._share = WHOLE
+        self._spent_today: Mapping[str, float] = {}
+        self.total_budget = Budget()
         self.reconfigure(config)
 
     # --- configuration, at start and at run time ---------------------------------------------
@@ -116,6 +128,7 @@ class Router:
                 gate.limiter = self._limiter(limits)
             gate.breaker.policy = config.breaker
             gate.retry = config.retry
+        self._apply_budgets()
 
     def _limiter(self, limits: LimitsConfig) -> ProviderLimiter:
         return ProviderLimiter(limits, share=self._share, clock=self.clock, sleep=self.sleep)
@@ -133,6 +146,21 @@ class Router:
             if gate.limiter.config.rpm or gate.limiter.config.tpm
         }
         log.info("holding %d of %d partitions: limits here %s", share.held, share.of, limited)
+
+    def set_spent_today(self, spent: Mapping[str, float]) -> None:
+        """Today's spend per provider for the whole group (USD), as the stats path sums it."""
+        self._spent_today = spent
+        self._apply_budgets()
+
+    def _apply_budgets(self) -> None:
+        budgets = budgets_today(self.config.budgets, self._spent_today, self.gates)
+        self.total_budget = budgets.pop(TOTAL_BUDGET)
+        for name, gate in self.gates.items():
+            over = budgets[name].exhausted or self.total_budget.exhausted
+            if over != gate.over_budget:
+                verb = "over its daily budget: skipped" if over else "within budget again"
+                log.warning("%s is %s (%s)", name, verb, budgets[name])
+            gate.budget, gate.over_budget = budgets[name], over
 
     def set_enabled(self, name: str, enabled: bool) -> None:
         self.gates[name].enabled = enabled
@@ -169,7 +197,9 @@ class Router:
         while (gap := self.next_ready_at() - self.clock()) > 0:
             if not self._paused:
                 self._paused = True
-                log.warning("every provider is disabled, open or rate-limited: pausing intake")
+                log.warning(
+                    "every provider is disabled, open, rate-limited or over budget: pausing intake"
+                )
             await self.sleep(min(gap, POLL_S))
         if self._paused:
             self._paused = False
@@ -258,8 +288,17 @@ class Router:
             for name in candidates:
                 if self.gates[name].admit():
                     return name
-            # All open or cooling down: wait within the deadline.
             wake = min(self.gates[name].ready_at(now) for name in candidates)
+            if math.isinf(wake):  # all over budget, until one is raised or the day turns
+                if not state.deadline.allows():
+                    raise state.failure(
+                        "every provider is over its daily budget",
+                        out_of_time=True,
+                        error=BudgetExhausted,
+                    )
+                await self.sleep(min(POLL_S, state.deadline.left()))
+                continue
+            # All open or cooling down: wait within the deadline.
             gap = max(wake - now, 0.01)
             if not state.deadline.allows(gap):
                 blocked = ", ".join(f"{n} {self.gates[n].why_waiting()}" for n in candidates)

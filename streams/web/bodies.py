@@ -162,6 +162,15 @@ class Limits(Body):
     concurrency: int | None
 
 
+class Budget(Body):
+    daily_usd: float | None = Field(description="USD per UTC day for the group (LLM_BUDGETS)")
+    spent_today_usd: float = Field(description="by the whole group, since 00:00 UTC")
+
+
+class GateBudget(Budget):
+    over_budget: bool = Field(description="over its own budget or the service's: skipped")
+
+
 class GateState(Body):
     enabled: bool
     circuit: Circuit
@@ -170,6 +179,7 @@ class GateState(Body):
     in_flight: int
     limits: Limits = Field(description="the group's, as configured")
     limits_here: Limits = Field(description="this worker's share, from the partitions it holds")
+    budget: GateBudget
 
 
 class RepostCacheState(Body):
@@ -188,6 +198,7 @@ class Status(Body):
     jobs_in_flight: int
     control_replayed: bool
     repost_cache: RepostCacheState
+    budget: Budget = Field(description="the whole service's (LLM_BUDGETS' total)")
     providers: dict[str, GateState]
 
 

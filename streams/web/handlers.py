@@ -12,7 +12,7 @@ import functools
 import json
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime
 from importlib import resources
 from typing import Any
@@ -139,6 +139,7 @@ class Handlers:
                     "entries": cache.entries,
                     "replayed": cache.replayed.is_set(),
                 },
+                "budget": asdict(router.total_budget),
                 "providers": router.status(),
             }
         )

@@ -37,7 +37,9 @@ async def _setup(bootstrap: str, unique: str, *, committed: int) -> PublishedBef
         await send.send_and_wait(enriched, b"{}", headers=[(SOURCE_HEADER, b"garbage")])
         await send.send_and_wait(enriched, b"{}", headers=[("other", b"x/0/3")])
     group = f"{unique}-group"
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group)
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False
+    )
     await consumer.start()
     try:
         consumer.assign([TopicPartition(raw, 0)])

@@ -1,8 +1,14 @@
-"""A clock for the routing tests."""
+"""A clock for the routing tests, and a router that runs on it."""
 
 from __future__ import annotations
 
 import asyncio
+import random
+from typing import Any
+
+from streams.config.settings import Settings
+from streams.providers.base import Provider
+from streams.routing.router import Router
 
 
 class FakeClock:
@@ -20,3 +26,16 @@ class FakeClock:
         self.sleeps.append(seconds)
         self.now += seconds
         await asyncio.sleep(self.real_pause_s)
+
+
+def router_for(
+    settings: Settings, providers: dict[str, Provider], clock: FakeClock, **changes: Any
+) -> Router:
+    """A router from ``settings`` with ``changes`` (setting names), on ``clock``."""
+    return Router(
+        settings.model_copy(update=changes).routing(),
+        providers,
+        clock=clock,
+        sleep=clock.sleep,
+        rng=random.Random(1),
+    )

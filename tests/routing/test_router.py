@@ -6,52 +6,21 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import AsyncIterator
-from typing import Any
 
 import pytest
 
 from devstack.harness import SimulatorThread
-from streams.config.settings import Settings, load_settings
+from streams.config.settings import Settings
 from streams.config.slices import LimitsConfig, RetryPolicy
 from streams.errors import EnrichmentFailed
 from streams.models import JobOptions, RawJob
 from streams.providers.base import Provider
-from streams.providers.build import build_providers
 from streams.routing.breaker import CircuitBreaker
 from streams.routing.router import Router
 from tests.kafka_helpers import wait_for
-from tests.routing.fake_clock import FakeClock
+from tests.routing.fake_clock import FakeClock, router_for
 
 JOB = RawJob(job_id="r1", title="Backend Engineer", description="Go and Postgres. Remote.")
-
-
-@pytest.fixture
-def base_settings(sim: SimulatorThread, monkeypatch: pytest.MonkeyPatch) -> Settings:
-    for name, value in sim.env().items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.setenv("LLM_PROVIDER_CHAIN", "openai,deepseek")
-    return load_settings()
-
-
-@pytest.fixture
-async def providers(base_settings: Settings) -> AsyncIterator[dict[str, Provider]]:
-    built = build_providers(base_settings.provider)
-    yield built
-    for provider in built.values():
-        await provider.aclose()
-
-
-def _router(
-    settings: Settings, providers: dict[str, Provider], clock: FakeClock, **changes: Any
-) -> Router:
-    return Router(
-        settings.model_copy(update=changes).routing(),
-        providers,
-        clock=clock,
-        sleep=clock.sleep,
-        rng=random.Random(1),
-    )
 
 
 def test_full_jitter_stays_within_the_exponential_ceiling() -> None:
@@ -67,7 +36,7 @@ def test_full_jitter_stays_within_the_exponential_ceiling() -> None:
 async def test_preferred_provider_goes_first(
     base_settings: Settings, providers: dict[str, Provider]
 ) -> None:
-    router = _router(base_settings, providers, FakeClock())
+    router = router_for(base_settings, providers, FakeClock())
     job = JOB.model_copy(update={"options": JobOptions(preferred_provider="deepseek")})
     routed = await router.enrich(job, deadline=router.deadline_for(job))
     assert routed.provider == "deepseek"
@@ -80,7 +49,7 @@ async def test_retries_back_off_then_fall_back(
 ) -> None:
     sim.set_faults("openai", errors={503: 1.0})
     clock = FakeClock()
-    router = _router(
+    router = router_for(
         base_settings,
         providers,
         clock,
@@ -105,7 +74,7 @@ async def test_a_rate_limited_provider_cools_down_while_the_job_falls_back(
 ) -> None:
     sim.set_faults("openai", errors={429: 1.0}, retry_after_s=4)
     clock = FakeClock()
-    router = _router(base_settings, providers, clock)
+    router = router_for(base_settings, providers, clock)
     routed = await router.enrich(JOB, deadline=router.deadline_for(JOB))
     assert [(a.provider, a.outcome) for a in routed.attempts] == [
         ("openai", "rate_limited"),
@@ -124,7 +93,7 @@ async def test_a_429_storm_waits_within_the_deadline_instead_of_failing(
     sim.set_faults("openai", errors={429: 1.0}, retry_after_s=4, match="Storm")
     sim.set_faults("deepseek", errors={429: 1.0}, retry_after_s=4, match="Storm")
     clock = FakeClock(real_pause_s=0.05)
-    router = _router(base_settings, providers, clock, llm_job_deadline_s=30)
+    router = router_for(base_settings, providers, clock, llm_job_deadline_s=30)
     storm = JOB.model_copy(update={"title": "Storm"})
     task = asyncio.create_task(router.enrich(storm, deadline=router.deadline_for(storm)))
     await wait_for(lambda: _true(len(clock.sleeps) >= 1))
@@ -143,7 +112,7 @@ async def test_an_outage_of_every_provider_is_waited_out_within_the_deadline(
     sim.set_faults("openai", errors={503: 1.0})
     sim.set_faults("deepseek", errors={500: 1.0})
     clock = FakeClock(real_pause_s=0.01)
-    router = _router(base_settings, providers, clock, llm_job_deadline_s=60)
+    router = router_for(base_settings, providers, clock, llm_job_deadline_s=60)
     job = asyncio.create_task(router.enrich(JOB, deadline=router.deadline_for(JOB)))
     await wait_for(lambda: _true(clock.now > 1020))
     assert not job.done(), "no dead letter while the deadline has time left"
@@ -160,7 +129,9 @@ async def test_retry_after_beyond_the_deadline_means_fall_back_at_once(
     sim.set_faults("openai", errors={503: 1.0}, retry_after_s=30)
     sim.set_faults("deepseek", errors={503: 1.0}, retry_after_s=30)
     clock = FakeClock()
-    router = _router(base_settings, providers, clock, llm_job_deadline_s=10, llm_retry_attempts=5)
+    router = router_for(
+        base_settings, providers, clock, llm_job_deadline_s=10, llm_retry_attempts=5
+    )
     with pytest.raises(EnrichmentFailed, match="deadline") as caught:
         await router.enrich(JOB, deadline=router.deadline_for(JOB))
     assert clock.sleeps == [], "a 30 s wait cannot fit in a 10 s deadline"
@@ -173,7 +144,7 @@ async def test_the_job_deadline_overrides_and_bounds_everything(
     sim.set_faults("openai", errors={500: 1.0})
     sim.set_faults("deepseek", errors={500: 1.0})
     clock = FakeClock()
-    router = _router(
+    router = router_for(
         base_settings,
         providers,
         clock,
@@ -193,7 +164,7 @@ async def test_a_final_error_is_not_retried(
     base_settings: Settings, providers: dict[str, Provider], sim: SimulatorThread
 ) -> None:
     sim.set_faults("openai", errors={400: 1.0})
-    router = _router(base_settings, providers, FakeClock())
+    router = router_for(base_settings, providers, FakeClock())
     routed = await router.enrich(JOB, deadline=router.deadline_for(JOB))
     assert [(a.provider, a.outcome) for a in routed.attempts] == [
         ("openai", "error"),
@@ -216,7 +187,7 @@ async def test_an_open_circuit_is_skipped_and_probed_after_the_cooldown(
 ) -> None:
     sim.set_faults("openai", errors={502: 1.0})
     clock = FakeClock()
-    router = _router(
+    router = router_for(
         base_settings,
         providers,
         clock,
@@ -242,7 +213,7 @@ async def test_backpressure_waits_until_a_provider_is_back(
     base_settings: Settings, providers: dict[str, Provider]
 ) -> None:
     clock = FakeClock(real_pause_s=0.01)
-    router = _router(base_settings, providers, clock)
+    router = router_for(base_settings, providers, clock)
     router.set_enabled("openai", False)
     router.set_enabled("deepseek", False)
     waiting = asyncio.create_task(router.wait_for_capacity())

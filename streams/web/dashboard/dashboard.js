@@ -54,6 +54,15 @@ async function toggle(name, enable) {
   setTimeout(refresh, 1000);
 }
 
+// Today's spend against the daily budget (LLM_BUDGETS), flagged once it is spent.
+function budget(b) {
+  const text = `${fmt(b.spent_today_usd, 4)} / ${fmt(b.daily_usd, 2)}`;
+  if (!b.over_budget) return text;
+  const span = document.createElement("span");
+  span.append(`${text} `, badge("over"));
+  return span;
+}
+
 function renderProviders(providers) {
   const body = document.querySelector("#providers tbody");
   body.replaceChildren();
@@ -70,6 +79,7 @@ function renderProviders(providers) {
     cell(row, fmt(p.totals.latency_ms.p95, 0), true);
     cell(row, `${p.totals.input_tokens} / ${p.totals.output_tokens}`, true);
     cell(row, fmt(p.totals.cost_usd, 4), true);
+    cell(row, budget(p.budget), true);
     const button = document.createElement("button");
     button.textContent = p.enabled ? "Disable" : "Enable";
     button.addEventListener("click", () => toggle(p.name, !p.enabled));
@@ -154,6 +164,7 @@ async function refresh() {
     ]);
     document.getElementById("meta").textContent =
       `${status.app_id} · chain ${status.provider_chain.join(" → ")} · ${status.jobs_in_flight} in flight` +
+      ` · today ${fmt(status.budget.spent_today_usd, 4)} / ${fmt(status.budget.daily_usd, 2)} USD` +
       (status.intake_paused ? " · intake paused" : "");
     renderProviders(providers.providers);
     renderFailures(statistics.recent_failures);
