@@ -1,4 +1,10 @@
-"""Anthropic Messages, as the vendor answers: output_config JSON or a forced tool call."""
+"""Anthropic Messages, as the vendor answers: output_config JSON or a forced tool call.
+
+Prompt caching is opt-in: ``cache_control`` ({"type": "ephemeral"}, ``ttl`` "5m" or "1h") on
+at most 4 blocks, or once at the top level (the last block). The prompt up to the last marked
+block is written to the cache on first use and read from it afterwards, once it is at least
+the model's minimum; usage counts reads and writes apart from ``input_tokens``.
+"""
 
 from __future__ import annotations
 
@@ -31,6 +37,43 @@ def anthropic_error(status: int, message: str) -> web.Response:
         "request_id": f"req_{uuid.uuid4().hex[:24]}",
     }
     return web.json_response(body, status=status)
+
+
+MAX_CACHE_BREAKPOINTS = 4
+# The shortest prefix each model caches; a shorter one is silently not cached.
+CACHE_MINIMUM_TOKENS = {
+    "claude-haiku-4-5": 4096,
+    "claude-sonnet-4-6": 2048,
+    "claude-opus-4-7": 2048,
+    "claude-sonnet-4-0": 1024,
+}
+
+
+def _cache_control_error(value: Any) -> str | None:
+    if not isinstance(value, dict) or value.get("type") != "ephemeral":
+        return "cache_control: type must be 'ephemeral'"
+    extra = set(value) - {"type", "ttl"}
+    if extra:
+        return f"cache_control.{sorted(extra)[0]}: Extra inputs are not permitted"
+    if value.get("ttl", "5m") not in ("5m", "1h"):
+        return "cache_control.ttl: Input should be '5m' or '1h'"
+    return None
+
+
+def _system_blocks(system: Any) -> list[dict[str, Any]] | str:
+    """The system prompt as text blocks, or the error for a malformed one."""
+    if system is None:
+        return []
+    if isinstance(system, str):
+        return [{"type": "text", "text": system}]
+    if not isinstance(system, list):
+        return "system: Input should be a valid string or a list of text blocks"
+    for block in system:
+        if not isinstance(block, dict) or block.get("type") != "text":
+            return "system: each block must be a text block"
+        if not isinstance(block.get("text"), str) or not block["text"]:
+            return "system: text blocks must be non-empty"
+    return system
 
 
 class AnthropicDialect(Dialect):
@@ -85,9 +128,35 @@ class AnthropicDialect(Dialect):
         problem = self._check_sampling(model, body)
         if problem:
             return anthropic_error(400, problem)
+        system = _system_blocks(body.get("system"))
+        if isinstance(system, str):
+            return anthropic_error(400, system)
+        marked = [b for b in [*system, *(body.get("tools") or [])] if "cache_control" in b]
+        if "cache_control" in body:
+            marked.append(body)
+        for holder in marked:
+            problem = _cache_control_error(holder["cache_control"])
+            if problem:
+                return anthropic_error(400, problem)
+        if len(marked) > MAX_CACHE_BREAKPOINTS:
+            return anthropic_error(
+                400,
+                f"A maximum of {MAX_CACHE_BREAKPOINTS} blocks with cache_control may be "
+                f"provided. Found {len(marked)}.",
+            )
         user = self.user_text(messages)
+        system_text = "".join(b["text"] for b in system)
+        texts = [b["text"] for b in system]
+        last = max((i for i, b in enumerate(system) if "cache_control" in b), default=-1)
+        prefix = "".join(texts[: last + 1])
+        if "cache_control" in body:  # automatic: up to the last block, the job text included
+            prefix = f"{system_text}\n{user}"
         return Call(
-            model=model, body=body, prompt=f"{body.get('system', '')}\n{user}", user_text=user
+            model=model,
+            body=body,
+            prompt=f"{system_text}\n{user}",
+            user_text=user,
+            cache_prefix=prefix,
         )
 
     def _check_sampling(self, model: str, body: dict[str, Any]) -> str | None:
@@ -124,6 +193,16 @@ class AnthropicDialect(Dialect):
         else:
             block = {"type": "text", "text": content}
             stop = "max_tokens" if truncated else "end_turn"
+        read, written = self.cache.lookup(
+            call.model,
+            call.cache_prefix,
+            minimum_tokens=CACHE_MINIMUM_TOKENS.get(call.model, 1024),
+        )
+        one_hour = any(
+            (b.get("cache_control") or {}).get("ttl") == "1h"
+            for b in _system_blocks(call.body.get("system"))
+            if isinstance(b, dict)
+        )
         return web.json_response(
             {
                 "id": f"msg_{uuid.uuid4().hex[:24]}",
@@ -134,10 +213,15 @@ class AnthropicDialect(Dialect):
                 "stop_reason": stop,
                 "stop_sequence": None,
                 "usage": {
-                    "input_tokens": tokens(call.prompt),
+                    # the tokens after the last breakpoint: reads and writes are apart
+                    "input_tokens": tokens(call.prompt) - read - written,
                     "output_tokens": tokens(content),
-                    "cache_creation_input_tokens": 0,
-                    "cache_read_input_tokens": 0,
+                    "cache_creation_input_tokens": written,
+                    "cache_read_input_tokens": read,
+                    "cache_creation": {
+                        "ephemeral_5m_input_tokens": 0 if one_hour else written,
+                        "ephemeral_1h_input_tokens": written if one_hour else 0,
+                    },
                     "service_tier": "standard",
                 },
             }

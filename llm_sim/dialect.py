@@ -24,6 +24,27 @@ class Call:
     body: dict[str, Any]
     prompt: str  # everything the model is shown, for token counts and fault matching
     user_text: str  # the job text the answer is derived from
+    cache_prefix: str = ""  # the start of ``prompt`` the vendor's prompt cache may serve
+
+
+class PromptCache:
+    """A vendor's prompt cache as a client sees it: a prefix served before, at least the
+    vendor's minimum long, is read from the cache the next time, counted in whole units of
+    the vendor's size. Entries never expire here (the vendors keep them minutes to hours)."""
+
+    def __init__(self, *, unit_tokens: int = 1) -> None:
+        self.unit_tokens = unit_tokens
+        self._seen: set[tuple[str, str]] = set()
+
+    def lookup(self, model: str, prefix: str, *, minimum_tokens: int) -> tuple[int, int]:
+        """Tokens of ``prefix`` (read from the cache, written to it) for one request."""
+        cacheable = tokens(prefix) // self.unit_tokens * self.unit_tokens if prefix else 0
+        if cacheable < minimum_tokens:
+            return 0, 0  # the vendors say nothing: the prompt is simply not cached
+        if (model, prefix) in self._seen:
+            return cacheable, 0
+        self._seen.add((model, prefix))
+        return 0, cacheable
 
 
 class Dialect(ABC):
@@ -32,9 +53,11 @@ class Dialect(ABC):
     env_name: str  # the worker's base-URL variable
     base_path: str = ""  # appended to the prefix in the printed base URL
     models: tuple[str, ...]
+    cache_unit_tokens: int = 1  # the prompt cache counts hits in units of this many tokens
 
     def __init__(self, *, api_key: str) -> None:
         self.api_key = api_key
+        self.cache = PromptCache(unit_tokens=self.cache_unit_tokens)
 
     @abstractmethod
     def routes(self, generate: Any) -> list[web.RouteDef]:

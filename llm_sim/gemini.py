@@ -1,4 +1,9 @@
-"""Gemini generateContent (v1beta), as the vendor answers, errors as google.rpc.Status."""
+"""Gemini generateContent (v1beta), as the vendor answers, errors as google.rpc.Status.
+
+Implicit prompt caching (Gemini 2.5 and later): a repeated system instruction of at least the
+model's minimum is served from the cache, counted in ``cachedContentTokenCount`` (a part of
+``promptTokenCount``), which is left out when nothing was cached.
+"""
 
 from __future__ import annotations
 
@@ -20,6 +25,8 @@ STATUSES = {
     504: "DEADLINE_EXCEEDED",
 }
 RPC = "type.googleapis.com/google.rpc."
+# The shortest prefix implicit caching serves, per model family (ai.google.dev, 2026-10).
+CACHE_MINIMUM_TOKENS = {"gemini-2.5": 2048, "gemini-3": 4096}
 
 
 def google_error(status: int, message: str, details: list[Any] | None = None) -> web.Response:
@@ -94,7 +101,9 @@ class GeminiDialect(Dialect):
         system = " ".join(
             str(p.get("text", "")) for p in (body.get("systemInstruction") or {}).get("parts", [])
         )
-        return Call(model=model, body=body, prompt=f"{system}\n{user}", user_text=user)
+        return Call(
+            model=model, body=body, prompt=f"{system}\n{user}", user_text=user, cache_prefix=system
+        )
 
     def error(self, status: int, *, retry_after_s: float | None) -> web.Response:
         if status == 429:
@@ -118,6 +127,19 @@ class GeminiDialect(Dialect):
     def answer(self, call: Call, content: str, *, truncated: bool) -> web.StreamResponse:
         prompt_tokens = tokens(call.prompt)
         output_tokens = tokens(content)
+        minimum = next(
+            n for family, n in CACHE_MINIMUM_TOKENS.items() if call.model.startswith(family)
+        )
+        cached, _ = self.cache.lookup(call.model, call.cache_prefix, minimum_tokens=minimum)
+        usage: dict[str, Any] = {
+            "promptTokenCount": prompt_tokens,
+            "candidatesTokenCount": output_tokens,
+            "totalTokenCount": prompt_tokens + output_tokens,
+            "promptTokensDetails": [{"modality": "TEXT", "tokenCount": prompt_tokens}],
+        }
+        if cached:
+            usage["cachedContentTokenCount"] = cached
+            usage["cacheTokensDetails"] = [{"modality": "TEXT", "tokenCount": cached}]
         return web.json_response(
             {
                 "candidates": [
@@ -127,12 +149,7 @@ class GeminiDialect(Dialect):
                         "index": 0,
                     }
                 ],
-                "usageMetadata": {
-                    "promptTokenCount": prompt_tokens,
-                    "candidatesTokenCount": output_tokens,
-                    "totalTokenCount": prompt_tokens + output_tokens,
-                    "promptTokensDetails": [{"modality": "TEXT", "tokenCount": prompt_tokens}],
-                },
+                "usageMetadata": usage,
                 "modelVersion": call.model,
                 "responseId": uuid.uuid4().hex[:18],
             }

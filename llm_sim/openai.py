@@ -1,4 +1,10 @@
-"""OpenAI Chat Completions and DeepSeek's OpenAI-compatible variant, as the vendors answer."""
+"""OpenAI Chat Completions and DeepSeek's OpenAI-compatible variant, as the vendors answer.
+
+Prompt caching is automatic on both: OpenAI serves a prefix of 1,024 tokens or more from its
+cache in 128-token increments (models before gpt-5.6), counted in
+``prompt_tokens_details.cached_tokens``; DeepSeek in 64-token units, as
+``prompt_cache_hit_tokens`` (with ``prompt_cache_miss_tokens`` the rest of the prompt).
+"""
 
 from __future__ import annotations
 
@@ -21,6 +27,8 @@ class OpenAIDialect(Dialect):
     prefix = "/openai/v1"
     env_name = "OPENAI_BASE_URL"
     models: tuple[str, ...] = ("gpt-5.4-mini", "gpt-5.4-nano", "gpt-4.1-mini", "gpt-4o-mini")
+    cache_unit_tokens = 128
+    cache_minimum_tokens = 1024
 
     def routes(self, generate: Any) -> list[web.RouteDef]:
         return [
@@ -75,10 +83,22 @@ class OpenAIDialect(Dialect):
         problem = self.check_parameters(model, body, messages)
         if problem:
             return self.bad_request(problem)
-        prompt = "\n".join(str(m.get("content", "")) for m in messages)
-        return Call(model=model, body=body, prompt=prompt, user_text=self.user_text(messages))
+        contents = [str(m.get("content", "")) for m in messages]
+        return Call(
+            model=model,
+            body=body,
+            prompt="\n".join(contents),
+            user_text=self.user_text(messages),
+            cache_prefix="\n".join(contents[:-1]),  # all but the newest message
+        )
 
     def check_parameters(self, model: str, body: dict[str, Any], messages: list[Any]) -> str | None:
+        key = body.get("prompt_cache_key")
+        if key is not None and not isinstance(key, str):
+            return (
+                f"Invalid type for 'prompt_cache_key': expected a string, but got "
+                f"{type(key).__name__} instead."
+            )
         reasoning = model.startswith("gpt-5")
         if reasoning and "max_tokens" in body:
             return (
@@ -112,6 +132,12 @@ class OpenAIDialect(Dialect):
             response = openai_error(status, "Injected client error.", "invalid_request_error", None)
         return self.with_retry_after(response, retry_after_s)
 
+    def cached_tokens(self, call: Call) -> int:
+        read, _ = self.cache.lookup(
+            call.model, call.cache_prefix, minimum_tokens=self.cache_minimum_tokens
+        )
+        return read
+
     def answer(self, call: Call, content: str, *, truncated: bool) -> web.StreamResponse:
         prompt_tokens = tokens(call.prompt)
         completion_tokens = tokens(content)
@@ -119,7 +145,8 @@ class OpenAIDialect(Dialect):
             "prompt_tokens": prompt_tokens,
             "completion_tokens": completion_tokens,
             "total_tokens": prompt_tokens + completion_tokens,
-            "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
+            # sent even when nothing was cached
+            "prompt_tokens_details": {"cached_tokens": self.cached_tokens(call), "audio_tokens": 0},
             "completion_tokens_details": {
                 "reasoning_tokens": 0,
                 "audio_tokens": 0,
@@ -159,6 +186,8 @@ class DeepSeekDialect(OpenAIDialect):
     prefix = "/deepseek"
     env_name = "DEEPSEEK_BASE_URL"
     models: tuple[str, ...] = ("deepseek-v4-flash", "deepseek-v4-pro")
+    cache_unit_tokens = 64
+    cache_minimum_tokens = 64
 
     def auth_error(self, request: web.Request) -> web.Response | None:
         if request.headers.get("Authorization", "") == f"Bearer {self.api_key}":
@@ -190,13 +219,14 @@ class DeepSeekDialect(OpenAIDialect):
     def answer(self, call: Call, content: str, *, truncated: bool) -> web.StreamResponse:
         prompt_tokens = tokens(call.prompt)
         completion_tokens = tokens(content)
+        hit = self.cached_tokens(call)
         usage = {
             "prompt_tokens": prompt_tokens,
             "completion_tokens": completion_tokens,
             "total_tokens": prompt_tokens + completion_tokens,
-            "prompt_tokens_details": {"cached_tokens": 0},
-            "prompt_cache_hit_tokens": 0,
-            "prompt_cache_miss_tokens": prompt_tokens,
+            "prompt_tokens_details": {"cached_tokens": hit},
+            "prompt_cache_hit_tokens": hit,
+            "prompt_cache_miss_tokens": prompt_tokens - hit,
         }
         message = {"role": "assistant", "content": content}
         body = self.envelope(call, message, usage, "length" if truncated else "stop")

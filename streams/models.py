@@ -95,20 +95,30 @@ class Enrichment(Message):
 
 
 class Usage(Message):
-    input_tokens: int = Field(default=0, ge=0)
-    cached_input_tokens: int = Field(default=0, ge=0)
+    input_tokens: int = Field(default=0, ge=0, description="every prompt token, cached or not")
+    cached_input_tokens: int = Field(default=0, ge=0, description="read from the prompt cache")
+    cache_write_tokens: int = Field(default=0, ge=0, description="written to the prompt cache")
     reasoning_tokens: int = Field(default=0, ge=0)
     output_tokens: int = Field(default=0, ge=0)
     cost_usd: float = Field(default=0.0, ge=0)
+    prompt_cache_saved_usd: float = Field(
+        default=0.0, description="the same call without the prompt cache, less cost_usd"
+    )
 
     def priced(self, price: ModelPrice) -> Usage:
         """The same tokens at ``price`` (re-pricing from raw usage)."""
         cost = price.cost_usd(
             input_tokens=self.input_tokens,
             cached_input_tokens=self.cached_input_tokens,
+            cache_write_tokens=self.cache_write_tokens,
             output_tokens=self.output_tokens,
         )
-        return self.model_copy(update={"cost_usd": cost})
+        uncached = price.cost_usd(
+            input_tokens=self.input_tokens, cached_input_tokens=0, output_tokens=self.output_tokens
+        )
+        return self.model_copy(
+            update={"cost_usd": cost, "prompt_cache_saved_usd": round(uncached - cost, 10)}
+        )
 
 
 class ErrorInfo(Message):

@@ -9,38 +9,56 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field
 
 # The date the default table below was read from the vendors' price pages.
-PRICE_VERSION = "2026-11-24"
+PRICE_VERSION = "2026-12-01"
 
 
 class ModelPrice(BaseModel):
-    """List price in USD per million tokens."""
+    """List price in USD per million tokens. Input tokens read from the vendor's prompt
+    cache cost ``cached_input``; tokens written to it cost ``cache_write``, or the plain input
+    rate where the vendor charges nothing extra (None)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     input: float = Field(ge=0)
     cached_input: float = Field(ge=0)
+    cache_write: float | None = Field(default=None, ge=0)
     output: float = Field(ge=0)
 
-    def cost_usd(self, *, input_tokens: int, cached_input_tokens: int, output_tokens: int) -> float:
-        uncached = max(input_tokens - cached_input_tokens, 0)
+    def cost_usd(
+        self,
+        *,
+        input_tokens: int,
+        cached_input_tokens: int,
+        output_tokens: int,
+        cache_write_tokens: int = 0,
+    ) -> float:
+        """``input_tokens`` counts every prompt token, those read from and written to the
+        cache included."""
+        plain = max(input_tokens - cached_input_tokens - cache_write_tokens, 0)
+        write_rate = self.input if self.cache_write is None else self.cache_write
         total = (
-            uncached * self.input
+            plain * self.input
             + cached_input_tokens * self.cached_input
+            + cache_write_tokens * write_rate
             + output_tokens * self.output
         )
         return round(total / 1_000_000, 10)
 
 
-# The vendors' list prices on PRICE_VERSION; LLM_PRICES overrides any of them.
+# The vendors' list prices on PRICE_VERSION; LLM_PRICES overrides any of them. Cache reads:
+# OpenAI 0.1x input on gpt-5.x (0.25x on gpt-4.1, 0.5x on gpt-4o), Anthropic 0.1x, Gemini 0.1x
+# (its current price table; implicit hits are "no cost saving guarantee"), DeepSeek its hit
+# rate. Cache writes: Anthropic 1.25x for the 5-minute cache this service asks for; the
+# others charge the input rate (OpenAI's 1.25x starts with gpt-5.6, not in this table).
 DEFAULT_PRICES: dict[str, ModelPrice] = {
     "gpt-5.4-mini": ModelPrice(input=0.75, cached_input=0.075, output=4.50),
     "gpt-5.4-nano": ModelPrice(input=0.20, cached_input=0.02, output=1.25),
     "gpt-4.1-mini": ModelPrice(input=0.40, cached_input=0.10, output=1.60),
     "gpt-4o-mini": ModelPrice(input=0.15, cached_input=0.075, output=0.60),
-    "claude-haiku-4-5": ModelPrice(input=1.00, cached_input=0.10, output=5.00),
-    "claude-sonnet-4-6": ModelPrice(input=3.00, cached_input=0.30, output=15.00),
-    "gemini-2.5-flash-lite": ModelPrice(input=0.10, cached_input=0.10, output=0.40),
-    "gemini-3.5-flash": ModelPrice(input=1.50, cached_input=1.50, output=9.00),
+    "claude-haiku-4-5": ModelPrice(input=1.00, cached_input=0.10, cache_write=1.25, output=5.00),
+    "claude-sonnet-4-6": ModelPrice(input=3.00, cached_input=0.30, cache_write=3.75, output=15.00),
+    "gemini-2.5-flash-lite": ModelPrice(input=0.10, cached_input=0.01, output=0.40),
+    "gemini-3.5-flash": ModelPrice(input=1.50, cached_input=0.15, output=9.00),
     "deepseek-v4-flash": ModelPrice(input=0.14, cached_input=0.0028, output=0.28),
     "deepseek-v4-pro": ModelPrice(input=0.435, cached_input=0.003625, output=0.87),
 }

@@ -33,8 +33,10 @@ COLUMNS = (
     "failed",
     "rate_limited",
     "input_tokens",
+    "cached_input_tokens",
     "output_tokens",
     "cost_usd",
+    "prompt_cache_saved_usd",
     "cache_hits",
     "saved_usd",
 )
@@ -96,8 +98,10 @@ def rows(report: dict[str, Any]) -> list[dict[str, Any]]:
                     "failed": summary["calls"] - outcomes.get("success", 0),
                     "rate_limited": outcomes.get("rate_limited", 0),
                     "input_tokens": summary["input_tokens"],
+                    "cached_input_tokens": summary["cached_input_tokens"],
                     "output_tokens": summary["output_tokens"],
                     "cost_usd": summary["cost_usd"],
+                    "prompt_cache_saved_usd": summary.get("prompt_cache_saved_usd", 0.0),
                     "cache_hits": summary.get("cache_hits", 0),
                     "saved_usd": summary.get("saved_usd", 0.0),
                 }

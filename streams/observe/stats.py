@@ -31,8 +31,10 @@ def empty() -> Stats:
         "latency_buckets": [0] * (len(BUCKETS_MS) + 1),
         "input_tokens": 0,
         "cached_input_tokens": 0,
+        "cache_write_tokens": 0,
         "output_tokens": 0,
         "cost_usd": 0.0,
+        "prompt_cache_saved_usd": 0.0,
         "cache_hits": 0,
         "saved_usd": 0.0,
     }
@@ -52,8 +54,12 @@ def add(stats: Stats | None, call: ProviderCall) -> Stats:
     out["latency_buckets"][bisect.bisect_left(BUCKETS_MS, call.latency_ms)] += 1
     out["input_tokens"] += call.usage.input_tokens
     out["cached_input_tokens"] += call.usage.cached_input_tokens
+    out["cache_write_tokens"] += call.usage.cache_write_tokens
     out["output_tokens"] += call.usage.output_tokens
     out["cost_usd"] = round(out["cost_usd"] + call.usage.cost_usd, 10)
+    out["prompt_cache_saved_usd"] = round(
+        out["prompt_cache_saved_usd"] + call.usage.prompt_cache_saved_usd, 10
+    )
     return out
 
 
@@ -73,7 +79,11 @@ def merge(a: Stats, b: Stats) -> Stats:
         "cached_input_tokens": a["cached_input_tokens"] + b["cached_input_tokens"],
         "output_tokens": a["output_tokens"] + b["output_tokens"],
         "cost_usd": round(a["cost_usd"] + b["cost_usd"], 10),
-        # .get: records stored before the cache existed lack these
+        # .get: records stored before these existed lack them
+        "cache_write_tokens": a.get("cache_write_tokens", 0) + b.get("cache_write_tokens", 0),
+        "prompt_cache_saved_usd": round(
+            a.get("prompt_cache_saved_usd", 0.0) + b.get("prompt_cache_saved_usd", 0.0), 10
+        ),
         "cache_hits": a.get("cache_hits", 0) + b.get("cache_hits", 0),
         "saved_usd": round(a.get("saved_usd", 0.0) + b.get("saved_usd", 0.0), 10),
     }
@@ -113,8 +123,10 @@ def summary(stats: Stats) -> dict[str, Any]:
         },
         "input_tokens": stats["input_tokens"],
         "cached_input_tokens": stats["cached_input_tokens"],
+        "cache_write_tokens": stats.get("cache_write_tokens", 0),
         "output_tokens": stats["output_tokens"],
         "cost_usd": round(stats["cost_usd"], 6),
+        "prompt_cache_saved_usd": round(stats.get("prompt_cache_saved_usd", 0.0), 6),
         "cache_hits": stats.get("cache_hits", 0),
         "saved_usd": round(stats.get("saved_usd", 0.0), 6),
     }

@@ -147,7 +147,8 @@ class Provider(ABC):
                 status_code=status,
             ) from None
         enrichment = self._validate(answer.text, status=status)
-        usage = answer.usage.model_copy(update={"cost_usd": self.cost_usd(model, answer.usage)})
+        price = self._prices.get(model)
+        usage = answer.usage.priced(price) if price else answer.usage
         return Completion(
             enrichment=enrichment,
             text=answer.text or "",
@@ -159,10 +160,6 @@ class Provider(ABC):
 
     async def aclose(self) -> None:
         await self._client.aclose()
-
-    def cost_usd(self, model: str, usage: Usage) -> float:
-        price = self._prices.get(model)
-        return usage.priced(price).cost_usd if price else 0.0
 
     # --- helpers for the vendor modules ----------------------------------------------------------
 

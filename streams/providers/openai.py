@@ -1,5 +1,8 @@
 """OpenAI Chat Completions (``POST /chat/completions``), strict ``json_schema`` output.
 
+Prompt caching is automatic from 1,024 prompt tokens; ``prompt_cache_key`` (one per prompt
+version) routes the requests sharing the static prefix to the same cache.
+
 DeepSeek speaks the same wire format with a few differences; ``deepseek.py`` subclasses
 this adapter and overrides only those.
 """
@@ -13,7 +16,7 @@ import httpx
 from streams.errors import BadRequest, ProviderError, ProviderUnavailable, QuotaExhausted
 from streams.models import Usage
 from streams.providers.base import Answer, EnrichRequest, Health, Provider
-from streams.providers.prompt import system_prompt, user_message
+from streams.providers.prompt import prompt_version, system_prompt, user_message
 from streams.schemas import enrichment_schema
 
 
@@ -48,6 +51,7 @@ class OpenAIProvider(Provider):
         }
         if request.temperature is not None and accepts_temperature(model):
             body["temperature"] = request.temperature
+        body["prompt_cache_key"] = f"llm-streams-{prompt_version()}"
         return "/chat/completions", body
 
     def messages(self, request: EnrichRequest) -> list[dict[str, str]]:
@@ -84,6 +88,7 @@ class OpenAIProvider(Provider):
         return Usage(
             input_tokens=int(raw.get("prompt_tokens") or 0),
             cached_input_tokens=int(prompt_details.get("cached_tokens") or 0),
+            cache_write_tokens=int(prompt_details.get("cache_write_tokens") or 0),
             reasoning_tokens=int(completion_details.get("reasoning_tokens") or 0),
             output_tokens=int(raw.get("completion_tokens") or 0),
         )

@@ -119,11 +119,13 @@ class Summary(Body):
     rate_limited_rate: float | None
     latency_ms: LatencySummary
     input_tokens: int
-    cached_input_tokens: int
+    cached_input_tokens: int = Field(description="read from the vendors' prompt caches")
+    cache_write_tokens: int = Field(description="written to the vendors' prompt caches")
     output_tokens: int
     cost_usd: float
-    cache_hits: int
-    saved_usd: float
+    prompt_cache_saved_usd: float = Field(description="what the prompt caches took off cost_usd")
+    cache_hits: int = Field(description="reposts served from the repost cache, no call made")
+    saved_usd: float = Field(description="what the repost cache hits would have cost")
 
 
 HealthState = Literal["healthy", "degraded", "down", "disabled", "unknown"]

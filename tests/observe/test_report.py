@@ -64,7 +64,7 @@ def test_the_report_matches_the_web_view_and_a_price_change_reprices_it(
     assert repriced["calls"] == 5
 
     doubled = {
-        model: {k: v * 2 for k, v in price.model_dump().items()}
+        model: {k: v * 2 for k, v in price.model_dump(exclude_none=True).items()}
         for model, price in DEFAULT_PRICES.items()
     }
     new_prices = env | {"LLM_PRICES": json.dumps(doubled), "LLM_PRICE_VERSION": "corrected"}

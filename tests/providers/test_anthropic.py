@@ -19,6 +19,7 @@ from streams.errors import (
     RateLimited,
 )
 from streams.providers.base import EnrichRequest
+from streams.providers.prompt import system_prompt
 from streams.schemas import enrichment_schema
 from tests.providers.helpers import EXAMPLES, JOB, VALID, Recorder, recorded, response
 
@@ -47,7 +48,14 @@ async def test_request_uses_output_config_headers_and_a_top_level_system() -> No
     assert "authorization" not in request.headers
     assert body["max_tokens"] == 300
     assert body["temperature"] == 0.3
-    assert isinstance(body["system"], str)
+    # the static part, marked for the prompt cache
+    assert body["system"] == [
+        {
+            "type": "text",
+            "text": system_prompt(with_schema=False),
+            "cache_control": {"type": "ephemeral"},
+        }
+    ]
     assert [m["role"] for m in body["messages"]] == ["user"]
     assert body["output_config"] == {
         "format": {"type": "json_schema", "schema": enrichment_schema()}

@@ -99,3 +99,30 @@ def test_fault_rates_must_add_up(sim: SimulatorThread) -> None:
     response = httpx.put(f"{sim.url}/_sim/faults/openai", json={"errors": {"429": 0.7, "500": 0.6}})
     assert response.status_code == 422
     assert "add up" in response.text
+
+
+def test_cache_markers_are_checked_like_the_vendors_do(sim: SimulatorThread) -> None:
+    url = f"{sim.url}/anthropic/v1/messages"
+    headers = {"x-api-key": DEFAULT_API_KEY, "anthropic-version": "2023-06-01"}
+    body = {"model": "claude-haiku-4-5", "max_tokens": 10, "messages": MESSAGES}
+
+    def system(*markers: dict[str, str]) -> dict[str, object]:
+        blocks = [
+            {"type": "text", "text": f"rule {n}", "cache_control": m} for n, m in enumerate(markers)
+        ]
+        return body | {"system": blocks}
+
+    ephemeral = {"type": "ephemeral"}
+    assert httpx.post(url, json=system(ephemeral), headers=headers).status_code == 200
+    five = httpx.post(url, json=system(*[ephemeral] * 5), headers=headers)
+    assert five.status_code == 400
+    assert "maximum of 4 blocks with cache_control" in five.json()["error"]["message"]
+    for bad in ({"type": "persistent"}, {"type": "ephemeral", "ttl": "10m"}):
+        assert httpx.post(url, json=system(bad), headers=headers).status_code == 400
+    empty = body | {"system": [{"type": "text", "text": "", "cache_control": ephemeral}]}
+    assert httpx.post(url, json=empty, headers=headers).status_code == 400
+
+    openai = {"model": "gpt-5.4-mini", "messages": MESSAGES, "prompt_cache_key": 7}
+    response = httpx.post(f"{sim.url}/openai/v1/chat/completions", json=openai, headers=AUTH)
+    assert response.status_code == 400
+    assert "prompt_cache_key" in response.json()["error"]["message"]

@@ -77,8 +77,9 @@ function renderProviders(providers) {
     cell(row, p.totals.success_rate === null ? "–" : `${fmt(p.totals.success_rate * 100, 1)}%`, true);
     cell(row, fmt(p.totals.latency_ms.p50, 0), true);
     cell(row, fmt(p.totals.latency_ms.p95, 0), true);
-    cell(row, `${p.totals.input_tokens} / ${p.totals.output_tokens}`, true);
+    cell(row, `${p.totals.input_tokens} (${p.totals.cached_input_tokens}) / ${p.totals.output_tokens}`, true);
     cell(row, fmt(p.totals.cost_usd, 4), true);
+    cell(row, fmt(p.totals.prompt_cache_saved_usd, 4), true);
     cell(row, budget(p.budget), true);
     const button = document.createElement("button");
     button.textContent = p.enabled ? "Disable" : "Enable";
