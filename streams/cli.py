@@ -18,7 +18,7 @@ from pydantic import ValidationError
 
 from streams.config.settings import Settings, load_settings
 from streams.errors import StreamsError, describe
-from streams.models import ControlCommand, RawJob
+from streams.models import ControlCommand, DeadLetter, RawJob
 from streams.vocab import PROVIDER_NAMES, ProviderName, Stage
 
 
@@ -149,7 +149,11 @@ def produce(file: Any, topic: str | None) -> None:
     help="Error type of the dead letter (ValidationError) or an attempt (ProviderUnavailable).",
 )
 @click.option("--job-id", "job_ids", multiple=True, help="Repeat for several jobs.")
-@click.option("--dry-run", is_flag=True, help="Show what would be replayed; publish nothing.")
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Show what would be replayed and what it would cost; publish nothing.",
+)
 @click.option("--force", is_flag=True, help="Replay dead letters that were replayed before.")
 def replay(
     since: datetime | None,
@@ -178,6 +182,31 @@ def replay(
     counts = Counter(outcome.verdict for outcome in outcomes)
     summary = ", ".join(f"{n} {verdict}" for verdict, n in sorted(counts.items()))
     click.echo(f"{len(outcomes)} dead letters selected" + (f": {summary}" if summary else ""))
+    if dry_run:
+        letters = [o.letter for o in outcomes if o.verdict == "would replay"]
+        _echo_estimate(letters)
+
+
+def _echo_estimate(letters: list[DeadLetter]) -> None:
+    from streams.control import estimate
+
+    settings = _settings()
+    jobs = estimate.first_providers(letters, settings.llm_provider_chain)
+    figures = estimate.estimates(jobs, asyncio.run(estimate.totals_so_far(settings)))
+    total = 0.0
+    for row in figures:
+        if row.provider == estimate.NO_CALL:
+            click.echo(f"  {row.jobs} jobs are not valid jobs: dead-lettered again, no call")
+            continue
+        if row.usd is None:
+            click.echo(f"  {row.provider}: {row.jobs} jobs, no cost observed there yet")
+            continue
+        total += row.usd
+        click.echo(
+            f"  {row.provider}: {row.jobs} jobs x ${row.usd_per_job:.6f} a job, "
+            f"{row.cache_hit_rate:.0%} served by the repost cache: about ${row.usd:.4f}"
+        )
+    click.echo(f"estimated cost of the replay: about ${total:.4f} (from the statistics so far)")
 
 
 @main.command()

@@ -151,6 +151,11 @@ class EnrichedJob(Message):
     latency_ms: float = Field(ge=0)
     cached: bool = False
     enriched_at: datetime = Field(default_factory=utcnow)
+    prompt_version: str | None = Field(
+        default=None,
+        description="a hash of the instructions and schema the answer was made with; with "
+        "schema_version, model and the job's options, what produced this result",
+    )
 
 
 class OriginalRecord(Message):

@@ -52,13 +52,15 @@ def _cleanup(*, compacted: bool, retention_s: float | None) -> dict[str, str]:
     return configs
 
 
-async def read_to_end(bootstrap_servers: str, name: str) -> list[Any]:
+async def read_to_end(
+    bootstrap_servers: str, name: str, *, committed_only: bool = False
+) -> list[Any]:
     """Every record of ``name`` up to its end when called (for CLIs that look back); empty
-    when the topic does not exist."""
+    when the topic does not exist. ``committed_only``: none of an aborted transaction's."""
     partitions = [TopicPartition(name, p) for p in await partitions_of(bootstrap_servers, name)]
     if not partitions:
         return []
-    async with reader(bootstrap_servers) as consumer:
+    async with reader(bootstrap_servers, committed_only=committed_only) as consumer:
         consumer.assign(partitions)
         await consumer.seek_to_beginning(*partitions)
         return await read_up_to(consumer, await consumer.end_offsets(partitions))

@@ -3,7 +3,8 @@
 The same posting comes back under new ids all the time (reposts, other boards). Its key is a
 hash of what the prompt is made of (title, company, location, salary text and description,
 each with case and whitespace normalised), the options that change the answer (model,
-temperature, max tokens) and the schema version. Entries go to a compacted topic
+temperature, max tokens), the schema version and the prompt version: a changed prompt never
+serves an answer made with the old one. Entries go to a compacted topic
 (``llm.cache``, one partition, records older than ``LLM_CACHE_MAX_AGE_S`` deleted) that every
 worker follows whole, so a repost hits whichever worker gets it; in memory at most
 ``LLM_CACHE_MAX_ENTRIES`` are kept, least recently used first out.
@@ -25,6 +26,7 @@ from pydantic import Field, ValidationError
 from streams.config.slices import CacheConfig
 from streams.kafka.follower import TopicFollower
 from streams.models import SCHEMA_VERSION, Enrichment, Message, RawJob, Usage, utcnow
+from streams.providers.prompt import prompt_version
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +53,7 @@ def repost_key(job: RawJob) -> str:
         "temperature": options.temperature if options else None,
         "max_tokens": options.max_tokens if options else None,
         "schema_version": SCHEMA_VERSION,
+        "prompt_version": prompt_version(),
     }
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
 

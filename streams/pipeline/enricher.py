@@ -27,6 +27,7 @@ from streams.pipeline.cache import CachedEnrichment, RepostCache, repost_key
 from streams.pipeline.dead_letter import dead_letter, job_id_of
 from streams.pipeline.once import SOURCE_HEADER, source_of
 from streams.pipeline.publisher import publish
+from streams.providers.prompt import prompt_version
 from streams.routing.router import Routed, Router
 from streams.vocab import Stage
 
@@ -117,6 +118,7 @@ class Enricher:
             usage=answer.usage if routed else Usage(),
             latency_ms=routed.latency_ms if routed else 0.0,
             cached=routed is None,
+            prompt_version=prompt_version(),
         )
         outgoing: list[Outgoing] = []
         if routed is None:

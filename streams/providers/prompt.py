@@ -9,6 +9,7 @@ markers are sent anyway; they cost nothing while the prefix is shorter than the 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 
@@ -32,8 +33,12 @@ def system_prompt(*, with_schema: bool) -> str:
 
 def prompt_version() -> str:
     """A short hash of everything static that shapes the answer: instructions and schema."""
-    static = system_prompt(with_schema=True).encode()
-    return hashlib.sha256(static).hexdigest()[:12]
+    return _hash(system_prompt(with_schema=True))
+
+
+@functools.cache
+def _hash(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
 def user_message(job: RawJob) -> str:

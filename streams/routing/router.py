@@ -19,7 +19,7 @@ import math
 import random
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -83,6 +83,13 @@ class _Job:
         if out_of_time:
             return self.deadline.exceeded(detail, attempts=self.attempts, error=error)
         return EnrichmentFailed(detail, attempts=self.attempts)
+
+
+def preferred_first(chain: Sequence[str], preferred: str | None) -> list[str]:
+    """The chain with the job's preferred provider first. The chain is also the allow-list:
+    a job cannot route to a provider left out of it."""
+    first = [preferred] if preferred is not None and preferred in chain else []
+    return first + [name for name in chain if name != preferred]
 
 
 class Router:
@@ -182,9 +189,7 @@ class Router:
         chain: list[str] = list(self.chain)
         if self.config.strategy == "latency":
             chain.sort(key=lambda name: self.gates[name].latency_ms or 0.0)
-        # The chain is also the allow-list: a job cannot route to a provider left out of it.
-        first = [preferred] if preferred is not None and preferred in chain else []
-        return first + [name for name in chain if name != preferred]
+        return preferred_first(chain, preferred)
 
     def next_ready_at(self) -> float:
         """When some provider in the chain can next take a call (inf: all disabled)."""

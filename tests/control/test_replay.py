@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
 from collections import Counter
 from pathlib import Path
@@ -11,6 +12,8 @@ from pathlib import Path
 import pytest
 
 from devstack.harness import SimulatorThread, worker_process
+from streams.config.settings import Settings
+from streams.control.estimate import totals_so_far
 from streams.kafka.admin import read_to_end
 from tests.conftest import run_cli
 from tests.kafka_helpers import job_record, produce
@@ -71,3 +74,36 @@ def test_replay_rejects_a_bad_time(worker_env: dict[str, str]) -> None:
     result = run_cli("replay", "--since", "yesterday-ish", env=worker_env)
     assert result.returncode == 2
     assert "not an ISO 8601 time" in result.stderr
+
+
+def test_a_dry_run_estimates_the_cost_from_the_statistics(
+    worker_env: dict[str, str], settings: Settings, tmp_path: Path, sim: SimulatorThread
+) -> None:
+    env = worker_env
+    bootstrap = env["KAFKA_BOOTSTRAP_SERVERS"]
+    with worker_process(env, tmp_path / "worker.log"):
+        asyncio.run(
+            produce(bootstrap, env["LLM_TOPIC_RAW"], [job_record(f"ok{n}") for n in range(3)])
+        )
+        for n in range(3):
+            _await_job(bootstrap, env["LLM_TOPIC_ENRICHED"], f"ok{n}", count=1)
+        enriched = asyncio.run(read_to_end(bootstrap, env["LLM_TOPIC_ENRICHED"]))
+        per_job = sum(json.loads(r.value)["usage"]["cost_usd"] for r in enriched) / 3
+
+        deadline = time.monotonic() + 30
+        while asyncio.run(totals_so_far(settings)).get("openai", {}).get("calls", 0) < 3:
+            assert time.monotonic() < deadline, "the calls reached the statistics"
+            time.sleep(0.5)
+        for provider in ("openai", "deepseek"):
+            sim.set_faults(provider, errors={401: 1.0})
+        asyncio.run(produce(bootstrap, env["LLM_TOPIC_RAW"], [job_record("failed")]))
+        _await_job(bootstrap, env["LLM_TOPIC_DEAD_LETTER"], "failed", count=1)
+
+        dry = run_cli("replay", "--job-id", "failed", "--dry-run", env=env)
+    assert dry.returncode == 0, dry.stderr
+    line = re.search(
+        r"openai: 1 jobs x \$([0-9.]+) a job, 0% served by the repost cache", dry.stdout
+    )
+    assert line is not None, dry.stdout
+    assert float(line.group(1)) == pytest.approx(per_job, abs=1e-6)
+    assert "estimated cost of the replay: about $" in dry.stdout
