@@ -15,6 +15,11 @@ was of a sought partition, its read offset is put back to the seek's; and the so
 partitions' gaps are forgotten (real ones are found again on the new fetch). A record the
 stream did process before a seek comes round again: a duplicate, never a loss.
 
+aiokafka's seek leaves a partition without a committed offset where it is; records fetched for
+it since the assignment were handed over before the stream took any and would be skipped for
+good (four jobs of a partition new to the group, in the scale test, when they arrived during a
+rebalance). Such a stream partition is sought to its beginning like the others.
+
 Its consumer also reads committed records only (``read_committed``): the stats aggregator
 writes ``llm.stats`` in Kafka transactions, and a partial sum of an aborted transaction must not
 reach the tables. Topics written without transactions read the same either way.
@@ -78,10 +83,14 @@ class Consumer(aiokafka.Consumer):
 
     async def seek_to_committed(self) -> Mapping[TP, int]:
         committed: Mapping[TP, int] = await super().seek_to_committed()
+        changelogs = self.app.tables.changelog_topics
         for tp, offset in committed.items():
-            if offset and offset > 0:  # aiokafka moves only these partitions
-                self._last_seek[tp] = _Seek(self._seek_epoch, offset)
-                self._gap.pop(tp, None)
+            if not (offset and offset > 0):  # aiokafka moved only the others
+                if tp.topic in changelogs:
+                    continue  # read by the tables' recovery, not by a stream
+                await self._thread.seek_to_beginning(tp)
+            self._last_seek[tp] = _Seek(self._seek_epoch, offset or 0)
+            self._gap.pop(tp, None)
         return committed
 
     async def getmany(self, timeout: float) -> AsyncIterator[tuple[TP, Message]]:
@@ -97,7 +106,7 @@ class Consumer(aiokafka.Consumer):
             yield tp, message
             # The fetch loop has handed the record over and written its offset as read.
             if (seek := self._sought_since_fetch(tp)) is not None:
-                self._read_offset[tp] = seek.offset
+                self._read_offset[tp] = seek.offset or None  # as Faust's own seek writes it
 
     async def _add_gap(self, tp: TP, offset_from: int, offset_to: int) -> None:
         """Remember offsets that hold no record (transaction markers) as done. Faust passes

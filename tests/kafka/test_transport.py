@@ -6,6 +6,7 @@ onto a backlog loses nothing); here, the rules it relies on."""
 from __future__ import annotations
 
 from collections.abc import Mapping
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -15,6 +16,15 @@ from faust.types import TP
 from streams.kafka.transport import Consumer
 
 A, B = TP("jobs", 0), TP("jobs", 1)
+CHANGELOG = TP("app-stats-totals-changelog", 0)
+
+
+class _Thread:
+    def __init__(self) -> None:
+        self.sought_to_beginning: list[TP] = []
+
+    async def seek_to_beginning(self, *partitions: TP) -> None:
+        self.sought_to_beginning += partitions
 
 
 def _consumer() -> Any:
@@ -23,14 +33,16 @@ def _consumer() -> Any:
     consumer._fetched_in = 0
     consumer._last_seek = {}
     consumer._gap = {A: [1, 2], B: [3]}
+    consumer._thread = _Thread()
+    consumer.app = SimpleNamespace(tables=SimpleNamespace(changelog_topics={CHANGELOG.topic}))
     return consumer
 
 
-async def test_a_seek_makes_a_batch_fetched_before_it_stale_for_its_partitions_only(
+async def test_a_seek_makes_a_batch_fetched_before_it_stale_for_its_partitions(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     async def committed(self: Any) -> Mapping[TP, int]:
-        return {A: 120, B: 0}  # aiokafka moves only partitions with a committed offset
+        return {A: 120, B: 0, CHANGELOG: 0}  # aiokafka moves only A
 
     monkeypatch.setattr(faust_aiokafka.Consumer, "seek_to_committed", committed)
     consumer = _consumer()
@@ -39,9 +51,13 @@ async def test_a_seek_makes_a_batch_fetched_before_it_stale_for_its_partitions_o
     seek = consumer._sought_since_fetch(A)
     assert seek is not None
     assert seek.offset == 120
-    assert consumer._sought_since_fetch(B) is None
     assert A not in consumer._gap, "the sought partition's gaps are forgotten"
-    assert consumer._gap[B] == [3]
+    # B has no commit: aiokafka left it where it was, so it is read again from its start,
+    # and what was fetched for it before is stale too.
+    assert consumer._thread.sought_to_beginning == [B]
+    assert consumer._sought_since_fetch(B) is not None
+    assert B not in consumer._gap
+    assert consumer._sought_since_fetch(CHANGELOG) is None, "the tables read their own"
 
 
 async def test_a_batch_fetched_after_the_seek_is_current(monkeypatch: pytest.MonkeyPatch) -> None:
