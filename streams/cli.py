@@ -188,7 +188,7 @@ def replay(
 
 
 def _echo_estimate(letters: list[DeadLetter]) -> None:
-    from streams.control import estimate
+    from streams.observe import estimate
 
     settings = _settings()
     jobs = estimate.first_providers(letters, settings.llm_provider_chain)

@@ -13,8 +13,8 @@ import pytest
 
 from devstack.harness import SimulatorThread, worker_process
 from streams.config.settings import Settings
-from streams.control.estimate import totals_so_far
 from streams.kafka.admin import read_to_end
+from streams.observe.estimate import totals_so_far
 from tests.conftest import run_cli
 from tests.kafka_helpers import job_record, produce
 

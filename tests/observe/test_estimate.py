@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections import Counter
 
-from streams.control.estimate import NO_CALL, estimates, first_providers
 from streams.models import DeadLetter, ErrorInfo, JobOptions, OriginalRecord, RawJob
 from streams.observe import stats as st
+from streams.observe.estimate import NO_CALL, estimates, first_providers
 
 
 def _letter(value: str) -> DeadLetter:
