@@ -69,14 +69,17 @@ def worker(processes: str) -> None:
     settings = _settings()
     if count > 1:
         sys.exit(run_fleet(count, port=settings.llm_service_port, data_dir=settings.llm_data_dir))
-    import faust
-
     from streams.app import create_app
+    from streams.worker import Worker
 
     app = create_app(settings).faust
     # Faust's own command line would read ours: hand it no arguments.
     sys.argv = sys.argv[:1]
-    faust.Worker(app, loglevel=settings.llm_service_log_level).execute_from_commandline()
+    Worker(
+        app,
+        shutdown_timeout_s=settings.llm_shutdown_timeout_s,
+        loglevel=settings.llm_service_log_level,
+    ).execute_from_commandline()
 
 
 @main.command()

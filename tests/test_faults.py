@@ -304,6 +304,48 @@ def test_the_worker_rides_out_a_broker_restart(
         kafka.stop()
 
 
+def test_a_worker_stops_within_its_shutdown_timeout_with_the_broker_gone(
+    worker_env: dict[str, str], tmp_path: Path, sim: SimulatorThread
+) -> None:
+    """SIGTERM with the broker stopped: the worker exits within LLM_SHUTDOWN_TIMEOUT_S;
+    broker and worker restarted, every job ends enriched once."""
+    from devstack.broker import LocalKafka
+
+    jobs, bound_s = 300, 5.0
+    sim.set_faults("openai", latency_ms=200, latency_jitter_ms=100)
+    kafka = LocalKafka(data_dir=tmp_path / "kafka")
+    kafka.start()
+    try:
+        env = worker_env | {
+            "KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
+            "LLM_SHUTDOWN_TIMEOUT_S": str(bound_s),
+            "LLM_CACHE_ENABLED": "false",
+        }
+        bootstrap = kafka.bootstrap_servers
+        with worker_process(env, tmp_path / "first.log") as first:
+            records = [job_record(f"t{n}") for n in range(jobs)]
+            asyncio.run(produce(bootstrap, env["LLM_TOPIC_RAW"], records))
+            _wait_for_enriched(env, 50)
+            kafka.stop()
+            began = time.monotonic()
+            first.send_signal(signal.SIGTERM)
+            first.wait(120)
+            took_s = time.monotonic() - began
+        kafka.start()
+        with worker_process(env, tmp_path / "second.log"):
+            enriched, dead = _outputs_when_done(env, jobs)
+        lost, duplicates = _lost_and_duplicates({f"t{n}" for n in range(jobs)}, enriched, dead)
+        print(
+            f"\n[shutdown, broker gone] stopped in {took_s:.1f}s (bound {bound_s:g}s); "
+            f"lost {len(lost)}, published twice {duplicates}"
+        )
+        assert took_s <= bound_s + 2
+        assert lost == set()
+        assert duplicates == 0
+    finally:
+        kafka.stop()
+
+
 async def test_a_10_mb_description_is_dead_lettered_with_a_reason(
     settings: Settings, sim: SimulatorThread
 ) -> None:

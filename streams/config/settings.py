@@ -83,6 +83,9 @@ class Settings(_ProviderFields):
     llm_broker_session_timeout_s: float = Field(default=30.0, ge=6, le=300)
     # How often finished records' offsets are committed: the work a crash makes redo.
     llm_commit_interval_s: float = Field(default=1.0, ge=0.1, le=60)
+    # How long a stopping worker may take (with the broker gone, Faust's own steps take
+    # minutes); past it the process exits, and what it had not committed is redone.
+    llm_shutdown_timeout_s: float = Field(default=10.0, ge=1, le=600)
 
     # Processing
     llm_worker_concurrency: int = Field(default=64, ge=1, le=4096)

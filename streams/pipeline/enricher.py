@@ -58,6 +58,7 @@ class Enricher:
         self.cache = cache
         # Identical jobs in flight (by repost key): one provider call serves them all.
         self._in_flight: dict[str, asyncio.Future[CachedEnrichment]] = {}
+        self.jobs_finished = 0  # enriched or failed, since the start
 
     async def handle(self, event: Any, *, taken_at: float) -> None:
         """Enrich one raw record, or dead-letter it. ``taken_at`` (on the router's clock)
@@ -79,6 +80,7 @@ class Enricher:
             stage, job_id = "enrich", job.job_id
             deadline = self.router.deadline_for(job, taken_at=taken_at)
             await self.enrich(job, deadline=deadline, source=source)
+            self.jobs_finished += 1
             return
         except (EnrichmentFailed, PublishRejected) as exc:
             failure: BaseException = exc
@@ -91,6 +93,7 @@ class Enricher:
             failure = exc
         key, letter = dead_letter(message, stage, failure, job_id=job_id, attempts=attempts)
         await publish(self.topics.dead_letter, key, letter, headers=source)
+        self.jobs_finished += 1
 
     async def enrich(
         self, job: RawJob, *, deadline: Deadline, source: Headers | None

@@ -5,10 +5,18 @@ document is what the handlers do."""
 from __future__ import annotations
 
 import uuid
-from datetime import date
-from typing import Any, Literal
+from datetime import date, datetime
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, RootModel, model_validator
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    RootModel,
+    model_validator,
+)
 
 from streams.models import Attempt, Enrichment, JobOptions, RawJob, Usage
 from streams.observe.stats import DAYS_KEPT
@@ -23,13 +31,31 @@ class Body(BaseModel):
 
 
 class ProcessRequest(Body):
-    """One job, or a free-form prompt treated as a job's text."""
+    """One job (``{"job": ...}``, or the bare job: the JSON a producer puts on ``jobs.raw``),
+    or a free-form prompt treated as a job's text (the seed service's request)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"job": {"job_id": "j1", "title": "Data Engineer", "description": "Spark."}},
+                {"job_id": "j1", "title": "Data Engineer", "description": "Spark."},
+                {"prompt": "Senior Go developer. Remote.", "max_tokens": 512},
+            ]
+        }
+    )
 
     job: RawJob | None = None
     prompt: str | None = Field(default=None, min_length=1, max_length=100_000)
     max_tokens: int | None = Field(default=None, ge=16, le=65536)
     temperature: float | None = Field(default=None, ge=0, le=2)
     preferred_provider: ProviderName | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _bare_job(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "job_id" in data and not {"job", "prompt"} & set(data):
+            return {"job": data}
+        return data
 
     @model_validator(mode="after")
     def _one_input(self) -> ProcessRequest:
@@ -59,12 +85,46 @@ class ProcessRequest(Body):
 
 
 class BatchRequest(Body):
+    """``{"items": [...]}``, the seed service's ``{"requests": [...]}``, or a bare list."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"items": [{"prompt": "x"}]},
+                {"requests": [{"prompt": "x"}]},
+                [{"prompt": "x"}],
+            ]
+        }
+    )
+
     items: list[ProcessRequest] = Field(min_length=1)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _other_shapes(cls, data: Any) -> Any:
+        if isinstance(data, list):
+            return {"items": data}
+        if isinstance(data, dict) and set(data) == {"requests"}:
+            return {"items": data["requests"]}
+        return data
+
+
+def _day(value: Any) -> Any:
+    """A date, or the date of a datetime (the seed service took datetimes)."""
+    if isinstance(value, str) and len(value) > len("2026-12-01"):
+        return datetime.fromisoformat(value).date()
+    return value.date() if isinstance(value, datetime) else value
+
+
+Day = Annotated[date, BeforeValidator(_day)]
 
 
 class UsageRequest(Body):
-    start: date
-    end: date
+    start: Day = Field(validation_alias=AliasChoices("start", "start_date"))
+    end: Day = Field(
+        validation_alias=AliasChoices("end", "end_date"),
+        description="inclusive; also accepted as start_date / end_date, dates or datetimes",
+    )
 
     @model_validator(mode="after")
     def _ordered(self) -> UsageRequest:
@@ -142,14 +202,34 @@ class Broker(Body):
     bootstrap: str
 
 
+class SeedMemory(Body):
+    rss: float = Field(description="MB")
+    vms: float = Field(description="MB")
+    percent: float
+
+
 class Health(Body):
-    status: Literal["ok", "starting"]
+    """This worker's health. ``status``, ``service_status``, ``total_providers``,
+    ``enabled_providers``, ``total_requests``, ``uptime``, ``memory_usage`` and ``timestamp``
+    are the fields of the service this one replaces, for its clients."""
+
+    status: Literal["healthy", "degraded", "unhealthy"] = Field(
+        description="unhealthy (answered with 503): no broker; degraded: intake paused or a "
+        "provider down"
+    )
+    service_status: Literal["healthy", "degraded", "unhealthy"]
     uptime_s: float
+    uptime: float
     memory: Memory
+    memory_usage: SeedMemory
     broker: Broker
     consumer_lag: dict[str, int] = Field(description="records not yet read, per partition")
     assigned_partitions: int
     providers: dict[str, HealthState]
+    total_providers: int
+    enabled_providers: int
+    total_requests: int = Field(description="jobs this worker has finished since it started")
+    timestamp: datetime
 
 
 class Circuit(Body):
@@ -232,10 +312,6 @@ class UsageReport(Body):
     start: str
     end: str
     providers: dict[str, ProviderUsage]
-
-
-class SeeOther(Body):
-    see: str
 
 
 class PassiveHealth(Body):

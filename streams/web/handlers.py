@@ -17,6 +17,8 @@ from datetime import UTC, date, datetime
 from importlib import resources
 from typing import Any
 
+import httpx
+import openapi_ui_bundles.redoc
 import psutil
 from pydantic import BaseModel
 
@@ -34,11 +36,23 @@ from streams.pipeline.enricher import Enricher
 from streams.providers.base import EnrichRequest
 from streams.vocab import PROVIDER_NAMES
 from streams.web import bodies as b
-from streams.web.health import consumer_lag, passive_health, provider_view
+from streams.web.health import (
+    broker_reachable,
+    consumer_lag,
+    passive_health,
+    provider_view,
+    service_status,
+)
 from streams.web.openapi import docs_page, document
 
 STARTED = time.monotonic()
 PROVIDER_TEST_TIMEOUT_S = 15.0
+FORWARD_TIMEOUT_S = 30.0
+REDOC_PAGE = (
+    b"<!doctype html><html><head><meta charset='utf-8'><title>API</title></head><body>"
+    b"<redoc spec-url='/openapi.json'></redoc><script src='/redoc.standalone.js'></script>"
+    b"</body></html>"
+)
 
 
 class Problem(Exception):
@@ -97,28 +111,40 @@ class Handlers:
 
     # --- health and status ----------------------------------------------------------------
 
-    async def health(self, call: Call) -> b.Health:
+    async def health(self, call: Call) -> Reply:
         process = psutil.Process()
         memory = process.memory_info()
-        producer = self.app.producer
+        rss_mb, vms_mb = round(memory.rss / 2**20, 1), round(memory.vms / 2**20, 1)
+        percent = round(process.memory_percent(), 2)
+        broker_ok = await broker_reachable(self.app)
         try:
-            broker_ok = bool(producer and producer._producer and producer._producer.client)
             lag = await self._lag()
         except Exception:  # a worker still starting has no consumer yet
-            broker_ok, lag = False, {}
-        return b.Health(
-            status="ok" if broker_ok else "starting",
+            lag = {}
+        providers: dict[str, b.HealthState] = {p: self._passive(p)["state"] for p in PROVIDER_NAMES}
+        router = self.router
+        status = service_status(
+            broker_ok=broker_ok,
+            intake_paused=router.next_ready_at() > router.clock(),
+            providers=providers,
+        )
+        health = b.Health(
+            status=status,
+            service_status=status,
             uptime_s=_uptime_s(),
-            memory=b.Memory(
-                rss_mb=round(memory.rss / 2**20, 1),
-                vms_mb=round(memory.vms / 2**20, 1),
-                percent=round(process.memory_percent(), 2),
-            ),
+            uptime=_uptime_s(),
+            memory=b.Memory(rss_mb=rss_mb, vms_mb=vms_mb, percent=percent),
+            memory_usage=b.SeedMemory(rss=rss_mb, vms=vms_mb, percent=percent),
             broker=b.Broker(connected=broker_ok, bootstrap=self.config.bootstrap_servers),
             consumer_lag=lag,
             assigned_partitions=len(self.app.consumer.assignment()) if self.app.consumer else 0,
-            providers={p: self._passive(p)["state"] for p in PROVIDER_NAMES},
+            providers=providers,
+            total_providers=len(router.gates),
+            enabled_providers=sum(gate.enabled for gate in router.gates.values()),
+            total_requests=self.enricher.jobs_finished,
+            timestamp=datetime.now(UTC),
         )
+        return Reply(body=health, status=503 if status == "unhealthy" else 200)
 
     async def status(self, call: Call) -> b.Status:
         router, cache = self.router, self.enricher.cache
@@ -171,17 +197,25 @@ class Handlers:
         return b.ResetAccepted(reset=list(PROVIDER_NAMES))
 
     async def usage_report(self, call: Call) -> b.UsageReport:
-        first: date = call.query.start
-        last: date = call.query.end
+        return self._usage_report(call.query.start, call.query.end)
+
+    def _usage_report(self, first: date, last: date) -> b.UsageReport:
         days = self.stats.days_between(first.isoformat(), last.isoformat())
         return b.UsageReport.model_validate(st.usage_report(days, first=first, last=last))
 
-    async def usage_report_posted(self, call: Call) -> Reply:
-        # A POST body is not forwarded to the worker holding the tables: answer with the
-        # equivalent GET, which is.
-        query = f"start={call.body.start.isoformat()}&end={call.body.end.isoformat()}"
-        see = f"/reports/usage?{query}"
-        return Reply(body=b.SeeOther(see=see), status=303, headers={"Location": see})
+    async def usage_report_posted(self, call: Call) -> b.UsageReport:
+        # Faust forwards a request to the worker holding the tables without its body: ask
+        # that worker with the equivalent GET instead.
+        first, last = call.body.start, call.body.end
+        holder = self.app.router.key_store(self.stats.totals.name, "stats")
+        if str(holder).rstrip("/") == str(self.app.conf.canonical_url).rstrip("/"):
+            return self._usage_report(first, last)
+        query = {"start": first.isoformat(), "end": last.isoformat()}
+        async with httpx.AsyncClient(timeout=FORWARD_TIMEOUT_S) as client:
+            response = await client.get(f"{str(holder).rstrip('/')}/reports/usage", params=query)
+        if response.status_code != 200:
+            raise Problem(502, f"the worker holding the statistics answered {response.status_code}")
+        return b.UsageReport.model_validate(response.json())
 
     # --- providers ----------------------------------------------------------------------------
 
@@ -267,6 +301,7 @@ class Handlers:
         events), without publishing the result to the enriched topic."""
         job = item.as_job()
         deadline = self.router.deadline_for(job)
+        self.enricher.jobs_finished += 1  # answered either way
         try:
             enriched = await self.enricher.enrich(job, deadline=deadline, source=None)
         except EnrichmentFailed as exc:
@@ -304,6 +339,12 @@ class Handlers:
     async def docs(self, call: Call) -> Page:
         return Page(content=docs_page(document()).encode(), content_type="text/html")
 
+    async def redoc(self, call: Call) -> Page:
+        return Page(content=REDOC_PAGE, content_type="text/html")
+
+    async def redoc_js(self, call: Call) -> Page:
+        return Page(content=_redoc_script(), content_type="application/javascript")
+
     async def metrics(self, call: Call) -> Page:
         body, content_type = render_metrics(
             totals=self.stats.totals_by_provider(), router=self.router, lag=await self._lag()
@@ -326,6 +367,11 @@ class Handlers:
 
 def _uptime_s() -> float:
     return round(time.monotonic() - STARTED, 1)
+
+
+@functools.cache
+def _redoc_script() -> bytes:
+    return (openapi_ui_bundles.redoc.static_path / "redoc.standalone.js").read_bytes()
 
 
 @functools.cache

@@ -1,10 +1,13 @@
 """A provider's health from real traffic (passive first: no paid call in a loop), its view for
-the API, and this worker's consumer lag."""
+the API, this worker's consumer lag, and the service's state in the seed service's words."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
+
+from aiokafka.errors import KafkaError
 
 from streams.observe import stats as st
 from streams.observe.tables import StatsStore
@@ -14,6 +17,34 @@ from streams.web.bodies import HealthState
 PASSIVE_WINDOW_MIN = 5  # the response names it: last_5_minutes
 HEALTHY_SUCCESS_RATE = 0.9
 HEALTHY_RATE_LIMITED_RATE = 0.1
+BROKER_CHECK_S = 1.0
+
+ServiceStatus = Literal["healthy", "degraded", "unhealthy"]
+
+
+async def broker_reachable(app: Any) -> bool:
+    """Whether the broker answers a metadata request now, through the client under Faust's
+    producer (a worker still starting has none yet)."""
+    client = getattr(getattr(app.producer, "_producer", None), "client", None)
+    if client is None:
+        return False
+    try:
+        async with asyncio.timeout(BROKER_CHECK_S):
+            await client.fetch_all_metadata()
+    except (KafkaError, TimeoutError, OSError):
+        return False
+    return True
+
+
+def service_status(
+    *, broker_ok: bool, intake_paused: bool, providers: dict[str, HealthState]
+) -> ServiceStatus:
+    """Unhealthy without a broker; degraded while intake is paused or a provider is down."""
+    if not broker_ok:
+        return "unhealthy"
+    if intake_paused or "down" in providers.values():
+        return "degraded"
+    return "healthy"
 
 
 def passive_health(router: Router, stats: StatsStore, provider: str) -> dict[str, Any]:

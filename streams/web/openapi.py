@@ -23,6 +23,7 @@ REASONS = {
     404: "unknown provider",
     422: "invalid input; `field` names it",
     502: "every provider failed",
+    503: "unhealthy: the broker is out of reach",
 }
 
 

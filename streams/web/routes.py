@@ -50,6 +50,7 @@ ROUTES: tuple[Route, ...] = (
         handler="health",
         summary="Worker, broker, consumer lag, memory and provider health",
         response=b.Health,
+        also={503: b.Health},
     ),
     Route(
         method="get",
@@ -89,10 +90,9 @@ ROUTES: tuple[Route, ...] = (
         method="post",
         path="/reports/usage",
         handler="usage_report_posted",
-        summary="The same report, asked with a JSON body (answers 303 to the GET)",
-        response=b.SeeOther,
+        summary="The same report, asked with a JSON body (start_date / end_date too)",
+        response=b.UsageReport,
         body=b.UsageRequest,
-        status=303,
     ),
     Route(
         method="get",
@@ -215,6 +215,22 @@ ROUTES: tuple[Route, ...] = (
         handler="docs",
         summary="The API at a glance",
         response=HTML,
+        in_docs=False,
+    ),
+    Route(
+        method="get",
+        path="/redoc",
+        handler="redoc",
+        summary="The OpenAPI document in ReDoc",
+        response=HTML,
+        in_docs=False,
+    ),
+    Route(
+        method="get",
+        path="/redoc.standalone.js",
+        handler="redoc_js",
+        summary="ReDoc's script, served here (no CDN)",
+        response=JAVASCRIPT,
         in_docs=False,
     ),
 )

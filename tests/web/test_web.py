@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -42,7 +43,6 @@ def _produce_examples(env: dict[str, str]) -> int:
 def _wait_for_calls(url: str, calls: int, *, outcome: str | None = None) -> dict[str, Any]:
     """The totals once all providers together have counted ``calls`` calls (of ``outcome``,
     if given)."""
-    import time
 
     def count(totals: dict[str, Any]) -> int:
         if outcome is None:
@@ -84,7 +84,7 @@ def test_every_read_endpoint_answers_with_the_figures(
     assert totals["openai"]["cost_usd"] > 0
 
     health = httpx.get(f"{worker}/health").json()
-    assert health["status"] == "ok"
+    assert health["status"] == health["service_status"] == "healthy"
     assert health["broker"]["connected"] is True
     assert health["memory"]["rss_mb"] > 10
     assert {"rss_mb", "vms_mb", "percent"} <= set(health["memory"])
@@ -112,9 +112,8 @@ def test_every_read_endpoint_answers_with_the_figures(
     today = datetime.now(UTC).date().isoformat()
     report = httpx.get(f"{worker}/reports/usage", params={"start": today, "end": today}).json()
     assert report["providers"]["openai"]["days"][today]["calls"] == by_openai
-    posted = httpx.post(
-        f"{worker}/reports/usage", json={"start": today, "end": today}, follow_redirects=True
-    )
+    posted = httpx.post(f"{worker}/reports/usage", json={"start": today, "end": today})
+    assert posted.status_code == 200
     assert posted.json() == report
     backwards = httpx.get(f"{worker}/reports/usage", params={"start": today, "end": "2020-01-01"})
     assert backwards.status_code == 422
@@ -197,6 +196,57 @@ def test_process_validates_and_counts_in_the_stats(worker: str, sim: SimulatorTh
     too_many = httpx.post(f"{worker}/process/batch", json={"items": [{"prompt": "x"}] * 51})
     assert too_many.status_code == 422
     _wait_for_calls(worker, 6)
+
+
+def test_the_seed_services_requests_are_answered_like_the_native_ones(
+    worker: str, sim: SimulatorThread
+) -> None:
+    """Clients of the service this one replaces keep working: its shapes, answered 200."""
+    job = {"job_id": "seed-1", "title": "Backend Engineer", "description": "Go, Postgres."}
+    native = httpx.post(f"{worker}/process", json={"job": job})
+    bare = httpx.post(f"{worker}/process", json=job)
+    assert native.status_code == bare.status_code == 200
+    assert bare.json()["enrichment"] == native.json()["enrichment"]
+    assert bare.json()["cached"], "the same job: served from the repost cache"
+
+    prompt = {"prompt": "Senior Go developer. Remote.", "max_tokens": 512}
+    items = httpx.post(f"{worker}/process/batch", json={"items": [prompt, job]})
+    requests = httpx.post(f"{worker}/process/batch", json={"requests": [prompt, job]})
+    bare_list = httpx.post(f"{worker}/process/batch", json=[prompt, job])
+    answers = [r.json()["results"] for r in (items, requests, bare_list)]
+    assert [r.status_code for r in (items, requests, bare_list)] == [200, 200, 200]
+    assert {len(a) for a in answers} == {2}
+    assert all(a[1]["enrichment"] == native.json()["enrichment"] for a in answers)
+
+    today = datetime.now(UTC).date().isoformat()
+    native_range = {"start": today, "end": today}
+    seed_range = {"start_date": f"{today}T00:00:00", "end_date": f"{today}T23:59:59Z"}
+    for _ in range(50):  # the calls above reach the statistics a moment later
+        native_report = httpx.post(f"{worker}/reports/usage", json=native_range)
+        seed_report = httpx.post(f"{worker}/reports/usage", json=seed_range)
+        if seed_report.json() == native_report.json():
+            break
+        time.sleep(0.2)
+    assert seed_report.status_code == 200
+    assert seed_report.json() == native_report.json()
+
+    health = httpx.get(f"{worker}/health")
+    seed = health.json()
+    assert health.status_code == 200
+    assert seed["status"] in ("healthy", "degraded")
+    assert seed["total_providers"] == 5
+    assert seed["enabled_providers"] == 5
+    assert seed["total_requests"] >= 7
+    assert seed["uptime"] > 0
+    assert {"rss", "vms", "percent"} <= set(seed["memory_usage"])
+    assert datetime.fromisoformat(seed["timestamp"])
+
+    redoc = httpx.get(f"{worker}/redoc")
+    assert redoc.status_code == 200
+    assert "/openapi.json" in redoc.text
+    script = httpx.get(f"{worker}/redoc.standalone.js")
+    assert script.status_code == 200
+    assert len(script.content) > 100_000, "the whole ReDoc bundle, from this worker"
 
 
 def test_stats_survive_a_restart_and_agree_across_two_workers(
