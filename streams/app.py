@@ -13,6 +13,7 @@ import faust
 
 from streams.config.settings import Settings
 from streams.control.follower import ControlFollower, ControlState
+from streams.kafka.outage import OutageLog, broker_reachable
 from streams.kafka.topics import Topics
 from streams.models import MAX_DEADLINE_MS
 from streams.observe.aggregate import Aggregator
@@ -33,6 +34,7 @@ from streams.web.handlers import Handlers
 REBALANCE_MARGIN_S = 15.0
 # How soon after a rebalance this worker's share of the group's limits follows it.
 SHARE_POLL_S = 0.5
+BROKER_WATCH_S = 2.0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -113,6 +115,7 @@ def create_app(settings: Settings, *, router: Router | None = None) -> StreamsAp
 
     app.task(follow_topics)
     app.task(follow_share)
+    _watch_broker(app)
     install_enrich_agent(
         app,
         topics=topics,
@@ -141,6 +144,20 @@ def create_app(settings: Settings, *, router: Router | None = None) -> StreamsAp
     return StreamsApp(
         faust=app, topics=topics, router=router, control=control, stats=stats, cache=cache
     )
+
+
+def _watch_broker(app: faust.App) -> None:
+    """Tell a broker outage in a few log lines, and when it is over."""
+    outage = OutageLog()
+    outage.install()
+
+    async def watch() -> None:
+        while True:
+            if outage.lost_at is not None and await broker_reachable(app):
+                outage.reachable()
+            await asyncio.sleep(BROKER_WATCH_S)
+
+    app.task(watch)
 
 
 def _published_before(settings: Settings) -> PublishedBefore:

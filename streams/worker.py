@@ -26,6 +26,9 @@ class Worker(faust.Worker):
     def __init__(self, app: faust.App, *, shutdown_timeout_s: float, **options: Any) -> None:
         super().__init__(app, **options)
         self.shutdown_timeout_s = shutdown_timeout_s
+        if options.get("loglevel") != "debug":
+            # httpx says every request at info: a line per provider call.
+            logging.getLogger("httpx").setLevel(logging.WARNING)
 
     def _schedule_shutdown(self, signal: signal.Signals) -> None:
         if not self._signal_stop_time:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import signal
 import time
 from collections import Counter
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -261,11 +263,21 @@ def test_fuzzed_input_is_dead_lettered_and_the_worker_carries_on(
     assert "after-the-garbage" in enriched
 
 
+def _lines_between(log: str, first: datetime, last: datetime) -> list[str]:
+    """The log lines stamped from ``first`` to ``last`` (Faust's format, local time)."""
+    lines = []
+    for line in log.splitlines():
+        with contextlib.suppress(ValueError):
+            if first <= datetime.strptime(line[1:24], "%Y-%m-%d %H:%M:%S,%f") <= last:
+                lines.append(line)
+    return lines
+
+
 def test_the_worker_rides_out_a_broker_restart(
     worker_env: dict[str, str], tmp_path: Path, sim: SimulatorThread
 ) -> None:
-    """Stop the broker for 10 s mid-stream and start it again on the same data: the worker
-    recovers by itself and every job ends somewhere."""
+    """Stop the broker for 20 s mid-stream and start it again on the same data: the worker
+    says so in a few log lines, recovers by itself, and every job ends somewhere."""
     from devstack.broker import LocalKafka
 
     jobs = 400
@@ -282,9 +294,11 @@ def test_the_worker_rides_out_a_broker_restart(
             while _records(bootstrap, env["LLM_TOPIC_ENRICHED"]) < 50:
                 assert time.monotonic() < deadline
                 time.sleep(0.05)
+            stopped_at = datetime.now()
             kafka.stop()
-            time.sleep(10)
+            time.sleep(20)
             kafka.start()
+            outage = (stopped_at, datetime.now())
             assert kafka.bootstrap_servers == bootstrap, "same port, same data"
             deadline = time.monotonic() + 180
             while True:
@@ -295,11 +309,16 @@ def test_the_worker_rides_out_a_broker_restart(
                 assert worker.poll() is None, "the worker died"
                 assert time.monotonic() < deadline, f"{len(enriched)} enriched, {len(dead)} dead"
         lost, duplicates = _lost_and_duplicates({f"r{n}" for n in range(jobs)}, enriched, dead)
+        log = (tmp_path / "worker.log").read_text()  # whole once the worker has stopped
+        outage_lines = _lines_between(log, *outage)
         print(
             f"\n[broker restart] jobs {jobs}, enriched {len(enriched)}, dead {len(dead)}, "
-            f"lost {len(lost)}, duplicates {duplicates}"
+            f"lost {len(lost)}, duplicates {duplicates}, "
+            f"log lines during the 20 s outage {len(outage_lines)}"
         )
         assert lost == set()
+        assert len(outage_lines) <= 40, "\n".join(outage_lines[:40])
+        assert "broker reachable again" in log
     finally:
         kafka.stop()
 

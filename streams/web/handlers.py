@@ -27,6 +27,7 @@ from streams.control.commands import RUNTIME_KEYS, apply_patch, publish
 from streams.control.follower import ControlFollower
 from streams.deadline import Deadline
 from streams.errors import ConfigurationError, EnrichmentFailed, ProviderError
+from streams.kafka.outage import broker_reachable
 from streams.kafka.topics import Topics
 from streams.models import ControlCommand, RawJob
 from streams.observe import stats as st
@@ -37,7 +38,6 @@ from streams.providers.base import EnrichRequest
 from streams.vocab import PROVIDER_NAMES
 from streams.web import bodies as b
 from streams.web.health import (
-    broker_reachable,
     consumer_lag,
     passive_health,
     provider_view,

@@ -3,11 +3,8 @@ the API, this worker's consumer lag, and the service's state in the seed service
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, datetime
 from typing import Any, Literal
-
-from aiokafka.errors import KafkaError
 
 from streams.observe import stats as st
 from streams.observe.tables import StatsStore
@@ -17,23 +14,8 @@ from streams.web.bodies import HealthState
 PASSIVE_WINDOW_MIN = 5  # the response names it: last_5_minutes
 HEALTHY_SUCCESS_RATE = 0.9
 HEALTHY_RATE_LIMITED_RATE = 0.1
-BROKER_CHECK_S = 1.0
 
 ServiceStatus = Literal["healthy", "degraded", "unhealthy"]
-
-
-async def broker_reachable(app: Any) -> bool:
-    """Whether the broker answers a metadata request now, through the client under Faust's
-    producer (a worker still starting has none yet)."""
-    client = getattr(getattr(app.producer, "_producer", None), "client", None)
-    if client is None:
-        return False
-    try:
-        async with asyncio.timeout(BROKER_CHECK_S):
-            await client.fetch_all_metadata()
-    except (KafkaError, TimeoutError, OSError):
-        return False
-    return True
 
 
 def service_status(
