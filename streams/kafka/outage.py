@@ -20,8 +20,10 @@ log = logging.getLogger(__name__)
 
 SUMMARY_EVERY_S = 30.0
 BROKER_CHECK_S = 1.0
-# What aiokafka says when it cannot reach a broker (lower case).
-OUTAGE_WORDS = ("connect", "metadata", "failed fetch", "node", "coordinator")
+# What aiokafka says when it cannot reach a broker (lower case): these start an outage...
+LOST_WORDS = ("unable connect", "connect call failed", "connection refused", "connectionerror")
+# ...and while it lasts, these are its echoes (elsewhere they may be a broker starting up).
+ECHO_WORDS = (*LOST_WORDS, "metadata", "failed fetch", "node", "coordinator")
 
 
 async def broker_reachable(app: Any) -> bool:
@@ -54,9 +56,8 @@ class OutageLog(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
-        if record.levelno < logging.WARNING or not any(
-            word in message.lower() for word in OUTAGE_WORDS
-        ):
+        words = LOST_WORDS if self.lost_at is None else ECHO_WORDS
+        if record.levelno < logging.WARNING or not any(w in message.lower() for w in words):
             return True
         now = self.clock()
         self.failures += 1

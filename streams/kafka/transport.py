@@ -83,14 +83,16 @@ class Consumer(aiokafka.Consumer):
 
     async def seek_to_committed(self) -> Mapping[TP, int]:
         committed: Mapping[TP, int] = await super().seek_to_committed()
-        changelogs = self.app.tables.changelog_topics
+        changelogs = self.app.tables.changelog_topics  # read by the tables' recovery
+        uncommitted = [
+            tp for tp, offset in committed.items() if not offset and tp.topic not in changelogs
+        ]
+        if uncommitted:  # aiokafka moved only the others; one reset for all (each waits)
+            await self._thread.seek_to_beginning(*uncommitted)
         for tp, offset in committed.items():
-            if not (offset and offset > 0):  # aiokafka moved only the others
-                if tp.topic in changelogs:
-                    continue  # read by the tables' recovery, not by a stream
-                await self._thread.seek_to_beginning(tp)
-            self._last_seek[tp] = _Seek(self._seek_epoch, offset or 0)
-            self._gap.pop(tp, None)
+            if (offset and offset > 0) or tp in uncommitted:
+                self._last_seek[tp] = _Seek(self._seek_epoch, offset or 0)
+                self._gap.pop(tp, None)
         return committed
 
     async def getmany(self, timeout: float) -> AsyncIterator[tuple[TP, Message]]:

@@ -18,6 +18,9 @@ def test_an_outage_is_one_warning_then_a_summary_every_30_s(
 ) -> None:
     now = [100.0]
     outage = OutageLog(clock=lambda: now[0])
+    starting = _record("Group Coordinator Request failed: GroupCoordinatorNotAvailableError")
+    assert outage.filter(starting), "a broker starting up is no outage"
+    assert starting.getMessage().startswith("Group Coordinator")
     first = _record("Unable connect to node with id 1: [Errno 111] Connection refused")
     assert outage.filter(first)
     assert first.levelname == "WARNING"

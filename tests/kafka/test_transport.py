@@ -21,10 +21,10 @@ CHANGELOG = TP("app-stats-totals-changelog", 0)
 
 class _Thread:
     def __init__(self) -> None:
-        self.sought_to_beginning: list[TP] = []
+        self.sought_to_beginning: list[tuple[TP, ...]] = []
 
     async def seek_to_beginning(self, *partitions: TP) -> None:
-        self.sought_to_beginning += partitions
+        self.sought_to_beginning.append(partitions)
 
 
 def _consumer() -> Any:
@@ -54,7 +54,7 @@ async def test_a_seek_makes_a_batch_fetched_before_it_stale_for_its_partitions(
     assert A not in consumer._gap, "the sought partition's gaps are forgotten"
     # B has no commit: aiokafka left it where it was, so it is read again from its start,
     # and what was fetched for it before is stale too.
-    assert consumer._thread.sought_to_beginning == [B]
+    assert consumer._thread.sought_to_beginning == [(B,)], "in one reset"
     assert consumer._sought_since_fetch(B) is not None
     assert B not in consumer._gap
     assert consumer._sought_since_fetch(CHANGELOG) is None, "the tables read their own"
