@@ -87,12 +87,17 @@ class Consumer(aiokafka.Consumer):
         uncommitted = [
             tp for tp, offset in committed.items() if not offset and tp.topic not in changelogs
         ]
-        if uncommitted:  # aiokafka moved only the others; one reset for all (each waits)
-            await self._thread.seek_to_beginning(*uncommitted)
-        for tp, offset in committed.items():
-            if (offset and offset > 0) or tp in uncommitted:
-                self._last_seek[tp] = _Seek(self._seek_epoch, offset or 0)
-                self._gap.pop(tp, None)
+        sought = {tp: offset for tp, offset in committed.items() if offset and offset > 0}
+        if uncommitted:  # aiokafka moved only the others
+            # To their first offsets, not by a reset: until a reset is done a partition has no
+            # position, and Faust's livelock check reading it crashes the worker.
+            first = await self._thread.earliest_offsets(*uncommitted)
+            for tp in uncommitted:
+                self._thread.seek(tp, first[tp])
+                sought[tp] = first[tp]
+        for tp, offset in sought.items():
+            self._last_seek[tp] = _Seek(self._seek_epoch, offset)
+            self._gap.pop(tp, None)
         return committed
 
     async def getmany(self, timeout: float) -> AsyncIterator[tuple[TP, Message]]:

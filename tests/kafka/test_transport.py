@@ -21,10 +21,13 @@ CHANGELOG = TP("app-stats-totals-changelog", 0)
 
 class _Thread:
     def __init__(self) -> None:
-        self.sought_to_beginning: list[tuple[TP, ...]] = []
+        self.sought: dict[TP, int] = {}
 
-    async def seek_to_beginning(self, *partitions: TP) -> None:
-        self.sought_to_beginning.append(partitions)
+    async def earliest_offsets(self, *partitions: TP) -> Mapping[TP, int]:
+        return dict.fromkeys(partitions, 7)  # the log starts at 7: older records deleted
+
+    def seek(self, partition: TP, offset: int) -> None:
+        self.sought[partition] = offset
 
 
 def _consumer() -> Any:
@@ -54,8 +57,8 @@ async def test_a_seek_makes_a_batch_fetched_before_it_stale_for_its_partitions(
     assert A not in consumer._gap, "the sought partition's gaps are forgotten"
     # B has no commit: aiokafka left it where it was, so it is read again from its start,
     # and what was fetched for it before is stale too.
-    assert consumer._thread.sought_to_beginning == [(B,)], "in one reset"
-    assert consumer._sought_since_fetch(B) is not None
+    assert consumer._thread.sought == {B: 7}
+    assert consumer._sought_since_fetch(B) == (1, 7)
     assert B not in consumer._gap
     assert consumer._sought_since_fetch(CHANGELOG) is None, "the tables read their own"
 
