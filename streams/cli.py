@@ -14,10 +14,10 @@ from pathlib import Path
 from typing import Any, cast, get_args
 
 import click
-from pydantic import ValidationError
 
 from streams.config.settings import Settings, load_settings
-from streams.errors import StreamsError, describe
+from streams.errors import StreamsError
+from streams.jobs_file import Format, format_of, read_jobs
 from streams.models import ControlCommand, DeadLetter, RawJob
 from streams.vocab import PROVIDER_NAMES, ProviderName, Stage
 
@@ -113,25 +113,25 @@ def broker(port: int, data_dir: Path) -> None:
 @main.command()
 @click.argument("file", type=click.File("r", encoding="utf-8"))
 @click.option("--topic", default=None, help="Default: LLM_TOPIC_RAW (jobs.raw).")
-def produce(file: Any, topic: str | None) -> None:
-    """Publish jobs from a JSON-lines FILE ('-' for stdin), keyed by job_id.
+@click.option(
+    "--format",
+    "format_",
+    type=click.Choice(["jsonl", "csv"]),
+    default=None,
+    help="Default: csv for a .csv file, else JSON lines.",
+)
+def produce(file: Any, topic: str | None, format_: Format | None) -> None:
+    """Publish jobs from FILE ('-' for stdin), JSON lines or CSV with a header (columns
+    named like RawJob's fields), keyed by job_id.
 
-    Every line is checked against RawJob first; rejected lines are named by number and
+    Every job is checked against RawJob first; rejected lines are named by number and
     not sent, and the exit code is 1 if there were any."""
     settings = _settings()
-    lines = file.read().splitlines()
-    jobs: list[RawJob] = []
-    rejected = 0
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            jobs.append(RawJob.model_validate_json(line))
-        except ValidationError as exc:
-            rejected += 1
-            click.echo(f"line {number}: rejected: {describe(exc, limit=1)}", err=True)
+    jobs, rejected = read_jobs(file.read(), format=format_of(file.name, format_))
+    for line in rejected:
+        click.echo(line, err=True)
     sent = asyncio.run(_produce(settings, topic or settings.llm_topic_raw, jobs))
-    click.echo(f"sent {sent} jobs to {topic or settings.llm_topic_raw}; rejected {rejected}")
+    click.echo(f"sent {sent} jobs to {topic or settings.llm_topic_raw}; rejected {len(rejected)}")
     if rejected:
         sys.exit(1)
 

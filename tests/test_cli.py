@@ -71,6 +71,37 @@ def test_produce_names_rejected_lines_and_exits_non_zero(
     assert json.loads(dead.stdout)["job_id"] == json.loads(good)["job_id"]
 
 
+def test_produce_reads_csv_with_a_header(worker_env: dict[str, str], tmp_path: Path) -> None:
+    source = tmp_path / "jobs.csv"
+    source.write_text(
+        "job_id,title,description,location\n"
+        'csv-1,Data Engineer,"Spark, Kafka.",Berlin\n'
+        "csv-2,No description,,\n",
+        encoding="utf-8",
+    )
+    result = run_cli("produce", str(source), env=worker_env)
+    assert result.returncode == 1
+    assert "line 3: rejected: description: Field required" in result.stderr
+    assert "sent 1 jobs" in result.stdout
+    raw = run_cli(
+        "tail",
+        "--topic",
+        worker_env["LLM_TOPIC_RAW"],
+        "--from-beginning",
+        "--limit",
+        "1",
+        "--timeout",
+        "10",
+        env=worker_env,
+    )
+    job = json.loads(raw.stdout)
+    assert (job["job_id"], job["description"], job["location"]) == (
+        "csv-1",
+        "Spark, Kafka.",
+        "Berlin",
+    )
+
+
 def test_tail_says_when_the_topic_does_not_exist(worker_env: dict[str, str]) -> None:
     result = run_cli("tail", "--topic", "no.such.topic", "--limit", "1", env=worker_env)
     assert result.returncode == 1
