@@ -1,0 +1,158 @@
+"""A Python client for the people who publish jobs and consume results.
+
+    async with JobsClient(bootstrap="localhost:9092") as jobs:
+        await jobs.publish([RawJob(job_id="j1", title="...", description="...")])
+        enriched = await jobs.enrich(RawJob(...), timeout=60)  # request and reply
+        async for result in jobs.results(group="my-consumer"):   # EnrichedJob | DeadLetter
+            ...
+
+Jobs are validated RawJobs keyed by job_id, as the worker expects them; results come typed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable, Iterable
+from types import TracebackType
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+from streams.errors import StreamsError
+from streams.kafka.admin import partitions_of
+from streams.models import DeadLetter, EnrichedJob, RawJob
+
+Result = EnrichedJob | DeadLetter
+
+
+class JobFailed(StreamsError):
+    """The job was dead-lettered; ``letter`` says why."""
+
+    def __init__(self, letter: DeadLetter) -> None:
+        super().__init__(f"job {letter.job_id} failed at {letter.stage}: {letter.error.message}")
+        self.letter = letter
+
+
+class JobsClient:
+    def __init__(
+        self,
+        *,
+        bootstrap: str,
+        raw_topic: str = "jobs.raw",
+        enriched_topic: str = "jobs.enriched",
+        dead_letter_topic: str = "jobs.dead-letter",
+    ) -> None:
+        self.bootstrap = bootstrap
+        self.raw_topic = raw_topic
+        self.enriched_topic = enriched_topic
+        self.dead_letter_topic = dead_letter_topic
+        self._producer: AIOKafkaProducer | None = None
+
+    async def __aenter__(self) -> JobsClient:
+        self._producer = AIOKafkaProducer(
+            bootstrap_servers=self.bootstrap, acks="all", enable_idempotence=True
+        )
+        await self._producer.start()
+        return self
+
+    async def __aexit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        if self._producer is not None:
+            await self._producer.stop()
+            self._producer = None
+
+    async def publish(
+        self, jobs: RawJob | Iterable[RawJob], *, progress: Callable[[int], None] | None = None
+    ) -> int:
+        """Send the jobs and wait for the broker to have them all; ``progress`` is called with
+        the count acknowledged so far. Returns how many were sent."""
+        if self._producer is None:
+            raise StreamsError("use the client as 'async with JobsClient(...) as jobs'")
+        batch = [jobs] if isinstance(jobs, RawJob) else [RawJob.model_validate(j) for j in jobs]
+        deliveries = [
+            await self._producer.send(
+                self.raw_topic,
+                key=job.job_id.encode(),
+                value=job.model_dump_json(exclude_none=True).encode(),
+            )
+            for job in batch
+        ]
+        for done, delivery in enumerate(deliveries, start=1):
+            await delivery
+            if progress is not None:
+                progress(done)
+        return len(batch)
+
+    async def results(self, *, group: str, from_beginning: bool = False) -> AsyncIterator[Result]:
+        """Enriched jobs and dead letters, as the consumer group ``group``. What the caller has
+        taken is committed before more are fetched, and when the iteration ends; never more."""
+        consumer = AIOKafkaConsumer(
+            self.enriched_topic,
+            self.dead_letter_topic,
+            bootstrap_servers=self.bootstrap,
+            group_id=group,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest" if from_beginning else "latest",
+        )
+        await consumer.start()
+        taken: dict[TopicPartition, int] = {}
+        try:
+            while True:
+                batches = await consumer.getmany(timeout_ms=1000)
+                for tp, records in batches.items():
+                    for record in records:
+                        taken[tp] = record.offset + 1  # handed over is taken
+                        yield self._result(record)
+                if batches:
+                    await consumer.commit(taken)
+        finally:
+            if taken:
+                await consumer.commit(taken)
+            await consumer.stop()
+
+    async def enrich(self, job: RawJob, *, timeout: float) -> EnrichedJob:  # noqa: ASYNC109
+        """Publish ``job`` and wait for its result: the EnrichedJob, or JobFailed with the
+        dead letter's reason, or TimeoutError after ``timeout`` seconds."""
+        consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, group_id=None)
+        await consumer.start()
+        try:
+            partitions = [
+                TopicPartition(topic, p)
+                for topic in (self.enriched_topic, self.dead_letter_topic)
+                for p in await self._partitions(topic)
+            ]
+            consumer.assign(partitions)
+            await consumer.seek_to_end(*partitions)
+            for tp in partitions:  # the positions now, before the job can have a result
+                await consumer.position(tp)
+            await self.publish(job)
+            async with asyncio.timeout(timeout):
+                while True:
+                    for records in (await consumer.getmany(timeout_ms=500)).values():
+                        for record in records:
+                            if record.key == job.job_id.encode():
+                                return _reply(self._result(record))
+        finally:
+            await consumer.stop()
+
+    async def _partitions(self, topic: str) -> list[int]:
+        found = await partitions_of(self.bootstrap, topic)
+        if not found:
+            raise StreamsError(f"topic {topic} does not exist: is a worker running?")
+        return found
+
+    def _result(self, record: Any) -> Result:
+        value = record.value or b""
+        if record.topic == self.dead_letter_topic:
+            return DeadLetter.model_validate_json(value)
+        return EnrichedJob.model_validate_json(value)
+
+
+def _reply(result: Result) -> EnrichedJob:
+    if isinstance(result, DeadLetter):
+        raise JobFailed(result)
+    return result

@@ -1,0 +1,60 @@
+"""streams.client against a worker process on the real broker."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from devstack.harness import SimulatorThread, worker_process
+from streams.client import JobFailed, JobsClient
+from streams.models import DeadLetter, EnrichedJob, RawJob
+
+pytestmark = pytest.mark.slow
+
+
+def _client(env: dict[str, str]) -> JobsClient:
+    return JobsClient(
+        bootstrap=env["KAFKA_BOOTSTRAP_SERVERS"],
+        raw_topic=env["LLM_TOPIC_RAW"],
+        enriched_topic=env["LLM_TOPIC_ENRICHED"],
+        dead_letter_topic=env["LLM_TOPIC_DEAD_LETTER"],
+    )
+
+
+def _job(job_id: str) -> RawJob:
+    return RawJob(job_id=job_id, title="Platform Engineer", description=f"{job_id}: Terraform.")
+
+
+async def test_publish_results_and_request_reply(
+    worker_env: dict[str, str], tmp_path: Path, sim: SimulatorThread
+) -> None:
+    with worker_process(worker_env, tmp_path / "worker.log"):
+        async with _client(worker_env) as jobs:
+            acknowledged: list[int] = []
+            assert (
+                await jobs.publish([_job(f"c{n}") for n in range(3)], progress=acknowledged.append)
+                == 3
+            )
+            assert acknowledged == [1, 2, 3]
+
+            reply = await jobs.enrich(_job("asked"), timeout=30)
+            assert isinstance(reply, EnrichedJob)
+            assert reply.job_id == "asked"
+
+            seen: list[EnrichedJob | DeadLetter] = []
+            async for result in jobs.results(group="client-test", from_beginning=True):
+                seen.append(result)
+                if len(seen) == 4:
+                    break
+            assert {r.job_id for r in seen} == {"c0", "c1", "c2", "asked"}
+            await jobs.publish(_job("later"))
+            async for result in jobs.results(group="client-test", from_beginning=True):
+                assert result.job_id == "later", "what was taken before is committed"
+                break
+
+            for provider in ("openai", "deepseek"):
+                sim.set_faults(provider, errors={401: 1.0})
+            with pytest.raises(JobFailed, match="failed at enrich") as failed:
+                await jobs.enrich(_job("doomed"), timeout=30)
+            assert failed.value.letter.job_id == "doomed"
