@@ -109,6 +109,8 @@ def test_a_killed_worker_loses_nothing_and_pays_once(
     env = _busy(worker_env, sim) | {
         "LLM_BROKER_SESSION_TIMEOUT_S": "6",
         "LLM_CACHE_ENABLED": "false",
+        # Commits far apart, so that the kill always finds hundreds done but not committed.
+        "LLM_COMMIT_INTERVAL_S": "5",
     }
     bootstrap = env["KAFKA_BOOTSTRAP_SERVERS"]
     calls_before = sim.requests().get("openai", 0)
