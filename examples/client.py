@@ -9,6 +9,7 @@ KAFKA_BOOTSTRAP_SERVERS picks another broker (default 127.0.0.1:9092).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 from pathlib import Path
@@ -31,10 +32,13 @@ async def main() -> None:
             print("request and reply:", json.dumps(reply.enrichment.model_dump(), indent=2))
         except JobFailed as exc:
             print("request and reply failed:", exc)
-        async for result in client.results(group="example-client", from_beginning=True):
-            print(result.job_id, type(result).__name__)
-            if result.job_id == jobs[-1].job_id:
-                break
+        # aclosing: leaving the loop early closes the results' consumer at once.
+        results = client.results(group="example-client", from_beginning=True)
+        async with contextlib.aclosing(results):
+            async for result in results:
+                print(result.job_id, type(result).__name__)
+                if result.job_id == jobs[-1].job_id:
+                    break
 
 
 if __name__ == "__main__":

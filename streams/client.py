@@ -3,8 +3,9 @@
     async with JobsClient(bootstrap="localhost:9092") as jobs:
         await jobs.publish([RawJob(job_id="j1", title="...", description="...")])
         enriched = await jobs.enrich(RawJob(...), timeout=60)  # request and reply
-        async for result in jobs.results(group="my-consumer"):   # EnrichedJob | DeadLetter
-            ...
+        async with contextlib.aclosing(jobs.results(group="my-consumer")) as results:
+            async for result in results:  # EnrichedJob | DeadLetter
+                ...
 
 Jobs are validated RawJobs keyed by job_id, as the worker expects them; results come typed.
 """
@@ -12,7 +13,7 @@ Jobs are validated RawJobs keyed by job_id, as the worker expects them; results 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncGenerator, Callable, Iterable
 from types import TracebackType
 from typing import Any
 
@@ -87,7 +88,9 @@ class JobsClient:
                 progress(done)
         return len(batch)
 
-    async def results(self, *, group: str, from_beginning: bool = False) -> AsyncIterator[Result]:
+    async def results(
+        self, *, group: str, from_beginning: bool = False
+    ) -> AsyncGenerator[Result, None]:
         """Enriched jobs and dead letters, as the consumer group ``group``. What the caller has
         taken is committed before more are fetched, and when the iteration ends; never more."""
         consumer = AIOKafkaConsumer(

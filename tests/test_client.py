@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import pytest
@@ -43,15 +44,19 @@ async def test_publish_results_and_request_reply(
             assert reply.job_id == "asked"
 
             seen: list[EnrichedJob | DeadLetter] = []
-            async for result in jobs.results(group="client-test", from_beginning=True):
-                seen.append(result)
-                if len(seen) == 4:
-                    break
+            results = jobs.results(group="client-test", from_beginning=True)
+            async with contextlib.aclosing(results):
+                async for result in results:
+                    seen.append(result)
+                    if len(seen) == 4:
+                        break
             assert {r.job_id for r in seen} == {"c0", "c1", "c2", "asked"}
             await jobs.publish(_job("later"))
-            async for result in jobs.results(group="client-test", from_beginning=True):
-                assert result.job_id == "later", "what was taken before is committed"
-                break
+            again = jobs.results(group="client-test", from_beginning=True)
+            async with contextlib.aclosing(again):
+                async for result in again:
+                    assert result.job_id == "later", "what was taken before is committed"
+                    break
 
             for provider in ("openai", "deepseek"):
                 sim.set_faults(provider, errors={401: 1.0})
