@@ -43,6 +43,22 @@ def test_produce_then_tail_shows_schema_valid_enriched_jobs(
         assert worker.wait(60) == 0, "SIGTERM stops the worker cleanly"
 
 
+def _first_raw_record(env: dict[str, str]) -> str:
+    """The first record of the raw topic, as ``llm-streams tail`` prints it."""
+    shown = run_cli(
+        "tail",
+        "--topic",
+        env["LLM_TOPIC_RAW"],
+        "--from-beginning",
+        "--limit",
+        "1",
+        "--timeout",
+        "10",
+        env=env,
+    )
+    return shown.stdout
+
+
 def test_produce_names_rejected_lines_and_exits_non_zero(
     worker_env: dict[str, str], tmp_path: Path
 ) -> None:
@@ -57,18 +73,7 @@ def test_produce_names_rejected_lines_and_exits_non_zero(
     assert "line 2: rejected: description: Field required" in result.stderr
     assert "line 3: rejected" in result.stderr
     assert "sent 1 jobs" in result.stdout
-    dead = run_cli(
-        "tail",
-        "--topic",
-        worker_env["LLM_TOPIC_RAW"],
-        "--from-beginning",
-        "--limit",
-        "1",
-        "--timeout",
-        "10",
-        env=worker_env,
-    )
-    assert json.loads(dead.stdout)["job_id"] == json.loads(good)["job_id"]
+    assert json.loads(_first_raw_record(worker_env))["job_id"] == json.loads(good)["job_id"]
 
 
 def test_produce_reads_csv_with_a_header(worker_env: dict[str, str], tmp_path: Path) -> None:
@@ -83,18 +88,7 @@ def test_produce_reads_csv_with_a_header(worker_env: dict[str, str], tmp_path: P
     assert result.returncode == 1
     assert "line 3: rejected: description: Field required" in result.stderr
     assert "sent 1 jobs" in result.stdout
-    raw = run_cli(
-        "tail",
-        "--topic",
-        worker_env["LLM_TOPIC_RAW"],
-        "--from-beginning",
-        "--limit",
-        "1",
-        "--timeout",
-        "10",
-        env=worker_env,
-    )
-    job = json.loads(raw.stdout)
+    job = json.loads(_first_raw_record(worker_env))
     assert (job["job_id"], job["description"], job["location"]) == (
         "csv-1",
         "Spark, Kafka.",

@@ -27,8 +27,13 @@ def system_prompt(*, with_schema: bool) -> str:
     """The system prompt; vendors without schema enforcement also get the schema in it."""
     if not with_schema:
         return SYSTEM_PROMPT
-    schema = json.dumps(enrichment_schema(), separators=(",", ":"))
-    return f"{SYSTEM_PROMPT}\nThe JSON must validate against this JSON Schema:\n{schema}"
+    return f"{SYSTEM_PROMPT}\nThe JSON must validate against this JSON Schema:\n{_schema_text()}"
+
+
+@functools.cache
+def _schema_text() -> str:
+    # Every job's prompt, its version and its token estimate use it: serialised once.
+    return json.dumps(enrichment_schema(), separators=(",", ":"))
 
 
 def prompt_version() -> str:

@@ -128,11 +128,12 @@ class Handlers:
             intake_paused=router.next_ready_at() > router.clock(),
             providers=providers,
         )
+        uptime_s = _uptime_s()
         health = b.Health(
             status=status,
             service_status=status,
-            uptime_s=_uptime_s(),
-            uptime=_uptime_s(),
+            uptime_s=uptime_s,
+            uptime=uptime_s,
             memory=b.Memory(rss_mb=rss_mb, vms_mb=vms_mb, percent=percent),
             memory_usage=b.SeedMemory(rss=rss_mb, vms=vms_mb, percent=percent),
             broker=b.Broker(connected=broker_ok, bootstrap=self.config.bootstrap_servers),
