@@ -17,6 +17,8 @@ from streams.kafka.outage import OutageLog, broker_reachable
 from streams.kafka.topics import Topics
 from streams.models import MAX_DEADLINE_MS
 from streams.observe.aggregate import Aggregator
+from streams.observe.dead_letters import DeadLetterFollower
+from streams.observe.flow import FlowTopics, JobFlow
 from streams.observe.spend import SpendFollower
 from streams.observe.tables import StatsStore
 from streams.pipeline.agent import install_enrich_agent
@@ -98,23 +100,17 @@ def create_app(settings: Settings, *, router: Router | None = None) -> StreamsAp
         on_change=router.set_spent_today,
     )
 
+    dead_letters = DeadLetterFollower(
+        bootstrap_servers=kafka.bootstrap_servers, topic=topics.dead_letter.get_topic_name()
+    )
+    flow = _job_flow(settings, topics)
+
     async def follow_topics() -> None:
-        followers = [control.run(), aggregator.run(), spend.run()]
+        followers = [control.run(), aggregator.run(), spend.run(), dead_letters.run()]
         await asyncio.gather(*followers, *([cache.run()] if cache is not None else []))
 
-    async def follow_share() -> None:
-        # This worker's share of the group's limits follows the partitions it holds, once a
-        # rebalance is over: while it runs the assignment is empty, and the jobs still in
-        # flight (which the rebalance waits for) keep the share they started with.
-        raw = topics.raw.get_topic_name()
-        while True:
-            if not app.rebalancing:
-                held = sum(1 for tp in app.consumer.assignment() if tp.topic == raw)
-                router.set_share(Share(held=held, of=kafka.partitions))
-            await asyncio.sleep(SHARE_POLL_S)
-
     app.task(follow_topics)
-    app.task(follow_share)
+    _follow_share(app, router=router, raw=topics.raw.get_topic_name(), of=kafka.partitions)
     _watch_broker(app)
     install_enrich_agent(
         app,
@@ -126,11 +122,12 @@ def create_app(settings: Settings, *, router: Router | None = None) -> StreamsAp
         ready=control.replayed,
     )
 
-    async def close_providers(sender: Any, **kwargs: Any) -> None:
+    async def close_clients(sender: Any, **kwargs: Any) -> None:
         for provider in providers.values():
             await provider.aclose()
+        await flow.close()
 
-    app.on_before_shutdown.connect(close_providers)  # type: ignore[arg-type]
+    app.on_before_shutdown.connect(close_clients)  # type: ignore[arg-type]
     stats = StatsStore(app, topics=topics)
     handlers = Handlers(
         app=app,
@@ -139,11 +136,40 @@ def create_app(settings: Settings, *, router: Router | None = None) -> StreamsAp
         control=control,
         stats=stats,
         enricher=enricher,
+        flow=flow,
+        dead_letters=dead_letters,
     )
     server.install(app, handlers, tables=stats.totals)
     return StreamsApp(
         faust=app, topics=topics, router=router, control=control, stats=stats, cache=cache
     )
+
+
+def _job_flow(settings: Settings, topics: Topics) -> JobFlow:
+    return JobFlow(
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        topics=FlowTopics(
+            raw=topics.raw.get_topic_name(),
+            enriched=topics.enriched.get_topic_name(),
+            dead_letter=topics.dead_letter.get_topic_name(),
+            group_id=settings.llm_app_id,  # Faust's group is the app's id
+        ),
+    )
+
+
+def _follow_share(app: faust.App, *, router: Router, raw: str, of: int) -> None:
+    """This worker's share of the group's limits follows the partitions it holds, once a
+    rebalance is over: while it runs the assignment is empty, and the jobs still in flight
+    (which the rebalance waits for) keep the share they started with."""
+
+    async def follow_share() -> None:
+        while True:
+            if not app.rebalancing:
+                held = sum(1 for tp in app.consumer.assignment() if tp.topic == raw)
+                router.set_share(Share(held=held, of=of))
+            await asyncio.sleep(SHARE_POLL_S)
+
+    app.task(follow_share)
 
 
 def _watch_broker(app: faust.App) -> None:

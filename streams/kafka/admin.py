@@ -15,10 +15,15 @@ from streams.kafka.clients import admin, reader
 async def partitions_of(bootstrap_servers: str, name: str) -> list[int]:
     """The topic's partition numbers; empty when it does not exist."""
     async with admin(bootstrap_servers) as client:
-        if name not in await client.list_topics():
-            return []
-        (described,) = await client.describe_topics([name])
-        return sorted(p["partition"] for p in described["partitions"])
+        return await partitions_in(client, name)
+
+
+async def partitions_in(client: Any, name: str) -> list[int]:
+    """``partitions_of``, asking an admin client already started."""
+    if name not in await client.list_topics():
+        return []
+    (described,) = await client.describe_topics([name])
+    return sorted(p["partition"] for p in described["partitions"])
 
 
 async def ensure_topic(

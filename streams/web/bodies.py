@@ -303,6 +303,51 @@ class Statistics(Body):
     per_minute: dict[str, list[MinuteSummary]]
 
 
+class JobsQuery(Body):
+    minutes: int = Field(default=60, ge=1, le=60, description="the last minutes to count")
+
+
+class JobCounts(Body):
+    received: int = Field(description="records on the raw topic")
+    enriched: int
+    dead_lettered: int
+
+
+class JobsMinute(JobCounts):
+    minute: str
+    dead_letter_stages: dict[str, int] = Field(description="stage -> dead letters")
+
+
+class ConsumerLag(Body):
+    total: int
+    partitions: dict[str, int] = Field(description="raw partition -> records not yet committed")
+
+
+class DeadLetterReason(Body):
+    at: str
+    job_id: str | None
+    stage: str
+    error_type: str
+    message: str
+
+
+class RepostCacheFigures(Body):
+    hits: int
+    hit_rate: float | None = Field(description="hits / (hits + successful calls)")
+    saved_usd: float = Field(description="what the calls the hits replaced cost")
+
+
+class JobFlow(Body):
+    """The whole group's jobs: counted from the topics' offsets, the group's commits, the
+    last hour's dead letters and the stats tables."""
+
+    totals: JobCounts = Field(description="since the topics were created")
+    lag: ConsumerLag
+    per_minute: list[JobsMinute] = Field(description="oldest first")
+    recent_dead_letters: list[DeadLetterReason] = Field(description="newest first")
+    repost_cache: RepostCacheFigures
+
+
 class ProviderUsage(Body):
     total: Summary
     days: dict[str, Summary]

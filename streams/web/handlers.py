@@ -31,6 +31,8 @@ from streams.kafka.outage import broker_reachable
 from streams.kafka.topics import Topics
 from streams.models import ControlCommand, RawJob
 from streams.observe import stats as st
+from streams.observe.dead_letters import DeadLetterFollower
+from streams.observe.flow import FlowUnavailable, JobFlow
 from streams.observe.metrics import render_metrics
 from streams.observe.tables import StatsStore
 from streams.pipeline.enricher import Enricher
@@ -100,6 +102,8 @@ class Handlers:
         control: ControlFollower,
         stats: StatsStore,
         enricher: Enricher,
+        flow: JobFlow,
+        dead_letters: DeadLetterFollower,
     ) -> None:
         self.app = app
         self.config = config
@@ -108,6 +112,8 @@ class Handlers:
         self.router = enricher.router
         self.stats = stats
         self.enricher = enricher
+        self.flow = flow
+        self.dead_letters = dead_letters
 
     # --- health and status ----------------------------------------------------------------
 
@@ -189,6 +195,43 @@ class Handlers:
                     for p, by_minute in series.items()
                 },
             }
+        )
+
+    async def jobs(self, call: Call) -> b.JobFlow:
+        try:
+            flow = await self.flow.read(minutes=call.query.minutes)
+        except FlowUnavailable as exc:
+            raise Problem(503, str(exc)) from None
+        stages = self.dead_letters.per_minute()
+        totals = self.stats.totals_by_provider().values()
+        hits = sum(t.get("cache_hits", 0) for t in totals)
+        successes = sum(t["outcomes"].get("success", 0) for t in totals)
+        return b.JobFlow(
+            totals=_job_counts(flow.totals),
+            lag=b.ConsumerLag(
+                total=sum(flow.lag.values()),
+                partitions={str(p): lag for p, lag in sorted(flow.lag.items())},
+            ),
+            per_minute=[
+                b.JobsMinute(
+                    minute=_iso(m["minute"] * 60),
+                    dead_letter_stages=stages.get(m["minute"], {}),
+                    **_job_counts(m).model_dump(),
+                )
+                for m in flow.per_minute
+            ],
+            recent_dead_letters=[
+                b.DeadLetterReason(
+                    at=_iso(r["at_ms"] / 1000),
+                    **{k: v for k, v in r.items() if k != "at_ms"},
+                )
+                for r in self.dead_letters.recent()
+            ],
+            repost_cache=b.RepostCacheFigures(
+                hits=hits,
+                hit_rate=round(hits / (hits + successes), 4) if hits + successes else None,
+                saved_usd=round(sum(t.get("saved_usd", 0.0) for t in totals), 6),
+            ),
         )
 
     async def statistics_reset(self, call: Call) -> b.ResetAccepted:
@@ -364,6 +407,16 @@ class Handlers:
         command = ControlCommand.model_validate({"action": action, "provider": name})
         await publish(self.control.state.settings, command)
         return b.Switched(action=action, provider=name)
+
+
+def _job_counts(counts: dict[str, int]) -> b.JobCounts:
+    return b.JobCounts(
+        received=counts["in"], enriched=counts["enriched"], dead_lettered=counts["dead_lettered"]
+    )
+
+
+def _iso(epoch_s: float) -> str:
+    return datetime.fromtimestamp(epoch_s, UTC).isoformat()
 
 
 def _uptime_s() -> float:

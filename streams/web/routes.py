@@ -69,6 +69,16 @@ ROUTES: tuple[Route, ...] = (
         reads_tables=True,
     ),
     Route(
+        method="get",
+        path="/jobs",
+        handler="jobs",
+        summary="Jobs in and out per minute, consumer lag, dead letters and the repost cache",
+        response=b.JobFlow,
+        query=b.JobsQuery,
+        reads_tables=True,
+        also={503: b.ErrorBody},
+    ),
+    Route(
         method="post",
         path="/statistics/reset",
         handler="statistics_reset",

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 import shutil
 import subprocess
+import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -14,6 +17,7 @@ from openapi_spec_validator import validate
 from devstack.harness import SimulatorThread, worker_process
 from streams.web.openapi import document
 from tests.conftest import ROOT
+from tests.kafka_helpers import produce
 from tests.web.test_web import _produce_examples, _wait_for_calls
 
 ARTIFACTS = ROOT / "artifacts"
@@ -48,6 +52,19 @@ def test_the_openapi_document_is_valid_and_covers_the_api() -> None:
     assert "ProcessRequest" in spec["components"]["schemas"]
 
 
+def _wait_for_jobs(url: str, *, received: int, out: int) -> dict[str, Any]:
+    """``/jobs`` once the group has taken ``received`` jobs, finished ``out`` and committed."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        flow: dict[str, Any] = httpx.get(f"{url}/jobs").json()
+        totals = flow["totals"]
+        done = totals["enriched"] + totals["dead_lettered"]
+        if totals["received"] == received and done == out and flow["lag"]["total"] == 0:
+            return flow
+        time.sleep(0.5)
+    raise AssertionError(f"jobs never settled at {received} in, {out} out: {flow}")
+
+
 def _chromium() -> str:
     found = shutil.which("chromium")
     if found is None:
@@ -79,6 +96,19 @@ def test_dashboard_renders_charts_with_data_and_no_console_errors(
         url = f"http://127.0.0.1:{env['LLM_SERVICE_PORT']}"
         jobs = _produce_examples(env)
         _wait_for_calls(url, jobs, outcome="success")
+        asyncio.run(produce(env["KAFKA_BOOTSTRAP_SERVERS"], env["LLM_TOPIC_RAW"], [(b"x", b"{")]))
+        _produce_examples(env)  # reposts: answered from the cache
+        flow = _wait_for_jobs(url, received=2 * jobs + 1, out=2 * jobs + 1)
+        assert flow["totals"] == {
+            "received": 2 * jobs + 1,
+            "enriched": 2 * jobs,
+            "dead_lettered": 1,
+        }
+        assert sum(m["received"] for m in flow["per_minute"]) == 2 * jobs + 1
+        assert sum(m["dead_letter_stages"].get("decode", 0) for m in flow["per_minute"]) == 1
+        assert flow["recent_dead_letters"][0]["message"].startswith("not JSON")
+        assert flow["repost_cache"]["hits"] > 0
+        assert flow["repost_cache"]["saved_usd"] > 0
         assert httpx.get(f"{url}/docs").status_code == 200
         dom = _browse(f"{url}/", tmp_path / "profile-dom", "--dump-dom")
         ARTIFACTS.mkdir(exist_ok=True)
@@ -88,12 +118,15 @@ def test_dashboard_renders_charts_with_data_and_no_console_errors(
     page = dom.stdout
     assert 'data-ready="true"' in page, dom.stderr[-2000:]
     assert re.search(r'<div id="errors"></div>', page), "the page reported an error"
-    for chart in ("success", "latency", "throughput", "cost"):
+    for chart in ("jobs", "dead-letters", "success", "latency", "throughput", "cost"):
         points = re.search(rf'id="chart-{chart}"[^>]*data-points="(\d+)"', page)
         assert points is not None, f"chart {chart} was not drawn"
         assert int(points.group(1)) > 0, f"chart {chart} has no data"
     assert page.count('data-provider="') == 5
     assert "ProviderUnavailable" in page, "recent failures show their reasons"
+    assert re.search(r'data-stage="decode".*not JSON', page, re.S), "dead letters show reasons"
+    assert "consumer lag" in page
+    assert "saved by the repost cache" in page
     console = [line for line in dom.stderr.splitlines() if "CONSOLE" in line and "Uncaught" in line]
     assert console == []
     assert (ARTIFACTS / "dashboard.png").stat().st_size > 10_000, shot.stderr[-2000:]

@@ -3,7 +3,11 @@
 "use strict";
 
 const REFRESH_MS = 5000;
-const COLORS = { openai: "#58a6ff", anthropic: "#d2a8ff", gemini: "#3fb950", deepseek: "#f0883e", ollama: "#ff7b72" };
+const COLORS = {
+  openai: "#58a6ff", anthropic: "#d2a8ff", gemini: "#3fb950", deepseek: "#f0883e", ollama: "#ff7b72",
+  received: "#8a96a3", enriched: "#3fb950", dead_lettered: "#f85149",
+  decode: "#d29922", validate: "#f0883e", enrich: "#f85149", publish: "#d2a8ff",
+};
 
 function showError(message) {
   const box = document.getElementById("errors");
@@ -108,7 +112,73 @@ function renderFailures(failures) {
   }
 }
 
-// One line per provider over the last hour; x = minute, y = value.
+function tile(value, label) {
+  const div = document.createElement("div");
+  div.className = "tile";
+  const number = document.createElement("b");
+  number.textContent = value;
+  const caption = document.createElement("span");
+  caption.textContent = label;
+  div.append(number, caption);
+  return div;
+}
+
+function renderJobs(jobs) {
+  const minutes = jobs.per_minute;
+  const last = minutes[minutes.length - 1] || { received: 0, enriched: 0, dead_lettered: 0 };
+  const cache = jobs.repost_cache;
+  document.getElementById("jobs-tiles").replaceChildren(
+    tile(String(jobs.totals.received), "received"),
+    tile(String(jobs.totals.enriched), "enriched"),
+    tile(String(jobs.totals.dead_lettered), "dead-lettered"),
+    tile(`${last.received} / ${last.enriched + last.dead_lettered}`, "in / out this minute"),
+    tile(String(jobs.lag.total), "consumer lag"),
+    tile(cache.hit_rate === null ? "–" : `${fmt(cache.hit_rate * 100, 1)}%`, `repost-cache hits (${cache.hits})`),
+    tile(`$${fmt(cache.saved_usd, 4)}`, "saved by the repost cache"),
+  );
+  const counts = { received: minutes, enriched: minutes, dead_lettered: minutes };
+  drawChart("chart-jobs", counts, (m, name) => m[name]);
+  const stages = {};
+  for (const m of minutes) for (const stage of Object.keys(m.dead_letter_stages)) stages[stage] = minutes;
+  drawChart("chart-dead-letters", stages, (m, stage) => m.dead_letter_stages[stage] || 0);
+  renderDeadLetters(minutes, jobs.recent_dead_letters);
+}
+
+// One row per stage with its count; its latest reasons open with one click.
+function renderDeadLetters(minutes, recent) {
+  const box = document.getElementById("dead-letters");
+  const totals = {};
+  for (const m of minutes) {
+    for (const [stage, n] of Object.entries(m.dead_letter_stages)) totals[stage] = (totals[stage] || 0) + n;
+  }
+  if (!Object.keys(totals).length) {
+    const none = document.createElement("span");
+    none.className = "muted";
+    none.textContent = "none";
+    box.replaceChildren(none);
+    return;
+  }
+  box.replaceChildren(...Object.entries(totals).map(([stage, n]) => {
+    const details = document.createElement("details");
+    details.dataset.stage = stage;
+    const summary = document.createElement("summary");
+    summary.textContent = `${stage}: ${n}`;
+    const table = document.createElement("table");
+    const reasons = recent.filter((r) => r.stage === stage);
+    for (const r of reasons) {
+      const row = table.insertRow();
+      cell(row, new Date(r.at).toLocaleTimeString());
+      cell(row, r.job_id || "(no job id)");
+      cell(row, r.error_type);
+      cell(row, r.message);
+    }
+    if (!reasons.length) cell(table.insertRow(), "older than the latest reasons kept");
+    details.append(summary, table);
+    return details;
+  }));
+}
+
+// One line per series (a provider, a stage) over the last hour; x = minute, y = value.
 function drawChart(id, series, pick) {
   const canvas = document.getElementById(id);
   const ratio = window.devicePixelRatio || 1;
@@ -119,10 +189,10 @@ function drawChart(id, series, pick) {
   ctx.clearRect(0, 0, width, height);
   const now = Math.floor(Date.now() / 60000);
   const start = now - 59;
-  const lines = Object.entries(series).map(([provider, minutes]) => ({
-    provider,
+  const lines = Object.entries(series).map(([name, minutes]) => ({
+    name,
     points: minutes
-      .map((m) => ({ x: Math.floor(Date.parse(m.minute) / 60000), y: pick(m) }))
+      .map((m) => ({ x: Math.floor(Date.parse(m.minute) / 60000), y: pick(m, name) }))
       .filter((pt) => pt.x >= start && pt.y !== null && pt.y !== undefined),
   }));
   const maxY = Math.max(1e-9, ...lines.flatMap((l) => l.points.map((pt) => pt.y)));
@@ -139,7 +209,7 @@ function drawChart(id, series, pick) {
   ctx.fillText("now", width - pad.right - 22, height - 4);
   let drawn = 0;
   for (const line of lines) {
-    ctx.strokeStyle = ctx.fillStyle = COLORS[line.provider] || "#e6e6e6";
+    ctx.strokeStyle = ctx.fillStyle = COLORS[line.name] || "#e6e6e6";
     ctx.lineWidth = 2;
     ctx.beginPath();
     line.points.forEach((pt, i) => (i ? ctx.lineTo(x(pt.x), y(pt.y)) : ctx.moveTo(x(pt.x), y(pt.y))));
@@ -152,21 +222,22 @@ function drawChart(id, series, pick) {
   legend.replaceChildren(...lines.map((l) => {
     const item = document.createElement("span");
     const swatch = document.createElement("i");
-    swatch.style.background = COLORS[l.provider] || "#e6e6e6";
-    item.append(swatch, l.provider);
+    swatch.style.background = COLORS[l.name] || "#e6e6e6";
+    item.append(swatch, l.name.replace("_", "-"));
     return item;
   }));
 }
 
 async function refresh() {
   try {
-    const [status, providers, statistics] = await Promise.all([
-      getJSON("/status"), getJSON("/providers"), getJSON("/statistics?minutes=60"),
+    const [status, providers, statistics, jobs] = await Promise.all([
+      getJSON("/status"), getJSON("/providers"), getJSON("/statistics?minutes=60"), getJSON("/jobs?minutes=60"),
     ]);
     document.getElementById("meta").textContent =
       `${status.app_id} · chain ${status.provider_chain.join(" → ")} · ${status.jobs_in_flight} in flight` +
       ` · today ${fmt(status.budget.spent_today_usd, 4)} / ${fmt(status.budget.daily_usd, 2)} USD` +
       (status.intake_paused ? " · intake paused" : "");
+    renderJobs(jobs);
     renderProviders(providers.providers);
     renderFailures(statistics.recent_failures);
     const series = statistics.per_minute;

@@ -1,0 +1,117 @@
+"""The last hour's dead letters by stage and minute, with the latest reasons, for the
+dashboard: every worker reads the whole dead-letter topic from an hour back (dead letters
+are the exception, so that is cheap) and so answers for the whole group.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import Counter, deque
+from collections.abc import Callable
+from typing import Any
+
+from aiokafka import TopicPartition
+from aiokafka.errors import KafkaError
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from streams.kafka.admin import partitions_of
+from streams.kafka.clients import reader
+from streams.models import ErrorInfo
+from streams.vocab import Stage
+
+log = logging.getLogger(__name__)
+
+WINDOW_MIN = 60
+RECENT_KEPT = 20
+RESTART_DELAY_S = 1.0
+POLL_MS = 1000
+
+
+class _Reason(BaseModel):
+    """The part of a dead letter the view needs (the original record is left unparsed)."""
+
+    model_config = ConfigDict(extra="ignore")
+    job_id: str | None
+    stage: Stage
+    error: ErrorInfo
+
+
+class DeadLetterFollower:
+    def __init__(
+        self,
+        *,
+        bootstrap_servers: str,
+        topic: str,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.bootstrap_servers = bootstrap_servers
+        self.topic = topic
+        self._clock = clock
+        self._by_minute: dict[int, Counter[str]] = {}
+        self._recent: deque[dict[str, Any]] = deque(maxlen=RECENT_KEPT)
+
+    def per_minute(self) -> dict[int, dict[str, int]]:
+        """Epoch minute -> stage -> dead letters, for the last WINDOW_MIN minutes."""
+        oldest = self._oldest_minute()
+        for minute in [m for m in self._by_minute if m < oldest]:
+            del self._by_minute[minute]
+        return {minute: dict(stages) for minute, stages in sorted(self._by_minute.items())}
+
+    def recent(self) -> list[dict[str, Any]]:
+        """The latest dead letters' reasons of the last WINDOW_MIN minutes, newest first."""
+        oldest_ms = self._oldest_minute() * 60_000
+        return [r for r in reversed(self._recent) if r["at_ms"] >= oldest_ms]
+
+    def _oldest_minute(self) -> int:
+        return int(self._clock() // 60) - WINDOW_MIN + 1
+
+    def apply(self, value: bytes, *, timestamp_ms: int) -> None:
+        try:
+            reason = _Reason.model_validate_json(value)
+        except ValidationError as exc:
+            log.warning("dead letters: skipping a record that is not a dead letter: %s", exc)
+            return
+        self._by_minute.setdefault(timestamp_ms // 60_000, Counter())[reason.stage] += 1
+        self._recent.append(
+            {
+                "at_ms": timestamp_ms,
+                "job_id": reason.job_id,
+                "stage": reason.stage,
+                "error_type": reason.error.type,
+                "message": reason.error.message,
+            }
+        )
+
+    async def run(self) -> None:
+        while True:
+            try:
+                await self._follow()
+            except KafkaError as exc:
+                log.warning("dead letters: following %s interrupted (%s)", self.topic, exc)
+                await asyncio.sleep(RESTART_DELAY_S)
+
+    async def _partitions_when_created(self) -> list[TopicPartition]:
+        """The topic's partitions, once the worker has created it."""
+        while not (found := await partitions_of(self.bootstrap_servers, self.topic)):  # noqa: ASYNC110 (no event tells of a new topic)
+            await asyncio.sleep(RESTART_DELAY_S)
+        return [TopicPartition(self.topic, p) for p in found]
+
+    async def _follow(self) -> None:
+        self._by_minute, self._recent = {}, deque(maxlen=RECENT_KEPT)
+        async with reader(self.bootstrap_servers) as consumer:
+            partitions = await self._partitions_when_created()
+            consumer.assign(partitions)
+            since_ms = int((self._clock() - WINDOW_MIN * 60) * 1000)
+            found = await consumer.offsets_for_times({tp: since_ms for tp in partitions})
+            for tp in partitions:
+                if found.get(tp) is None:
+                    await consumer.seek_to_end(tp)
+                else:
+                    consumer.seek(tp, found[tp].offset)
+            while True:
+                batches = await consumer.getmany(timeout_ms=POLL_MS)
+                for records in batches.values():
+                    for record in records:
+                        self.apply(record.value or b"", timestamp_ms=record.timestamp)
