@@ -13,6 +13,7 @@ import faust
 
 from streams.config.settings import Settings
 from streams.control.follower import ControlFollower, ControlState
+from streams.kafka import backoff
 from streams.kafka.outage import OutageLog, broker_reachable
 from streams.kafka.topics import Topics
 from streams.models import MAX_DEADLINE_MS
@@ -73,6 +74,7 @@ class StreamsApp:
 def create_app(settings: Settings, *, router: Router | None = None) -> StreamsApp:
     """A configured app. ``router`` replaces the one built from settings (tests use it to
     inject failures the providers cannot produce)."""
+    backoff.install()  # before any Kafka client starts
     app = _faust_app(settings)
     kafka = settings.kafka()
     topics = Topics.declare(app, kafka)
