@@ -16,16 +16,22 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import httpx
 
 from devstack.broker import LocalKafka
-from devstack.broker.launcher import port_is_free
+from devstack.broker.launcher import die_with_parent, port_is_free
+from devstack.console import show_status
 from llm_sim import DEFAULT_API_KEY
 from streams.config.settings import load_settings
 from streams.errors import StreamsError
 from streams.registry import SPECS
+
+LOG_TAIL_LINES = 30
+# Children in sessions of their own: Ctrl-C reaches only `up`, which stops the worker first
+# (it commits while the broker is still there); and they go when `up` dies, even by SIGKILL.
+CHILD: dict[str, Any] = {"start_new_session": True, "preexec_fn": die_with_parent}
 
 
 def is_real(provider: str, env: dict[str, str]) -> bool:
@@ -49,6 +55,7 @@ def _start_simulator(
         stdout=subprocess.PIPE,
         stderr=log,
         env=env,
+        **CHILD,
     )
     assert process.stdout is not None
     urls: dict[str, str] = {}
@@ -79,10 +86,51 @@ def wait_until_consuming(
     return False
 
 
-def run_stack(*, data_dir: Path) -> int:
+def _admin_token(env: dict[str, str], data_dir: Path) -> str:
+    """Where the admin token comes from; a fresh one for this run when none is set, so the
+    dashboard's buttons work, kept in a file only its owner can read, never printed."""
+    if env.get("LLM_SERVICE_ADMIN_TOKEN"):
+        return "admin: your LLM_SERVICE_ADMIN_TOKEN"
+    token_file = data_dir / "admin-token"
+    token_file.write_text(secrets.token_urlsafe(16))
+    token_file.chmod(0o600)
+    env["LLM_SERVICE_ADMIN_TOKEN"] = token_file.read_text()
+    return f"admin: the token in {token_file}"
+
+
+def _start_worker(env: dict[str, str], *, logs: Path, verbose: bool) -> subprocess.Popen[bytes]:
+    command = [sys.executable, "-m", "streams", "worker"]
+    if verbose:
+        return subprocess.Popen(command, env=env, **CHILD)
+    with (logs / "worker.log").open("ab") as log:
+        return subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, **CHILD)
+
+
+def _instructions(web: str, admin_note: str) -> None:
+    _say(f"dashboard:      {web}/   ({admin_note})")
+    _say(f"JSON API:       {web}/docs, {web}/openapi.json, {web}/metrics")
+    _say("publish jobs:   .venv/bin/llm-streams produce examples/jobs.jsonl")
+    _say("watch results:  .venv/bin/llm-streams tail --limit 20")
+    _say("dead letters:   .venv/bin/llm-streams tail --topic jobs.dead-letter --from-beginning")
+    _say("Ctrl-C stops everything.")
+
+
+def _ended(worker: subprocess.Popen[bytes], *, stopping: bool, logs: Path, verbose: bool) -> int:
+    """The exit code of ``up``: 0 when asked to stop, else the worker's, with the end of its
+    log when the terminal did not show it."""
+    if stopping:
+        return 0
+    if not verbose:
+        tail = (logs / "worker.log").read_text(errors="replace").splitlines()[-LOG_TAIL_LINES:]
+        _say("the worker stopped; the end of its log:\n" + "\n".join(tail))
+    return worker.returncode or 1
+
+
+def run_stack(*, data_dir: Path, verbose: bool = False) -> int:
     settings = load_settings()  # fail fast, before anything starts
     env = dict(os.environ)
-    data_dir.mkdir(parents=True, exist_ok=True)
+    logs = data_dir / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
     kafka: LocalKafka | None = None
     children: list[subprocess.Popen[bytes]] = []
     stopping = False
@@ -101,12 +149,13 @@ def run_stack(*, data_dir: Path) -> int:
             _say("starting a local Kafka broker (first run: Maven fetches the jars)...")
             env["KAFKA_BOOTSTRAP_SERVERS"] = kafka.start()
             _say(f"Kafka ready at {env['KAFKA_BOOTSTRAP_SERVERS']} (data in {kafka.data_dir})")
+            _say(f"the broker's log: {kafka.output_path}")
         else:
             _say(f"using the broker at {env['KAFKA_BOOTSTRAP_SERVERS']}")
 
         simulated = [p for p in settings.llm_provider_chain if not is_real(p, env)]
         if simulated:
-            sim_log = (data_dir / "simulator.log").open("ab")
+            sim_log = (logs / "simulator.log").open("ab")
             simulator, urls = _start_simulator(env, sim_log)
             children.append(simulator)
             for provider in simulated:
@@ -119,30 +168,23 @@ def run_stack(*, data_dir: Path) -> int:
         if real:
             _say(f"real endpoints for {', '.join(real)} (keys found in the environment)")
 
-        admin_note = "admin: your LLM_SERVICE_ADMIN_TOKEN"
-        if not env.get("LLM_SERVICE_ADMIN_TOKEN"):
-            # A fresh token for this run, so the dashboard's buttons work; kept in a file
-            # only its owner can read, never printed.
-            token_file = data_dir / "admin-token"
-            token_file.write_text(secrets.token_urlsafe(16))
-            token_file.chmod(0o600)
-            env["LLM_SERVICE_ADMIN_TOKEN"] = token_file.read_text()
-            admin_note = f"admin: the token in {token_file}"
-        worker = subprocess.Popen([sys.executable, "-m", "streams", "worker"], env=env)
+        admin_note = _admin_token(env, data_dir)
+        if not verbose:
+            _say(f"starting the worker; full logs in {logs}/ (--verbose shows them here)")
+        worker = _start_worker(env, logs=logs, verbose=verbose)
         children.append(worker)
         web = f"http://{settings.llm_service_host}:{settings.llm_service_port}"
         if not wait_until_consuming(f"{web}/health", worker, stopping=lambda: stopping):
-            return 0 if stopping else (worker.returncode or 1)
+            return _ended(worker, stopping=stopping, logs=logs, verbose=verbose)
         _say(f"worker ready in {time.monotonic() - started:.1f}s")
-        _say(f"dashboard:      {web}/   ({admin_note})")
-        _say(f"JSON API:       {web}/docs, {web}/openapi.json, {web}/metrics")
-        _say("publish jobs:   .venv/bin/llm-streams produce examples/jobs.jsonl")
-        _say("watch results:  .venv/bin/llm-streams tail --limit 20")
-        _say("dead letters:   .venv/bin/llm-streams tail --topic jobs.dead-letter --from-beginning")
-        _say("Ctrl-C stops everything.")
-        while not stopping and worker.poll() is None:
-            time.sleep(0.2)
-        return 0 if stopping else (worker.returncode or 1)
+        _instructions(web, admin_note)
+        show_status(
+            web,
+            running=lambda: not stopping and worker.poll() is None,
+            live=sys.stdout.isatty() and not verbose,
+            out=sys.stdout,
+        )
+        return _ended(worker, stopping=stopping, logs=logs, verbose=verbose)
     finally:
         for child in reversed(children):  # worker first: it drains before the broker goes
             with contextlib.suppress(ProcessLookupError):

@@ -428,13 +428,17 @@ def schemas(directory: Path, check: bool) -> None:
 
 @main.command()
 @click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), default=Path(".data"))
-def up(data_dir: Path) -> None:
+@click.option(
+    "--verbose", is_flag=True, help="The worker's log on the terminal, not a status block."
+)
+def up(data_dir: Path, verbose: bool) -> None:
     """The main job: a local broker (unless KAFKA_BOOTSTRAP_SERVERS is set), the simulator
-    for every provider without a real key, and a worker; Ctrl-C stops them all."""
+    for every provider without a real key, and a worker; Ctrl-C stops them all. The terminal
+    shows a live status block; the logs go to DATA_DIR/logs/."""
     from devstack.supervisor import run_stack
 
     try:
-        sys.exit(run_stack(data_dir=data_dir))
+        sys.exit(run_stack(data_dir=data_dir, verbose=verbose))
     except StreamsError as exc:
         raise click.ClickException(str(exc)) from None
 

@@ -20,6 +20,11 @@ import faust
 log = logging.getLogger(__name__)
 
 EXIT_SHUTDOWN_TIMED_OUT = 1
+# At info these say every service's start and stop (Faust, mode, and Faust's consumer as
+# subclassed in streams.kafka.transport), every connection (aiokafka) and every request
+# (httpx: a line per provider call); this package's own loggers say what matters once.
+# LLM_SERVICE_LOG_LEVEL=debug brings them all back.
+CHATTY_LOGGERS = ("faust", "mode", "aiokafka", "httpx", "streams.kafka.transport")
 
 
 class Worker(faust.Worker):
@@ -27,11 +32,26 @@ class Worker(faust.Worker):
         super().__init__(app, **options)
         self.shutdown_timeout_s = shutdown_timeout_s
         if options.get("loglevel") != "debug":
-            # httpx says every request at info: a line per provider call.
-            logging.getLogger("httpx").setLevel(logging.WARNING)
+            for name in CHATTY_LOGGERS:
+                logging.getLogger(name).setLevel(logging.WARNING)
+
+    async def on_first_start(self) -> None:
+        await super().on_first_start()  # sets logging up
+        log.info(
+            "starting %s: brokers %s", self.app.conf.id, ",".join(map(str, self.app.conf.broker))
+        )
+
+    async def on_startup_finished(self) -> None:
+        await super().on_startup_finished()
+        log.info("ready: consuming; web view at %s", self.app.conf.canonical_url)
 
     def _schedule_shutdown(self, signal: signal.Signals) -> None:
         if not self._signal_stop_time:
+            log.info(
+                "stopping on %s: finishing the jobs in flight and committing (at most %gs)",
+                signal.name,
+                self.shutdown_timeout_s,
+            )
             # A thread, not the event loop: the loop may be what is stuck.
             timer = threading.Timer(self.shutdown_timeout_s, self._give_up)
             timer.daemon = True

@@ -160,10 +160,10 @@ def port_is_free(port: int) -> bool:
         return True
 
 
-def _die_with_parent() -> None:
-    # PR_SET_PDEATHSIG: the broker gets SIGTERM when the process that started it dies,
-    # even by SIGKILL, so a killed CLI or test run leaves no broker behind. It fires when
-    # the starting *thread* ends: start brokers from the main thread.
+def die_with_parent() -> None:
+    # PR_SET_PDEATHSIG: the child (a broker, a worker) gets SIGTERM when the process that
+    # started it dies, even by SIGKILL, so a killed CLI or test run leaves nothing behind. It
+    # fires when the starting *thread* ends: start children from the main thread.
     ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)
 
 
@@ -330,7 +330,7 @@ class LocalKafka:
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
                 start_new_session=True,
-                preexec_fn=_die_with_parent,
+                preexec_fn=die_with_parent,
             )
 
     def _wait_ready(self, timeout_s: float) -> None:

@@ -8,6 +8,7 @@ half-open ──probe succeeds──► closed;  ──probe fails──► open
 
 from __future__ import annotations
 
+import logging
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -15,11 +16,14 @@ from typing import Literal
 
 from streams.config.slices import BreakerPolicy
 
+log = logging.getLogger(__name__)
+
 State = Literal["closed", "open", "half_open"]
 
 
 @dataclass(kw_only=True)
 class CircuitBreaker:
+    provider: str  # named in the log lines that say the circuit opened or closed
     clock: Callable[[], float]
     policy: BreakerPolicy  # replaced when a config patch changes it
 
@@ -89,9 +93,16 @@ class CircuitBreaker:
         }
 
     def _open(self) -> None:
+        if self._state == "closed":  # a failed probe re-opens it: said once per outage
+            log.warning(
+                "%s: circuit open after repeated failures; probing again every %gs",
+                self.provider,
+                self.policy.cooldown_s,
+            )
         self._state, self._opened_at, self._streak = "open", self.clock(), 0
         self._recent.clear()
 
     def _close(self) -> None:
+        log.info("%s: circuit closed: the probe call succeeded", self.provider)
         self._state, self._streak = "closed", 0
         self._recent.clear()

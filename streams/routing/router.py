@@ -125,7 +125,7 @@ class Router:
             if gate is None:
                 gate = self.gates[name] = Gate(
                     provider,
-                    breaker=CircuitBreaker(clock=self.clock, policy=config.breaker),
+                    breaker=CircuitBreaker(provider=name, clock=self.clock, policy=config.breaker),
                     limiter=self._limiter(limits),
                     retry=config.retry,
                     clock=self.clock,

@@ -14,6 +14,7 @@ def _state(breaker: CircuitBreaker) -> str:
 def test_breaker_transitions() -> None:
     clock = FakeClock()
     breaker = CircuitBreaker(
+        provider="openai",
         clock=clock,
         policy=BreakerPolicy(consecutive_failures=3, failure_ratio=1.0, window=50, cooldown_s=10),
     )
@@ -39,6 +40,7 @@ def test_breaker_transitions() -> None:
 
 def test_breaker_opens_on_a_failure_ratio() -> None:
     breaker = CircuitBreaker(
+        provider="openai",
         clock=FakeClock(),
         policy=BreakerPolicy(consecutive_failures=100, failure_ratio=0.5, window=10, cooldown_s=30),
     )
