@@ -106,7 +106,7 @@ class AnthropicDialect(Dialect):
             return anthropic_error(400, "anthropic-version: header is required")
         return None
 
-    def accept(self, request: web.Request, body: Any) -> Call | web.Response:
+    def accept_body(self, body: Any, *, model: str | None) -> Call | web.Response:
         if not isinstance(body, dict):
             return anthropic_error(400, "request body must be a JSON object")
         for field in ("model", "max_tokens", "messages"):

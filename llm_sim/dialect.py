@@ -67,9 +67,15 @@ class Dialect(ABC):
     def auth_error(self, request: web.Request) -> web.Response | None:
         """The vendor's auth error, or None when the request is authorized."""
 
-    @abstractmethod
     def accept(self, request: web.Request, body: Any) -> Call | web.Response:
-        """The request as a Call, or the vendor's error for a request it would reject."""
+        """The HTTP request as a Call, or the vendor's error for a request it would reject
+        (vendors that name the model in the path override this)."""
+        return self.accept_body(body, model=None)
+
+    @abstractmethod
+    def accept_body(self, body: Any, *, model: str | None) -> Call | web.Response:
+        """A request body as a Call, or the vendor's error; also how a batch's items are
+        checked. ``model``: the one the path names, for vendors that name it there."""
 
     @abstractmethod
     def error(self, status: int, *, retry_after_s: float | None) -> web.Response:

@@ -10,6 +10,8 @@ from typing import Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 OutputFault = Literal["malformed", "schema_invalid", "truncated", "blank"]
+# How a batch ends: its items done, or the batch failed, expired or was cancelled as a whole.
+BatchEnd = Literal["completed", "failed", "expired", "cancelled"]
 K = TypeVar("K")
 
 
@@ -30,6 +32,10 @@ class Faults(BaseModel):
         default_factory=dict, description="bad answers with a 200, e.g. {'truncated': 0.1}"
     )
     match: str | None = None
+    batch_delay_s: float = Field(
+        default=1.0, ge=0, description="a batch ends this long after it was created"
+    )
+    batch_end: BatchEnd = "completed"
 
     @model_validator(mode="after")
     def _check_rates(self) -> Faults:

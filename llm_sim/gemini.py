@@ -75,6 +75,9 @@ class GeminiDialect(Dialect):
         model, _, method = request.match_info["target"].partition(":")
         if method != "generateContent":
             return google_error(404, f"method {method or '(none)'} is not found")
+        return self.accept_body(body, model=model)
+
+    def accept_body(self, body: Any, *, model: str | None) -> Call | web.Response:
         if not isinstance(body, dict):
             return google_error(400, "Invalid JSON payload received.")
         contents = body.get("contents")
@@ -89,8 +92,8 @@ class GeminiDialect(Dialect):
             return google_error(
                 400, "responseJsonSchema requires responseMimeType application/json"
             )
-        if model not in self.models:
-            return self.model_missing(model)
+        if model is None or model not in self.models:
+            return self.model_missing(str(model))
         user = "\n".join(
             str(part.get("text", ""))
             for content in contents

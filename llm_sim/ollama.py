@@ -52,7 +52,7 @@ class OllamaDialect(Dialect):
     def auth_error(self, request: web.Request) -> web.Response | None:
         return None
 
-    def accept(self, request: web.Request, body: Any) -> Call | web.Response:
+    def accept_body(self, body: Any, *, model: str | None) -> Call | web.Response:
         if not isinstance(body, dict):
             return ollama_error(400, "invalid request body")
         model = body.get("model")

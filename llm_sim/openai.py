@@ -67,7 +67,7 @@ class OpenAIDialect(Dialect):
             "model_not_found",
         )
 
-    def accept(self, request: web.Request, body: Any) -> Call | web.Response:
+    def accept_body(self, body: Any, *, model: str | None) -> Call | web.Response:
         if not isinstance(body, dict):
             return self.bad_request("The request body must be a JSON object.")
         model = body.get("model")

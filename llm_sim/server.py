@@ -19,9 +19,11 @@ from aiohttp import web
 from pydantic import ValidationError
 
 from llm_sim.anthropic import AnthropicDialect
+from llm_sim.batches import mount_batch_apis
+from llm_sim.batches.engine import BatchStore
 from llm_sim.dialect import Call, Dialect
 from llm_sim.enrichment import derive_enrichment
-from llm_sim.faults import Dice, Faults, spoil
+from llm_sim.faults import Dice, Fate, Faults, spoil
 from llm_sim.gemini import GeminiDialect
 from llm_sim.ollama import OllamaDialect
 from llm_sim.openai import DeepSeekDialect, OpenAIDialect
@@ -53,11 +55,14 @@ class Simulator:
         self.in_flight: Counter[str] = Counter()
         self.peak_in_flight: Counter[str] = Counter()
         self.arrivals: dict[str, list[float]] = {p: [] for p in self.dialects}
+        self.batches = BatchStore(self)
         # Clients' connections to the vendor APIs, to see whether a client closes its own.
         self._connections: weakref.WeakSet[asyncio.BaseTransport] = weakref.WeakSet()
 
     def app(self) -> web.Application:
-        app = web.Application(client_max_size=16 * 1024 * 1024)
+        # OpenAI takes batch input files of up to 200 MB (uploads beyond are refused here).
+        app = web.Application(client_max_size=256 * 1024 * 1024)
+        mount_batch_apis(app, self)  # first: Gemini's batch path would match its generate route
         for dialect in self.dialects.values():
             app.add_routes(dialect.routes(self._generate(dialect)))
         app.add_routes(
@@ -107,11 +112,29 @@ class Simulator:
             await asyncio.sleep(fate.delay_s)
         if fate.hang:
             await asyncio.sleep(HANG_S)
+        return self._outcome(dialect, call, fate)
+
+    def _outcome(self, dialect: Dialect, call: Call, fate: Fate) -> web.StreamResponse:
         if fate.error_status is not None:
+            faults = self.faults[dialect.provider]
             return dialect.error(fate.error_status, retry_after_s=faults.retry_after_s)
         content = json.dumps(derive_enrichment(call.user_text), ensure_ascii=False)
         content, truncated = spoil(content, fate.output)
         return dialect.answer(call, content, truncated=truncated)
+
+    def item_result(self, provider: str, body: Any, *, model: str | None) -> tuple[int, Any]:
+        """One request of a batch, decided as a live one would be (its faults and dice, no
+        delay): the status and JSON body the vendor would have answered."""
+        dialect = self.dialects[provider]
+        call = dialect.accept_body(body, model=model)
+        if isinstance(call, web.Response):
+            response: web.StreamResponse = call
+        else:
+            fate = self.dice[provider].fate(self.faults[provider], call.prompt)
+            response = self._outcome(dialect, call, fate)
+        assert isinstance(response, web.Response)
+        assert isinstance(response.body, bytes)
+        return response.status, json.loads(response.body)
 
     # --- the control API -----------------------------------------------------------------
 
@@ -146,6 +169,8 @@ class Simulator:
                 "open_connections": sum(not c.is_closing() for c in self._connections),
                 "peak_in_flight": dict(self.peak_in_flight),
                 "arrivals": self.arrivals,
+                "batches_created": dict(self.batches.created),
+                "batch_requests": dict(self.batches.requests),
             }
         )
 
@@ -153,6 +178,8 @@ class Simulator:
         self.requests.clear()
         self.peak_in_flight.clear()
         self.arrivals = {p: [] for p in self.dialects}
+        self.batches.created.clear()
+        self.batches.requests.clear()
         return web.json_response({"reset": True})
 
 

@@ -25,7 +25,9 @@ from streams.observe.tables import StatsStore
 from streams.pipeline.agent import install_enrich_agent
 from streams.pipeline.cache import RepostCache
 from streams.pipeline.enricher import Enricher
+from streams.pipeline.lane import BatchLane
 from streams.pipeline.once import PublishedBefore
+from streams.providers.batch import batch_apis
 from streams.providers.build import build_providers
 from streams.routing.limits import Share
 from streams.routing.router import Router
@@ -84,24 +86,20 @@ def create_app(settings: Settings, *, router: Router | None = None) -> StreamsAp
     cache_config = settings.cache()
     # Not waited for at start-up: until it has read the topic, a repost costs a call.
     cache = RepostCache(cache_config) if cache_config is not None else None
+    lane = BatchLane(
+        config=settings.batch(), topics=topics, apis=batch_apis(providers), router=router
+    )
     enricher = Enricher(
-        topics=topics, router=router, price_version=settings.llm_price_version, cache=cache
+        topics=topics,
+        router=router,
+        price_version=settings.llm_price_version,
+        cache=cache,
+        lane=lane,
     )
+    lane.finisher = enricher
+    _hand_over_lanes(app, lane, raw=topics.raw.get_topic_name())
 
-    aggregator = Aggregator(
-        bootstrap_servers=kafka.bootstrap_servers,
-        calls_topic=kafka.calls,
-        partitions=kafka.partitions,
-        stats_topic=kafka.stats,
-        group_id=f"{settings.llm_app_id}.stats",
-    )
-
-    spend = SpendFollower(
-        bootstrap_servers=kafka.bootstrap_servers,
-        topic=kafka.stats,
-        on_change=router.set_spent_today,
-    )
-
+    aggregator, spend = _stats_path(settings, router)
     dead_letters = DeadLetterFollower(
         bootstrap_servers=kafka.bootstrap_servers, topic=topics.dead_letter.get_topic_name()
     )
@@ -145,6 +143,38 @@ def create_app(settings: Settings, *, router: Router | None = None) -> StreamsAp
     return StreamsApp(
         faust=app, topics=topics, router=router, control=control, stats=stats, cache=cache
     )
+
+
+def _stats_path(settings: Settings, router: Router) -> tuple[Aggregator, SpendFollower]:
+    """The attempts summed into ``llm.stats``, and today's spend read back for the budgets."""
+    kafka = settings.kafka()
+    aggregator = Aggregator(
+        bootstrap_servers=kafka.bootstrap_servers,
+        calls_topic=kafka.calls,
+        partitions=kafka.partitions,
+        stats_topic=kafka.stats,
+        group_id=f"{settings.llm_app_id}.stats",
+    )
+    spend = SpendFollower(
+        bootstrap_servers=kafka.bootstrap_servers,
+        topic=kafka.stats,
+        on_change=router.set_spent_today,
+    )
+    return aggregator, spend
+
+
+def _hand_over_lanes(app: faust.App, lane: BatchLane, *, raw: str) -> None:
+    """The batch lanes follow the raw partitions: stopped within the rebalance that takes
+    them away (before another worker may start them), started when they are assigned."""
+
+    async def assigned(sender: Any, assigned: Any, **kwargs: Any) -> None:
+        lane.assigned([tp.partition for tp in assigned if tp.topic == raw])
+
+    async def revoked(sender: Any, revoked: Any, **kwargs: Any) -> None:
+        await lane.revoked([tp.partition for tp in revoked if tp.topic == raw])
+
+    app.on_partitions_assigned.connect(assigned)  # type: ignore[arg-type]
+    app.on_partitions_revoked.connect(revoked)  # type: ignore[arg-type]
 
 
 def _job_flow(settings: Settings, topics: Topics) -> JobFlow:

@@ -10,7 +10,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from streams.pricing import ModelPrice
-from streams.vocab import Outcome, ProviderName, Stage
+from streams.vocab import Lane, Outcome, ProviderName, Stage
 
 SCHEMA_VERSION: Literal[1] = 1
 
@@ -19,6 +19,8 @@ MAX_DESCRIPTION_CHARS = 100_000
 MAX_JOB_ID_CHARS = 200
 # The longest deadline a live job may ask for; the rebalance timeout is derived from it.
 MAX_DEADLINE_MS = 300_000
+# A batch-lane job's: the longest a vendor's Batch API may take (Gemini's 48 h expiry).
+MAX_BATCH_DEADLINE_MS = 48 * 3600 * 1000
 
 
 def utcnow() -> datetime:
@@ -36,7 +38,27 @@ class JobOptions(Message):
     model: str | None = Field(default=None, min_length=1, max_length=200)
     max_tokens: int | None = Field(default=None, ge=16, le=65536)
     temperature: float | None = Field(default=None, ge=0, le=2)
-    deadline_ms: int | None = Field(default=None, ge=100, le=MAX_DEADLINE_MS)
+    deadline_ms: int | None = Field(
+        default=None,
+        ge=100,
+        le=MAX_BATCH_DEADLINE_MS,
+        description=f"up to {MAX_DEADLINE_MS} live; up to 48 h with lane batch or auto",
+    )
+    lane: Lane | None = Field(
+        default=None,
+        description="live (a call now); batch (a vendor's Batch API, about half the price, "
+        "within a day); auto (batch when the deadline leaves room for the vendor's window); "
+        "unset: LLM_LANE",
+    )
+
+    @model_validator(mode="after")
+    def _check_deadline(self) -> JobOptions:
+        if self.deadline_ms and self.deadline_ms > MAX_DEADLINE_MS and self.lane in (None, "live"):
+            raise ValueError(
+                f"deadline_ms above {MAX_DEADLINE_MS} needs lane 'batch' or 'auto' "
+                "(a live call never waits that long)"
+            )
+        return self
 
 
 class RawJob(Message):
@@ -105,9 +127,14 @@ class Usage(Message):
         default=0.0, description="the same call without the prompt cache, less cost_usd"
     )
 
-    def priced(self, price: ModelPrice) -> Usage:
-        """The same tokens at ``price`` (re-pricing from raw usage)."""
-        cost = price.cost_usd(
+    batch_saved_usd: float = Field(
+        default=0.0, description="the same call live, less cost_usd (batch-lane calls)"
+    )
+
+    def priced(self, price: ModelPrice, *, batch: bool = False) -> Usage:
+        """The same tokens at ``price`` (re-pricing from raw usage); ``batch``: at the
+        vendor's batch rate."""
+        live = price.cost_usd(
             input_tokens=self.input_tokens,
             cached_input_tokens=self.cached_input_tokens,
             cache_write_tokens=self.cache_write_tokens,
@@ -116,8 +143,13 @@ class Usage(Message):
         uncached = price.cost_usd(
             input_tokens=self.input_tokens, cached_input_tokens=0, output_tokens=self.output_tokens
         )
+        factor = price.batch if batch and price.batch is not None else 1.0
         return self.model_copy(
-            update={"cost_usd": cost, "prompt_cache_saved_usd": round(uncached - cost, 10)}
+            update={
+                "cost_usd": round(live * factor, 10),
+                "prompt_cache_saved_usd": round((uncached - live) * factor, 10),
+                "batch_saved_usd": round(live - live * factor, 10),
+            }
         )
 
 
@@ -218,6 +250,8 @@ class ProviderCall(Message):
     error_type: str | None = None
     error_message: str | None = Field(default=None, max_length=500)
     at: datetime = Field(default_factory=utcnow)
+    lane: Literal["live", "batch"] = "live"
+    batch_id: str | None = Field(default=None, description="the vendor's, for a batch-lane call")
 
     @classmethod
     def of(cls, attempt: Attempt, *, job_id: str, price_version: str) -> ProviderCall:

@@ -23,5 +23,9 @@ Outcome = Literal[
     "cache_hit",  # a repost served from the cache: no provider was called
 ]
 
+# How a job is answered: a call now, or a vendor's Batch API (about half the price, within a
+# day), or whichever its deadline leaves room for.
+Lane = Literal["live", "batch", "auto"]
+
 # Where a record failed, on its way through the enrich agent.
 Stage = Literal["decode", "validate", "enrich", "publish"]

@@ -23,6 +23,7 @@ from pydantic import (
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict, SettingsError
 
 from streams.config.slices import (
+    BatchConfig,
     BreakerPolicy,
     CacheConfig,
     KafkaConfig,
@@ -77,6 +78,7 @@ class Settings(_ProviderFields):
     llm_topic_stats_resets: str = "llm.stats-resets"
     llm_topic_replays: str = "llm.replays"
     llm_topic_cache: str = "llm.cache"
+    llm_topic_batch: str = "llm.batch"
     llm_topic_partitions: int = Field(default=4, ge=1, le=1024)
     llm_data_dir: Path = Path(".data/worker")
     # How long a silent (crashed) worker keeps its partitions before the group moves them.
@@ -114,6 +116,14 @@ class Settings(_ProviderFields):
     llm_cache_enabled: bool = True
     llm_cache_max_entries: int = Field(default=100_000, ge=1)
     llm_cache_max_age_s: float = Field(default=30 * 24 * 3600, gt=0)
+
+    # The batch lane: jobs that can wait go to the vendors' Batch APIs at about half the price,
+    # gathered per provider and model until this many, this many bytes or this old.
+    llm_lane: Literal["live", "batch", "auto"] = "live"
+    llm_batch_max_jobs: int = Field(default=1000, ge=1, le=50_000)
+    llm_batch_max_bytes: int = Field(default=10 * 1024 * 1024, ge=1024, le=20 * 1024 * 1024)
+    llm_batch_max_age_s: float = Field(default=300.0, ge=0, le=24 * 3600)
+    llm_batch_poll_s: float = Field(default=30.0, gt=0, le=3600)
 
     # Providers (besides the three variables per provider that come from the registry)
     llm_connect_timeout_s: float = Field(default=5.0, gt=0, le=60)
@@ -233,6 +243,20 @@ class Settings(_ProviderFields):
             stats_resets=self.llm_topic_stats_resets,
             cache=self.llm_topic_cache,
             cache_retention_s=self.llm_cache_max_age_s,
+            batch=self.llm_topic_batch,
+        )
+
+    def batch(self) -> BatchConfig:
+        return BatchConfig(
+            bootstrap_servers=self.kafka_bootstrap_servers,
+            topic=self.llm_topic_batch,
+            partitions=self.llm_topic_partitions,
+            default_lane=self.llm_lane,
+            max_jobs=self.llm_batch_max_jobs,
+            max_bytes=self.llm_batch_max_bytes,
+            max_age_s=self.llm_batch_max_age_s,
+            poll_s=self.llm_batch_poll_s,
+            price_version=self.llm_price_version,
         )
 
     def cache(self) -> CacheConfig | None:

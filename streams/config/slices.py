@@ -13,6 +13,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from streams.pricing import ModelPrice
+from streams.vocab import Lane
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -98,6 +99,22 @@ class KafkaConfig:
     stats_resets: str
     cache: str
     cache_retention_s: float
+    batch: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class BatchConfig:
+    """The batch lane's slice."""
+
+    bootstrap_servers: str
+    topic: str  # where the lane keeps its jobs and batches, partitioned like the raw topic
+    partitions: int
+    default_lane: Lane
+    max_jobs: int
+    max_bytes: int
+    max_age_s: float
+    poll_s: float
+    price_version: str
 
 
 @dataclass(frozen=True, kw_only=True)

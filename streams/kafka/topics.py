@@ -24,6 +24,7 @@ class Topics:
     control: Any
     stats_resets: Any
     cache: Any
+    batch: Any
 
     @classmethod
     def declare(cls, app: faust.App, config: KafkaConfig) -> Topics:
@@ -57,6 +58,8 @@ class Topics:
                 deleting=True,
                 retention=config.cache_retention_s,
             ),
+            # the batch lane's jobs and batches: raw partition p's on partition p
+            batch=topic(config.batch, compacting=True),
         )
 
     async def check_partitions(self, bootstrap_servers: str) -> None:
@@ -84,4 +87,5 @@ class Topics:
             self.control,
             self.stats_resets,
             self.cache,
+            self.batch,
         ]

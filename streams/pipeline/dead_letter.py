@@ -31,26 +31,32 @@ def dead_letter(
 ) -> tuple[str | None, DeadLetter]:
     """The dead letter for Faust ``message``, and the key to publish it under (the job id, or
     else the original key when it is text)."""
-    key, key_encoding, _ = _text_or_base64(message.key)
-    value, value_encoding, truncated = _text_or_base64(message.value, limit=MAX_COPIED_VALUE_BYTES)
+    original = original_of(message)
     record = DeadLetter(
         job_id=job_id,
         stage=stage,
         error=ErrorInfo(type=type(exc).__name__, message=reason(exc)),
         attempts=list(attempts),
-        original=OriginalRecord(
-            topic=message.topic,
-            partition=message.partition,
-            offset=message.offset,
-            timestamp_ms=int(message.timestamp * 1000) if message.timestamp else None,
-            key=key,
-            key_encoding=key_encoding,
-            value=value,
-            value_encoding=value_encoding,
-            value_truncated=truncated,
-        ),
+        original=original,
     )
-    return job_id or (key if key_encoding == "utf-8" else None), record
+    return job_id or (original.key if original.key_encoding == "utf-8" else None), record
+
+
+def original_of(message: Any) -> OriginalRecord:
+    """Where Faust ``message`` came from and what it held (its value up to a limit)."""
+    key, key_encoding, _ = _text_or_base64(message.key)
+    value, value_encoding, truncated = _text_or_base64(message.value, limit=MAX_COPIED_VALUE_BYTES)
+    return OriginalRecord(
+        topic=message.topic,
+        partition=message.partition,
+        offset=message.offset,
+        timestamp_ms=int(message.timestamp * 1000) if message.timestamp else None,
+        key=key,
+        key_encoding=key_encoding,
+        value=value,
+        value_encoding=value_encoding,
+        value_truncated=truncated,
+    )
 
 
 def job_id_of(data: Any) -> str | None:

@@ -14,24 +14,41 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 from pydantic import ValidationError
 
 from streams.deadline import Deadline
-from streams.errors import EnrichmentFailed, PublishRejected
+from streams.errors import EnrichmentFailed, ProviderError, PublishRejected
 from streams.kafka.topics import Topics
-from streams.models import Attempt, EnrichedJob, Message, ProviderCall, RawJob, Usage
+from streams.models import (
+    MAX_DEADLINE_MS,
+    Attempt,
+    DeadLetter,
+    EnrichedJob,
+    ErrorInfo,
+    Message,
+    ProviderCall,
+    RawJob,
+    Usage,
+)
 from streams.pipeline.cache import CachedEnrichment, RepostCache, repost_key
 from streams.pipeline.dead_letter import dead_letter, job_id_of
+from streams.pipeline.lane import BatchLane
+from streams.pipeline.lane.records import LaneJob
 from streams.pipeline.once import SOURCE_HEADER, source_of
 from streams.pipeline.publisher import publish
+from streams.providers.base import Completion
 from streams.providers.prompt import prompt_version
 from streams.routing.router import Routed, Router
 from streams.vocab import Stage
 
 log = logging.getLogger(__name__)
+
+# A batch-lane job whose batch failed goes live if its deadline leaves at least this long.
+LIVE_AFTER_BATCH_MIN_S = 5.0
 
 Headers = dict[str, bytes]
 
@@ -51,8 +68,10 @@ class Enricher:
         router: Router,
         price_version: str,
         cache: RepostCache | None = None,
+        lane: BatchLane | None = None,
     ) -> None:
         self.topics = topics
+        self.lane = lane
         self.router = router
         self.price_version = price_version
         self.cache = cache
@@ -78,6 +97,10 @@ class Enricher:
                 stage, job_id = "validate", job_id_of(data)
                 job = RawJob.model_validate(data)
             stage, job_id = "enrich", job.job_id
+            choice = self.lane.choose(job) if self.lane is not None else None
+            if self.lane is not None and choice is not None:
+                await self.lane.accept(job, message, provider=choice[0], model=choice[1])
+                return  # finished when its batch is
             deadline = self.router.deadline_for(job, taken_at=taken_at)
             await self.enrich(job, deadline=deadline, source=source)
             self.jobs_finished += 1
@@ -111,26 +134,48 @@ class Enricher:
             await self._publish_all(self._calls(job, exc.attempts))
             raise
         # Served without a call of its own (cache or an identical job): no attempts, no cost.
+        if routed is None:
+            calls = [Outgoing(self.topics.calls, job.job_id, self._cache_hit(job, answer))]
+            return await self._publish_enriched(job, answer, calls=calls, source=source)
+        return await self._publish_enriched(
+            job,
+            answer,
+            attempts=routed.attempts,
+            latency_ms=routed.latency_ms,
+            calls=self._calls(job, routed.attempts),
+            cache_key=key,
+            source=source,
+        )
+
+    async def _publish_enriched(
+        self,
+        job: RawJob,
+        answer: CachedEnrichment,
+        *,
+        calls: list[Outgoing],
+        source: Headers | None,
+        attempts: Sequence[Attempt] = (),
+        latency_ms: float = 0.0,
+        cache_key: str | None = None,
+    ) -> EnrichedJob:
+        """Publish an answer with its provider calls, and a new cache entry under
+        ``cache_key`` when it came from a call of its own (without, it is ``cached``)."""
         enriched = EnrichedJob(
             job_id=job.job_id,
             job=job,
             enrichment=answer.enrichment,
             provider=answer.provider,
             model=answer.model,
-            attempts=routed.attempts if routed else [],
-            usage=answer.usage if routed else Usage(),
-            latency_ms=routed.latency_ms if routed else 0.0,
-            cached=routed is None,
+            attempts=list(attempts),
+            usage=answer.usage if cache_key else Usage(),
+            latency_ms=latency_ms,
+            cached=cache_key is None,
             prompt_version=prompt_version(),
         )
-        outgoing: list[Outgoing] = []
-        if routed is None:
-            outgoing.append(Outgoing(self.topics.calls, job.job_id, self._cache_hit(job, answer)))
-        else:
-            outgoing += self._calls(job, routed.attempts)
-            if self.cache is not None:
-                self.cache.put(key, answer)  # at once: a repost right behind must not wait
-                outgoing.append(Outgoing(self.topics.cache, key, answer))
+        outgoing = list(calls)
+        if cache_key is not None and self.cache is not None:
+            self.cache.put(cache_key, answer)  # at once: a repost right behind must not wait
+            outgoing.append(Outgoing(self.topics.cache, cache_key, answer))
         if source is not None:
             outgoing.append(Outgoing(self.topics.enriched, job.job_id, enriched, source))
         try:
@@ -138,6 +183,96 @@ class Enricher:
         except PublishRejected as exc:
             raise PublishRejected(str(exc), attempts=enriched.attempts) from None
         return enriched
+
+    # --- the batch lane's outcomes (a Finisher) ------------------------------------------------
+
+    async def batch_succeeded(self, job: LaneJob, completion: Completion, *, batch_id: str) -> None:
+        waited_ms = (time.time() - job.accepted_at.timestamp()) * 1000
+        attempt = Attempt(
+            provider=job.provider,
+            model=completion.model,
+            attempt=1,
+            outcome="success",
+            http_status=completion.http_status,
+            latency_ms=waited_ms,
+            usage=completion.usage,
+        )
+        answer = CachedEnrichment(
+            enrichment=completion.enrichment,
+            provider=job.provider,
+            model=completion.model,
+            usage=completion.usage,
+        )
+        source = {SOURCE_HEADER: job.source.encode()}
+        try:
+            await self._publish_enriched(
+                job.job,
+                answer,
+                attempts=[attempt],
+                latency_ms=waited_ms,
+                calls=[self._batch_call(job.job, attempt, batch_id)],
+                cache_key=repost_key(job.job),
+                source=source,
+            )
+        except PublishRejected as exc:
+            await self._dead_letter(job, "publish", type(exc).__name__, str(exc), exc.attempts)
+            return
+        self.jobs_finished += 1
+
+    async def batch_failed(
+        self, job: LaneJob, reason: str, *, batch_id: str | None, error: ProviderError | None
+    ) -> None:
+        """Live while the job's deadline leaves time, else its dead letter."""
+        attempts: list[Attempt] = []
+        if batch_id is not None and error is not None:  # the item ran and failed
+            attempt = Attempt(
+                provider=job.provider,
+                model=job.model,
+                attempt=1,
+                outcome=error.outcome,
+                http_status=error.status_code,
+                latency_ms=(time.time() - job.accepted_at.timestamp()) * 1000,
+                error=ErrorInfo(type=type(error).__name__, message=str(error)),
+            )
+            attempts.append(attempt)
+            await self._publish_all([self._batch_call(job.job, attempt, batch_id)])
+        detail = f"{reason}: {error}" if error is not None else reason
+        left_s = job.deadline_at.timestamp() - time.time()
+        if left_s >= LIVE_AFTER_BATCH_MIN_S:
+            log.info("job %s goes live after its %s", job.job.job_id, detail)
+            deadline = Deadline.after(min(left_s, MAX_DEADLINE_MS / 1000), clock=self.router.clock)
+            try:
+                await self.enrich(
+                    job.job, deadline=deadline, source={SOURCE_HEADER: job.source.encode()}
+                )
+                self.jobs_finished += 1
+                return
+            except (EnrichmentFailed, PublishRejected) as exc:
+                attempts += exc.attempts
+                detail = f"{detail}; then live: {exc}"
+        await self._dead_letter(job, "enrich", "BatchFailed", detail, attempts)
+
+    async def _dead_letter(
+        self, job: LaneJob, stage: Stage, kind: str, message: str, attempts: Sequence[Attempt]
+    ) -> None:
+        letter = DeadLetter(
+            job_id=job.job.job_id,
+            stage=stage,
+            error=ErrorInfo(type=kind, message=message[:2000]),
+            attempts=list(attempts),
+            original=job.original,
+        )
+        source = {SOURCE_HEADER: job.source.encode()}
+        await publish(self.topics.dead_letter, job.job.job_id, letter, headers=source)
+        self.jobs_finished += 1
+
+    def _batch_call(self, job: RawJob, attempt: Attempt, batch_id: str) -> Outgoing:
+        call = ProviderCall.of(attempt, job_id=job.job_id, price_version=self.price_version)
+        return Outgoing(
+            self.topics.calls,
+            job.job_id,
+            call.model_copy(update={"lane": "batch", "batch_id": batch_id}),
+        )
 
     async def _answer(
         self, job: RawJob, key: str, deadline: Deadline

@@ -137,9 +137,13 @@ class Provider(ABC):
         response = await self._send("POST", path, deadline=deadline, body=body)
         if response.status_code != 200:
             raise self.error_for(response)
-        status = response.status_code
+        return self.complete(self._json_body(response), model=model, status=response.status_code)
+
+    def complete(self, data: Any, *, model: str, status: int, batch: bool = False) -> Completion:
+        """A successful answer's body read, validated and priced (``batch``: at the batch
+        rate): the same for a live call and for one request of a batch."""
         try:
-            answer = self.read(self._json_body(response), status=status)
+            answer = self.read(data, status=status)
         except (KeyError, IndexError, TypeError, AttributeError) as exc:
             raise ProviderUnavailable(
                 f"answer has an unexpected shape ({type(exc).__name__}: {exc})",
@@ -148,7 +152,7 @@ class Provider(ABC):
             ) from None
         enrichment = self._validate(answer.text, status=status)
         price = self._prices.get(model)
-        usage = answer.usage.priced(price) if price else answer.usage
+        usage = answer.usage.priced(price, batch=batch) if price else answer.usage
         return Completion(
             enrichment=enrichment,
             text=answer.text or "",
@@ -164,12 +168,13 @@ class Provider(ABC):
     # --- helpers for the vendor modules ----------------------------------------------------------
 
     async def _send(
-        self, method: str, path: str, *, deadline: Deadline, body: Any = None
+        self, method: str, path: str, *, deadline: Deadline, body: Any = None, **content: Any
     ) -> httpx.Response:
-        """Send one request; transport failures become retryable ProviderErrors."""
+        """Send one request (``body`` as JSON, or httpx's ``files``/``data``/``content``);
+        transport failures become retryable ProviderErrors."""
         try:
             async with deadline.enforced(f"waiting for {self.name}"):
-                return await self._client.request(method, path, json=body)
+                return await self._client.request(method, path, json=body, **content)
         except httpx.ConnectTimeout as exc:
             # the aiohttp transport reports a refused connection as a connect timeout too
             cause = exc.__cause__ or exc

@@ -34,7 +34,7 @@ from streams.errors import (
     RateLimited,
     RequestTooLarge,
 )
-from streams.models import Attempt, ErrorInfo, RawJob
+from streams.models import MAX_DEADLINE_MS, Attempt, ErrorInfo, RawJob
 from streams.providers.base import Completion, EnrichRequest, Provider
 from streams.providers.prompt import system_prompt, user_message
 from streams.routing.breaker import CircuitBreaker
@@ -218,6 +218,8 @@ class Router:
             if options and options.deadline_ms
             else self.config.default_deadline_s
         )
+        # A batch-lane job's deadline may be hours; live, it gets what a live job may.
+        seconds = min(seconds, MAX_DEADLINE_MS / 1000)
         return Deadline.after(seconds, clock=self.clock, start=taken_at)
 
     def request_for(self, job: RawJob) -> EnrichRequest:
