@@ -427,6 +427,42 @@ def schemas(directory: Path, check: bool) -> None:
 
 
 @main.command()
+@click.option("--provider", type=click.Choice(PROVIDER_NAMES), default=None)
+def batches(provider: ProviderName | None) -> None:
+    """The batch lane of the whole group: batches out at the vendors, and jobs waiting."""
+    from streams.kafka.admin import partitions_of
+    from streams.pipeline.lane.records import recover
+
+    settings = _settings()
+    bootstrap, topic = settings.kafka_bootstrap_servers, settings.llm_topic_batch
+
+    async def read() -> list[Any]:
+        partitions = await partitions_of(bootstrap, topic)
+        return [await recover(bootstrap, topic, p) for p in partitions]
+
+    now = datetime.now(UTC)
+    waiting: dict[tuple[str, str], int] = {}
+    click.echo(
+        "provider   model                  batch (vendor id)                          jobs  age"
+    )
+    for state in asyncio.run(read()):
+        for batch in state.batches.values():
+            if provider in (None, batch.provider):
+                age = (now - batch.intent_at).total_seconds()
+                vendor = batch.vendor_id or f"{batch.local_id} (sent, not acknowledged)"
+                click.echo(
+                    f"{batch.provider:<10} {batch.model:<22} {vendor:<42} "
+                    f"{len(batch.jobs):>4}  {age:.0f}s"
+                )
+        for job in state.pending.values():
+            if provider in (None, job.provider):
+                key = (job.provider, job.model)
+                waiting[key] = waiting.get(key, 0) + 1
+    for (name, model), count in sorted(waiting.items()):
+        click.echo(f"{name:<10} {model:<22} {'(waiting for a batch)':<42} {count:>4}")
+
+
+@main.command()
 @click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), default=Path(".data"))
 @click.option(
     "--verbose", is_flag=True, help="The worker's log on the terminal, not a status block."

@@ -20,6 +20,7 @@ async def produce(
     records: Sequence[tuple[bytes | None, bytes]],
     *,
     max_request_size: int = 1024 * 1024,
+    partition: int | None = None,
 ) -> None:
     producer = AIOKafkaProducer(
         bootstrap_servers=bootstrap, acks="all", max_request_size=max_request_size
@@ -27,7 +28,7 @@ async def produce(
     await producer.start()
     try:
         for key, value in records:
-            await producer.send_and_wait(topic, value, key=key)
+            await producer.send_and_wait(topic, value, key=key, partition=partition)
     finally:
         await producer.stop()
 

@@ -24,8 +24,14 @@ PROMETHEUS_TEXT = "text/plain; version=0.0.4"
 
 
 class _Snapshot(Collector):
-    def __init__(self, totals: dict[str, st.Stats], router: Router, lag: dict[str, int]) -> None:
-        self.totals, self.router, self.lag = totals, router, lag
+    def __init__(
+        self,
+        totals: dict[str, st.Stats],
+        router: Router,
+        lag: dict[str, int],
+        lane: dict[str, dict[str, Any]],
+    ) -> None:
+        self.totals, self.router, self.lag, self.lane = totals, router, lag, lane
 
     def collect(self) -> Any:
         calls = CounterMetricFamily(
@@ -88,13 +94,46 @@ class _Snapshot(Collector):
         for partition, records in sorted(self.lag.items()):
             lag.add_metric([partition], records)
         metrics: list[Metric] = [calls, tokens, cost, latency, circuit, enabled, in_flight, lag]
-        metrics += [spent, budget, over]
+        metrics += [spent, budget, over, *self._batch_lane()]
         yield from metrics
+
+    def _batch_lane(self) -> list[Metric]:
+        waiting = GaugeMetricFamily(
+            "llm_batch_jobs_waiting",
+            "Batch-lane jobs not yet in a batch, on this worker's partitions",
+            labels=["provider"],
+        )
+        out = GaugeMetricFamily(
+            "llm_batches_out",
+            "Batches sent and not finished, on this worker's partitions",
+            labels=["provider"],
+        )
+        oldest = GaugeMetricFamily(
+            "llm_batch_oldest_wait_seconds",
+            "The longest a waiting job has waited",
+            labels=["provider"],
+        )
+        for provider, state in sorted(self.lane.items()):
+            waiting.add_metric([provider], state["jobs_waiting"])
+            out.add_metric([provider], state["batches_sent"] + state["batches_unacknowledged"])
+            oldest.add_metric([provider], state["oldest_wait_s"])
+        saved = CounterMetricFamily(
+            "llm_batch_saved_usd",
+            "What the batch lane's calls would have cost more live",
+            labels=["provider"],
+        )
+        for provider, record in sorted(self.totals.items()):
+            saved.add_metric([provider], record.get("batch_saved_usd", 0.0))
+        return [waiting, out, oldest, saved]
 
 
 def render_metrics(
-    *, totals: dict[str, st.Stats], router: Router, lag: dict[str, int]
+    *,
+    totals: dict[str, st.Stats],
+    router: Router,
+    lag: dict[str, int],
+    lane: dict[str, dict[str, Any]] | None = None,
 ) -> tuple[bytes, str]:
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(_Snapshot(totals, router, lag))
+    registry.register(_Snapshot(totals, router, lag, lane or {}))
     return generate_latest(registry), PROMETHEUS_TEXT

@@ -1,5 +1,5 @@
 """Usage reports for ``llm-streams report``: per provider and day, calls by outcome, tokens,
-cost and cache hits.
+cost and cache hits, and the part of the calls and cost that went through the batch lane.
 
 By default the figures come from a worker's web view (``/reports/usage``), that is from the
 same tables the web view shows. ``reprice`` instead rebuilds them from the raw usage on
@@ -39,6 +39,9 @@ COLUMNS = (
     "prompt_cache_saved_usd",
     "cache_hits",
     "saved_usd",
+    "batch_calls",
+    "batch_cost_usd",
+    "batch_saved_usd",
 )
 
 
@@ -76,7 +79,8 @@ async def repriced(settings: Settings, *, first: date, last: date) -> dict[str, 
             continue
         price = settings.llm_prices.get(call.model)
         if price is not None:
-            call = call.model_copy(update={"usage": call.usage.priced(price)})
+            usage = call.usage.priced(price, batch=call.lane == "batch")
+            call = call.model_copy(update={"usage": usage})
         by_day = days.setdefault(call.provider, {})
         by_day[day] = st.add(by_day.get(day), call)
     report = st.usage_report(days, first=first, last=last)
@@ -104,6 +108,9 @@ def rows(report: dict[str, Any]) -> list[dict[str, Any]]:
                     "prompt_cache_saved_usd": summary.get("prompt_cache_saved_usd", 0.0),
                     "cache_hits": summary.get("cache_hits", 0),
                     "saved_usd": summary.get("saved_usd", 0.0),
+                    "batch_calls": summary.get("batch_calls", 0),
+                    "batch_cost_usd": summary.get("batch_cost_usd", 0.0),
+                    "batch_saved_usd": summary.get("batch_saved_usd", 0.0),
                 }
             )
     return out

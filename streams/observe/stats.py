@@ -37,6 +37,9 @@ def empty() -> Stats:
         "prompt_cache_saved_usd": 0.0,
         "cache_hits": 0,
         "saved_usd": 0.0,
+        "batch_calls": 0,
+        "batch_cost_usd": 0.0,
+        "batch_saved_usd": 0.0,
     }
 
 
@@ -60,6 +63,10 @@ def add(stats: Stats | None, call: ProviderCall) -> Stats:
     out["prompt_cache_saved_usd"] = round(
         out["prompt_cache_saved_usd"] + call.usage.prompt_cache_saved_usd, 10
     )
+    if call.lane == "batch":  # a part of the figures above, told apart
+        out["batch_calls"] += 1
+        out["batch_cost_usd"] = round(out["batch_cost_usd"] + call.usage.cost_usd, 10)
+        out["batch_saved_usd"] = round(out["batch_saved_usd"] + call.usage.batch_saved_usd, 10)
     return out
 
 
@@ -86,6 +93,9 @@ def merge(a: Stats, b: Stats) -> Stats:
         ),
         "cache_hits": a.get("cache_hits", 0) + b.get("cache_hits", 0),
         "saved_usd": round(a.get("saved_usd", 0.0) + b.get("saved_usd", 0.0), 10),
+        "batch_calls": a.get("batch_calls", 0) + b.get("batch_calls", 0),
+        "batch_cost_usd": round(a.get("batch_cost_usd", 0.0) + b.get("batch_cost_usd", 0.0), 10),
+        "batch_saved_usd": round(a.get("batch_saved_usd", 0.0) + b.get("batch_saved_usd", 0.0), 10),
     }
 
 
@@ -129,6 +139,9 @@ def summary(stats: Stats) -> dict[str, Any]:
         "prompt_cache_saved_usd": round(stats.get("prompt_cache_saved_usd", 0.0), 6),
         "cache_hits": stats.get("cache_hits", 0),
         "saved_usd": round(stats.get("saved_usd", 0.0), 6),
+        "batch_calls": stats.get("batch_calls", 0),
+        "batch_cost_usd": round(stats.get("batch_cost_usd", 0.0), 6),
+        "batch_saved_usd": round(stats.get("batch_saved_usd", 0.0), 6),
     }
 
 

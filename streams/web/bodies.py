@@ -186,6 +186,11 @@ class Summary(Body):
     prompt_cache_saved_usd: float = Field(description="what the prompt caches took off cost_usd")
     cache_hits: int = Field(description="reposts served from the repost cache, no call made")
     saved_usd: float = Field(description="what the repost cache hits would have cost")
+    batch_calls: int = Field(default=0, description="of the calls, those of the batch lane")
+    batch_cost_usd: float = Field(default=0.0, description="of cost_usd, the batch lane's")
+    batch_saved_usd: float = Field(
+        default=0.0, description="what the batch lane's calls would have cost more live"
+    )
 
 
 HealthState = Literal["healthy", "degraded", "down", "disabled", "unknown"]
@@ -270,6 +275,14 @@ class RepostCacheState(Body):
     replayed: bool | None = None
 
 
+class BatchLaneState(Body):
+    jobs_waiting: int = Field(description="taken, not yet in a batch")
+    oldest_wait_s: float
+    batches_sent: int
+    batches_unacknowledged: int = Field(description="sent, the vendor's id not yet recorded")
+    jobs_in_batches: int
+
+
 class Status(Body):
     app_id: str
     uptime_s: float
@@ -282,6 +295,9 @@ class Status(Body):
     repost_cache: RepostCacheState
     budget: Budget = Field(description="the whole service's (LLM_BUDGETS' total)")
     providers: dict[str, GateState]
+    batch_lane: dict[str, BatchLaneState] = Field(
+        description="per provider, the batch lanes of the raw partitions this worker holds"
+    )
 
 
 class RecentFailure(Body):

@@ -174,6 +174,7 @@ class Handlers:
                 },
                 "budget": asdict(router.total_budget),
                 "providers": router.status(),
+                "batch_lane": self.enricher.lane.snapshot() if self.enricher.lane else {},
             }
         )
 
@@ -390,8 +391,12 @@ class Handlers:
         return Page(content=_redoc_script(), content_type="application/javascript")
 
     async def metrics(self, call: Call) -> Page:
+        lane = self.enricher.lane.snapshot() if self.enricher.lane else {}
         body, content_type = render_metrics(
-            totals=self.stats.totals_by_provider(), router=self.router, lag=await self._lag()
+            totals=self.stats.totals_by_provider(),
+            router=self.router,
+            lag=await self._lag(),
+            lane=lane,
         )
         return Page(content=body, content_type=content_type)
 

@@ -4,14 +4,28 @@ dead-lettered like live ones; a failed batch goes live."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
-from devstack.harness import SimulatorThread
+from devstack.harness import SimulatorThread, worker_process
 from streams.app import create_app
 from streams.config.settings import Settings
+from streams.kafka.admin import ensure_topic
+from streams.models import OriginalRecord, RawJob
+from streams.pipeline.lane.records import LaneBatch, LaneJob, batch_key
+from streams.providers.batch import batch_apis
+from streams.providers.build import build_providers
 from tests.kafka_helpers import consume, job_record, produce
 
 pytestmark = pytest.mark.slow
@@ -111,3 +125,112 @@ async def test_a_failed_batch_goes_live_and_an_expired_one_past_its_deadline_is_
         assert "msgbatch_" in letter["error"]["message"]
         assert "expired" in letter["error"]["message"]
         assert letter["original"]["topic"] == settings.llm_topic_raw
+
+
+def test_a_worker_killed_with_batches_out_never_sends_them_again(
+    worker_env: dict[str, str], sim: SimulatorThread, tmp_path: Path
+) -> None:
+    """SIGKILL once the batches are at the vendor; the next worker polls them, publishes
+    every job once and sends nothing again."""
+    jobs = 20
+    sim.set_faults("openai", batch_delay_s=6)
+    env = worker_env | {
+        "LLM_BATCH_MAX_AGE_S": "0.3",
+        "LLM_BATCH_POLL_S": "0.3",
+        "LLM_CACHE_ENABLED": "false",
+        "LLM_BROKER_SESSION_TIMEOUT_S": "6",
+    }
+    bootstrap = env["KAFKA_BOOTSTRAP_SERVERS"]
+    records = [_batch_job(f"j{n}", "openai") for n in range(jobs)]
+    with worker_process(env, tmp_path / "first.log") as first:
+        asyncio.run(produce(bootstrap, env["LLM_TOPIC_RAW"], records))
+        deadline = time.monotonic() + 60
+        while sim.stats()["batch_requests"].get("openai", 0) < jobs:
+            assert time.monotonic() < deadline, sim.stats()["batch_requests"]
+            time.sleep(0.1)
+        _check_the_operators_view(env, jobs=jobs)
+        first.send_signal(signal.SIGKILL)
+        first.wait(10)
+    sent = sim.stats()["batches_created"]["openai"]
+    with worker_process(env, tmp_path / "second.log"):
+        enriched = asyncio.run(consume(bootstrap, env["LLM_TOPIC_ENRICHED"], count=jobs))
+    stats = sim.stats()
+    ids = [json.loads(r.value)["job_id"] for r in enriched]
+    assert sorted(ids) == sorted(f"j{n}" for n in range(jobs)), "each job once"
+    assert stats["batches_created"]["openai"] == sent, "no batch sent twice"
+    assert stats["batch_requests"]["openai"] == jobs
+    assert stats["requests"].get("openai", 0) == 0, "nothing went live"
+    assert "taken over" in (tmp_path / "second.log").read_text()
+
+
+def _check_the_operators_view(env: dict[str, str], *, jobs: int) -> None:
+    """While the batches are out: /status, /metrics and ``llm-streams batches`` show them."""
+    url = f"http://127.0.0.1:{env['LLM_SERVICE_PORT']}"
+    deadline = time.monotonic() + 10
+    while True:  # the vendor's id is recorded just after the vendor answers
+        lane = httpx.get(f"{url}/status").json()["batch_lane"]["openai"]
+        if lane["jobs_in_batches"] == jobs and not lane["batches_unacknowledged"]:
+            break
+        assert time.monotonic() < deadline, lane
+        time.sleep(0.1)
+    assert lane["batches_sent"] >= 1
+    assert lane["jobs_waiting"] == 0
+    assert 'llm_batches_out{provider="openai"}' in httpx.get(f"{url}/metrics").text
+    listing = subprocess.run(
+        [sys.executable, "-m", "streams", "batches", "--provider", "openai"],
+        env=os.environ | env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout
+    rows = [line for line in listing.splitlines() if " batch_" in line]
+    assert rows, listing
+    assert sum(int(row.split()[-2]) for row in rows) == jobs, listing
+
+
+async def test_a_batch_sent_but_not_acknowledged_is_found_at_the_vendor_not_sent_again(
+    lane_settings: Settings, sim: SimulatorThread
+) -> None:
+    """What a worker killed between sending a batch and recording the vendor's id leaves:
+    the batch with its jobs on llm.batch, no vendor id, and the batch at the vendor."""
+    settings = lane_settings
+    sim.set_faults("openai", batch_delay_s=0.3)
+    app = create_app(settings)
+    job = RawJob.model_validate_json(job_record("orphan")[1])
+    entry = LaneJob(
+        source=f"{settings.llm_topic_raw}/0/0",
+        job=job,
+        original=OriginalRecord(
+            topic=settings.llm_topic_raw, partition=0, offset=0, key="orphan", value="{}"
+        ),
+        provider="openai",
+        model="gpt-5.4-mini",
+        size=1,
+        deadline_at=datetime.now(UTC) + timedelta(hours=1),
+    )
+    batch = LaneBatch(
+        local_id="llm-streams-orphan", provider="openai", model="gpt-5.4-mini", jobs={"r0": entry}
+    )
+    api = batch_apis(build_providers(settings.provider))["openai"]
+    request = app.router.request_for(job)
+    await api.submit(label=batch.local_id, model=batch.model, requests=[("r0", request)])
+    await api.provider.aclose()
+    await ensure_topic(
+        settings.kafka_bootstrap_servers,
+        settings.llm_topic_batch,
+        partitions=settings.llm_topic_partitions,
+        compacted=True,
+    )
+    await produce(
+        settings.kafka_bootstrap_servers,
+        settings.llm_topic_batch,
+        [(batch_key(batch.local_id).encode(), batch.model_dump_json().encode())],
+        partition=0,
+    )
+    async with app.running():
+        (result,) = await consume(
+            settings.kafka_bootstrap_servers, settings.llm_topic_enriched, count=1
+        )
+    assert json.loads(result.value)["job_id"] == "orphan"
+    assert sim.stats()["batches_created"] == {"openai": 1}, "found, not sent again"

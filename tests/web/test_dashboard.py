@@ -127,6 +127,7 @@ def test_dashboard_renders_charts_with_data_and_no_console_errors(
     assert re.search(r'data-stage="decode".*not JSON', page, re.S), "dead letters show reasons"
     assert "consumer lag" in page
     assert "saved by the repost cache" in page
+    assert "saved by the Batch APIs" in page
     console = [line for line in dom.stderr.splitlines() if "CONSOLE" in line and "Uncaught" in line]
     assert console == []
     assert (ARTIFACTS / "dashboard.png").stat().st_size > 10_000, shot.stderr[-2000:]

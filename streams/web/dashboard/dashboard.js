@@ -123,7 +123,20 @@ function tile(value, label) {
   return div;
 }
 
-function renderJobs(jobs) {
+// The batch lane on this worker's partitions, and what all batch calls saved.
+function laneTiles(status, providers) {
+  const lanes = Object.values(status.batch_lane);
+  const sum = (key) => lanes.reduce((total, lane) => total + lane[key], 0);
+  const oldest = Math.max(0, ...lanes.map((lane) => lane.oldest_wait_s));
+  const saved = providers.reduce((total, p) => total + p.totals.batch_saved_usd, 0);
+  return [
+    tile(`${sum("jobs_waiting")} / ${sum("batches_sent") + sum("batches_unacknowledged")}`, "batch lane: jobs waiting / batches out"),
+    tile(`${fmt(oldest, 0)} s`, "oldest batch-lane wait"),
+    tile(`$${fmt(saved, 4)}`, "saved by the Batch APIs"),
+  ];
+}
+
+function renderJobs(jobs, lane) {
   const minutes = jobs.per_minute;
   const last = minutes[minutes.length - 1] || { received: 0, enriched: 0, dead_lettered: 0 };
   const cache = jobs.repost_cache;
@@ -135,6 +148,7 @@ function renderJobs(jobs) {
     tile(String(jobs.lag.total), "consumer lag"),
     tile(cache.hit_rate === null ? "–" : `${fmt(cache.hit_rate * 100, 1)}%`, `repost-cache hits (${cache.hits})`),
     tile(`$${fmt(cache.saved_usd, 4)}`, "saved by the repost cache"),
+    ...lane,
   );
   const counts = { received: minutes, enriched: minutes, dead_lettered: minutes };
   drawChart("chart-jobs", counts, (m, name) => m[name]);
@@ -237,7 +251,7 @@ async function refresh() {
       `${status.app_id} · chain ${status.provider_chain.join(" → ")} · ${status.jobs_in_flight} in flight` +
       ` · today ${fmt(status.budget.spent_today_usd, 4)} / ${fmt(status.budget.daily_usd, 2)} USD` +
       (status.intake_paused ? " · intake paused" : "");
-    renderJobs(jobs);
+    renderJobs(jobs, laneTiles(status, providers.providers));
     renderProviders(providers.providers);
     renderFailures(statistics.recent_failures);
     const series = statistics.per_minute;
