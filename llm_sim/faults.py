@@ -36,6 +36,9 @@ class Faults(BaseModel):
         default=1.0, ge=0, description="a batch ends this long after it was created"
     )
     batch_end: BatchEnd = "completed"
+    batch_max_requests: int | None = Field(
+        default=None, ge=1, description="refuse a larger batch at creation, as too large"
+    )
 
     @model_validator(mode="after")
     def _check_rates(self) -> Faults:

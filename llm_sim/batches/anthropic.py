@@ -47,6 +47,9 @@ class AnthropicBatches:
         if problem:
             return anthropic_error(400, problem)
         requests = [(r["custom_id"], r["params"]) for r in body["requests"]]
+        refused = self.store.refusal("anthropic", len(requests))
+        if refused:
+            return anthropic_error(413, refused)
         models = {str(p.get("model")) for _, p in requests if isinstance(p, dict)}
         batch = self.store.create(
             "anthropic", prefix="msgbatch_", model=",".join(sorted(models)), requests=requests

@@ -85,6 +85,13 @@ class BatchStore:
         self.requests[provider] += len(requests)
         return batch
 
+    def refusal(self, provider: str, count: int) -> str | None:
+        """Why a batch of ``count`` requests is refused at creation (a fault), or None."""
+        most = self.simulator.faults[provider].batch_max_requests
+        if most is not None and count > most:
+            return f"Injected refusal: a batch of {count} requests is over {most}."
+        return None
+
     def get(self, provider: str, batch_id: str) -> SimBatch | None:
         batch = self.batches.get(batch_id)
         if batch is None or batch.provider != provider:

@@ -75,6 +75,9 @@ class GeminiBatches:
                 return google_error(400, f"* InlinedRequest[{index}].request is required")
             key = str((item.get("metadata") or {}).get("key", index))
             requests.append((key, item["request"]))
+        refused = self.store.refusal("gemini", len(requests))
+        if refused:
+            return google_error(400, refused)
         batch = self.store.create("gemini", prefix="", model=model, requests=requests, label=name)
         return web.json_response(self._operation(batch))
 

@@ -99,6 +99,9 @@ class OpenAIBatches:
                 "purpose 'batch'."
             )
         requests, model, failure = _read_lines(found[1])
+        refused = self.store.refusal("openai", len(requests))
+        if refused:
+            return self.dialect.bad_request(refused)
         label = json.dumps(body.get("metadata")) if body.get("metadata") else None
         batch = self.store.create(
             "openai",

@@ -234,3 +234,21 @@ async def test_a_batch_sent_but_not_acknowledged_is_found_at_the_vendor_not_sent
         )
     assert json.loads(result.value)["job_id"] == "orphan"
     assert sim.stats()["batches_created"] == {"openai": 1}, "found, not sent again"
+
+
+async def test_a_batch_the_vendor_refuses_is_split_until_it_is_taken(
+    lane_settings: Settings, sim: SimulatorThread
+) -> None:
+    settings = lane_settings
+    sim.set_faults("gemini", batch_delay_s=0.2, batch_max_requests=1)
+    records = [_batch_job(f"gemini-{n}", "gemini") for n in range(4)]
+    app = create_app(settings)
+    async with app.running():
+        await produce(settings.kafka_bootstrap_servers, settings.llm_topic_raw, records)
+        enriched = _by_job(
+            await consume(settings.kafka_bootstrap_servers, settings.llm_topic_enriched, count=4)
+        )
+    assert set(enriched) == {f"gemini-{n}" for n in range(4)}
+    stats = sim.stats()
+    assert stats["batches_created"] == {"gemini": 4}, "halved until one job a batch"
+    assert stats["requests"].get("gemini", 0) == 0, "none went live"

@@ -94,7 +94,21 @@ async def recover(bootstrap_servers: str, topic: str, partition: int) -> Partiti
                 state.batches[batch.local_id] = batch
         except ValidationError as exc:  # not ours: said, never acted on
             log.warning("batch lane: skipping an unreadable record %s: %s", key, exc)
-    in_batches = {job.source for b in state.batches.values() for job in b.jobs.values()}
-    for source in in_batches & set(state.pending):
-        del state.pending[source]  # its batch was written, its own deletion was not
+    _settle(state)
     return state
+
+
+def _settle(state: PartitionState) -> None:
+    """What a worker stopped between two writes leaves, made whole: a job both waiting and
+    in a batch is in the batch (its own deletion was not written); a job in two unsent
+    batches (a refused batch split, the old one not yet deleted) is in the newer only."""
+    newest_first = sorted(state.batches.values(), key=lambda b: b.intent_at, reverse=True)
+    seen: set[str] = set()
+    for batch in newest_first:
+        if batch.vendor_id is None:
+            batch.jobs = {k: j for k, j in batch.jobs.items() if j.source not in seen}
+            if not batch.jobs:
+                del state.batches[batch.local_id]
+        seen |= {job.source for job in batch.jobs.values()}
+    for source in seen & set(state.pending):
+        del state.pending[source]

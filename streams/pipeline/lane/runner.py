@@ -104,7 +104,7 @@ class PartitionLane:
                 waited = self.clock() - chunk[0].accepted_at.timestamp()
                 if not full and waited < self.config.max_age_s:
                     break
-                await self._send_new(provider, model, chunk)
+                await self._send(await self._record(provider, model, chunk))
                 jobs = jobs[len(chunk) :]
 
     def _chunk(self, jobs: list[LaneJob]) -> list[LaneJob]:
@@ -116,19 +116,21 @@ class PartitionLane:
                 return jobs[:count]
         return jobs
 
-    async def _send_new(self, provider: str, model: str, jobs: list[LaneJob]) -> None:
+    async def _record(self, provider: str, model: str, jobs: list[LaneJob]) -> LaneBatch:
+        """A new batch of ``jobs``, written before anything is sent (the jobs' own records,
+        if they were waiting, deleted after)."""
         batch = LaneBatch(
             local_id=f"llm-streams-{uuid.uuid4().hex[:20]}",
             provider=provider,
             model=model,
             jobs={f"r{n}": job for n, job in enumerate(jobs)},
         )
-        await self._write(batch_key(batch.local_id), batch)  # before anything is sent
+        await self._write(batch_key(batch.local_id), batch)
         self.state.batches[batch.local_id] = batch
         for job in jobs:
-            del self.state.pending[job.source]
-            await self._write(job_key(job.source), None)
-        await self._send(batch)
+            if self.state.pending.pop(job.source, None) is not None:
+                await self._write(job_key(job.source), None)
+        return batch
 
     async def _send_unacknowledged(self) -> None:
         """Batches whose sending was cut short: found at the vendor, or sent (again)."""
@@ -179,13 +181,21 @@ class PartitionLane:
             len(jobs),
             exc,
         )
-        await self._forget(batch)
-        if len(jobs) > 1:
-            half = len(jobs) // 2
-            for part in (jobs[:half], jobs[half:]):
-                await self._send_new(batch.provider, batch.model, part)
+        if len(jobs) == 1:
+            await self.finisher.batch_failed(
+                jobs[0], f"batch refused: {exc}", batch_id=None, error=exc
+            )
+            await self._forget(batch)
             return
-        await self.finisher.batch_failed(jobs[0], f"batch refused: {exc}", batch_id=None, error=exc)
+        # The halves are written before the refused batch is forgotten (a crash in between
+        # leaves a job in two unsent batches, never in none), and sent after it is.
+        half = len(jobs) // 2
+        parts = [
+            await self._record(batch.provider, batch.model, p) for p in (jobs[:half], jobs[half:])
+        ]
+        await self._forget(batch)
+        for part in parts:
+            await self._send(part)
 
     # --- polling and finishing ----------------------------------------------------------------
 
