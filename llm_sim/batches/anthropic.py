@@ -15,7 +15,7 @@ from typing import Any
 from aiohttp import web
 
 from llm_sim.anthropic import AnthropicDialect, anthropic_error
-from llm_sim.batches.engine import BatchStore, ItemResult, SimBatch
+from llm_sim.batches.engine import BatchStore, ItemResult, SimBatch, guarded, page
 
 MAX_REQUESTS = 100_000
 CUSTOM_ID = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
@@ -29,16 +29,14 @@ class AnthropicBatches:
     def routes(self) -> list[web.RouteDef]:
         base = f"{self.dialect.prefix}/v1/messages/batches"
         return [
-            web.post(base, self._create),
-            web.get(base, self._list),
-            web.get(f"{base}/{{id}}", self._get),
-            web.post(f"{base}/{{id}}/cancel", self._cancel),
-            web.get(f"{base}/{{id}}/results", self._results),
+            web.post(base, guarded(self.dialect, self._create)),
+            web.get(base, guarded(self.dialect, self._list)),
+            web.get(f"{base}/{{id}}", guarded(self.dialect, self._get)),
+            web.post(f"{base}/{{id}}/cancel", guarded(self.dialect, self._cancel)),
+            web.get(f"{base}/{{id}}/results", guarded(self.dialect, self._results)),
         ]
 
     async def _create(self, request: web.Request) -> web.Response:
-        if (denied := self.dialect.auth_error(request)) is not None:
-            return denied
         try:
             body = await request.json()
         except json.JSONDecodeError:
@@ -57,40 +55,32 @@ class AnthropicBatches:
         return web.json_response(self._batch(batch, request))
 
     async def _get(self, request: web.Request) -> web.Response:
-        if (denied := self.dialect.auth_error(request)) is not None:
-            return denied
         batch = self.store.get("anthropic", request.match_info["id"])
         if batch is None:
             return anthropic_error(404, f"message_batch: {request.match_info['id']} not found")
         return web.json_response(self._batch(batch, request))
 
     async def _list(self, request: web.Request) -> web.Response:
-        if (denied := self.dialect.auth_error(request)) is not None:
-            return denied
         try:
             limit = int(request.query.get("limit", "20"))
         except ValueError:
             return anthropic_error(400, "limit: Input should be a valid integer")
         if not 1 <= limit <= 1000:
             return anthropic_error(400, "limit: must be between 1 and 1000")
-        batches = self.store.listed("anthropic")
-        after = request.query.get("after_id")
-        if after is not None:
-            ids = [b.id for b in batches]
-            batches = batches[ids.index(after) + 1 :] if after in ids else []
-        page = [self._batch(b, request) for b in batches[:limit]]
+        batches, more = page(
+            self.store.listed("anthropic"), after=request.query.get("after_id"), limit=limit
+        )
+        data = [self._batch(b, request) for b in batches]
         return web.json_response(
             {
-                "data": page,
-                "has_more": len(batches) > limit,
-                "first_id": page[0]["id"] if page else None,
-                "last_id": page[-1]["id"] if page else None,
+                "data": data,
+                "has_more": more,
+                "first_id": data[0]["id"] if data else None,
+                "last_id": data[-1]["id"] if data else None,
             }
         )
 
     async def _cancel(self, request: web.Request) -> web.Response:
-        if (denied := self.dialect.auth_error(request)) is not None:
-            return denied
         batch = self.store.get("anthropic", request.match_info["id"])
         if batch is None:
             return anthropic_error(404, f"message_batch: {request.match_info['id']} not found")
@@ -98,8 +88,6 @@ class AnthropicBatches:
         return web.json_response(self._batch(batch, request))
 
     async def _results(self, request: web.Request) -> web.Response:
-        if (denied := self.dialect.auth_error(request)) is not None:
-            return denied
         batch = self.store.get("anthropic", request.match_info["id"])
         if batch is None:
             return anthropic_error(404, f"message_batch: {request.match_info['id']} not found")

@@ -9,12 +9,16 @@ from __future__ import annotations
 import time
 import uuid
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
+
+from aiohttp import web
 
 from llm_sim.faults import Faults
 
 State = Literal["running", "completed", "failed", "expired", "cancelled"]
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 class Decides(Protocol):
@@ -46,6 +50,25 @@ class SimBatch:
     results: list[ItemResult] = field(default_factory=list)
     failure: str | None = None  # why a failed batch failed
     vendor: dict[str, Any] = field(default_factory=dict)  # what only its vendor's API shows
+
+
+def guarded(dialect: Any, handler: Handler) -> Handler:
+    """``handler`` behind the vendor's own key check."""
+
+    async def checked(request: web.Request) -> web.StreamResponse:
+        denied = dialect.auth_error(request)
+        return denied if denied is not None else await handler(request)
+
+    return checked
+
+
+def page(batches: list[SimBatch], *, after: str | None, limit: int) -> tuple[list[SimBatch], bool]:
+    """The batches after the one named ``after`` (newest first), at most ``limit``, and
+    whether more follow: the cursor paging both OpenAI and Anthropic use."""
+    if after is not None:
+        ids = [b.id for b in batches]
+        batches = batches[ids.index(after) + 1 :] if after in ids else []
+    return batches[:limit], len(batches) > limit
 
 
 class BatchStore:

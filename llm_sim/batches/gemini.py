@@ -16,7 +16,7 @@ from typing import Any
 
 from aiohttp import web
 
-from llm_sim.batches.engine import BatchStore, SimBatch
+from llm_sim.batches.engine import BatchStore, SimBatch, guarded
 from llm_sim.gemini import GeminiDialect, google_error
 
 MAX_INLINE_BYTES = 20 * 1024 * 1024
@@ -38,15 +38,16 @@ class GeminiBatches:
     def routes(self) -> list[web.RouteDef]:
         prefix = f"{self.dialect.prefix}/v1beta"
         return [
-            web.post(f"{prefix}/models/{{model:[^/:]+}}:batchGenerateContent", self._create),
-            web.get(f"{prefix}/batches", self._list),
-            web.get(f"{prefix}/batches/{{id:[^/:]+}}", self._get),
-            web.post(f"{prefix}/batches/{{id:[^/:]+}}:cancel", self._cancel),
+            web.post(
+                f"{prefix}/models/{{model:[^/:]+}}:batchGenerateContent",
+                guarded(self.dialect, self._create),
+            ),
+            web.get(f"{prefix}/batches", guarded(self.dialect, self._list)),
+            web.get(f"{prefix}/batches/{{id:[^/:]+}}", guarded(self.dialect, self._get)),
+            web.post(f"{prefix}/batches/{{id:[^/:]+}}:cancel", guarded(self.dialect, self._cancel)),
         ]
 
     async def _create(self, request: web.Request) -> web.Response:
-        if (denied := self.dialect.auth_error(request)) is not None:
-            return denied
         raw = await request.read()
         if len(raw) > MAX_INLINE_BYTES:
             return google_error(400, "Request payload size exceeds the limit: 20971520 bytes.")
@@ -82,22 +83,16 @@ class GeminiBatches:
         return web.json_response(self._operation(batch))
 
     async def _get(self, request: web.Request) -> web.Response:
-        if (denied := self.dialect.auth_error(request)) is not None:
-            return denied
         batch = self.store.get("gemini", request.match_info["id"])
         if batch is None:
             return google_error(404, f"Batch batches/{request.match_info['id']} not found.")
         return web.json_response(self._operation(batch))
 
     async def _list(self, request: web.Request) -> web.Response:
-        if (denied := self.dialect.auth_error(request)) is not None:
-            return denied
         operations = [self._operation(b) for b in self.store.listed("gemini")]
         return web.json_response({"operations": operations})
 
     async def _cancel(self, request: web.Request) -> web.Response:
-        if (denied := self.dialect.auth_error(request)) is not None:
-            return denied
         batch = self.store.get("gemini", request.match_info["id"])
         if batch is None:
             return google_error(404, f"Batch batches/{request.match_info['id']} not found.")

@@ -16,7 +16,7 @@ from typing import Any
 
 from aiohttp import web
 
-from llm_sim.batches.engine import BatchStore, SimBatch
+from llm_sim.batches.engine import BatchStore, SimBatch, guarded, page
 from llm_sim.openai import OpenAIDialect, openai_error
 
 ENDPOINT = "/v1/chat/completions"
@@ -34,17 +34,15 @@ class OpenAIBatches:
     def routes(self) -> list[web.RouteDef]:
         prefix = self.dialect.prefix
         return [
-            web.post(f"{prefix}/files", self._upload),
-            web.get(f"{prefix}/files/{{id}}/content", self._content),
-            web.post(f"{prefix}/batches", self._create),
-            web.get(f"{prefix}/batches", self._list),
-            web.get(f"{prefix}/batches/{{id}}", self._get),
-            web.post(f"{prefix}/batches/{{id}}/cancel", self._cancel),
+            web.post(f"{prefix}/files", guarded(self.dialect, self._upload)),
+            web.get(f"{prefix}/files/{{id}}/content", guarded(self.dialect, self._content)),
+            web.post(f"{prefix}/batches", guarded(self.dialect, self._create)),
+            web.get(f"{prefix}/batches", guarded(self.dialect, self._list)),
+            web.get(f"{prefix}/batches/{{id}}", guarded(self.dialect, self._get)),
+            web.post(f"{prefix}/batches/{{id}}/cancel", guarded(self.dialect, self._cancel)),
         ]
 
     async def _upload(self, request: web.Request) -> web.Response:
-        if (denied := self.dialect.auth_error(request)) is not None:
-            return denied
         if not request.content_type.startswith("multipart/"):
             return self.dialect.bad_request("The request must be multipart/form-data.")
         form = await request.post()
@@ -73,16 +71,12 @@ class OpenAIBatches:
         }
 
     async def _content(self, request: web.Request) -> web.Response:
-        if (denied := self.dialect.auth_error(request)) is not None:
-            return denied
         found = self.files.get(request.match_info["id"])
         if found is None:
             return _missing("file", request.match_info["id"])
         return web.Response(body=found[1], content_type="application/octet-stream")
 
     async def _create(self, request: web.Request) -> web.Response:
-        if (denied := self.dialect.auth_error(request)) is not None:
-            return denied
         try:
             body = await request.json()
         except json.JSONDecodeError:
@@ -115,41 +109,33 @@ class OpenAIBatches:
         return web.json_response(self._batch(batch, fresh=True))
 
     async def _get(self, request: web.Request) -> web.Response:
-        if (denied := self.dialect.auth_error(request)) is not None:
-            return denied
         batch = self.store.get("openai", request.match_info["id"])
         if batch is None:
             return _missing("batch", request.match_info["id"])
         return web.json_response(self._batch(batch))
 
     async def _list(self, request: web.Request) -> web.Response:
-        if (denied := self.dialect.auth_error(request)) is not None:
-            return denied
         try:
             limit = int(request.query.get("limit", "20"))
         except ValueError:
             return self.dialect.bad_request("Invalid 'limit': expected an integer.")
         if not 1 <= limit <= 100:
             return self.dialect.bad_request("Invalid 'limit': must be between 1 and 100.")
-        batches = self.store.listed("openai")
-        after = request.query.get("after")
-        if after is not None:
-            ids = [b.id for b in batches]
-            batches = batches[ids.index(after) + 1 :] if after in ids else []
-        page = [self._batch(b) for b in batches[:limit]]
+        batches, more = page(
+            self.store.listed("openai"), after=request.query.get("after"), limit=limit
+        )
+        data = [self._batch(b) for b in batches]
         return web.json_response(
             {
                 "object": "list",
-                "data": page,
-                "first_id": page[0]["id"] if page else None,
-                "last_id": page[-1]["id"] if page else None,
-                "has_more": len(batches) > limit,
+                "data": data,
+                "first_id": data[0]["id"] if data else None,
+                "last_id": data[-1]["id"] if data else None,
+                "has_more": more,
             }
         )
 
     async def _cancel(self, request: web.Request) -> web.Response:
-        if (denied := self.dialect.auth_error(request)) is not None:
-            return denied
         batch = self.store.get("openai", request.match_info["id"])
         if batch is None:
             return _missing("batch", request.match_info["id"])

@@ -25,11 +25,7 @@ ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")  # colours and cursor movements
 def test_up_enriches_with_the_simulator_and_stops_on_ctrl_c(
     worker_env: dict[str, str], tmp_path: Path
 ) -> None:
-    env = {
-        k: v
-        for k, v in (os.environ | worker_env).items()
-        if not k.endswith(("_API_KEY", "_BASE_URL"))
-    }
+    env = _simulated(worker_env)
     log = tmp_path / "up.log"
     with log.open("wb") as out:
         up = subprocess.Popen(
@@ -85,11 +81,7 @@ def test_up_enriches_with_the_simulator_and_stops_on_ctrl_c(
 def test_up_on_a_terminal_shows_a_status_block_that_updates_in_place(
     worker_env: dict[str, str], tmp_path: Path
 ) -> None:
-    env = {
-        k: v
-        for k, v in (os.environ | worker_env).items()
-        if not k.endswith(("_API_KEY", "_BASE_URL"))
-    } | {"COLUMNS": "120", "LINES": "40"}
+    env = _simulated(worker_env) | {"COLUMNS": "120", "LINES": "40"}
     screen = tmp_path / "screen"
     primary, secondary = pty.openpty()
     up = subprocess.Popen(
@@ -121,6 +113,12 @@ def test_up_on_a_terminal_shows_a_status_block_that_updates_in_place(
     assert "\x1b[" in text, "the block is redrawn in place (cursor movements)"
     assert "[up] jobs in" not in text, "no plain lines on a terminal"
     assert re.search(r"openai +\d+ +0 +closed", ANSI.sub("", text))
+
+
+def _simulated(worker_env: dict[str, str]) -> dict[str, str]:
+    """The test's environment without provider keys or URLs: ``up`` starts the simulator."""
+    env = os.environ | worker_env
+    return {k: v for k, v in env.items() if not k.endswith(("_API_KEY", "_BASE_URL"))}
 
 
 def _copy(primary: int, to: Path) -> None:

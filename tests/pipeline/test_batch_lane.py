@@ -51,6 +51,18 @@ def _by_job(records: list[Any]) -> dict[str, dict[str, Any]]:
     return {json.loads(r.value)["job_id"]: json.loads(r.value) for r in records}
 
 
+async def _outcomes(
+    settings: Settings, records: list[tuple[bytes, bytes]], counts: dict[str, int]
+) -> list[dict[str, dict[str, Any]]]:
+    """Run a worker over ``records``: what it published on each topic, by job."""
+    bootstrap = settings.kafka_bootstrap_servers
+    async with create_app(settings).running():
+        await produce(bootstrap, settings.llm_topic_raw, records)
+        return [
+            _by_job(await consume(bootstrap, topic, count=count)) for topic, count in counts.items()
+        ]
+
+
 async def test_batch_lane_jobs_go_out_in_one_batch_per_vendor_at_half_price(
     lane_settings: Settings, sim: SimulatorThread
 ) -> None:
@@ -64,15 +76,9 @@ async def test_batch_lane_jobs_go_out_in_one_batch_per_vendor_at_half_price(
         for n in range(3)
     ]
     records += [_batch_job("deepseek-0", "deepseek"), job_record("live-0")]
-    app = create_app(settings)
-    async with app.running():
-        await produce(settings.kafka_bootstrap_servers, settings.llm_topic_raw, records)
-        enriched = _by_job(
-            await consume(settings.kafka_bootstrap_servers, settings.llm_topic_enriched, count=11)
-        )
-        calls = _by_job(
-            await consume(settings.kafka_bootstrap_servers, settings.llm_topic_calls, count=11)
-        )
+    enriched, calls = await _outcomes(
+        settings, records, {settings.llm_topic_enriched: 11, settings.llm_topic_calls: 11}
+    )
     stats = sim.stats()
     # one batch per vendor for each raw partition its jobs are on (each partition's lane
     # is its owner's)
@@ -107,15 +113,9 @@ async def test_a_failed_batch_goes_live_and_an_expired_one_past_its_deadline_is_
     records = [_batch_job(f"openai-{n}", "openai") for n in range(2)]
     # deadlines too short to go live after the batch: dead-lettered, with the batch named
     records += [_batch_job(f"anthropic-{n}", "anthropic", deadline_ms=1500) for n in range(2)]
-    app = create_app(settings)
-    async with app.running():
-        await produce(settings.kafka_bootstrap_servers, settings.llm_topic_raw, records)
-        enriched = _by_job(
-            await consume(settings.kafka_bootstrap_servers, settings.llm_topic_enriched, count=2)
-        )
-        dead = _by_job(
-            await consume(settings.kafka_bootstrap_servers, settings.llm_topic_dead_letter, count=2)
-        )
+    enriched, dead = await _outcomes(
+        settings, records, {settings.llm_topic_enriched: 2, settings.llm_topic_dead_letter: 2}
+    )
     assert set(enriched) == {"openai-0", "openai-1"}
     assert all(e["provider"] == "openai" for e in enriched.values())
     assert sim.stats()["requests"]["openai"] == 2, "retried live after the batch failed"
@@ -242,12 +242,7 @@ async def test_a_batch_the_vendor_refuses_is_split_until_it_is_taken(
     settings = lane_settings
     sim.set_faults("gemini", batch_delay_s=0.2, batch_max_requests=1)
     records = [_batch_job(f"gemini-{n}", "gemini") for n in range(4)]
-    app = create_app(settings)
-    async with app.running():
-        await produce(settings.kafka_bootstrap_servers, settings.llm_topic_raw, records)
-        enriched = _by_job(
-            await consume(settings.kafka_bootstrap_servers, settings.llm_topic_enriched, count=4)
-        )
+    (enriched,) = await _outcomes(settings, records, {settings.llm_topic_enriched: 4})
     assert set(enriched) == {f"gemini-{n}" for n in range(4)}
     stats = sim.stats()
     assert stats["batches_created"] == {"gemini": 4}, "halved until one job a batch"
