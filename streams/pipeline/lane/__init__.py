@@ -19,11 +19,13 @@ import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from aiokafka.errors import KafkaError
+
 from streams.config.slices import BatchConfig
 from streams.kafka.topics import Topics
 from streams.models import MAX_BATCH_DEADLINE_MS, RawJob
 from streams.pipeline.dead_letter import original_of
-from streams.pipeline.lane.records import LaneJob, PartitionState, recover
+from streams.pipeline.lane.records import LaneJob, recover
 from streams.pipeline.lane.runner import Finisher, PartitionLane
 from streams.pipeline.once import source_of
 from streams.providers.batch.base import BatchAPI
@@ -33,6 +35,7 @@ log = logging.getLogger(__name__)
 
 # The vendors' completion window: a job with less time than this goes live under "auto".
 WINDOW_S = 24 * 3600.0
+RECOVER_RETRY_S = 1.0
 
 
 class BatchLane:
@@ -131,9 +134,13 @@ class BatchLane:
 
     async def _start(self, partition: int) -> PartitionLane:
         assert self.finisher is not None, "the enricher attaches itself before intake"
-        state: PartitionState = await recover(
-            self.config.bootstrap_servers, self.config.topic, partition
-        )
+        while True:  # the partition's jobs wait for this; a broker away now is back later
+            try:
+                state = await recover(self.config.bootstrap_servers, self.config.topic, partition)
+                break
+            except KafkaError as exc:
+                log.warning("batch lane %d: reading it back failed (%s); retrying", partition, exc)
+                await asyncio.sleep(RECOVER_RETRY_S)
         if state.pending or state.batches:
             log.info(
                 "batch lane %d: %d jobs waiting and %d batches taken over",

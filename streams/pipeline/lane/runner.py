@@ -89,6 +89,8 @@ class PartitionLane:
                 await self._poll_due()
             except ProviderError as exc:  # the vendor is away: the same step again next tick
                 log.warning("batch lane %d: %s", self.partition, exc)
+            except Exception:  # a bug must not stop the lane: its records stay as they are
+                log.exception("batch lane %d: unexpected error; trying again", self.partition)
             await asyncio.sleep(TICK_S)
 
     # --- sending ----------------------------------------------------------------------------
