@@ -210,11 +210,16 @@ async def test_a_batch_sent_but_not_acknowledged_is_found_at_the_vendor_not_sent
         deadline_at=datetime.now(UTC) + timedelta(hours=1),
     )
     batch = LaneBatch(
-        local_id="llm-streams-orphan", provider="openai", model="gpt-5.4-mini", jobs={"r0": entry}
+        local_id="llm-streams-orphan",
+        provider="openai",
+        model="gpt-5.4-mini",
+        jobs={"llm-streams-orphan_0": entry},
     )
     api = batch_apis(build_providers(settings.provider))["openai"]
     request = app.router.request_for(job)
-    await api.submit(label=batch.local_id, model=batch.model, requests=[("r0", request)])
+    await api.submit(
+        label=batch.local_id, model=batch.model, requests=[("llm-streams-orphan_0", request)]
+    )
     await api.provider.aclose()
     await ensure_topic(
         settings.kafka_bootstrap_servers,

@@ -41,18 +41,18 @@ async def test_a_batch_comes_back_with_each_request_read_as_a_live_answer(
 ) -> None:
     sim.set_faults(name, batch_delay_s=0.3, errors={429: 1.0}, match="Doomed")
     api, model = _api(sim, name), MODELS[name]
-    requests = [("r0", EnrichRequest(job=JOB)), ("r1", EnrichRequest(job=DOOMED))]
     label = f"llm-streams-test-{name}"
+    requests = [(f"{label}_0", EnrichRequest(job=JOB)), (f"{label}_1", EnrichRequest(job=DOOMED))]
     started = time.time()
     try:
         batch_id = await api.submit(label=label, model=model, requests=requests)
         assert (await api.poll(batch_id, model=model)).state == "running"
-        assert await api.find(label=label, created_after=started - 5, count=2) == batch_id
         status = await _until_ended(api, batch_id, model)
+        assert await api.find(label=label, created_after=started - 5, count=2) == batch_id
     finally:
         await api.provider.aclose()
     assert status.state == "completed"
-    done, failed = status.items["r0"], status.items["r1"]
+    done, failed = status.items[f"{label}_0"], status.items[f"{label}_1"]
     assert done.completion is not None
     assert done.completion.enrichment.summary
     usage = done.completion.usage
@@ -61,6 +61,32 @@ async def test_a_batch_comes_back_with_each_request_read_as_a_live_answer(
     assert isinstance(failed.error, RateLimited), failed
     assert sim.stats()["batches_created"] == {name: 1}
     assert sim.stats()["requests"].get(name, 0) == 0, "no live call"
+
+
+async def test_an_anthropic_batch_is_told_from_another_as_large_by_its_custom_ids(
+    sim: SimulatorThread,
+) -> None:
+    """Anthropic keeps no label: a batch is ours only if its results' custom ids say so, and
+    cannot be told while it runs."""
+    sim.set_faults("anthropic", batch_delay_s=0.3)
+    api, model = _api(sim, "anthropic"), MODELS["anthropic"]
+    started = time.time()
+    try:
+        ids = {
+            label: await api.submit(
+                label=label, model=model, requests=[(f"{label}_0", EnrichRequest(job=JOB))]
+            )
+            for label in ("llm-streams-mine", "llm-streams-other")
+        }
+        with pytest.raises(ProviderUnavailable, match="cannot tell yet"):
+            await api.find(label="llm-streams-mine", created_after=started - 5, count=1)
+        for batch_id in ids.values():
+            await _until_ended(api, batch_id, model)
+        for label, batch_id in ids.items():
+            assert await api.find(label=label, created_after=started - 5, count=1) == batch_id
+        assert await api.find(label="llm-streams-none", created_after=started - 5, count=1) is None
+    finally:
+        await api.provider.aclose()
 
 
 @pytest.mark.parametrize("name", VENDORS)

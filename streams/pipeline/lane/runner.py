@@ -121,11 +121,14 @@ class PartitionLane:
     async def _record(self, provider: str, model: str, jobs: list[LaneJob]) -> LaneBatch:
         """A new batch of ``jobs``, written before anything is sent (the jobs' own records,
         if they were waiting, deleted after)."""
+        # Each request's custom id starts with the batch's label: what tells a batch of ours
+        # at a vendor that keeps no label (Anthropic) from another with as many requests.
+        local_id = f"llm-streams-{uuid.uuid4().hex[:20]}"
         batch = LaneBatch(
-            local_id=f"llm-streams-{uuid.uuid4().hex[:20]}",
+            local_id=local_id,
             provider=provider,
             model=model,
-            jobs={f"r{n}": job for n, job in enumerate(jobs)},
+            jobs={f"{local_id}_{n}": job for n, job in enumerate(jobs)},
         )
         await self._write(batch_key(batch.local_id), batch)
         self.state.batches[batch.local_id] = batch
@@ -137,6 +140,9 @@ class PartitionLane:
     async def _send_unacknowledged(self) -> None:
         """Batches whose sending was cut short: found at the vendor, or sent (again)."""
         for batch in [b for b in self.state.batches.values() if b.vendor_id is None]:
+            if self.clock() > max(job.deadline_at.timestamp() for job in batch.jobs.values()):
+                await self._finish(batch, BatchStatus(state="expired", detail="never acknowledged"))
+                continue
             api = self.apis[batch.provider]
             created_after = batch.intent_at.timestamp() - CLOCK_SKEW_S
             found = await api.find(
@@ -217,8 +223,7 @@ class PartitionLane:
                 )
 
     async def _finish(self, batch: LaneBatch, status: BatchStatus) -> None:
-        assert batch.vendor_id is not None
-        vendor_id = batch.vendor_id
+        vendor_id = batch.vendor_id or batch.local_id
         log.info(
             "batch lane %d: %s %s (%d jobs)",
             self.partition,

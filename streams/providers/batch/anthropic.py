@@ -8,6 +8,7 @@ import json
 from datetime import datetime
 from typing import Any
 
+from streams.errors import ProviderUnavailable
 from streams.providers.base import EnrichRequest
 from streams.providers.batch.base import BatchAPI, BatchStatus, ItemOutcome
 
@@ -63,11 +64,21 @@ class AnthropicBatches(BatchAPI):
         return self.not_run(f"the request was {kind} before it ran")
 
     async def find(self, *, label: str, created_after: float, count: int) -> str | None:
-        # Message batches carry no metadata: the one created since then with as many requests.
+        # Message batches carry no label, and their custom ids (which start with ours) show
+        # only in the results: a batch created since then with as many requests is ours if its
+        # results say so, and cannot be told until it has ended.
         listed = await self.json("GET", "/v1/messages/batches", params={"limit": 100})
         for batch in listed.get("data") or []:
             created = datetime.fromisoformat(batch["created_at"].replace("Z", "+00:00"))
             total = sum((batch.get("request_counts") or {}).values())
-            if created.timestamp() >= created_after and total == count:
+            if created.timestamp() < created_after or total != count:
+                continue
+            if batch["processing_status"] != "ended":
+                raise ProviderUnavailable(
+                    f"cannot tell yet whether {batch['id']} is {label}", provider=self.name
+                )
+            results = await self.call("GET", batch["results_url"])
+            first = json.loads(results.text.splitlines()[0]) if results.text.strip() else {}
+            if str(first.get("custom_id", "")).startswith(f"{label}_"):
                 return str(batch["id"])
         return None
