@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiokafka import TopicPartition
 from aiokafka.admin import NewTopic
-from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
 from streams.kafka.clients import admin, reader
+
+log = logging.getLogger(__name__)
+
+RESTART_DELAY_S = 1.0
 
 
 async def partitions_of(bootstrap_servers: str, name: str) -> list[int]:
@@ -69,6 +76,26 @@ async def read_to_end(
         consumer.assign(partitions)
         await consumer.seek_to_beginning(*partitions)
         return await read_up_to(consumer, await consumer.end_offsets(partitions))
+
+
+async def seek_to_time(consumer: Any, partitions: list[TopicPartition], at_ms: int) -> None:
+    """Each partition to its first record stamped ``at_ms`` or later (its end, where none is)."""
+    found = await consumer.offsets_for_times({tp: at_ms for tp in partitions})
+    for tp in partitions:
+        if found.get(tp) is None:
+            await consumer.seek_to_end(tp)
+        else:
+            consumer.seek(tp, found[tp].offset)
+
+
+async def restarted_on_kafka_errors(what: str, run: Callable[[], Awaitable[None]]) -> None:
+    """``run()`` for ever: a Kafka error (the broker away) is said and ``run`` starts over."""
+    while True:
+        try:
+            await run()
+        except KafkaError as exc:
+            log.warning("%s interrupted (%s); starting over", what, exc)
+            await asyncio.sleep(RESTART_DELAY_S)
 
 
 async def read_up_to(consumer: Any, ends: dict[TopicPartition, int]) -> list[Any]:

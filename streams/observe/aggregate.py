@@ -19,10 +19,9 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
-from aiokafka.errors import KafkaError
 from pydantic import BaseModel, Field, ValidationError
 
-from streams.kafka.admin import ensure_topic
+from streams.kafka.admin import ensure_topic, restarted_on_kafka_errors
 from streams.models import ProviderCall
 from streams.observe.stats import RECENT_KEPT, Stats, add, empty, minute_of
 
@@ -33,7 +32,6 @@ BATCH_WAIT_MS = 500
 # A killed worker's open transaction blocks committed reads of llm.stats until the broker
 # aborts it: after this long.
 TRANSACTION_TIMEOUT_MS = 10_000
-RESTART_DELAY_S = 1.0
 
 
 class StatsPartial(BaseModel):
@@ -103,12 +101,7 @@ class Aggregator(ConsumerRebalanceListener):  # type: ignore[misc]
         # partition count.
         await ensure_topic(self.bootstrap_servers, self.calls_topic, partitions=self.partitions)
         await ensure_topic(self.bootstrap_servers, self.stats_topic, partitions=1)
-        while True:
-            try:
-                await self._consume()
-            except KafkaError as exc:
-                log.warning("stats: aggregation interrupted (%s); starting over", exc)
-                await asyncio.sleep(RESTART_DELAY_S)
+        await restarted_on_kafka_errors("stats: aggregation", self._consume)
 
     async def _consume(self) -> None:
         consumer = AIOKafkaConsumer(

@@ -13,10 +13,9 @@ from collections.abc import Callable
 from typing import Any
 
 from aiokafka import TopicPartition
-from aiokafka.errors import KafkaError
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from streams.kafka.admin import partitions_of
+from streams.kafka.admin import partitions_of, restarted_on_kafka_errors, seek_to_time
 from streams.kafka.clients import reader
 from streams.models import ErrorInfo
 from streams.vocab import Stage
@@ -25,7 +24,7 @@ log = logging.getLogger(__name__)
 
 WINDOW_MIN = 60
 RECENT_KEPT = 20
-RESTART_DELAY_S = 1.0
+RECHECK_S = 1.0  # how often a topic not created yet is looked for
 POLL_MS = 1000
 
 
@@ -85,17 +84,12 @@ class DeadLetterFollower:
         )
 
     async def run(self) -> None:
-        while True:
-            try:
-                await self._follow()
-            except KafkaError as exc:
-                log.warning("dead letters: following %s interrupted (%s)", self.topic, exc)
-                await asyncio.sleep(RESTART_DELAY_S)
+        await restarted_on_kafka_errors(f"dead letters: following {self.topic}", self._follow)
 
     async def _partitions_when_created(self) -> list[TopicPartition]:
         """The topic's partitions, once the worker has created it."""
         while not (found := await partitions_of(self.bootstrap_servers, self.topic)):  # noqa: ASYNC110 (no event tells of a new topic)
-            await asyncio.sleep(RESTART_DELAY_S)
+            await asyncio.sleep(RECHECK_S)
         return [TopicPartition(self.topic, p) for p in found]
 
     async def _follow(self) -> None:
@@ -104,12 +98,7 @@ class DeadLetterFollower:
             partitions = await self._partitions_when_created()
             consumer.assign(partitions)
             since_ms = int((self._clock() - WINDOW_MIN * 60) * 1000)
-            found = await consumer.offsets_for_times({tp: since_ms for tp in partitions})
-            for tp in partitions:
-                if found.get(tp) is None:
-                    await consumer.seek_to_end(tp)
-                else:
-                    consumer.seek(tp, found[tp].offset)
+            await seek_to_time(consumer, partitions, since_ms)
             while True:
                 batches = await consumer.getmany(timeout_ms=POLL_MS)
                 for records in batches.values():

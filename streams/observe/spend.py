@@ -7,26 +7,22 @@ sums of ``llm.calls`` (``aggregate``), so the figure here equals the daily table
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
 
 from aiokafka import TopicPartition
-from aiokafka.errors import KafkaError
 from pydantic import ValidationError
 
-from streams.kafka.admin import ensure_topic
+from streams.kafka.admin import ensure_topic, restarted_on_kafka_errors, seek_to_time
 from streams.kafka.clients import reader
 from streams.observe.aggregate import StatsBatch
 from streams.observe.stats import day_of
 
 log = logging.getLogger(__name__)
 
-RESTART_DELAY_S = 1.0
 POLL_MS = 1000  # also how soon the budgets see the day turn
 
 
@@ -64,30 +60,18 @@ class SpendFollower:
 
     async def run(self) -> None:
         await ensure_topic(self.bootstrap_servers, self.topic, partitions=1)
-        while True:
-            try:
-                await self._follow()
-            except KafkaError as exc:
-                log.warning("spend: following %s interrupted (%s)", self.topic, exc)
-                await asyncio.sleep(RESTART_DELAY_S)
+        await restarted_on_kafka_errors(f"spend: following {self.topic}", self._follow)
 
     async def _follow(self) -> None:
         self._by_day = {}
         async with reader(self.bootstrap_servers, committed_only=True) as consumer:
             partition = TopicPartition(self.topic, 0)
             consumer.assign([partition])
-            await _seek_to_today(consumer, partition, self._clock())
+            now = datetime.fromtimestamp(self._clock(), UTC)
+            midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
+            await seek_to_time(consumer, [partition], int(midnight.timestamp() * 1000))
             while True:
                 batches = await consumer.getmany(partition, timeout_ms=POLL_MS)
                 for record in batches.get(partition, []):
                     self.apply(record.value or b"")
                 self._on_change(self.today())
-
-
-async def _seek_to_today(consumer: Any, partition: TopicPartition, now: float) -> None:
-    midnight = datetime.fromtimestamp(now, UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-    found = await consumer.offsets_for_times({partition: int(midnight.timestamp() * 1000)})
-    if found.get(partition) is None:
-        await consumer.seek_to_end(partition)
-    else:
-        consumer.seek(partition, found[partition].offset)
