@@ -111,10 +111,12 @@ async def test_an_outage_of_every_provider_is_waited_out_within_the_deadline(
 ) -> None:
     sim.set_faults("openai", errors={503: 1.0})
     sim.set_faults("deepseek", errors={500: 1.0})
-    clock = FakeClock(real_pause_s=0.01)
+    # Each fake sleep takes real time too, and the check polls faster than that: under load it
+    # still looks while the job waits (it once looked only after the deadline had passed).
+    clock = FakeClock(real_pause_s=0.05)
     router = router_for(base_settings, providers, clock, llm_job_deadline_s=60)
     job = asyncio.create_task(router.enrich(JOB, deadline=router.deadline_for(JOB)))
-    await wait_for(lambda: _true(clock.now > 1020))
+    await wait_for(lambda: _true(clock.now > 1020), interval_s=0.01)
     assert not job.done(), "no dead letter while the deadline has time left"
     sim.reset()
     routed = await asyncio.wait_for(job, 10)
