@@ -37,6 +37,7 @@ from streams.web.handlers import Handlers
 # Rebalances and shutdown wait for records in flight, each bounded by its deadline; the
 # group gives them the longest deadline a job may ask for, and this much more.
 REBALANCE_MARGIN_S = 15.0
+REBALANCE_TIMEOUT_S = MAX_DEADLINE_MS / 1000 + REBALANCE_MARGIN_S
 # How soon after a rebalance this worker's share of the group's limits follows it.
 SHARE_POLL_S = 0.5
 BROKER_WATCH_S = 2.0
@@ -227,8 +228,8 @@ def _published_before(settings: Settings) -> PublishedBefore:
         outcome_topics=(kafka.enriched, kafka.dead_letter),
         # The longest deadline, the rebalance that moved the record, the session that had
         # to time out first, and the commit interval.
-        longest_look_back_s=2 * MAX_DEADLINE_MS / 1000
-        + REBALANCE_MARGIN_S
+        longest_look_back_s=MAX_DEADLINE_MS / 1000
+        + REBALANCE_TIMEOUT_S
         + settings.llm_broker_session_timeout_s
         + settings.llm_commit_interval_s,
     )
@@ -245,7 +246,7 @@ def _faust_app(settings: Settings) -> faust.App:
         topic_partitions=settings.llm_topic_partitions,
         # Enough buffered records to keep every in-flight slot busy, and no more.
         stream_buffer_maxsize=max(64, 2 * settings.llm_worker_concurrency),
-        broker_rebalance_timeout=MAX_DEADLINE_MS / 1000 + REBALANCE_MARGIN_S,
+        broker_rebalance_timeout=REBALANCE_TIMEOUT_S,
         broker_session_timeout=settings.llm_broker_session_timeout_s,
         broker_heartbeat_interval=settings.llm_broker_session_timeout_s / 10,
         broker_commit_interval=settings.llm_commit_interval_s,
