@@ -70,8 +70,9 @@ def worker(processes: str) -> None:
     if count > 1:
         sys.exit(run_fleet(count, port=settings.llm_service_port, data_dir=settings.llm_data_dir))
     from streams.app import create_app
-    from streams.worker import Worker
+    from streams.worker import Worker, use_uvloop
 
+    use_uvloop()
     app = create_app(settings).faust
     # Faust's own command line would read ours: hand it no arguments.
     sys.argv = sys.argv[:1]

@@ -16,7 +16,7 @@ import json
 import logging
 import time
 from collections.abc import Sequence
-from typing import Any, NamedTuple
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -29,7 +29,6 @@ from streams.models import (
     DeadLetter,
     EnrichedJob,
     ErrorInfo,
-    Message,
     ProviderCall,
     RawJob,
     Usage,
@@ -39,7 +38,7 @@ from streams.pipeline.dead_letter import dead_letter, job_id_of
 from streams.pipeline.lane import BatchLane
 from streams.pipeline.lane.records import LaneJob
 from streams.pipeline.once import SOURCE_HEADER, source_of
-from streams.pipeline.publisher import publish
+from streams.pipeline.publisher import Outgoing, publish, publish_all
 from streams.providers.base import Completion
 from streams.providers.prompt import prompt_version
 from streams.routing.router import Routed, Router
@@ -51,13 +50,6 @@ log = logging.getLogger(__name__)
 LIVE_AFTER_BATCH_MIN_S = 5.0
 
 Headers = dict[str, bytes]
-
-
-class Outgoing(NamedTuple):
-    topic: Any
-    key: str | None
-    record: Message
-    headers: Headers | None = None
 
 
 class Enricher:
@@ -131,7 +123,7 @@ class Enricher:
         try:
             answer, routed = await self._answer(job, key, deadline)
         except EnrichmentFailed as exc:
-            await self._publish_all(self._calls(job, exc.attempts))
+            await publish_all(self._calls(job, exc.attempts))
             raise
         # Served without a call of its own (cache or an identical job): no attempts, no cost.
         if routed is None:
@@ -179,7 +171,7 @@ class Enricher:
         if source is not None:
             outgoing.append(Outgoing(self.topics.enriched, job.job_id, enriched, source))
         try:
-            await self._publish_all(outgoing)
+            await publish_all(outgoing)
         except PublishRejected as exc:
             raise PublishRejected(str(exc), attempts=enriched.attempts) from None
         return enriched
@@ -235,7 +227,7 @@ class Enricher:
                 error=ErrorInfo(type=type(error).__name__, message=str(error)),
             )
             attempts.append(attempt)
-            await self._publish_all([self._batch_call(job.job, attempt, batch_id)])
+            await publish_all([self._batch_call(job.job, attempt, batch_id)])
         detail = f"{reason}: {error}" if error is not None else reason
         left_s = job.deadline_at.timestamp() - time.time()
         if left_s >= LIVE_AFTER_BATCH_MIN_S:
@@ -314,18 +306,6 @@ class Enricher:
         )
         answer.set_result(result)
         return result, routed
-
-    async def _publish_all(self, outgoing: list[Outgoing]) -> None:
-        results = await asyncio.gather(
-            *(publish(o.topic, o.key, o.record, headers=o.headers) for o in outgoing),
-            return_exceptions=True,
-        )
-        failures = [result for result in results if isinstance(result, BaseException)]
-        for failure in failures:
-            if not isinstance(failure, PublishRejected):
-                raise failure
-        if failures:
-            raise failures[0]
 
     def _calls(self, job: RawJob, attempts: Sequence[Attempt]) -> list[Outgoing]:
         calls = (
