@@ -21,10 +21,12 @@ class TopicFollower:
         bootstrap_servers: str,
         topic: str,
         retention_s: float | None = None,
+        gathered: bool = False,
     ) -> None:
         self.bootstrap_servers = bootstrap_servers
         self.topic = topic
         self._retention_s = retention_s
+        self._gathered = gathered  # see kafka.clients.reader
         self.replayed = asyncio.Event()
 
     def apply(self, record: Any) -> None:
@@ -38,7 +40,7 @@ class TopicFollower:
             compacted=True,
             retention_s=self._retention_s,
         )
-        async with reader(self.bootstrap_servers) as consumer:
+        async with reader(self.bootstrap_servers, gathered=self._gathered) as consumer:
             partition = TopicPartition(self.topic, 0)
             consumer.assign([partition])
             await consumer.seek_to_beginning(partition)

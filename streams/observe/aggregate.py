@@ -22,6 +22,7 @@ from aiokafka.abc import ConsumerRebalanceListener
 from pydantic import BaseModel, Field, ValidationError
 
 from streams.kafka.admin import ensure_topic, restarted_on_kafka_errors
+from streams.kafka.clients import GATHERED
 from streams.models import ProviderCall
 from streams.observe.stats import RECENT_KEPT, Stats, add, empty, minute_of
 
@@ -110,6 +111,7 @@ class Aggregator(ConsumerRebalanceListener):  # type: ignore[misc]
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             isolation_level="read_committed",
+            **GATHERED,  # a batch per half second anyway
         )
         producer = AIOKafkaProducer(
             bootstrap_servers=self.bootstrap_servers,

@@ -68,6 +68,9 @@ class RepostCache(TopicFollower):
             bootstrap_servers=config.bootstrap_servers,
             topic=config.topic,
             retention_s=config.max_age_s,
+            # This worker's own entries are in memory at once (put); another worker's may
+            # come half a second late, which costs at most a call for a repost within it.
+            gathered=True,
         )
         self.max_entries = config.max_entries
         self.max_age_s = config.max_age_s
