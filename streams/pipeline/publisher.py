@@ -53,7 +53,9 @@ async def publish_all(outgoing: Sequence[Outgoing]) -> None:
     the broker is away: the input is acked only after this returns, so giving up would lose
     it. A record the broker refuses for good (too large) is a PublishRejected, raised once
     the others are delivered."""
-    todo = [(o, o.record.model_dump_json().encode() if o.record else None) for o in outgoing]
+    todo = [
+        (o, None if o.record is None else o.record.model_dump_json().encode()) for o in outgoing
+    ]
     rejected: list[PublishRejected] = []
     for attempt in itertools.count():
         sent: list[tuple[Outgoing, bytes | None, Awaitable[Any]]] = []
