@@ -26,13 +26,13 @@ from typing import Any
 
 import httpx
 import psutil
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from httpx_aiohttp import AiohttpTransport
 
 from bench.common import broker, job_line, percentile, settings_for, simulator
 from streams.app import create_app
 from streams.config.settings import Settings
-from streams.kafka.admin import ensure_topic, partitions_of
+from streams.kafka.admin import ensure_topic, partitions_when_created
 from streams.models import RawJob
 from streams.providers.base import EnrichRequest
 from streams.providers.openai import OpenAIProvider
@@ -58,9 +58,7 @@ async def wait_for_records(bootstrap: str, topic: str, count: int) -> None:
     await consumer.start()
     try:
         # Found once: a client per look would cost the measured process CPU of its own.
-        while not (numbers := await partitions_of(bootstrap, topic)):  # noqa: ASYNC110
-            await asyncio.sleep(0.1)
-        partitions = [TopicPartition(topic, p) for p in numbers]
+        partitions = await partitions_when_created(bootstrap, topic, every_s=0.1)
         while sum((await consumer.end_offsets(partitions)).values()) < count:  # noqa: ASYNC110
             await asyncio.sleep(0.1)
     finally:

@@ -78,6 +78,15 @@ async def read_to_end(
         return await read_up_to(consumer, await consumer.end_offsets(partitions))
 
 
+async def partitions_when_created(
+    bootstrap_servers: str, name: str, *, every_s: float = 1.0
+) -> list[TopicPartition]:
+    """The topic's partitions, once someone (the worker) has created it."""
+    while not (found := await partitions_of(bootstrap_servers, name)):  # noqa: ASYNC110 (no event tells of a new topic)
+        await asyncio.sleep(every_s)
+    return [TopicPartition(name, p) for p in found]
+
+
 async def seek_to_time(consumer: Any, partitions: list[TopicPartition], at_ms: int) -> None:
     """Each partition to its first record stamped ``at_ms`` or later (its end, where none is)."""
     found = await consumer.offsets_for_times({tp: at_ms for tp in partitions})

@@ -5,17 +5,15 @@ are the exception, so that is cheap) and so answers for the whole group.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections import Counter, deque
 from collections.abc import Callable
 from typing import Any
 
-from aiokafka import TopicPartition
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from streams.kafka.admin import partitions_of, restarted_on_kafka_errors, seek_to_time
+from streams.kafka.admin import partitions_when_created, restarted_on_kafka_errors, seek_to_time
 from streams.kafka.clients import reader
 from streams.models import ErrorInfo
 from streams.vocab import Stage
@@ -24,7 +22,6 @@ log = logging.getLogger(__name__)
 
 WINDOW_MIN = 60
 RECENT_KEPT = 20
-RECHECK_S = 1.0  # how often a topic not created yet is looked for
 POLL_MS = 1000
 
 
@@ -86,16 +83,10 @@ class DeadLetterFollower:
     async def run(self) -> None:
         await restarted_on_kafka_errors(f"dead letters: following {self.topic}", self._follow)
 
-    async def _partitions_when_created(self) -> list[TopicPartition]:
-        """The topic's partitions, once the worker has created it."""
-        while not (found := await partitions_of(self.bootstrap_servers, self.topic)):  # noqa: ASYNC110 (no event tells of a new topic)
-            await asyncio.sleep(RECHECK_S)
-        return [TopicPartition(self.topic, p) for p in found]
-
     async def _follow(self) -> None:
         self._by_minute, self._recent = {}, deque(maxlen=RECENT_KEPT)
         async with reader(self.bootstrap_servers) as consumer:
-            partitions = await self._partitions_when_created()
+            partitions = await partitions_when_created(self.bootstrap_servers, self.topic)
             consumer.assign(partitions)
             since_ms = int((self._clock() - WINDOW_MIN * 60) * 1000)
             await seek_to_time(consumer, partitions, since_ms)

@@ -26,7 +26,7 @@ from typing import Any
 from aiokafka import TopicPartition
 from aiokafka.errors import KafkaError
 
-from streams.kafka.admin import partitions_of, read_up_to
+from streams.kafka.admin import partitions_of, read_up_to, seek_to_time
 from streams.kafka.clients import admin, reader
 
 log = logging.getLogger(__name__)
@@ -160,11 +160,8 @@ class PublishedBefore:
         if not outcome_tps:
             return []
         consumer.assign(outcome_tps)
-        starts = await consumer.offsets_for_times(dict.fromkeys(outcome_tps, since_ms))
         ends = await consumer.end_offsets(outcome_tps)
-        for tp in outcome_tps:
-            found = starts.get(tp)
-            consumer.seek(tp, found.offset if found is not None else ends[tp])
+        await seek_to_time(consumer, outcome_tps, since_ms)
         sources = []
         for record in await read_up_to(consumer, ends):
             for name, value in record.headers or ():

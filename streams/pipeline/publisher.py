@@ -58,15 +58,8 @@ async def publish_all(outgoing: Sequence[Outgoing]) -> None:
     ]
     rejected: list[PublishRejected] = []
     for attempt in itertools.count():
-        sent: list[tuple[Outgoing, bytes | None, Awaitable[Any]]] = []
+        sent = [(o, value, await _send(o, value)) for o, value in todo]
         failed: list[tuple[Outgoing, bytes | None, BaseException]] = []
-        for o, value in todo:
-            try:
-                sent.append((o, value, await _send(o, value)))
-            except MessageSizeTooLargeError as exc:
-                rejected.append(PublishRejected(f"{o.topic.get_topic_name()}: {exc}"))
-            except (KafkaError, TimeoutError) as exc:
-                failed.append((o, value, exc))
         for o, value, delivery in sent:
             try:
                 await delivery
@@ -88,14 +81,20 @@ async def publish_all(outgoing: Sequence[Outgoing]) -> None:
 
 
 async def _send(o: Outgoing, value: bytes | None) -> Awaitable[Any]:
-    """Enqueue one record; returns the acknowledgement to await."""
+    """Enqueue one record; returns the acknowledgement to await, which carries the error
+    when the producer refused the record at once."""
     producer = await o.topic.app.maybe_start_producer()
-    delivery: Awaitable[Any] = await producer.send(
-        o.topic.get_topic_name(),
-        o.key.encode() if o.key else None,
-        value,
-        o.partition,
-        None,  # timestamp: the producer's clock
-        o.headers,
-    )
+    try:
+        delivery: Awaitable[Any] = await producer.send(
+            o.topic.get_topic_name(),
+            o.key.encode() if o.key else None,
+            value,
+            o.partition,
+            None,  # timestamp: the producer's clock
+            o.headers,
+        )
+    except (KafkaError, TimeoutError) as exc:  # too large, or the broker away
+        refused: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        refused.set_exception(exc)
+        return refused
     return delivery
