@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint format schemas clean
+.PHONY: install run test test-fast lint format schemas clean
 
 install: $(STAMP)
 
@@ -31,6 +31,10 @@ lint: install
 
 test: lint
 	$(BIN)/pytest
+
+# The inner loop: lint, types and every test that needs no broker and no worker process.
+test-fast: lint
+	$(BIN)/pytest -m "not broker and not slow"
 
 format: install
 	$(BIN)/ruff check --fix .

@@ -26,10 +26,11 @@ from httpx_aiohttp import AiohttpTransport
 
 from bench.common import simulator
 from streams.config.settings import load_settings
+from streams.deadline import Deadline
 from streams.models import RawJob
 from streams.providers.base import EnrichRequest
 from streams.providers.build import build_providers
-from streams.routing.router import Router
+from streams.routing.router import Router, request_for
 
 LITELLM_VENV = Path(".venv-litellm")
 JOB = RawJob(
@@ -101,10 +102,11 @@ async def ours(calls: int, concurrency: int) -> dict[str, float]:
         (await client.post(path, json=body)).json()
 
     router = Router(settings.routing(), providers)
+    request = request_for(JOB, router.config)
     results = {
         "direct_httpx": await _timed(direct, calls, concurrency),
         "our_router": await _timed(
-            lambda: router.enrich(JOB, deadline=router.deadline_for(JOB)), calls, concurrency
+            lambda: router.enrich(request, deadline=Deadline.after(45)), calls, concurrency
         ),
     }
     await client.aclose()

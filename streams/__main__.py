@@ -1,3 +1,5 @@
 from streams.cli import main
 
+__all__: list[str] = []
+
 main()

@@ -11,28 +11,36 @@ from typing import Any
 
 import faust
 
+from streams.config.runtime import RuntimeConfig
 from streams.config.settings import Settings
 from streams.control.follower import ControlFollower, ControlState
 from streams.kafka import backoff
 from streams.kafka.outage import OutageLog, broker_reachable
+from streams.kafka.readers import Supervisor
 from streams.kafka.topics import Topics
 from streams.models import MAX_DEADLINE_MS
 from streams.observe.aggregate import Aggregator
 from streams.observe.dead_letters import DeadLetterFollower
 from streams.observe.flow import FlowTopics, JobFlow
 from streams.observe.spend import SpendFollower
-from streams.observe.tables import StatsStore
-from streams.pipeline.agent import install_enrich_agent
+from streams.observe.tables import StatsStore, install_stats_agent
+from streams.pipeline.agent import Lanes, install_enrich_agent
 from streams.pipeline.cache import RepostCache
 from streams.pipeline.enricher import Enricher
 from streams.pipeline.lane import BatchLane
+from streams.pipeline.lane.finish import LaneFinisher
 from streams.pipeline.once import PublishedBefore
+from streams.pipeline.outcome import Outcomes
+from streams.pipeline.ticket import Intake
 from streams.providers.batch import batch_apis
+from streams.providers.batch.base import BatchAPI
 from streams.providers.build import build_providers
 from streams.routing.limits import Share
-from streams.routing.router import Router
+from streams.routing.router import Router, request_for
 from streams.web import server
 from streams.web.handlers import Handlers
+
+__all__ = ["REBALANCE_TIMEOUT_S", "StreamsApp", "create_app"]
 
 # Rebalances and shutdown wait for records in flight, each bounded by its deadline; the
 # group gives them the longest deadline a job may ask for, and this much more.
@@ -53,12 +61,13 @@ class StreamsApp:
     control: ControlFollower
     stats: StatsStore
     cache: RepostCache | None
+    readers: Supervisor
 
     @contextlib.asynccontextmanager
     async def running(self, *, ready_within_s: float = 60.0) -> AsyncIterator[StreamsApp]:
         """Run the worker inside the current event loop (for embedding, tests and
         benchmarks; ``llm-streams worker`` is the usual way). Returns once the worker has
-        its partitions of the raw topic."""
+        its partitions of the raw topic and its readers have caught up."""
         app = self.faust
         app.loop = asyncio.get_running_loop()
         app.finalize()
@@ -69,6 +78,7 @@ class StreamsApp:
                 # Faust offers nothing to await for "partitions assigned": poll.
                 while not any(tp.topic == raw for tp in app.consumer.assignment()):  # noqa: ASYNC110
                     await asyncio.sleep(0.1)
+                await self.readers.ready()
             yield self
         finally:
             await app.stop()
@@ -83,22 +93,16 @@ def create_app(settings: Settings, *, router: Router | None = None) -> StreamsAp
     topics = Topics.declare(app, kafka)
     providers = build_providers(settings.provider)
     router = router or Router(settings.routing(), providers)
-    control = ControlFollower(ControlState(settings, router))
+    control = ControlFollower(
+        ControlState(RuntimeConfig(settings), router),
+        bootstrap_servers=kafka.bootstrap_servers,
+        topic=settings.llm_topic_control,
+    )
     cache_config = settings.cache()
     # Not waited for at start-up: until it has read the topic, a repost costs a call.
     cache = RepostCache(cache_config) if cache_config is not None else None
-    lane = BatchLane(
-        config=settings.batch(), topics=topics, apis=batch_apis(providers), router=router
-    )
-    enricher = Enricher(
-        topics=topics,
-        router=router,
-        price_version=settings.llm_price_version,
-        cache=cache,
-        lane=lane,
-    )
-    lane.finisher = enricher
-    _hand_over_lanes(app, lane, raw=topics.raw.get_topic_name())
+    lanes = _lanes(settings, topics=topics, router=router, cache=cache, apis=batch_apis(providers))
+    _hand_over_lanes(app, lanes.batch, raw=topics.raw.get_topic_name())
 
     aggregator, spend = _stats_path(settings, router)
     dead_letters = DeadLetterFollower(
@@ -106,21 +110,18 @@ def create_app(settings: Settings, *, router: Router | None = None) -> StreamsAp
     )
     flow = _job_flow(settings, topics)
 
-    async def follow_topics() -> None:
-        followers = [control.run(), aggregator.run(), spend.run(), dead_letters.run()]
-        await asyncio.gather(*followers, *([cache.run()] if cache is not None else []))
-
-    app.task(follow_topics)
+    readers = Supervisor([control, aggregator, spend, dead_letters, *([cache] if cache else [])])
+    app.task(readers.run)
     _follow_share(app, router=router, raw=topics.raw.get_topic_name(), of=kafka.partitions)
     _watch_broker(app)
     install_enrich_agent(
         app,
         topics=topics,
-        enricher=enricher,
+        lanes=lanes,
         published=_published_before(settings),
         concurrency=settings.llm_worker_concurrency,
         bootstrap_servers=kafka.bootstrap_servers,
-        ready=control.replayed,
+        ready=control.ready,
     )
 
     async def close_clients(sender: Any, **kwargs: Any) -> None:
@@ -130,20 +131,57 @@ def create_app(settings: Settings, *, router: Router | None = None) -> StreamsAp
 
     app.on_before_shutdown.connect(close_clients)  # type: ignore[arg-type]
     stats = StatsStore(app, topics=topics)
+    install_stats_agent(app, stats, topics=topics)
     handlers = Handlers(
         app=app,
         config=settings.web(),
         topics=topics,
         control=control,
         stats=stats,
-        enricher=enricher,
+        lanes=lanes,
         flow=flow,
         dead_letters=dead_letters,
     )
     server.install(app, handlers, tables=stats.totals)
     return StreamsApp(
-        faust=app, topics=topics, router=router, control=control, stats=stats, cache=cache
+        faust=app,
+        topics=topics,
+        router=router,
+        control=control,
+        stats=stats,
+        cache=cache,
+        readers=readers,
     )
+
+
+def _lanes(
+    settings: Settings,
+    *,
+    topics: Topics,
+    router: Router,
+    cache: RepostCache | None,
+    apis: dict[str, BatchAPI],
+) -> Lanes:
+    """The ticket office, the live and batch lanes, and the one sink they finish through."""
+    outcomes = Outcomes(topics=topics, price_version=settings.llm_price_version, cache=cache)
+    live = Enricher(router=router, outcomes=outcomes, cache=cache)
+    batch_config = settings.batch()
+    finisher = LaneFinisher(
+        outcomes=outcomes,
+        live=live,
+        request_for=lambda entry: request_for(entry.job, router.config),
+    )
+    batch = BatchLane(
+        config=batch_config,
+        topics=topics,
+        apis=apis,
+        finisher=finisher,
+        may_spend=lambda name: not router.status().providers[name].budget.over_budget,
+    )
+    intake = Intake(
+        router=router, default_lane=batch_config.default_lane, batch_providers=set(apis)
+    )
+    return Lanes(intake=intake, live=live, batch=batch, outcomes=outcomes)
 
 
 def _stats_path(settings: Settings, router: Router) -> tuple[Aggregator, SpendFollower]:

@@ -21,6 +21,8 @@ from streams.jobs_file import Format, format_of, read_jobs
 from streams.models import ControlCommand, DeadLetter, RawJob
 from streams.vocab import PROVIDER_NAMES, ProviderName, Stage
 
+__all__ = ["main"]
+
 
 def _settings() -> Settings:
     try:
@@ -396,10 +398,19 @@ def config_set(assignments: tuple[str, ...]) -> None:
 
 
 def _control(command: ControlCommand) -> None:
+    from streams.config.runtime import RuntimeConfig
     from streams.control.commands import publish
 
+    settings = _settings()
     try:
-        asyncio.run(publish(_settings(), command))
+        asyncio.run(
+            publish(
+                command,
+                config=RuntimeConfig(settings),
+                bootstrap_servers=settings.kafka_bootstrap_servers,
+                topic=settings.llm_topic_control,
+            )
+        )
     except StreamsError as exc:
         raise click.ClickException(str(exc)) from None
 

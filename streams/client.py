@@ -13,15 +13,19 @@ Jobs are validated RawJobs keyed by job_id, as the worker expects them; results 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncGenerator, Callable, Iterable
 from types import TracebackType
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaProducer, TopicPartition
 
 from streams.errors import StreamsError
 from streams.kafka.admin import partitions_of
+from streams.kafka.clients import group_reader, producer, reader
 from streams.models import DeadLetter, EnrichedJob, RawJob
+
+__all__ = ["JobFailed", "JobsClient"]
 
 Result = EnrichedJob | DeadLetter
 
@@ -48,12 +52,10 @@ class JobsClient:
         self.enriched_topic = enriched_topic
         self.dead_letter_topic = dead_letter_topic
         self._producer: AIOKafkaProducer | None = None
+        self._clients = contextlib.AsyncExitStack()
 
     async def __aenter__(self) -> JobsClient:
-        self._producer = AIOKafkaProducer(
-            bootstrap_servers=self.bootstrap, acks="all", enable_idempotence=True
-        )
-        await self._producer.start()
+        self._producer = await self._clients.enter_async_context(producer(self.bootstrap))
         return self
 
     async def __aexit__(
@@ -62,9 +64,8 @@ class JobsClient:
         error: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        if self._producer is not None:
-            await self._producer.stop()
-            self._producer = None
+        self._producer = None
+        await self._clients.aclose()
 
     async def publish(
         self, jobs: RawJob | Iterable[RawJob], *, progress: Callable[[int], None] | None = None
@@ -93,36 +94,28 @@ class JobsClient:
     ) -> AsyncGenerator[Result, None]:
         """Enriched jobs and dead letters, as the consumer group ``group``. What the caller has
         taken is committed before more are fetched, and when the iteration ends; never more."""
-        consumer = AIOKafkaConsumer(
-            self.enriched_topic,
-            self.dead_letter_topic,
-            bootstrap_servers=self.bootstrap,
-            group_id=group,
-            enable_auto_commit=False,
-            auto_offset_reset="earliest" if from_beginning else "latest",
-        )
-        await consumer.start()
         taken: dict[TopicPartition, int] = {}
-        try:
-            while True:
-                batches = await consumer.getmany(timeout_ms=1000)
-                for tp, records in batches.items():
-                    for record in records:
-                        taken[tp] = record.offset + 1  # handed over is taken
-                        yield self._result(record)
-                if batches:
+        async with group_reader(
+            self.bootstrap, group_id=group, from_start=from_beginning
+        ) as consumer:
+            consumer.subscribe([self.enriched_topic, self.dead_letter_topic])
+            try:
+                while True:
+                    batches = await consumer.getmany(timeout_ms=1000)
+                    for tp, records in batches.items():
+                        for record in records:
+                            taken[tp] = record.offset + 1  # handed over is taken
+                            yield self._result(record)
+                    if batches:
+                        await consumer.commit(taken)
+            finally:
+                if taken:
                     await consumer.commit(taken)
-        finally:
-            if taken:
-                await consumer.commit(taken)
-            await consumer.stop()
 
     async def enrich(self, job: RawJob, *, timeout: float) -> EnrichedJob:  # noqa: ASYNC109
         """Publish ``job`` and wait for its result: the EnrichedJob, or JobFailed with the
         dead letter's reason, or TimeoutError after ``timeout`` seconds."""
-        consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, group_id=None)
-        await consumer.start()
-        try:
+        async with reader(self.bootstrap) as consumer:
             partitions = [
                 TopicPartition(topic, p)
                 for topic in (self.enriched_topic, self.dead_letter_topic)
@@ -139,8 +132,6 @@ class JobsClient:
                         for record in records:
                             if record.key == job.job_id.encode():
                                 return _reply(self._result(record))
-        finally:
-            await consumer.stop()
 
     async def _partitions(self, topic: str) -> list[int]:
         found = await partitions_of(self.bootstrap, topic)

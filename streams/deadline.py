@@ -22,6 +22,8 @@ from types import TracebackType
 from streams.errors import DeadlineExceeded
 from streams.models import Attempt
 
+__all__ = ["MIN_ATTEMPT_S", "Clock", "Deadline"]
+
 Clock = Callable[[], float]
 
 # An attempt with less time than this left is not started: it could not finish.

@@ -14,8 +14,10 @@ StreamsError
 │       ├── QuotaExhausted        billing: out of credit or quota
 │       └── InvalidOutput         refusal, truncated, blank, non-JSON or schema-invalid answer
 ├── RequestTooLarge               one request needs more tokens than a per-minute limit allows
+├── RecordRejected                a record on the raw topic is not a job (its cause says why)
 ├── PublishRejected               the broker refused a record for good (e.g. too large)
 └── EnrichmentFailed              no provider gave a valid answer (carries every attempt)
+    ├── BatchFailed               a batch-lane job's batch failed, and no live call saved it
     └── DeadlineExceeded          the job's time budget ran out first
 
 Each class names the ``outcome`` recorded for the attempt on ``llm.calls``.
@@ -29,8 +31,32 @@ from typing import ClassVar
 
 from pydantic import ValidationError
 
-from streams.models import Attempt
-from streams.vocab import Outcome
+from streams.models import Attempt, ErrorInfo
+from streams.vocab import Outcome, Stage
+
+__all__ = [
+    "AuthenticationError",
+    "BadRequest",
+    "BatchFailed",
+    "BudgetExhausted",
+    "ConfigurationError",
+    "DeadlineExceeded",
+    "EnrichmentFailed",
+    "InvalidOutput",
+    "ProviderConnectError",
+    "ProviderError",
+    "ProviderTimeout",
+    "ProviderUnavailable",
+    "PublishRejected",
+    "QuotaExhausted",
+    "RateLimited",
+    "RecordRejected",
+    "RequestTooLarge",
+    "StreamsError",
+    "describe",
+    "failed_attempt",
+    "redact",
+]
 
 
 class StreamsError(Exception):
@@ -108,6 +134,16 @@ class RequestTooLarge(StreamsError):
     """A single request needs more tokens than the per-minute limit allows."""
 
 
+class RecordRejected(StreamsError):
+    """A raw record that is not a job: not UTF-8, not JSON, or not a valid RawJob. The
+    exception it was is its ``__cause__``, whose name its dead letter carries."""
+
+    def __init__(self, message: str, *, stage: Stage, job_id: str | None) -> None:
+        super().__init__(message)
+        self.stage = stage
+        self.job_id = job_id
+
+
 class PublishRejected(StreamsError):
     """The broker refused a record for good (e.g. too large); retrying cannot help.
     ``attempts`` are the provider calls behind the result that could not be published."""
@@ -134,6 +170,10 @@ class EnrichmentFailed(StreamsError):
         )
 
 
+class BatchFailed(EnrichmentFailed):
+    """A batch-lane job's batch failed or expired, and no live call saved it."""
+
+
 class DeadlineExceeded(EnrichmentFailed):
     """The job's time budget ran out (raised where the wait or the call was cut short)."""
 
@@ -143,6 +183,28 @@ class DeadlineExceeded(EnrichmentFailed):
 class BudgetExhausted(DeadlineExceeded):
     """The job's deadline ran out while every provider it could use was over its daily
     budget (LLM_BUDGETS): replay it once the day turns or a budget is raised."""
+
+
+def failed_attempt(
+    error: ProviderError | DeadlineExceeded,
+    *,
+    provider: str,
+    model: str,
+    attempt: int,
+    latency_ms: float,
+    batch_id: str | None = None,
+) -> Attempt:
+    """The record of one call that ended in ``error``."""
+    return Attempt(
+        provider=provider,
+        model=model,
+        attempt=attempt,
+        outcome=error.outcome,
+        http_status=error.status_code if isinstance(error, ProviderError) else None,
+        latency_ms=latency_ms,
+        error=ErrorInfo(type=type(error).__name__, message=str(error)),
+        batch_id=batch_id,
+    )
 
 
 def redact(text: str, secrets: list[str]) -> str:

@@ -17,6 +17,8 @@ import sys
 import time
 from pathlib import Path
 
+__all__ = ["processes_for", "run_fleet"]
+
 POLL_S = 0.2
 STOP_TIMEOUT_S = 90.0
 

@@ -18,6 +18,8 @@ from pydantic import ValidationError
 from streams.errors import describe
 from streams.models import RawJob
 
+__all__ = ["Format", "format_of", "read_jobs"]
+
 Format = Literal["jsonl", "csv"]
 
 

@@ -12,6 +12,28 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from streams.pricing import ModelPrice
 from streams.vocab import Lane, Outcome, ProviderName, Stage
 
+__all__ = [
+    "MAX_BATCH_DEADLINE_MS",
+    "MAX_DEADLINE_MS",
+    "MAX_JOB_ID_CHARS",
+    "SCHEMA_VERSION",
+    "TOPIC_MESSAGES",
+    "Attempt",
+    "ControlCommand",
+    "DeadLetter",
+    "EnrichedJob",
+    "Enrichment",
+    "ErrorInfo",
+    "JobOptions",
+    "Message",
+    "OriginalRecord",
+    "ProviderCall",
+    "RawJob",
+    "SalaryRange",
+    "Usage",
+    "utcnow",
+]
+
 SCHEMA_VERSION: Literal[1] = 1
 
 # Kafka's default message limit is 1 MB; a job must fit in one record with room to spare.
@@ -169,6 +191,9 @@ class Attempt(Message):
     latency_ms: float = Field(ge=0)
     usage: Usage = Field(default_factory=Usage)
     error: ErrorInfo | None = None
+    # In memory only (the ledger's ``ProviderCall`` carries it): the published attempts keep
+    # the contract of schema version 1.
+    batch_id: str | None = Field(default=None, exclude=True)
 
 
 class EnrichedJob(Message):
@@ -267,6 +292,8 @@ class ProviderCall(Message):
             price_version=price_version,
             error_type=attempt.error.type if attempt.error else None,
             error_message=attempt.error.message[:500] if attempt.error else None,
+            lane="live" if attempt.batch_id is None else "batch",
+            batch_id=attempt.batch_id,
         )
 
 

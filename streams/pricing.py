@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
+__all__ = ["DEFAULT_PRICES", "PRICE_VERSION", "ModelPrice"]
+
 # The date the default table below was read from the vendors' price pages.
 PRICE_VERSION = "2026-12-01"
 

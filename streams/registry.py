@@ -15,6 +15,8 @@ from dataclasses import dataclass
 
 from streams.vocab import PROVIDER_NAMES, ProviderName
 
+__all__ = ["SPECS"]
+
 
 @dataclass(frozen=True, kw_only=True)
 class ProviderSpec:

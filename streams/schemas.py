@@ -14,6 +14,8 @@ from typing import Any
 
 from streams.models import SCHEMA_VERSION, TOPIC_MESSAGES, Enrichment
 
+__all__ = ["contract", "enrichment_schema", "stale_contracts", "write_contracts"]
+
 JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 
 

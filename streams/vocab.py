@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from typing import Literal, get_args
 
+__all__ = ["PROVIDER_NAMES", "TOTAL_BUDGET", "Lane", "Outcome", "ProviderName", "Stage"]
+
 ProviderName = Literal["openai", "anthropic", "gemini", "deepseek", "ollama"]
 PROVIDER_NAMES: tuple[ProviderName, ...] = get_args(ProviderName)
 # The budget (LLM_BUDGETS) for the whole service, beside the providers' own.

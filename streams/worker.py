@@ -19,6 +19,8 @@ from typing import Any
 import faust
 import uvloop
 
+__all__ = ["Worker", "use_uvloop"]
+
 log = logging.getLogger(__name__)
 
 EXIT_SHUTDOWN_TIMED_OUT = 1

@@ -37,6 +37,13 @@ def run_cli(
     )
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A test that uses the broker is marked ``broker``: ``make test-fast`` leaves those out."""
+    for item in items:
+        if "kafka_bootstrap" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.broker)
+
+
 def _docker_answers() -> bool:
     try:
         import docker

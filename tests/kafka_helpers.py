@@ -11,7 +11,11 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
+from streams.config.runtime import RuntimeConfig
+from streams.config.settings import Settings
+from streams.control.commands import publish
 from streams.kafka.admin import partitions_of
+from streams.models import ControlCommand
 
 
 async def produce(
@@ -96,3 +100,13 @@ async def wait_for(predicate: Any, *, timeout_s: float = 30.0, interval_s: float
             return
         await asyncio.sleep(interval_s)
     raise AssertionError(f"condition not met within {timeout_s}s")
+
+
+async def send_command(settings: Settings, command: ControlCommand) -> None:
+    """Publish a control command as the CLI does."""
+    await publish(
+        command,
+        config=RuntimeConfig(settings),
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        topic=settings.llm_topic_control,
+    )

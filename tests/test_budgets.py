@@ -14,9 +14,8 @@ import pytest
 from devstack.harness import SimulatorThread
 from streams.app import create_app
 from streams.config.settings import Settings
-from streams.control.commands import publish
 from streams.models import ControlCommand
-from tests.kafka_helpers import consume, end_offsets, job_record, produce, wait_for
+from tests.kafka_helpers import consume, end_offsets, job_record, produce, send_command, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -25,7 +24,7 @@ TINY_USD = 1e-9  # spent by the first call
 
 async def _set_budgets(settings: Settings, budgets: dict[str, float]) -> None:
     command = ControlCommand(action="set_config", config={"LLM_BUDGETS": budgets})
-    await publish(settings, command)
+    await send_command(settings, command)
 
 
 def _providers(records: list[Any]) -> dict[str, str]:
@@ -47,7 +46,7 @@ async def test_budgets_fall_back_then_pause_intake_then_resume(
         assert json.loads(first.value)["provider"] == "openai", "nothing spent yet"
 
         async def openai_over_budget() -> bool:
-            return router.gates["openai"].over_budget
+            return router.status().providers["openai"].budget.over_budget
 
         await wait_for(openai_over_budget)  # once the first call's cost is in the stats
         await produce(bootstrap, raw, [job_record(f"fallback{n}") for n in range(4)])

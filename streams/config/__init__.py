@@ -1,1 +1,3 @@
 """Settings from the environment, and the slice of them each part receives."""
+
+__all__: list[str] = []

@@ -38,6 +38,8 @@ from streams.pricing import DEFAULT_PRICES, PRICE_VERSION, ModelPrice
 from streams.registry import SPECS
 from streams.vocab import PROVIDER_NAMES, TOTAL_BUDGET, ProviderName
 
+__all__ = ["Settings", "load_settings", "runtime_keys"]
+
 
 def _provider_fields() -> dict[str, Any]:
     """Three variables per provider, named by its registry entry: its key (switches it to
@@ -48,6 +50,11 @@ def _provider_fields() -> dict[str, Any]:
         fields[spec.url_variable.lower()] = (HttpUrl, HttpUrl(spec.default_base_url))
         fields[spec.model_variable.lower()] = (str, spec.default_model)
     return fields
+
+
+# Marks a setting a running worker takes on (``llm-streams config set``); the rest need a
+# restart. What a patch may change is read off these marks (``runtime_keys``).
+RUNTIME: dict[str, Any] = {"runtime": True}
 
 
 class _Base(BaseSettings):
@@ -91,24 +98,32 @@ class Settings(_ProviderFields):
 
     # Processing
     llm_worker_concurrency: int = Field(default=64, ge=1, le=4096)
-    llm_provider_chain: Annotated[list[ProviderName], NoDecode] = list(PROVIDER_NAMES)
-    llm_job_deadline_s: float = Field(default=45.0, gt=0, le=300)
-    llm_attempt_timeout_s: float = Field(default=30.0, gt=0, le=300)
-    llm_retry_attempts: int = Field(default=2, ge=1, le=10)
-    llm_retry_initial_backoff_s: float = Field(default=0.25, ge=0, le=60)
-    llm_retry_max_backoff_s: float = Field(default=8.0, ge=0, le=300)
-    llm_routing_strategy: Literal["priority", "latency"] = "priority"
-    llm_breaker_failures: int = Field(default=10, ge=1, le=1000)
-    llm_breaker_failure_ratio: float = Field(default=0.5, gt=0, le=1)
-    llm_breaker_window: int = Field(default=50, ge=2, le=10_000)
-    llm_breaker_cooldown_s: float = Field(default=30.0, gt=0, le=3600)
+    llm_provider_chain: Annotated[list[ProviderName], NoDecode] = Field(
+        default=list(PROVIDER_NAMES), json_schema_extra=RUNTIME
+    )
+    llm_job_deadline_s: float = Field(json_schema_extra=RUNTIME, default=45.0, gt=0, le=300)
+    llm_attempt_timeout_s: float = Field(json_schema_extra=RUNTIME, default=30.0, gt=0, le=300)
+    llm_retry_attempts: int = Field(json_schema_extra=RUNTIME, default=2, ge=1, le=10)
+    llm_retry_initial_backoff_s: float = Field(json_schema_extra=RUNTIME, default=0.25, ge=0, le=60)
+    llm_retry_max_backoff_s: float = Field(json_schema_extra=RUNTIME, default=8.0, ge=0, le=300)
+    llm_routing_strategy: Literal["priority", "latency"] = Field(
+        default="priority", json_schema_extra=RUNTIME
+    )
+    llm_breaker_failures: int = Field(json_schema_extra=RUNTIME, default=10, ge=1, le=1000)
+    llm_breaker_failure_ratio: float = Field(json_schema_extra=RUNTIME, default=0.5, gt=0, le=1)
+    llm_breaker_window: int = Field(json_schema_extra=RUNTIME, default=50, ge=2, le=10_000)
+    llm_breaker_cooldown_s: float = Field(json_schema_extra=RUNTIME, default=30.0, gt=0, le=3600)
     # e.g. {"openai": {"rpm": 500, "tpm": 200000, "concurrency": 32}}
-    llm_provider_limits: dict[str, LimitsConfig] = Field(default_factory=dict)
+    llm_provider_limits: dict[str, LimitsConfig] = Field(
+        json_schema_extra=RUNTIME, default_factory=dict
+    )
     # USD per UTC day for the whole consumer group, per provider and "total" for the service,
     # e.g. {"openai": 50, "total": 80}.
-    llm_budgets: dict[str, Annotated[float, Field(ge=0)]] = Field(default_factory=dict)
-    llm_max_output_tokens: int = Field(default=1024, ge=16, le=65536)
-    llm_temperature: float = Field(default=0.2, ge=0, le=2)
+    llm_budgets: dict[str, Annotated[float, Field(ge=0)]] = Field(
+        json_schema_extra=RUNTIME, default_factory=dict
+    )
+    llm_max_output_tokens: int = Field(json_schema_extra=RUNTIME, default=1024, ge=16, le=65536)
+    llm_temperature: float = Field(json_schema_extra=RUNTIME, default=0.2, ge=0, le=2)
     llm_prices: dict[str, ModelPrice] = Field(default_factory=lambda: dict(DEFAULT_PRICES))
     llm_price_version: str = PRICE_VERSION
     # Reposts: an identical job (normalised title, company, description, options) reuses
@@ -273,9 +288,19 @@ class Settings(_ProviderFields):
         return WebConfig(
             app_id=self.llm_app_id,
             bootstrap_servers=self.kafka_bootstrap_servers,
+            control_topic=self.llm_topic_control,
             admin_token=self.llm_service_admin_token,
             process_batch_max=self.llm_process_batch_max,
         )
+
+
+def runtime_keys() -> frozenset[str]:
+    """The settings marked RUNTIME."""
+    return frozenset(
+        name
+        for name, field in Settings.model_fields.items()
+        if isinstance(field.json_schema_extra, dict) and field.json_schema_extra.get("runtime")
+    )
 
 
 def load_settings(**overrides: object) -> Settings:

@@ -15,6 +15,18 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from streams.pricing import ModelPrice
 from streams.vocab import Lane
 
+__all__ = [
+    "BatchConfig",
+    "BreakerPolicy",
+    "CacheConfig",
+    "KafkaConfig",
+    "LimitsConfig",
+    "ProviderConfig",
+    "RetryPolicy",
+    "RoutingConfig",
+    "WebConfig",
+]
+
 
 @dataclass(frozen=True, kw_only=True)
 class ProviderConfig:
@@ -133,5 +145,6 @@ class WebConfig:
 
     app_id: str
     bootstrap_servers: str
+    control_topic: str  # where its state changes go
     admin_token: SecretStr | None
     process_batch_max: int

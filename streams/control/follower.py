@@ -1,6 +1,6 @@
 """Applying the control topic on every worker: each command, in topic order, to the router.
 
-A restarted worker replays the whole topic before it takes any job (``replayed``), so all
+A restarted worker replays the whole topic before it takes any job (``ready``), so all
 workers converge on the same state."""
 
 from __future__ import annotations
@@ -10,12 +10,13 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from streams.config.settings import Settings
-from streams.control.commands import apply_patch
+from streams.config.runtime import RuntimeConfig
 from streams.errors import ConfigurationError
-from streams.kafka.follower import TopicFollower
+from streams.kafka.readers import WholeTopic
 from streams.models import ControlCommand
 from streams.routing.router import Router
+
+__all__ = ["ControlFollower", "ControlState"]
 
 log = logging.getLogger(__name__)
 
@@ -23,8 +24,8 @@ log = logging.getLogger(__name__)
 class ControlState:
     """The fold of every command so far, applied to the router."""
 
-    def __init__(self, settings: Settings, router: Router) -> None:
-        self.settings = settings
+    def __init__(self, config: RuntimeConfig, router: Router) -> None:
+        self.config = config
         self.router = router
 
     def apply(self, command: ControlCommand) -> None:
@@ -34,11 +35,11 @@ class ControlState:
             log.info("control: %s %s", command.action, command.provider)
         elif command.action == "set_config":
             try:
-                self.settings = apply_patch(self.settings, command.config or {})
+                self.config = self.config.patched(command.config or {})
             except ConfigurationError as exc:
                 log.warning("control: config patch %s %s", command.config, exc)
                 return
-            self.router.reconfigure(self.settings.routing())
+            self.router.reconfigure(self.config.routing())
             log.info("control: config patched: %s", sorted(command.config or {}))
         else:
             # The reset itself travels on the stats-resets topic, co-partitioned with the
@@ -46,14 +47,11 @@ class ControlState:
             log.info("control: stats were reset at %s", command.at.isoformat())
 
 
-class ControlFollower(TopicFollower):
+class ControlFollower(WholeTopic):
     """Applies every command on the control topic, on every worker, in topic order."""
 
-    def __init__(self, state: ControlState) -> None:
-        settings = state.settings
-        super().__init__(
-            bootstrap_servers=settings.kafka_bootstrap_servers, topic=settings.llm_topic_control
-        )
+    def __init__(self, state: ControlState, *, bootstrap_servers: str, topic: str) -> None:
+        super().__init__(bootstrap_servers=bootstrap_servers, topic=topic)
         self.state = state
 
     def apply(self, record: Any) -> None:

@@ -23,6 +23,8 @@ from streams.kafka.clients import producer
 from streams.models import DeadLetter, utcnow
 from streams.vocab import Stage
 
+__all__ = ["Selection", "replay"]
+
 log = logging.getLogger(__name__)
 
 Verdict = Literal["replayed", "would replay", "already replayed", "truncated"]

@@ -1,1 +1,4 @@
-"""Kafka plumbing: topics, admin helpers, the whole-topic follower and the seek-safe transport."""
+"""Kafka plumbing: topics, the clients made outside Faust, the readers and their supervisor,
+admin helpers and the seek-safe transport."""
+
+__all__: list[str] = []

@@ -5,18 +5,25 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiokafka import TopicPartition
 from aiokafka.admin import NewTopic
-from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+from aiokafka.errors import TopicAlreadyExistsError
 
 from streams.kafka.clients import admin, reader
 
-log = logging.getLogger(__name__)
+__all__ = [
+    "ensure_topic",
+    "partitions_in",
+    "partitions_of",
+    "partitions_when_created",
+    "read_to_end",
+    "read_up_to",
+    "seek_to_time",
+]
 
-RESTART_DELAY_S = 1.0
+log = logging.getLogger(__name__)
 
 
 async def partitions_of(bootstrap_servers: str, name: str) -> list[int]:
@@ -95,16 +102,6 @@ async def seek_to_time(consumer: Any, partitions: list[TopicPartition], at_ms: i
             await consumer.seek_to_end(tp)
         else:
             consumer.seek(tp, found[tp].offset)
-
-
-async def restarted_on_kafka_errors(what: str, run: Callable[[], Awaitable[None]]) -> None:
-    """``run()`` for ever: a Kafka error (the broker away) is said and ``run`` starts over."""
-    while True:
-        try:
-            await run()
-        except KafkaError as exc:
-            log.warning("%s interrupted (%s); starting over", what, exc)
-            await asyncio.sleep(RESTART_DELAY_S)
 
 
 async def read_up_to(consumer: Any, ends: dict[TopicPartition, int]) -> list[Any]:

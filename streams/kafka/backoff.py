@@ -19,6 +19,8 @@ from typing import Any
 
 from aiokafka.client import AIOKafkaClient
 
+__all__ = ["install"]
+
 FIRST_BACKOFF_S = 0.1
 MAX_BACKOFF_S = 2.0  # how long a worker may take to notice the broker is back
 

@@ -1,5 +1,6 @@
 """The one place Kafka clients are made outside Faust: an admin client, a producer that waits
-for every replica, and a group-less consumer that reads partitions it is given."""
+for every replica, a transactional producer, a group-less consumer that reads partitions it is
+given, and a consumer in a group that commits through transactions."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ from typing import Any, TypeVar
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
+
+__all__ = ["admin", "group_reader", "producer", "reader", "transactional_producer"]
 
 _Client = TypeVar("_Client", AIOKafkaProducer, AIOKafkaConsumer)
 
@@ -48,6 +51,36 @@ def reader(
             group_id=None,
             enable_auto_commit=False,
             isolation_level="read_committed" if committed_only else "read_uncommitted",
+            **(GATHERED if gathered else {}),
+        )
+    )
+
+
+def transactional_producer(
+    bootstrap_servers: str, *, transactional_id: str, transaction_timeout_ms: int
+) -> contextlib.AbstractAsyncContextManager[AIOKafkaProducer]:
+    return _started(
+        AIOKafkaProducer(
+            bootstrap_servers=bootstrap_servers,
+            transactional_id=transactional_id,
+            transaction_timeout_ms=transaction_timeout_ms,
+        )
+    )
+
+
+def group_reader(
+    bootstrap_servers: str, *, group_id: str, gathered: bool = False, from_start: bool = True
+) -> contextlib.AbstractAsyncContextManager[AIOKafkaConsumer]:
+    """A consumer in ``group_id`` that reads committed records only and commits nothing by
+    itself (its owner commits what it has taken, or sends the offsets with a transaction);
+    a group without offsets starts at the beginning, or with ``from_start`` False the end."""
+    return _started(
+        AIOKafkaConsumer(
+            bootstrap_servers=bootstrap_servers,
+            group_id=group_id,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest" if from_start else "latest",
+            isolation_level="read_committed",
             **(GATHERED if gathered else {}),
         )
     )

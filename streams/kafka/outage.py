@@ -16,6 +16,8 @@ from typing import Any
 
 from aiokafka.errors import KafkaError
 
+__all__ = ["OutageLog", "broker_reachable"]
+
 log = logging.getLogger(__name__)
 
 SUMMARY_EVERY_S = 30.0

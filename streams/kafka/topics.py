@@ -10,6 +10,8 @@ from streams.config.slices import KafkaConfig
 from streams.errors import ConfigurationError
 from streams.kafka.admin import partitions_of
 
+__all__ = ["Topics"]
+
 if TYPE_CHECKING:
     import faust
 

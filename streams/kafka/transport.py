@@ -37,6 +37,8 @@ from typing import Any, NamedTuple
 from faust.transport.drivers import aiokafka
 from faust.types import TP, Message
 
+__all__ = ["Consumer", "Transport"]
+
 
 class _Seek(NamedTuple):
     epoch: int

@@ -21,10 +21,13 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
 from pydantic import BaseModel, Field, ValidationError
 
-from streams.kafka.admin import ensure_topic, restarted_on_kafka_errors
-from streams.kafka.clients import GATHERED
+from streams.kafka.admin import ensure_topic
+from streams.kafka.clients import group_reader, transactional_producer
+from streams.kafka.readers import Follower
 from streams.models import ProviderCall
 from streams.observe.stats import RECENT_KEPT, Stats, add, empty, minute_of
+
+__all__ = ["Aggregator", "StatsBatch", "StatsPartial", "partials"]
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +81,9 @@ def _failure(call: ProviderCall) -> dict[str, Any]:
     }
 
 
-class Aggregator(ConsumerRebalanceListener):  # type: ignore[misc]
+class Aggregator(Follower, ConsumerRebalanceListener):  # type: ignore[misc]
+    name = "stats: aggregation"
+
     def __init__(
         self,
         *,
@@ -94,42 +99,30 @@ class Aggregator(ConsumerRebalanceListener):  # type: ignore[misc]
         self.stats_topic = stats_topic
         self.group_id = group_id
         self._batch = asyncio.Lock()  # held from a batch's read to its commit
+        super().__init__()
 
-    async def run(self) -> None:
-        """Sum batches until cancelled. A Kafka error (the broker away, a fenced producer)
-        aborts the batch in hand and starts over from the committed offsets."""
+    async def follow(self) -> None:
+        """Sum batches for ever. A Kafka error (the broker away, a fenced producer) aborts
+        the batch in hand; started over, it goes on from the committed offsets."""
         # Created here, not by a subscription: an auto-created topic gets the broker's
         # partition count.
         await ensure_topic(self.bootstrap_servers, self.calls_topic, partitions=self.partitions)
         await ensure_topic(self.bootstrap_servers, self.stats_topic, partitions=1)
-        await restarted_on_kafka_errors("stats: aggregation", self._consume)
-
-    async def _consume(self) -> None:
-        consumer = AIOKafkaConsumer(
-            bootstrap_servers=self.bootstrap_servers,
-            group_id=self.group_id,
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-            isolation_level="read_committed",
-            **GATHERED,  # a batch per half second anyway
-        )
-        producer = AIOKafkaProducer(
-            bootstrap_servers=self.bootstrap_servers,
+        self.ready.set()  # nothing waits for the sums: they are read back from llm.stats
+        producing = transactional_producer(
+            self.bootstrap_servers,
             transactional_id=f"{self.group_id}.{uuid.uuid4().hex}",
             transaction_timeout_ms=TRANSACTION_TIMEOUT_MS,
         )
-        await producer.start()
-        await consumer.start()
-        try:
+        # gathered: a batch per half second anyway
+        reading = group_reader(self.bootstrap_servers, group_id=self.group_id, gathered=True)
+        async with producing as producer, reading as consumer:
             consumer.subscribe([self.calls_topic], listener=self)
             while True:
                 batches = await consumer.getmany(timeout_ms=BATCH_WAIT_MS, max_records=BATCH_MAX)
                 if batches:
                     async with self._batch:
                         await self._sum(consumer, producer, batches)
-        finally:
-            await consumer.stop()
-            await producer.stop()
 
     async def _sum(
         self,

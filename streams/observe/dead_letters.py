@@ -13,16 +13,16 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from streams.kafka.admin import partitions_when_created, restarted_on_kafka_errors, seek_to_time
-from streams.kafka.clients import reader
+from streams.kafka.readers import SinceTime
 from streams.models import ErrorInfo
 from streams.vocab import Stage
+
+__all__ = ["DeadLetterFollower"]
 
 log = logging.getLogger(__name__)
 
 WINDOW_MIN = 60
 RECENT_KEPT = 20
-POLL_MS = 1000
 
 
 class _Reason(BaseModel):
@@ -34,7 +34,7 @@ class _Reason(BaseModel):
     error: ErrorInfo
 
 
-class DeadLetterFollower:
+class DeadLetterFollower(SinceTime):
     def __init__(
         self,
         *,
@@ -42,8 +42,7 @@ class DeadLetterFollower:
         topic: str,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self.bootstrap_servers = bootstrap_servers
-        self.topic = topic
+        super().__init__(bootstrap_servers=bootstrap_servers, topic=topic)
         self._clock = clock
         self._by_minute: dict[int, Counter[str]] = {}
         self._recent: deque[dict[str, Any]] = deque(maxlen=RECENT_KEPT)
@@ -80,18 +79,13 @@ class DeadLetterFollower:
             }
         )
 
-    async def run(self) -> None:
-        await restarted_on_kafka_errors(f"dead letters: following {self.topic}", self._follow)
+    # --- as a follower of the topic -------------------------------------------------------
 
-    async def _follow(self) -> None:
+    def since_ms(self) -> int:
+        return int((self._clock() - WINDOW_MIN * 60) * 1000)
+
+    def restart(self) -> None:
         self._by_minute, self._recent = {}, deque(maxlen=RECENT_KEPT)
-        async with reader(self.bootstrap_servers) as consumer:
-            partitions = await partitions_when_created(self.bootstrap_servers, self.topic)
-            consumer.assign(partitions)
-            since_ms = int((self._clock() - WINDOW_MIN * 60) * 1000)
-            await seek_to_time(consumer, partitions, since_ms)
-            while True:
-                batches = await consumer.getmany(timeout_ms=POLL_MS)
-                for records in batches.values():
-                    for record in records:
-                        self.apply(record.value or b"", timestamp_ms=record.timestamp)
+
+    def on_record(self, record: Any) -> None:
+        self.apply(record.value or b"", timestamp_ms=record.timestamp)

@@ -21,6 +21,8 @@ from streams.observe import stats as st
 from streams.observe.aggregate import StatsBatch
 from streams.routing.router import preferred_first
 
+__all__ = ["NO_CALL", "estimates", "first_providers", "totals_so_far"]
+
 NO_CALL = "-"  # a record that is not a valid job: dead-lettered again without a call
 
 

@@ -10,6 +10,7 @@ nothing is counted twice. Offsets at minutes long past do not change: they are k
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import time
 from collections.abc import Callable
@@ -22,6 +23,9 @@ from aiokafka.errors import KafkaError
 
 from streams.errors import StreamsError
 from streams.kafka.admin import partitions_in
+from streams.kafka.clients import admin, reader
+
+__all__ = ["FlowTopics", "FlowUnavailable", "JobFlow"]
 
 # A record stamped just before a minute's end may still be on its way for this long.
 SETTLED_MS = 10_000
@@ -65,6 +69,7 @@ class JobFlow:
         self._clock = clock
         self._consumer: AIOKafkaConsumer | None = None
         self._admin: AIOKafkaAdminClient | None = None
+        self._clients_held = contextlib.AsyncExitStack()
         self._lock = asyncio.Lock()
         self._partitions_of: dict[str, list[TopicPartition]] = {}
         self._settled: dict[tuple[str, int], int] = {}  # (topic, boundary ms) -> offsets summed
@@ -78,11 +83,8 @@ class JobFlow:
                 raise FlowUnavailable(f"the broker did not answer: {exc}") from exc
 
     async def close(self) -> None:
-        consumer, admin, self._consumer, self._admin = self._consumer, self._admin, None, None
-        if consumer is not None:
-            await consumer.stop()
-        if admin is not None:
-            await admin.close()
+        self._consumer = self._admin = None
+        await self._clients_held.aclose()
 
     async def _read(self, minutes: int) -> Flow:
         consumer, admin = await self._clients()
@@ -143,12 +145,11 @@ class JobFlow:
             del self._settled[key]
 
     async def _clients(self) -> tuple[AIOKafkaConsumer, AIOKafkaAdminClient]:
+        """Made on first use and kept: a dashboard asks every few seconds."""
         if self._consumer is None or self._admin is None:
-            consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap_servers, group_id=None)
-            admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap_servers)
-            await consumer.start()
-            await admin.start()
-            self._consumer, self._admin = consumer, admin
+            held = self._clients_held
+            self._consumer = await held.enter_async_context(reader(self.bootstrap_servers))
+            self._admin = await held.enter_async_context(admin(self.bootstrap_servers))
         return self._consumer, self._admin
 
 

@@ -1,5 +1,5 @@
 """``GET /metrics``: Prometheus text built at scrape time from the stats tables and the
-router's live state (prometheus-client renders it)."""
+router's status (prometheus-client renders it)."""
 
 from __future__ import annotations
 
@@ -15,8 +15,10 @@ from prometheus_client.core import (
 from prometheus_client.registry import Collector
 
 from streams.observe import stats as st
-from streams.routing.router import Router
+from streams.routing.status import RoutingStatus
 from streams.vocab import TOTAL_BUDGET
+
+__all__ = ["render_metrics"]
 
 CIRCUIT_STATES = ("closed", "half_open", "open")
 # What generate_latest writes (aiohttp sets the charset itself, and refuses it in here).
@@ -27,11 +29,11 @@ class _Snapshot(Collector):
     def __init__(
         self,
         totals: dict[str, st.Stats],
-        router: Router,
+        routing: RoutingStatus,
         lag: dict[str, int],
         lane: dict[str, dict[str, Any]],
     ) -> None:
-        self.totals, self.router, self.lag, self.lane = totals, router, lag, lane
+        self.totals, self.routing, self.lag, self.lane = totals, routing, lag, lane
 
     def collect(self) -> Any:
         calls = CounterMetricFamily(
@@ -76,18 +78,19 @@ class _Snapshot(Collector):
         over = GaugeMetricFamily(
             "llm_provider_over_budget", "1 while skipped for a spent budget", labels=["provider"]
         )
-        budgets = {TOTAL_BUDGET: self.router.total_budget}
-        for provider, gate in sorted(self.router.gates.items()):
+        total = self.routing.total_budget
+        spent.add_metric([TOTAL_BUDGET], total.spent_today_usd)
+        if total.daily_usd is not None:
+            budget.add_metric([TOTAL_BUDGET], total.daily_usd)
+        for provider, status in sorted(self.routing.providers.items()):
             for state in CIRCUIT_STATES:
-                circuit.add_metric([provider, state], float(gate.breaker.state == state))
-            enabled.add_metric([provider], float(gate.enabled))
-            in_flight.add_metric([provider], gate.limiter.in_flight)
-            over.add_metric([provider], float(gate.over_budget))
-            budgets[provider] = gate.budget
-        for name, figures in budgets.items():
-            spent.add_metric([name], figures.spent_today_usd)
-            if figures.daily_usd is not None:
-                budget.add_metric([name], figures.daily_usd)
+                circuit.add_metric([provider, state], float(status.circuit.state == state))
+            enabled.add_metric([provider], float(status.enabled))
+            in_flight.add_metric([provider], status.in_flight)
+            over.add_metric([provider], float(status.budget.over_budget))
+            spent.add_metric([provider], status.budget.spent_today_usd)
+            if status.budget.daily_usd is not None:
+                budget.add_metric([provider], status.budget.daily_usd)
         lag = GaugeMetricFamily(
             "llm_consumer_lag_records", "Records of jobs.raw not yet read", labels=["partition"]
         )
@@ -130,10 +133,10 @@ class _Snapshot(Collector):
 def render_metrics(
     *,
     totals: dict[str, st.Stats],
-    router: Router,
+    routing: RoutingStatus,
     lag: dict[str, int],
     lane: dict[str, dict[str, Any]] | None = None,
 ) -> tuple[bytes, str]:
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(_Snapshot(totals, router, lag, lane or {}))
+    registry.register(_Snapshot(totals, routing, lag, lane or {}))
     return generate_latest(registry), PROMETHEUS_TEXT

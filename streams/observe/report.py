@@ -24,6 +24,8 @@ from streams.kafka.admin import read_to_end
 from streams.models import ProviderCall
 from streams.observe import stats as st
 
+__all__ = ["Format", "from_web_view", "render", "repriced"]
+
 Format = Literal["table", "json", "csv"]
 COLUMNS = (
     "provider",

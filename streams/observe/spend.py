@@ -12,21 +12,20 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any
 
-from aiokafka import TopicPartition
 from pydantic import ValidationError
 
-from streams.kafka.admin import ensure_topic, restarted_on_kafka_errors, seek_to_time
-from streams.kafka.clients import reader
+from streams.kafka.readers import SinceTime
 from streams.observe.aggregate import StatsBatch
 from streams.observe.stats import day_of
 
+__all__ = ["SpendFollower"]
+
 log = logging.getLogger(__name__)
 
-POLL_MS = 1000  # also how soon the budgets see the day turn
 
-
-class SpendFollower:
+class SpendFollower(SinceTime):
     def __init__(
         self,
         *,
@@ -35,8 +34,8 @@ class SpendFollower:
         on_change: Callable[[dict[str, float]], None],
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self.bootstrap_servers = bootstrap_servers
-        self.topic = topic
+        # Read committed: the aggregator writes its batches in transactions.
+        super().__init__(bootstrap_servers=bootstrap_servers, topic=topic, committed_only=True)
         self._on_change = on_change
         self._clock = clock
         self._by_day: dict[str, Counter[str]] = {}
@@ -58,20 +57,18 @@ class SpendFollower:
             day = day_of(datetime.fromtimestamp(partial.minute * 60, UTC))
             self._by_day.setdefault(day, Counter())[partial.provider] += partial.stats["cost_usd"]
 
-    async def run(self) -> None:
-        await ensure_topic(self.bootstrap_servers, self.topic, partitions=1)
-        await restarted_on_kafka_errors(f"spend: following {self.topic}", self._follow)
+    # --- as a follower of the topic -------------------------------------------------------
 
-    async def _follow(self) -> None:
+    def since_ms(self) -> int:
+        now = datetime.fromtimestamp(self._clock(), UTC)
+        midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
+        return int(midnight.timestamp() * 1000)
+
+    def restart(self) -> None:
         self._by_day = {}
-        async with reader(self.bootstrap_servers, committed_only=True) as consumer:
-            partition = TopicPartition(self.topic, 0)
-            consumer.assign([partition])
-            now = datetime.fromtimestamp(self._clock(), UTC)
-            midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
-            await seek_to_time(consumer, [partition], int(midnight.timestamp() * 1000))
-            while True:
-                batches = await consumer.getmany(partition, timeout_ms=POLL_MS)
-                for record in batches.get(partition, []):
-                    self.apply(record.value or b"")
-                self._on_change(self.today())
+
+    def on_record(self, record: Any) -> None:
+        self.apply(record.value or b"")
+
+    def polled(self) -> None:
+        self._on_change(self.today())  # also how soon the budgets see the day turn

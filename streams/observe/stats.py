@@ -13,6 +13,27 @@ from typing import Any
 
 from streams.models import ProviderCall
 
+__all__ = [
+    "BUCKETS_MS",
+    "DAYS_KEPT",
+    "MINUTES_KEPT",
+    "RECENT_KEPT",
+    "Stats",
+    "add",
+    "day_key",
+    "day_of",
+    "empty",
+    "merge",
+    "minute_key",
+    "minute_of",
+    "oldest_day_kept",
+    "oldest_minute_kept",
+    "percentile_ms",
+    "split_key",
+    "summary",
+    "usage_report",
+]
+
 # Upper bounds (ms) of the latency histogram's buckets; the last one catches the rest.
 BUCKETS_MS: tuple[float, ...] = (50, 100, 250, 500, 1000, 2500, 5000, 10_000, 30_000, 120_000)
 MINUTES_KEPT = 24 * 60

@@ -29,9 +29,23 @@ from streams.observe.stats import (
     split_key,
 )
 
+__all__ = ["StatsStore", "install_stats_agent"]
+
 log = logging.getLogger(__name__)
 
 RECENT_KEY = "recent"
+
+
+def install_stats_agent(app: Any, store: StatsStore, *, topics: Topics) -> None:
+    """The agent that merges ``llm.stats`` (and the resets) into the store's tables."""
+    merged = app.topic(
+        topics.stats.get_topic_name(),
+        store.resets_topic,
+        key_serializer="raw",
+        value_serializer="raw",
+        partitions=1,
+    )
+    app.agent(merged, name="stats")(store.merge)
 
 
 class StatsStore:
@@ -43,16 +57,9 @@ class StatsStore:
         self.applied = app.Table("stats-applied", partitions=1)
         self.resets_topic = topics.stats_resets.get_topic_name()
         self._last_pruned: tuple[int, str] | None = None
-        merged = app.topic(
-            topics.stats.get_topic_name(),
-            self.resets_topic,
-            key_serializer="raw",
-            value_serializer="raw",
-            partitions=1,
-        )
-        self.agent = app.agent(merged, name="stats")(self._merge)
 
-    async def _merge(self, stream: Any) -> None:
+    async def merge(self, stream: Any) -> None:
+        """The agent's body: every stats batch and reset, in topic order."""
         async for event in stream.events():
             try:
                 self._apply(event)

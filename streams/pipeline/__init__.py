@@ -1,2 +1,6 @@
-"""The data path of one record: the enrich agent, the Enricher (decode, repost cache, route,
-publish), dead letters and in-order acknowledgement."""
+"""The data path of one job: the enrich agent takes a record and makes its ticket
+(``ticket``), the ticket goes to its lane (``enricher`` live, ``lane`` batch), and every lane
+finishes through the one outcome sink (``outcome``): an enriched record or a dead letter,
+with its provider calls."""
+
+__all__: list[str] = []

@@ -13,6 +13,8 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+__all__ = ["InOrderAcks"]
+
 log = logging.getLogger(__name__)
 
 
@@ -27,12 +29,12 @@ class InOrderAcks:
         on_failure: Callable[[BaseException], Awaitable[None]],
     ) -> None:
         self._slots = asyncio.Semaphore(limit)
-        self._queue: asyncio.Queue[tuple[Any, asyncio.Task[None]]] = asyncio.Queue()
+        self._queue: asyncio.Queue[tuple[Any, asyncio.Task[object]]] = asyncio.Queue()
         self._ack = ack
         self._on_failure = on_failure
         self._acker: asyncio.Task[None] | None = None
 
-    async def submit(self, event: Any, work: Awaitable[None]) -> None:
+    async def submit(self, event: Any, work: Awaitable[object]) -> None:
         await self._slots.acquire()
         if self._acker is None:
             self._acker = asyncio.create_task(self._ack_in_order())

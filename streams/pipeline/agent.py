@@ -1,30 +1,72 @@
 """The enrich agent: ``jobs.raw`` in, ``jobs.enriched`` or ``jobs.dead-letter`` out.
 
 One actor on a manual-ack stream (see ``acks``) keeps up to ``concurrency`` records in
-flight, each handled by the Enricher, and pauses intake while no provider can take a call. A
-record redone after a crash or a rebalance whose outcome is already published is acked and
-nothing more (see ``once``).
+flight. Each record gets its ticket (``ticket``) and goes to its lane: the batch lane, or
+the live one (``enricher``), for which intake pauses while no provider can take a call. A
+record that is not a job is dead-lettered at once. A record redone after a crash or a
+rebalance whose outcome is already published is acked and nothing more (see ``once``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
+from collections.abc import Awaitable
+from dataclasses import dataclass
 from typing import Any
 
 import faust
 
-from streams.errors import ConfigurationError
+from streams.errors import ConfigurationError, RecordRejected
 from streams.kafka.topics import Topics
 from streams.pipeline.acks import InOrderAcks
 from streams.pipeline.enricher import Enricher
+from streams.pipeline.lane import BatchLane
 from streams.pipeline.once import PublishedBefore
+from streams.pipeline.outcome import Outcomes
+from streams.pipeline.ticket import Intake, Ticket
+
+__all__ = ["Lanes", "install_enrich_agent"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Lanes:
+    """Where a record goes once taken: its ticket, then the lane it asks for."""
+
+    intake: Intake
+    live: Enricher
+    batch: BatchLane
+    outcomes: Outcomes
+
+    async def take(self, message: Any) -> Awaitable[Any]:
+        """What finishes the record (waiting first, for a live job, until some provider can
+        take a call: the time waited counts against its deadline)."""
+        router = self.live.router
+        taken_at = router.clock()
+        try:
+            ticket = self.intake.take(message, taken_at=taken_at)
+        except RecordRejected as exc:
+            return self.outcomes.rejected(exc, message=message)
+        if ticket.batch is not None:
+            return self._to_batch(ticket)
+        await router.wait_for_capacity()
+        return self.live.finish(ticket)
+
+    async def _to_batch(self, ticket: Ticket) -> None:
+        try:
+            await self.batch.accept(ticket)
+        except Exception as exc:  # a bug must cost one dead letter, not the record
+            log.exception("unexpected error taking job %s into the batch lane", ticket.job.job_id)
+            await self.outcomes.failed(ticket, exc, stage="enrich")
 
 
 def install_enrich_agent(
     app: faust.App,
     *,
     topics: Topics,
-    enricher: Enricher,
+    lanes: Lanes,
     published: PublishedBefore,
     concurrency: int,
     bootstrap_servers: str,
@@ -32,7 +74,6 @@ def install_enrich_agent(
 ) -> None:
     """Register the agent on ``app``. It takes no record before ``ready`` is set (a
     restarted worker must not route a job before it knows what was switched off)."""
-    router = enricher.router
 
     async def look_back(sender: Any, assigned: Any, **kwargs: Any) -> None:
         published.look_back(assigned)
@@ -61,8 +102,6 @@ def install_enrich_agent(
                 if await published.published(event.message):
                     await window.submit(event, asyncio.sleep(0))  # acked in its turn
                     continue
-                taken_at = router.clock()  # the deadline counts time paused below too
-                await router.wait_for_capacity()
-                await window.submit(event, enricher.handle(event, taken_at=taken_at))
+                await window.submit(event, await lanes.take(event.message))
         finally:
             await window.close()

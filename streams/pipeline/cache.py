@@ -24,9 +24,11 @@ from typing import Any
 from pydantic import Field, ValidationError
 
 from streams.config.slices import CacheConfig
-from streams.kafka.follower import TopicFollower
+from streams.kafka.readers import WholeTopic
 from streams.models import SCHEMA_VERSION, Enrichment, Message, RawJob, Usage, utcnow
 from streams.providers.prompt import prompt_version
+
+__all__ = ["CachedEnrichment", "RepostCache", "repost_key"]
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +64,7 @@ def _normalised(text: str | None) -> str:
     return " ".join((text or "").casefold().split())
 
 
-class RepostCache(TopicFollower):
+class RepostCache(WholeTopic):
     def __init__(self, config: CacheConfig, *, clock: Callable[[], float] = time.time) -> None:
         super().__init__(
             bootstrap_servers=config.bootstrap_servers,

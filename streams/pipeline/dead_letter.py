@@ -10,9 +10,11 @@ from typing import Any, Literal
 
 from pydantic import ValidationError
 
-from streams.errors import describe
+from streams.errors import RecordRejected, describe
 from streams.models import MAX_JOB_ID_CHARS, Attempt, DeadLetter, ErrorInfo, OriginalRecord
 from streams.vocab import Stage
+
+__all__ = ["MAX_COPIED_VALUE_BYTES", "dead_letter", "job_id_of", "original_of", "reason"]
 
 # How much of an undeliverable record a dead letter copies (the rest stays addressable by
 # topic/partition/offset); keeps the dead letter under Kafka's default 1 MB limit.
@@ -22,20 +24,21 @@ Encoding = Literal["utf-8", "base64"]
 
 
 def dead_letter(
-    message: Any,
+    original: OriginalRecord,
     stage: Stage,
     exc: BaseException,
     *,
     job_id: str | None,
     attempts: Sequence[Attempt] = (),
 ) -> tuple[str | None, DeadLetter]:
-    """The dead letter for Faust ``message``, and the key to publish it under (the job id, or
-    else the original key when it is text)."""
-    original = original_of(message)
+    """The dead letter for the record ``original``, and the key to publish it under (the
+    job id, or else the original key when it is text). A RecordRejected is named after the
+    parse error behind it."""
+    named = exc.__cause__ if isinstance(exc, RecordRejected) and exc.__cause__ else exc
     record = DeadLetter(
         job_id=job_id,
         stage=stage,
-        error=ErrorInfo(type=type(exc).__name__, message=reason(exc)),
+        error=ErrorInfo(type=type(named).__name__, message=reason(exc)),
         attempts=list(attempts),
         original=original,
     )

@@ -24,17 +24,18 @@ from collections.abc import Collection, Iterable
 from typing import Any
 
 from aiokafka import TopicPartition
-from aiokafka.errors import KafkaError
 
 from streams.kafka.admin import partitions_of, read_up_to, seek_to_time
 from streams.kafka.clients import admin, reader
+from streams.kafka.readers import retried
+
+__all__ = ["SOURCE_HEADER", "PublishedBefore", "source_of"]
 
 log = logging.getLogger(__name__)
 
 SOURCE_HEADER = "llm-source"
 # A producer's clock may run ahead of the others': look back this much further.
 CLOCK_SKEW_S = 60.0
-RETRY_S = 2.0
 FIRST_RECORD_WAIT_S = 5.0
 
 Done = dict[TopicPartition, set[int]]  # raw partition -> offsets whose outcome is published
@@ -100,12 +101,7 @@ class PublishedBefore:
 
     async def _scan_until_done(self, raw: set[TopicPartition]) -> Done:
         # Intake waits for this; a broker that is away now is needed for intake too.
-        while True:
-            try:
-                return await self._scan(raw)
-            except KafkaError as exc:
-                log.warning("reading published outcomes failed (%s); retrying", exc)
-                await asyncio.sleep(RETRY_S)
+        return await retried("reading published outcomes", lambda: self._scan(raw))
 
     async def _scan(self, raw: set[TopicPartition]) -> Done:
         async with admin(self.bootstrap_servers) as client:

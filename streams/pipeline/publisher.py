@@ -20,6 +20,8 @@ from pydantic import BaseModel
 
 from streams.errors import PublishRejected
 
+__all__ = ["Outgoing", "publish", "publish_all"]
+
 log = logging.getLogger(__name__)
 
 PUBLISH_BACKOFF_S = (0.1, 0.5, 1.0, 2.0, 5.0)

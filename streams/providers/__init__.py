@@ -2,3 +2,5 @@
 
 ``base`` runs an attempt around what each vendor module describes; ``build`` makes one adapter
 per registry entry."""
+
+__all__: list[str] = []

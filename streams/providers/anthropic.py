@@ -22,6 +22,8 @@ from streams.providers.base import Answer, EnrichRequest, Health, Provider
 from streams.providers.prompt import system_prompt, user_message
 from streams.schemas import enrichment_schema
 
+__all__ = ["AnthropicProvider"]
+
 API_VERSION = "2023-06-01"
 TOOL_NAME = "record_enrichment"
 # Models with generally available structured outputs (output_config.format).

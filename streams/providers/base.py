@@ -35,7 +35,17 @@ from streams.errors import (
     describe,
     redact,
 )
-from streams.models import Enrichment, RawJob, Usage
+from streams.models import Attempt, Enrichment, RawJob, Usage
+
+__all__ = [
+    "Answer",
+    "Completion",
+    "EnrichRequest",
+    "Health",
+    "Provider",
+    "duration_s",
+    "retry_after_s",
+]
 
 # The longest server-asked delay worth honouring; beyond it, fall back instead of waiting
 # (both official SDKs cap it: OpenAI at 120 s, Anthropic at 60 s).
@@ -69,6 +79,21 @@ class Completion:
     finish_reason: str
     usage: Usage
     http_status: int
+
+    def attempt(
+        self, *, provider: str, attempt: int, latency_ms: float, batch_id: str | None = None
+    ) -> Attempt:
+        """The record of the call that gave this answer."""
+        return Attempt(
+            provider=provider,
+            model=self.model,
+            attempt=attempt,
+            outcome="success",
+            http_status=self.http_status,
+            latency_ms=latency_ms,
+            usage=self.usage,
+            batch_id=batch_id,
+        )
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -9,6 +9,8 @@ from streams.config.slices import ProviderConfig
 from streams.providers.base import Provider
 from streams.registry import SPECS
 
+__all__ = ["adapter_for", "build_providers"]
+
 
 def adapter_for(name: str) -> type[Provider]:
     module, _, attribute = SPECS[name].adapter.partition(":")

@@ -15,6 +15,8 @@ from streams.models import Usage
 from streams.providers.base import EnrichRequest
 from streams.providers.openai import OpenAIProvider
 
+__all__ = ["DeepSeekProvider"]
+
 
 class DeepSeekProvider(OpenAIProvider):
     name = "deepseek"

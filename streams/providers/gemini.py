@@ -17,6 +17,8 @@ from streams.providers.base import Answer, EnrichRequest, Health, Provider, dura
 from streams.providers.prompt import system_prompt, user_message
 from streams.schemas import enrichment_schema
 
+__all__ = ["GeminiProvider"]
+
 # Finish reasons that mean the answer was withheld, not cut short.
 BLOCKED = {
     "SAFETY",

@@ -14,6 +14,8 @@ from streams.providers.base import Answer, EnrichRequest, Health, Provider
 from streams.providers.prompt import system_prompt, user_message
 from streams.schemas import enrichment_schema
 
+__all__ = ["OllamaProvider"]
+
 
 class OllamaProvider(Provider):
     name = "ollama"

@@ -19,6 +19,8 @@ from streams.providers.base import Answer, EnrichRequest, Health, Provider
 from streams.providers.prompt import prompt_version, system_prompt, user_message
 from streams.schemas import enrichment_schema
 
+__all__ = ["OpenAIProvider"]
+
 
 def accepts_temperature(model: str) -> bool:
     # Reasoning models (gpt-5 family, o-series) answer 400 to any temperature but 1.

@@ -16,6 +16,8 @@ import json
 from streams.models import RawJob
 from streams.schemas import enrichment_schema
 
+__all__ = ["prompt_version", "system_prompt", "user_message"]
+
 SYSTEM_PROMPT = (
     "You extract structured data from job postings. Reply with JSON only, matching the "
     "given schema. Use null where the posting does not say. Keep the summary to two "

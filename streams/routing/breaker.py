@@ -16,6 +16,8 @@ from typing import Literal
 
 from streams.config.slices import BreakerPolicy
 
+__all__ = ["CircuitBreaker"]
+
 log = logging.getLogger(__name__)
 
 State = Literal["closed", "open", "half_open"]
@@ -83,14 +85,13 @@ class CircuitBreaker:
         """A let-through call ended without a verdict (e.g. cancelled): free the probe."""
         self._probing = False
 
-    def snapshot(self) -> dict[str, object]:
-        return {
-            "state": self.state,
-            "consecutive_failures": self._streak,
-            "recent_failure_ratio": (sum(self._recent) / len(self._recent))
-            if self._recent
-            else 0.0,
-        }
+    @property
+    def consecutive_failures(self) -> int:
+        return self._streak
+
+    @property
+    def recent_failure_ratio(self) -> float:
+        return sum(self._recent) / len(self._recent) if self._recent else 0.0
 
     def _open(self) -> None:
         if self._state == "closed":  # a failed probe re-opens it: said once per outage

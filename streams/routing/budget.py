@@ -15,6 +15,8 @@ from dataclasses import dataclass
 
 from streams.vocab import TOTAL_BUDGET
 
+__all__ = ["Budget", "budgets_today"]
+
 
 @dataclass(frozen=True, kw_only=True)
 class Budget:

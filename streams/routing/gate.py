@@ -8,7 +8,6 @@ import math
 import random
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import Any
 
 from streams.config.slices import RetryPolicy
 from streams.deadline import Deadline
@@ -17,6 +16,9 @@ from streams.providers.base import Provider
 from streams.routing.breaker import CircuitBreaker
 from streams.routing.budget import Budget
 from streams.routing.limits import ProviderLimiter
+from streams.routing.status import BudgetStatus, CircuitStatus, ProviderStatus
+
+__all__ = ["Gate"]
 
 LATENCY_SMOOTHING = 0.2  # weight of the newest call in the moving latency average
 
@@ -90,21 +92,29 @@ class Gate:
         else:
             self.latency_ms += LATENCY_SMOOTHING * (latency_ms - self.latency_ms)
 
-    def snapshot(self, now: float) -> dict[str, Any]:
-        return {
-            "enabled": self.enabled,
-            "circuit": self.breaker.snapshot(),
-            "rate_limited_for_s": max(0.0, self.cooling_until - now),
-            "latency_ms_avg": self.latency_ms,
-            "in_flight": self.limiter.in_flight,
-            "limits": self.limiter.config.model_dump(),
-            "limits_here": self.limiter.effective(),
-            "budget": {
-                "daily_usd": self.budget.daily_usd,
-                "spent_today_usd": self.budget.spent_today_usd,
-                "over_budget": self.over_budget,
-            },
-        }
+    def status(self, *, in_chain: bool, now: float) -> ProviderStatus:
+        breaker = self.breaker
+        return ProviderStatus(
+            name=self.provider.name,
+            model=self.provider.model,
+            in_chain=in_chain,
+            enabled=self.enabled,
+            circuit=CircuitStatus(
+                state=breaker.state,
+                consecutive_failures=breaker.consecutive_failures,
+                recent_failure_ratio=breaker.recent_failure_ratio,
+            ),
+            rate_limited_for_s=max(0.0, self.cooling_until - now),
+            latency_ms_avg=self.latency_ms,
+            in_flight=self.limiter.in_flight,
+            limits=self.limiter.config.model_dump(),
+            limits_here=self.limiter.effective(),
+            budget=BudgetStatus(
+                daily_usd=self.budget.daily_usd,
+                spent_today_usd=self.budget.spent_today_usd,
+                over_budget=self.over_budget,
+            ),
+        )
 
     def _cool_down(self, retry_after_s: float | None) -> None:
         self.rate_limited_streak += 1

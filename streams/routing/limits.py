@@ -30,6 +30,8 @@ from streams.config.slices import LimitsConfig
 from streams.deadline import Deadline
 from streams.errors import RequestTooLarge
 
+__all__ = ["WHOLE", "ProviderLimiter", "Share", "Slots", "TokenBucket"]
+
 
 @dataclass(frozen=True, kw_only=True)
 class Share:
@@ -108,14 +110,20 @@ class Slots:
     concurrency cap moves with the partitions it holds). First come, first served: a freed
     slot is handed to the longest waiter, never taken by a newcomer, so no call starves."""
 
-    def __init__(self, capacity: int) -> None:
-        self.capacity = capacity
+    def __init__(self, capacity: float) -> None:
+        self.capacity = capacity  # inf: no limit
         self.in_use = 0
         self._waiters: deque[asyncio.Future[None]] = deque()
 
-    async def acquire(self) -> None:
+    def try_acquire(self) -> bool:
+        """A slot now, without waiting, if one is free."""
         if self.in_use < self.capacity and not self._waiters:
             self.in_use += 1
+            return True
+        return False
+
+    async def acquire(self) -> None:
+        if self.try_acquire():
             return
         waiter = asyncio.get_running_loop().create_future()
         self._waiters.append(waiter)
@@ -132,7 +140,7 @@ class Slots:
         self.in_use -= 1
         self._wake()
 
-    def resize(self, capacity: int) -> None:
+    def resize(self, capacity: float) -> None:
         self.capacity = capacity
         self._wake()
 
@@ -146,7 +154,9 @@ class Slots:
 
 class ProviderLimiter:
     """The three limits of one provider, taken together for each call, at this worker's
-    share of them."""
+    share of them. Changed in place (``reconfigure``, ``set_share``): the calls in flight
+    hold their slots in the same semaphore and the buckets keep their levels, so a change
+    never lets more through than the limit in force."""
 
     def __init__(
         self,
@@ -158,34 +168,51 @@ class ProviderLimiter:
     ) -> None:
         self.config = config
         self.share = share
-        self._slots = Slots(share.of_limit(config.concurrency)) if config.concurrency else None
-        self._requests = (
-            TokenBucket(per_minute=share.of_limit(config.rpm), clock=clock, sleep=sleep)
-            if config.rpm
-            else None
-        )
-        self._tokens = (
-            TokenBucket(per_minute=share.of_limit(config.tpm), clock=clock, sleep=sleep, burst_s=10)
-            if config.tpm
-            else None
-        )
+        self._clock, self._sleep = clock, sleep
+        # Always there (unbounded without a limit), so a limit set later counts the calls
+        # already in flight.
+        self._slots = Slots(math.inf)
+        self._requests: TokenBucket | None = None
+        self._tokens: TokenBucket | None = None
         self.in_flight = 0
+        self._apply()
+
+    def reconfigure(self, config: LimitsConfig) -> None:
+        """The group's new limits (a config patch)."""
+        if config != self.config:
+            self.config = config
+            self._apply()
 
     def set_share(self, share: Share) -> None:
         self.share = share
-        if self._slots is not None and self.config.concurrency:
-            self._slots.resize(share.of_limit(self.config.concurrency))
-        if self._requests is not None and self.config.rpm:
-            self._requests.resize(share.of_limit(self.config.rpm))
-        if self._tokens is not None and self.config.tpm:
-            self._tokens.resize(share.of_limit(self.config.tpm))
+        self._apply()
+
+    def _apply(self) -> None:
+        config, share = self.config, self.share
+        self._slots.resize(share.of_limit(config.concurrency) if config.concurrency else math.inf)
+        self._requests = self._bucket(self._requests, config.rpm, burst_s=1)
+        self._tokens = self._bucket(self._tokens, config.tpm, burst_s=10)
+
+    def _bucket(
+        self, bucket: TokenBucket | None, per_minute: int | None, *, burst_s: int
+    ) -> TokenBucket | None:
+        if not per_minute:
+            return None
+        limit = self.share.of_limit(per_minute)
+        if bucket is None:
+            return TokenBucket(
+                per_minute=limit, clock=self._clock, sleep=self._sleep, burst_s=burst_s
+            )
+        bucket.resize(limit)
+        return bucket
 
     def effective(self) -> dict[str, int | None]:
         """This worker's limits now."""
+        slots = self._slots.capacity
         return {
             "rpm": self._requests.per_minute if self._requests else None,
             "tpm": self._tokens.per_minute if self._tokens else None,
-            "concurrency": self._slots.capacity if self._slots else None,
+            "concurrency": None if math.isinf(slots) else int(slots),
         }
 
     @asynccontextmanager
@@ -195,20 +222,21 @@ class ProviderLimiter:
         """Hold a slot and the call's share of both buckets, waiting for them no longer
         than the deadline allows (DeadlineExceeded). Yields ``settle(actual)``, which gives
         back the estimated tokens the call did not use."""
-        if self._slots is not None:
+        if not self._slots.try_acquire():  # no timer on the common path
             async with deadline.enforced("waiting for a free call slot"):
                 await self._slots.acquire()
         try:
-            if self._requests or self._tokens:
+            requests, token_bucket = self._requests, self._tokens
+            if requests or token_bucket:
                 async with deadline.enforced("waiting for the rate limit"):
-                    if self._requests:
-                        await self._requests.take(1, deadline=deadline)
-                    if self._tokens:
-                        await self._tokens.take(tokens, deadline=deadline)
+                    if requests:
+                        await requests.take(1, deadline=deadline)
+                    if token_bucket:
+                        await token_bucket.take(tokens, deadline=deadline)
 
             def settle(actual: int) -> None:
-                if self._tokens and actual < tokens:
-                    self._tokens.give_back(tokens - actual)
+                if token_bucket and actual < tokens:
+                    token_bucket.give_back(tokens - actual)
 
             self.in_flight += 1
             try:
@@ -216,5 +244,4 @@ class ProviderLimiter:
             finally:
                 self.in_flight -= 1
         finally:
-            if self._slots is not None:
-                self._slots.release()
+            self._slots.release()

@@ -21,7 +21,6 @@ import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 from streams.config.slices import LimitsConfig, RoutingConfig
 from streams.deadline import Deadline
@@ -33,15 +32,19 @@ from streams.errors import (
     ProviderError,
     RateLimited,
     RequestTooLarge,
+    failed_attempt,
 )
-from streams.models import MAX_DEADLINE_MS, Attempt, ErrorInfo, RawJob
+from streams.models import Attempt, RawJob
 from streams.providers.base import Completion, EnrichRequest, Provider
 from streams.providers.prompt import system_prompt, user_message
 from streams.routing.breaker import CircuitBreaker
 from streams.routing.budget import Budget, budgets_today
 from streams.routing.gate import Gate
 from streams.routing.limits import WHOLE, ProviderLimiter, Share
+from streams.routing.status import RoutingStatus
 from streams.vocab import TOTAL_BUDGET
+
+__all__ = ["Routed", "Router", "preferred_first", "request_for"]
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +86,22 @@ class _Job:
         if out_of_time:
             return self.deadline.exceeded(detail, attempts=self.attempts, error=error)
         return EnrichmentFailed(detail, attempts=self.attempts)
+
+
+def request_for(job: RawJob, config: RoutingConfig) -> EnrichRequest:
+    """The provider request for ``job``: its own options, else the configured defaults."""
+    options = job.options
+    return EnrichRequest(
+        job=job,
+        model=options.model if options else None,
+        max_tokens=(options.max_tokens if options and options.max_tokens else None)
+        or config.max_output_tokens,
+        temperature=(
+            options.temperature
+            if options and options.temperature is not None
+            else config.temperature
+        ),
+    )
 
 
 def preferred_first(chain: Sequence[str], preferred: str | None) -> list[str]:
@@ -131,8 +150,8 @@ class Router:
                     clock=self.clock,
                     rng=self.rng,
                 )
-            elif gate.limiter.config != limits:  # calls in flight keep the old limiter
-                gate.limiter = self._limiter(limits)
+            else:  # in place: calls in flight keep holding their slots in it
+                gate.limiter.reconfigure(limits)
             gate.breaker.policy = config.breaker
             gate.retry = config.retry
         self._apply_budgets()
@@ -172,9 +191,23 @@ class Router:
     def set_enabled(self, name: str, enabled: bool) -> None:
         self.gates[name].enabled = enabled
 
-    def status(self) -> dict[str, dict[str, Any]]:
-        now = self.clock()
-        return {name: gate.snapshot(now) for name, gate in self.gates.items()}
+    def status(self) -> RoutingStatus:
+        ready_at = self.next_ready_at()
+        now = self.clock()  # read after: a provider ready "now" is not paused
+        return RoutingStatus(
+            chain=tuple(self.chain),
+            strategy=self.config.strategy,
+            intake_paused=ready_at > now,
+            total_budget=self.total_budget,
+            providers={
+                name: gate.status(in_chain=name in self.chain, now=now)
+                for name, gate in self.gates.items()
+            },
+        )
+
+    def adapter(self, name: str) -> Provider:
+        """The provider's adapter, for a call outside routing (a health check, a test)."""
+        return self.gates[name].provider
 
     # --- routing --------------------------------------------------------------------------
 
@@ -210,39 +243,14 @@ class Router:
             self._paused = False
             log.warning("a provider is available again: resuming intake")
 
-    def deadline_for(self, job: RawJob, *, taken_at: float | None = None) -> Deadline:
-        """The job's deadline, counted from when its record was taken (default: now)."""
-        options = job.options
-        seconds = (
-            options.deadline_ms / 1000
-            if options and options.deadline_ms
-            else self.config.default_deadline_s
-        )
-        # A batch-lane job's deadline may be hours; live, it gets what a live job may.
-        seconds = min(seconds, MAX_DEADLINE_MS / 1000)
-        return Deadline.after(seconds, clock=self.clock, start=taken_at)
-
-    def request_for(self, job: RawJob) -> EnrichRequest:
-        options = job.options
-        return EnrichRequest(
-            job=job,
-            model=options.model if options else None,
-            max_tokens=(options.max_tokens if options and options.max_tokens else None)
-            or self.config.max_output_tokens,
-            temperature=(
-                options.temperature
-                if options and options.temperature is not None
-                else self.config.temperature
-            ),
-        )
-
-    async def enrich(self, job: RawJob, *, deadline: Deadline) -> Routed:
+    async def enrich(self, request: EnrichRequest, *, deadline: Deadline) -> Routed:
         """The first valid enrichment, or EnrichmentFailed (DeadlineExceeded when time ran
         out) carrying every attempt."""
+        options = request.job.options
         state = _Job(
-            request=self.request_for(job),
+            request=request,
             deadline=deadline,
-            preferred=job.options.preferred_provider if job.options else None,
+            preferred=options.preferred_provider if options else None,
         )
         started = self.clock()
         while True:
@@ -339,42 +347,36 @@ class Router:
             if began is None:
                 raise state.failure(f"no time left to call {name}", out_of_time=True) from None
             # The call was under way, and may be billed: it is recorded.
-            state.attempts.append(_failed(name, model, state.tries[name], exc, self._ms(began)))
+            state.attempts.append(
+                failed_attempt(
+                    exc,
+                    provider=name,
+                    model=model,
+                    attempt=state.tries[name],
+                    latency_ms=self._ms(began),
+                )
+            )
             raise state.failure(f"{name} did not answer in time", out_of_time=True) from None
         else:
             latency_ms = self._ms(began)
             gate.observe(latency_ms)
             state.attempts.append(
-                Attempt(
-                    provider=name,
-                    model=completion.model,
-                    attempt=state.tries[name],
-                    outcome="success",
-                    http_status=completion.http_status,
-                    latency_ms=latency_ms,
-                    usage=completion.usage,
-                )
+                completion.attempt(provider=name, attempt=state.tries[name], latency_ms=latency_ms)
             )
             return completion
-        state.attempts.append(_failed(name, model, state.tries[name], error, self._ms(began)))
+        state.attempts.append(
+            failed_attempt(
+                error,
+                provider=name,
+                model=model,
+                attempt=state.tries[name],
+                latency_ms=self._ms(began),
+            )
+        )
         return error
 
     def _ms(self, since: float | None) -> float:
         return 0.0 if since is None else (self.clock() - since) * 1000
-
-
-def _failed(
-    name: str, model: str, n: int, error: ProviderError | DeadlineExceeded, latency_ms: float
-) -> Attempt:
-    return Attempt(
-        provider=name,
-        model=model,
-        attempt=n,
-        outcome=error.outcome,
-        http_status=error.status_code if isinstance(error, ProviderError) else None,
-        latency_ms=latency_ms,
-        error=ErrorInfo(type=type(error).__name__, message=str(error)),
-    )
 
 
 def _estimate_tokens(request: EnrichRequest) -> int:

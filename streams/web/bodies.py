@@ -22,6 +22,42 @@ from streams.models import Attempt, Enrichment, JobOptions, RawJob, Usage
 from streams.observe.stats import DAYS_KEPT
 from streams.vocab import ProviderName
 
+__all__ = [
+    "BatchRequest",
+    "BatchResult",
+    "Broker",
+    "ConfigPatch",
+    "ConfigView",
+    "ConsumerLag",
+    "DeadLetterReason",
+    "ErrorBody",
+    "ErrorDetail",
+    "ErrorInfoBody",
+    "Health",
+    "HealthState",
+    "JobCounts",
+    "JobFlow",
+    "JobsMinute",
+    "JobsQuery",
+    "Memory",
+    "PatchAccepted",
+    "ProcessRequest",
+    "ProcessResult",
+    "ProviderHealth",
+    "ProviderList",
+    "ProviderTest",
+    "ProviderView",
+    "RepostCacheFigures",
+    "ResetAccepted",
+    "SeedMemory",
+    "Statistics",
+    "StatisticsQuery",
+    "Status",
+    "Switched",
+    "UsageReport",
+    "UsageRequest",
+]
+
 
 class Body(BaseModel):
     model_config = ConfigDict(extra="forbid")

@@ -22,20 +22,21 @@ import openapi_ui_bundles.redoc
 import psutil
 from pydantic import BaseModel
 
+from streams.config.runtime import RUNTIME_KEYS
 from streams.config.slices import WebConfig
-from streams.control.commands import RUNTIME_KEYS, apply_patch, publish
+from streams.control.commands import publish
 from streams.control.follower import ControlFollower
 from streams.deadline import Deadline
 from streams.errors import ConfigurationError, EnrichmentFailed, ProviderError
 from streams.kafka.outage import broker_reachable
 from streams.kafka.topics import Topics
-from streams.models import ControlCommand, RawJob
+from streams.models import ControlCommand, EnrichedJob, RawJob
 from streams.observe import stats as st
 from streams.observe.dead_letters import DeadLetterFollower
 from streams.observe.flow import FlowUnavailable, JobFlow
 from streams.observe.metrics import render_metrics
 from streams.observe.tables import StatsStore
-from streams.pipeline.enricher import Enricher
+from streams.pipeline.agent import Lanes
 from streams.providers.base import EnrichRequest
 from streams.vocab import PROVIDER_NAMES
 from streams.web import bodies as b
@@ -46,6 +47,8 @@ from streams.web.health import (
     service_status,
 )
 from streams.web.openapi import docs_page, document
+
+__all__ = ["Call", "Handlers", "Page", "Problem", "Reply"]
 
 STARTED = time.monotonic()
 PROVIDER_TEST_TIMEOUT_S = 15.0
@@ -101,7 +104,7 @@ class Handlers:
         topics: Topics,
         control: ControlFollower,
         stats: StatsStore,
-        enricher: Enricher,
+        lanes: Lanes,
         flow: JobFlow,
         dead_letters: DeadLetterFollower,
     ) -> None:
@@ -109,9 +112,9 @@ class Handlers:
         self.config = config
         self.topics = topics
         self.control = control
-        self.router = enricher.router
+        self.router = lanes.live.router
         self.stats = stats
-        self.enricher = enricher
+        self.lanes = lanes
         self.flow = flow
         self.dead_letters = dead_letters
 
@@ -127,12 +130,12 @@ class Handlers:
             lag = await self._lag()
         except Exception:  # a worker still starting has no consumer yet
             lag = {}
-        providers: dict[str, b.HealthState] = {p: self._passive(p)["state"] for p in PROVIDER_NAMES}
-        router = self.router
+        routing = self.router.status()
+        providers: dict[str, b.HealthState] = {
+            p: passive_health(routing.providers[p], self.stats)["state"] for p in PROVIDER_NAMES
+        }
         status = service_status(
-            broker_ok=broker_ok,
-            intake_paused=router.next_ready_at() > router.clock(),
-            providers=providers,
+            broker_ok=broker_ok, intake_paused=routing.intake_paused, providers=providers
         )
         uptime_s = _uptime_s()
         health = b.Health(
@@ -146,35 +149,35 @@ class Handlers:
             consumer_lag=lag,
             assigned_partitions=len(self.app.consumer.assignment()) if self.app.consumer else 0,
             providers=providers,
-            total_providers=len(router.gates),
-            enabled_providers=sum(gate.enabled for gate in router.gates.values()),
-            total_requests=self.enricher.jobs_finished,
+            total_providers=len(routing.providers),
+            enabled_providers=sum(p.enabled for p in routing.providers.values()),
+            total_requests=self.lanes.outcomes.finished,
             timestamp=datetime.now(UTC),
         )
         return Reply(body=health, status=503 if status == "unhealthy" else 200)
 
     async def status(self, call: Call) -> b.Status:
-        router, cache = self.router, self.enricher.cache
+        routing, cache = self.router.status(), self.lanes.live.cache
         return b.Status.model_validate(
             {
                 "app_id": self.config.app_id,
                 "uptime_s": _uptime_s(),
                 "rebalancing": bool(self.app.rebalancing),
-                "provider_chain": router.chain,
-                "routing_strategy": router.config.strategy,
-                "intake_paused": router.next_ready_at() > router.clock(),
-                "jobs_in_flight": sum(g.limiter.in_flight for g in router.gates.values()),
-                "control_replayed": self.control.replayed.is_set(),
+                "provider_chain": list(routing.chain),
+                "routing_strategy": routing.strategy,
+                "intake_paused": routing.intake_paused,
+                "jobs_in_flight": routing.in_flight,
+                "control_replayed": self.control.ready.is_set(),
                 "repost_cache": {"enabled": False}
                 if cache is None
                 else {
                     "enabled": True,
                     "entries": cache.entries,
-                    "replayed": cache.replayed.is_set(),
+                    "replayed": cache.ready.is_set(),
                 },
-                "budget": asdict(router.total_budget),
-                "providers": router.status(),
-                "batch_lane": self.enricher.lane.snapshot() if self.enricher.lane else {},
+                "budget": asdict(routing.total_budget),
+                "providers": {name: p.gate() for name, p in routing.providers.items()},
+                "batch_lane": self.lanes.batch.snapshot(),
             }
         )
 
@@ -238,7 +241,7 @@ class Handlers:
     async def statistics_reset(self, call: Call) -> b.ResetAccepted:
         for provider in PROVIDER_NAMES:
             await self.topics.stats_resets.send(key=provider.encode(), value=b"{}", force=True)
-        await publish(self.control.state.settings, ControlCommand(action="reset_stats"))
+        await self._command(ControlCommand(action="reset_stats"))
         return b.ResetAccepted(reset=list(PROVIDER_NAMES))
 
     async def usage_report(self, call: Call) -> b.UsageReport:
@@ -265,14 +268,16 @@ class Handlers:
     # --- providers ----------------------------------------------------------------------------
 
     async def providers(self, call: Call) -> b.ProviderList:
-        views = [provider_view(self.router, self.stats, p) for p in PROVIDER_NAMES]
+        routing = self.router.status()
+        views = [provider_view(routing.providers[p], self.stats) for p in PROVIDER_NAMES]
         return b.ProviderList.model_validate({"providers": views})
 
     async def provider(self, call: Call) -> b.ProviderView:
-        return b.ProviderView.model_validate(provider_view(self.router, self.stats, call.name))
+        status = self.router.status().providers[call.name]
+        return b.ProviderView.model_validate(provider_view(status, self.stats))
 
     async def provider_health(self, call: Call) -> b.ProviderHealth:
-        active = await self.router.gates[call.name].provider.health()
+        active = await self.router.adapter(call.name).health()
         return b.ProviderHealth.model_validate(
             {
                 "name": call.name,
@@ -293,7 +298,7 @@ class Handlers:
             title="Test call",
             description="Junior Python developer, remote. Reply with the JSON.",
         )
-        adapter = self.router.gates[call.name].provider
+        adapter = self.router.adapter(call.name)
         began = time.monotonic()
         try:
             completion = await adapter.enrich(
@@ -314,18 +319,16 @@ class Handlers:
     # --- configuration ----------------------------------------------------------------------
 
     async def config_view(self, call: Call) -> b.ConfigView:
-        # model_dump_json writes every secret as "**********"
-        current = json.loads(self.control.state.settings.model_dump_json())
+        current = self.control.state.config.view()
         return b.ConfigView(settings=current, runtime_keys=sorted(RUNTIME_KEYS))
 
     async def config_update(self, call: Call) -> b.PatchAccepted:
         patch: dict[str, Any] = call.body.root
-        settings = self.control.state.settings
         try:
-            apply_patch(settings, patch)
+            self.control.state.config.patched(patch)
         except ConfigurationError as exc:
             raise Problem(422, str(exc), ",".join(sorted(patch))) from None
-        await publish(settings, ControlCommand(action="set_config", config=patch))
+        await self._command(ControlCommand(action="set_config", config=patch))
         return b.PatchAccepted(patch=sorted(patch))
 
     # --- synchronous processing ----------------------------------------------------------------
@@ -345,18 +348,16 @@ class Handlers:
         """The job through the same path as a Kafka record (repost cache, router, audit
         events), without publishing the result to the enriched topic."""
         job = item.as_job()
-        deadline = self.router.deadline_for(job)
-        self.enricher.jobs_finished += 1  # answered either way
-        try:
-            enriched = await self.enricher.enrich(job, deadline=deadline, source=None)
-        except EnrichmentFailed as exc:
+        enriched = await self.lanes.live.finish(self.lanes.intake.ticket(job))
+        if not isinstance(enriched, EnrichedJob):
+            failure = enriched
             return b.ProcessResult(
                 job_id=job.job_id,
                 ok=False,
-                error=str(exc),
-                error_type=type(exc).__name__,
-                caller_error=exc.caller_error,
-                attempts=exc.attempts,
+                error=str(failure),
+                error_type=type(failure).__name__,
+                caller_error=isinstance(failure, EnrichmentFailed) and failure.caller_error,
+                attempts=getattr(failure, "attempts", []),
             )
         return b.ProcessResult(
             job_id=job.job_id,
@@ -391,10 +392,10 @@ class Handlers:
         return Page(content=_redoc_script(), content_type="application/javascript")
 
     async def metrics(self, call: Call) -> Page:
-        lane = self.enricher.lane.snapshot() if self.enricher.lane else {}
+        lane = self.lanes.batch.snapshot()
         body, content_type = render_metrics(
             totals=self.stats.totals_by_provider(),
-            router=self.router,
+            routing=self.router.status(),
             lag=await self._lag(),
             lane=lane,
         )
@@ -403,15 +404,23 @@ class Handlers:
     # --- helpers ---------------------------------------------------------------------------------
 
     def _passive(self, provider: str) -> dict[str, Any]:
-        return passive_health(self.router, self.stats, provider)
+        return passive_health(self.router.status().providers[provider], self.stats)
 
     async def _lag(self) -> dict[str, int]:
         return await consumer_lag(self.app, self.topics.raw.get_topic_name())
 
     async def _switch(self, name: str, action: str) -> b.Switched:
         command = ControlCommand.model_validate({"action": action, "provider": name})
-        await publish(self.control.state.settings, command)
+        await self._command(command)
         return b.Switched(action=action, provider=name)
+
+    async def _command(self, command: ControlCommand) -> None:
+        await publish(
+            command,
+            config=self.control.state.config,
+            bootstrap_servers=self.config.bootstrap_servers,
+            topic=self.config.control_topic,
+        )
 
 
 def _job_counts(counts: dict[str, int]) -> b.JobCounts:

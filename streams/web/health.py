@@ -3,13 +3,16 @@ the API, this worker's consumer lag, and the service's state in the seed service
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime
 from typing import Any, Literal
 
 from streams.observe import stats as st
 from streams.observe.tables import StatsStore
-from streams.routing.router import Router
+from streams.routing.status import ProviderStatus
 from streams.web.bodies import HealthState
+
+__all__ = ["consumer_lag", "passive_health", "provider_view", "service_status"]
 
 PASSIVE_WINDOW_MIN = 5  # the response names it: last_5_minutes
 HEALTHY_SUCCESS_RATE = 0.9
@@ -29,18 +32,18 @@ def service_status(
     return "healthy"
 
 
-def passive_health(router: Router, stats: StatsStore, provider: str) -> dict[str, Any]:
+def passive_health(status: ProviderStatus, stats: StatsStore) -> dict[str, Any]:
     """The state from the last minutes' calls and the circuit."""
+    provider = status.name
     since = st.minute_of(datetime.now(UTC)) - PASSIVE_WINDOW_MIN
     recent = st.empty()
     for value in stats.minutes_since(since).get(provider, {}).values():
         recent = st.merge(recent, value)
     figures = st.summary(recent)
-    gate = router.gates[provider]
     state: HealthState
-    if not gate.enabled:
+    if not status.enabled:
         state = "disabled"
-    elif gate.breaker.state == "open":
+    elif status.circuit.state == "open":
         state = "down"
     elif not figures["calls"]:
         state = "unknown"
@@ -53,15 +56,11 @@ def passive_health(router: Router, stats: StatsStore, provider: str) -> dict[str
     return {"state": state, "last_5_minutes": figures}
 
 
-def provider_view(router: Router, stats: StatsStore, provider: str) -> dict[str, Any]:
-    gate = router.gates[provider]
+def provider_view(status: ProviderStatus, stats: StatsStore) -> dict[str, Any]:
     return {
-        "name": provider,
-        "in_chain": provider in router.chain,
-        "model": gate.provider.model,
-        **gate.snapshot(router.clock()),
-        "health": passive_health(router, stats, provider),
-        "totals": st.summary(stats.totals.get(provider) or st.empty()),
+        **dataclasses.asdict(status),
+        "health": passive_health(status, stats),
+        "totals": st.summary(stats.totals.get(status.name) or st.empty()),
     }
 
 

@@ -14,6 +14,8 @@ from streams.vocab import PROVIDER_NAMES
 from streams.web import bodies as b
 from streams.web.routes import ROUTES, Route
 
+__all__ = ["docs_page", "document"]
+
 REF = "#/components/schemas/{model}"
 # Why a request can be refused, for the statuses a route may answer besides its own.
 REASONS = {

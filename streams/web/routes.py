@@ -13,6 +13,8 @@ from pydantic import BaseModel
 
 from streams.web import bodies as b
 
+__all__ = ["ROUTES", "Route"]
+
 HTML, JAVASCRIPT, JSON, PROMETHEUS = (
     "text/html",
     "application/javascript",

@@ -18,6 +18,8 @@ from streams.web import bodies as b
 from streams.web.handlers import Call, Handlers, Page, Problem, Reply
 from streams.web.routes import ROUTES, Route
 
+__all__ = ["install"]
+
 Endpoint = Callable[..., Awaitable[Any]]
 
 

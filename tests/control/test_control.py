@@ -13,11 +13,11 @@ import pytest
 
 from devstack.harness import SimulatorThread
 from streams.app import create_app
+from streams.config.runtime import RuntimeConfig
 from streams.config.settings import Settings
-from streams.control.commands import apply_patch, publish
 from streams.errors import ConfigurationError
 from streams.models import ControlCommand
-from tests.kafka_helpers import committed, consume, job_record, produce, wait_for
+from tests.kafka_helpers import committed, consume, job_record, produce, send_command, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -28,10 +28,10 @@ async def test_a_disabled_provider_gets_no_attempts_also_after_a_restart(
     bootstrap, raw = settings.kafka_bootstrap_servers, settings.llm_topic_raw
     first = create_app(settings)
     async with first.running():
-        await publish(settings, ControlCommand(action="disable", provider="openai"))
+        await send_command(settings, ControlCommand(action="disable", provider="openai"))
 
         async def applied() -> bool:
-            return not first.router.gates["openai"].enabled
+            return not first.router.status().providers["openai"].enabled
 
         await wait_for(applied)
         await produce(bootstrap, raw, [job_record(f"a{n}") for n in range(5)])
@@ -41,14 +41,14 @@ async def test_a_disabled_provider_gets_no_attempts_also_after_a_restart(
 
     second = create_app(settings)  # a restart: same app id, same topics
     async with second.running():
-        await asyncio.wait_for(second.control.replayed.wait(), 30)
-        assert not second.router.gates["openai"].enabled, "replayed before taking jobs"
+        await asyncio.wait_for(second.control.ready.wait(), 30)
+        assert not second.router.status().providers["openai"].enabled, "replayed before taking jobs"
         await produce(bootstrap, raw, [job_record(f"b{n}") for n in range(5)])
         enriched = await consume(bootstrap, settings.llm_topic_enriched, count=10)
-        await publish(settings, ControlCommand(action="enable", provider="openai"))
+        await send_command(settings, ControlCommand(action="enable", provider="openai"))
 
         async def enabled() -> bool:
-            return second.router.gates["openai"].enabled
+            return second.router.status().providers["openai"].enabled
 
         await wait_for(enabled)
     assert {json.loads(r.value)["provider"] for r in enriched} == {"deepseek"}
@@ -60,7 +60,7 @@ async def test_config_patches_apply_everywhere_and_bad_ones_change_nothing(
 ) -> None:
     app = create_app(settings)
     async with app.running():
-        await publish(
+        await send_command(
             settings,
             ControlCommand(action="set_config", config={"LLM_PROVIDER_CHAIN": "deepseek,openai"}),
         )
@@ -82,7 +82,7 @@ async def test_config_patches_apply_everywhere_and_bad_ones_change_nothing(
             settings.llm_topic_control, b"not a command at all", key=b"junk"
         )
         await producer.stop()
-        await publish(
+        await send_command(
             settings, ControlCommand(action="set_config", config={"LLM_RETRY_ATTEMPTS": 4})
         )
 
@@ -90,7 +90,7 @@ async def test_config_patches_apply_everywhere_and_bad_ones_change_nothing(
             return app.router.config.retry.attempts == 4
 
         await wait_for(later_patch)
-        assert app.control.state.settings.llm_job_deadline_s == settings.llm_job_deadline_s
+        assert app.router.config.default_deadline_s == settings.llm_job_deadline_s
         assert app.router.chain == ["deepseek", "openai"]
         await produce(settings.kafka_bootstrap_servers, settings.llm_topic_raw, [job_record("c")])
         (record,) = await consume(
@@ -113,7 +113,7 @@ def test_invalid_patches_are_refused_with_a_reason(
     settings: Settings, patch: dict[str, object], says: str
 ) -> None:
     with pytest.raises(ConfigurationError, match=says):
-        apply_patch(settings, patch)
+        RuntimeConfig(settings).patched(patch)
 
 
 def test_cli_refuses_a_bad_patch_and_publishes_a_good_one(worker_env: dict[str, str]) -> None:
@@ -159,7 +159,7 @@ async def test_intake_pauses_while_every_provider_is_off_and_nothing_is_dead_let
     app = create_app(settings)
     async with app.running():
         for provider in ("openai", "deepseek"):
-            await publish(settings, ControlCommand(action="disable", provider=provider))
+            await send_command(settings, ControlCommand(action="disable", provider=provider))
 
         async def all_off() -> bool:
             return app.router.next_ready_at() == float("inf")
@@ -169,7 +169,7 @@ async def test_intake_pauses_while_every_provider_is_off_and_nothing_is_dead_let
         await asyncio.sleep(4)  # more than a commit interval
         offsets = await committed(bootstrap, settings.llm_app_id, raw)
         assert sum(offsets.values()) <= 1, "at most the job already taken waits; none commit"
-        await publish(settings, ControlCommand(action="enable", provider="deepseek"))
+        await send_command(settings, ControlCommand(action="enable", provider="deepseek"))
         enriched = await consume(bootstrap, settings.llm_topic_enriched, count=6)
     assert len({json.loads(r.value)["job_id"] for r in enriched}) == 6
     assert sim.requests().get("openai", 0) == 0

@@ -21,7 +21,9 @@ async def test_the_figures_render_as_counters_histograms_and_gauges() -> None:
         record = st.empty()
         for latency in (40.0, 400.0, 400.0):
             record = st.add(record, _call(latency_ms=latency))
-        body, content_type = render_metrics(totals={"openai": record}, router=router, lag={"0": 7})
+        body, content_type = render_metrics(
+            totals={"openai": record}, routing=router.status(), lag={"0": 7}
+        )
     finally:
         for provider in providers.values():
             await provider.aclose()

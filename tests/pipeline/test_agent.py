@@ -15,7 +15,7 @@ from devstack.harness import SimulatorThread
 from streams.app import create_app
 from streams.config.settings import Settings
 from streams.deadline import Deadline
-from streams.models import RawJob
+from streams.providers.base import EnrichRequest
 from streams.providers.build import build_providers
 from streams.routing.router import Routed, Router
 from tests.conftest import ROOT
@@ -142,10 +142,10 @@ async def test_fallback_enriches_when_the_primary_is_down(
 class ExplodingRouter(Router):
     """A router with a bug that fires for one job: what Faust would lose if it escaped."""
 
-    async def enrich(self, job: RawJob, *, deadline: Deadline) -> Routed:
-        if job.job_id == "boom":
+    async def enrich(self, request: EnrichRequest, *, deadline: Deadline) -> Routed:
+        if request.job.job_id == "boom":
             raise RuntimeError("bug in the router")
-        return await super().enrich(job, deadline=deadline)
+        return await super().enrich(request, deadline=deadline)
 
 
 async def test_an_unexpected_exception_costs_a_dead_letter_not_the_job(

@@ -26,6 +26,7 @@ from streams.models import OriginalRecord, RawJob
 from streams.pipeline.lane.records import LaneBatch, LaneJob, batch_key
 from streams.providers.batch import batch_apis
 from streams.providers.build import build_providers
+from streams.routing.router import request_for
 from tests.kafka_helpers import consume, job_record, produce
 
 pytestmark = pytest.mark.slow
@@ -216,7 +217,7 @@ async def test_a_batch_sent_but_not_acknowledged_is_found_at_the_vendor_not_sent
         jobs={"llm-streams-orphan_0": entry},
     )
     api = batch_apis(build_providers(settings.provider))["openai"]
-    request = app.router.request_for(job)
+    request = request_for(job, app.router.config)
     await api.submit(
         label=batch.local_id, model=batch.model, requests=[("llm-streams-orphan_0", request)]
     )

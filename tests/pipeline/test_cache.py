@@ -110,7 +110,7 @@ async def test_a_repost_is_served_from_the_cache_without_a_provider_call(
 
 async def _replayed(app: StreamsApp) -> bool:
     assert app.cache is not None
-    return app.cache.replayed.is_set()
+    return app.cache.ready.is_set()
 
 
 async def test_with_the_cache_off_a_repost_is_enriched_again(

@@ -13,7 +13,7 @@ from streams.app import create_app
 from streams.config.settings import Settings
 from streams.deadline import Deadline
 from streams.errors import EnrichmentFailed
-from streams.models import RawJob
+from streams.providers.base import EnrichRequest
 from streams.providers.build import build_providers
 from streams.routing.router import Routed, Router
 from tests.kafka_helpers import consume, job_record, produce
@@ -54,12 +54,12 @@ class FailingFirst(Router):
 
     failed = False
 
-    async def enrich(self, job: RawJob, *, deadline: Deadline) -> Routed:
+    async def enrich(self, request: EnrichRequest, *, deadline: Deadline) -> Routed:
         if not self.failed:
             self.failed = True
             await asyncio.sleep(0.5)
             raise EnrichmentFailed("the leader's provider failed")
-        return await super().enrich(job, deadline=deadline)
+        return await super().enrich(request, deadline=deadline)
 
 
 async def test_when_the_leader_fails_a_follower_takes_over(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from streams.models import OriginalRecord, RawJob
-from streams.pipeline.lane.records import LaneBatch, LaneJob, PartitionState, _settle
+from streams.pipeline.lane.records import LaneBatch, LaneJob, PartitionState, settle
 
 NOW = datetime(2026, 12, 1, 12, tzinfo=UTC)
 
@@ -36,7 +36,7 @@ def _batch(local_id: str, *sources: str, at: int, vendor_id: str | None = None) 
 def test_a_job_in_a_batch_is_not_waiting_any_more() -> None:
     state = PartitionState(pending={"a": _job("a"), "b": _job("b")})
     state.batches = {"x": _batch("x", "a", at=0, vendor_id="batch_1")}
-    _settle(state)
+    settle(state)
     assert set(state.pending) == {"b"}
 
 
@@ -44,6 +44,6 @@ def test_a_job_in_two_unsent_batches_stays_in_the_newer_only() -> None:
     refused = _batch("old", "a", "b", at=0)
     halves = [_batch("h1", "a", at=1), _batch("h2", "b", at=1)]
     state = PartitionState(batches={b.local_id: b for b in [refused, *halves]})
-    _settle(state)
+    settle(state)
     assert set(state.batches) == {"h1", "h2"}, "the refused batch, emptied, is gone"
     assert [j.source for j in state.batches["h1"].jobs.values()] == ["a"]

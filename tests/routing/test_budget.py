@@ -15,7 +15,9 @@ from streams.errors import BudgetExhausted
 from streams.models import RawJob
 from streams.providers.base import Provider
 from streams.routing.budget import Budget, budgets_today
+from streams.routing.status import BudgetStatus
 from tests.routing.fake_clock import FakeClock, router_for
+from tests.routing.helpers import route
 
 JOB = RawJob(job_id="b1", title="Data Engineer", description="Spark and Kafka. Berlin.")
 
@@ -36,14 +38,12 @@ async def test_a_provider_over_its_budget_is_skipped(
 ) -> None:
     router = router_for(base_settings, providers, FakeClock(), llm_budgets={"openai": 0.5})
     router.set_spent_today({"openai": 0.5})
-    routed = await router.enrich(JOB, deadline=router.deadline_for(JOB))
+    routed = await route(router, JOB)
     assert routed.provider == "deepseek"
     assert sim.requests().get("openai", 0) == 0
-    assert router.status()["openai"]["budget"] == {
-        "daily_usd": 0.5,
-        "spent_today_usd": 0.5,
-        "over_budget": True,
-    }
+    assert router.status().providers["openai"].budget == BudgetStatus(
+        daily_usd=0.5, spent_today_usd=0.5, over_budget=True
+    )
 
 
 async def test_no_budget_left_pauses_intake_and_the_job_ends_budget_exhausted(
@@ -56,7 +56,7 @@ async def test_no_budget_left_pauses_intake_and_the_job_ends_budget_exhausted(
     router.set_spent_today({"deepseek": 1.2})
     assert math.isinf(router.next_ready_at()), "intake pauses"
     with pytest.raises(BudgetExhausted, match="over its daily budget"):
-        await router.enrich(JOB, deadline=router.deadline_for(JOB))
+        await route(router, JOB)
     assert 4.9 <= sum(clock.sleeps) <= 5.0, "it waited out its deadline"
     assert sim.requests() == {}
 
@@ -68,7 +68,7 @@ async def test_a_raised_budget_lets_a_waiting_job_through(
     spent = base_settings.model_copy(update={"llm_budgets": {"total": 1.0}})
     router = router_for(spent, providers, clock, llm_job_deadline_s=60)
     router.set_spent_today({"openai": 1.0})
-    job = asyncio.create_task(router.enrich(JOB, deadline=router.deadline_for(JOB)))
+    job = asyncio.create_task(route(router, JOB))
     await asyncio.sleep(0.05)
     assert not job.done()
     router.reconfigure(spent.model_copy(update={"llm_budgets": {"total": 2.0}}).routing())

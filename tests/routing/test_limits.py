@@ -6,9 +6,10 @@ import asyncio
 
 import pytest
 
+from streams.config.slices import LimitsConfig
 from streams.deadline import Deadline
 from streams.errors import DeadlineExceeded, RequestTooLarge
-from streams.routing.limits import Share, Slots, TokenBucket
+from streams.routing.limits import ProviderLimiter, Share, Slots, TokenBucket
 from tests.routing.fake_clock import FakeClock
 
 
@@ -127,3 +128,34 @@ async def test_a_freed_slot_goes_to_the_longest_waiter_not_a_newcomer() -> None:
     assert not newcomer.done()
     slots.release()
     await asyncio.wait_for(newcomer, 1)
+
+
+async def test_a_limits_change_counts_the_calls_already_in_flight() -> None:
+    """A concurrency cap set or lowered at run time holds at once: the calls in flight keep
+    their slots in the same limiter, so a newcomer waits until they are under the new cap."""
+    clock = FakeClock()
+    limiter = ProviderLimiter(LimitsConfig(), clock=clock, sleep=clock.sleep)
+    forever = Deadline.after(1e9, clock=clock)
+    release = asyncio.Event()
+    holding = 0
+
+    async def call() -> None:
+        nonlocal holding
+        async with limiter.call(tokens=1, deadline=forever):
+            holding += 1
+            await release.wait()
+            holding -= 1
+
+    first = [asyncio.create_task(call()) for _ in range(3)]
+    await asyncio.sleep(0)
+    assert holding == 3, "no limit yet"
+    limiter.reconfigure(LimitsConfig(concurrency=2))
+    assert limiter.effective()["concurrency"] == 2
+    late = asyncio.create_task(call())
+    await asyncio.sleep(0.01)
+    assert holding == 3, "the newcomer waits: three are in flight under a cap of two"
+    release.set()
+    await asyncio.gather(*first, late)
+    assert holding == 0
+    limiter.reconfigure(LimitsConfig(rpm=60))
+    assert limiter.effective() == {"rpm": 60, "tpm": None, "concurrency": None}

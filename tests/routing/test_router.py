@@ -19,6 +19,7 @@ from streams.routing.breaker import CircuitBreaker
 from streams.routing.router import Router
 from tests.kafka_helpers import wait_for
 from tests.routing.fake_clock import FakeClock, router_for
+from tests.routing.helpers import route
 
 JOB = RawJob(job_id="r1", title="Backend Engineer", description="Go and Postgres. Remote.")
 
@@ -38,7 +39,7 @@ async def test_preferred_provider_goes_first(
 ) -> None:
     router = router_for(base_settings, providers, FakeClock())
     job = JOB.model_copy(update={"options": JobOptions(preferred_provider="deepseek")})
-    routed = await router.enrich(job, deadline=router.deadline_for(job))
+    routed = await route(router, job)
     assert routed.provider == "deepseek"
     assert router.order("deepseek") == ["deepseek", "openai"]
     assert router.order("gemini") == ["openai", "deepseek"], "the chain is the allow-list"
@@ -57,7 +58,7 @@ async def test_retries_back_off_then_fall_back(
         llm_retry_initial_backoff_s=1.0,
         llm_retry_max_backoff_s=10,
     )
-    routed = await router.enrich(JOB, deadline=router.deadline_for(JOB))
+    routed = await route(router, JOB)
     assert routed.provider == "deepseek"
     assert [(a.provider, a.attempt, a.outcome) for a in routed.attempts] == [
         ("openai", 1, "error"),
@@ -75,14 +76,14 @@ async def test_a_rate_limited_provider_cools_down_while_the_job_falls_back(
     sim.set_faults("openai", errors={429: 1.0}, retry_after_s=4)
     clock = FakeClock()
     router = router_for(base_settings, providers, clock)
-    routed = await router.enrich(JOB, deadline=router.deadline_for(JOB))
+    routed = await route(router, JOB)
     assert [(a.provider, a.outcome) for a in routed.attempts] == [
         ("openai", "rate_limited"),
         ("deepseek", "success"),
     ]
     assert router.gates["openai"].cooling_until == pytest.approx(clock.now + 4, abs=0.01)
     requests_before = sim.requests()["openai"]
-    await router.enrich(JOB, deadline=router.deadline_for(JOB))
+    await route(router, JOB)
     assert sim.requests()["openai"] == requests_before, "no calls while it cools down"
 
 
@@ -95,7 +96,7 @@ async def test_a_429_storm_waits_within_the_deadline_instead_of_failing(
     clock = FakeClock(real_pause_s=0.05)
     router = router_for(base_settings, providers, clock, llm_job_deadline_s=30)
     storm = JOB.model_copy(update={"title": "Storm"})
-    task = asyncio.create_task(router.enrich(storm, deadline=router.deadline_for(storm)))
+    task = asyncio.create_task(route(router, storm))
     await wait_for(lambda: _true(len(clock.sleeps) >= 1))
     sim.reset()  # the storm ends while the job waits
     routed = await task
@@ -115,7 +116,7 @@ async def test_an_outage_of_every_provider_is_waited_out_within_the_deadline(
     # still looks while the job waits (it once looked only after the deadline had passed).
     clock = FakeClock(real_pause_s=0.05)
     router = router_for(base_settings, providers, clock, llm_job_deadline_s=60)
-    job = asyncio.create_task(router.enrich(JOB, deadline=router.deadline_for(JOB)))
+    job = asyncio.create_task(route(router, JOB))
     await wait_for(lambda: _true(clock.now > 1020), interval_s=0.01)
     assert not job.done(), "no dead letter while the deadline has time left"
     sim.reset()
@@ -135,7 +136,7 @@ async def test_retry_after_beyond_the_deadline_means_fall_back_at_once(
         base_settings, providers, clock, llm_job_deadline_s=10, llm_retry_attempts=5
     )
     with pytest.raises(EnrichmentFailed, match="deadline") as caught:
-        await router.enrich(JOB, deadline=router.deadline_for(JOB))
+        await route(router, JOB)
     assert clock.sleeps == [], "a 30 s wait cannot fit in a 10 s deadline"
     assert [a.provider for a in caught.value.attempts] == ["openai", "deepseek"]
 
@@ -158,7 +159,7 @@ async def test_the_job_deadline_overrides_and_bounds_everything(
     )
     job = JOB.model_copy(update={"options": JobOptions(deadline_ms=5000)})
     with pytest.raises(EnrichmentFailed, match="deadline"):
-        await router.enrich(job, deadline=router.deadline_for(job))
+        await route(router, job)
     assert sum(clock.sleeps) <= 5.0
 
 
@@ -167,7 +168,7 @@ async def test_a_final_error_is_not_retried(
 ) -> None:
     sim.set_faults("openai", errors={400: 1.0})
     router = router_for(base_settings, providers, FakeClock())
-    routed = await router.enrich(JOB, deadline=router.deadline_for(JOB))
+    routed = await route(router, JOB)
     assert [(a.provider, a.outcome) for a in routed.attempts] == [
         ("openai", "error"),
         ("deepseek", "success"),
@@ -198,15 +199,15 @@ async def test_an_open_circuit_is_skipped_and_probed_after_the_cooldown(
         llm_breaker_cooldown_s=30,
     )
     for _ in range(3):
-        await router.enrich(JOB, deadline=router.deadline_for(JOB))
+        await route(router, JOB)
     assert _state(router.gates["openai"].breaker) == "open"
     before = sim.requests()["openai"]
-    routed = await router.enrich(JOB, deadline=router.deadline_for(JOB))
+    routed = await route(router, JOB)
     assert [a.provider for a in routed.attempts] == ["deepseek"]
     assert sim.requests()["openai"] == before
     sim.reset()
     clock.now += 30
-    routed = await router.enrich(JOB, deadline=router.deadline_for(JOB))
+    routed = await route(router, JOB)
     assert routed.provider == "openai", "the half-open probe succeeds"
     assert _state(router.gates["openai"].breaker) == "closed"
 
@@ -235,7 +236,7 @@ async def test_the_latency_strategy_prefers_the_faster_provider(
     router.gates["openai"].observe(120.0)  # both measured: openai slower
     router.gates["deepseek"].observe(5.0)
     assert router.order(None) == ["deepseek", "openai"]
-    routed = await router.enrich(JOB, deadline=router.deadline_for(JOB))
+    routed = await route(router, JOB)
     assert routed.provider == "deepseek"
 
 
@@ -254,9 +255,7 @@ async def test_rate_and_concurrency_limits_hold_under_200_concurrent_jobs(
     router = Router(settings.routing(), providers)
     started = time.monotonic()
     jobs = [JOB.model_copy(update={"job_id": f"j{n}"}) for n in range(200)]
-    results = await asyncio.gather(
-        *(router.enrich(job, deadline=router.deadline_for(job)) for job in jobs)
-    )
+    results = await asyncio.gather(*(route(router, job) for job in jobs))
     assert len(results) == 200
     stats = sim.stats()
     assert stats["peak_in_flight"]["openai"] <= 8
@@ -270,3 +269,14 @@ async def test_rate_and_concurrency_limits_hold_under_200_concurrent_jobs(
             f"{in_one_second} requests in 1 s from {t - started:.2f}s"
         )
     assert arrivals[-1] - arrivals[0] >= (200 - 50) / 49.2 * 0.9, "the bucket did throttle"
+
+
+def test_a_clock_that_moves_between_reads_does_not_look_like_paused_intake(
+    base_settings: Settings, providers: dict[str, Provider]
+) -> None:
+    ticks = iter(range(10**6))
+    router = Router(base_settings.routing(), providers, clock=lambda: next(ticks) / 1e6)
+    status = router.status()
+    assert not status.intake_paused
+    assert [p.name for p in status.in_chain()] == ["openai", "deepseek"]
+    assert status.in_flight == 0

@@ -1,12 +1,11 @@
 """The batch lane: jobs that can wait go to a vendor's Batch API at about half the price.
 
-A job asks with ``options.lane`` (``batch``, or ``auto``: batch when its deadline leaves room
-for the vendor's 24-hour window; ``LLM_LANE`` is the default). It goes to its preferred
-provider, or the first in the chain, that has a Batch API (OpenAI, Anthropic, Gemini) and is
-enabled; with none (DeepSeek, Ollama) it goes live. The lane records the job on ``llm.batch``
+A job asks with ``options.lane`` (``batch``, or ``auto``: batch when its own deadline leaves
+room for the vendors' 24-hour window; ``LLM_LANE`` is the default); its ticket says which
+provider and model (``ticket.batch_target``). The lane records the job on ``llm.batch``
 before its raw offset moves on, and one ``PartitionLane`` per raw partition this worker holds
-gathers, sends, polls and finishes (``runner``); a rebalance hands the partition's lane over
-with its records (``records``).
+gathers, sends, polls and finishes (``runner``, ``finish``); a rebalance hands the
+partition's lane over with its records (``records``).
 """
 
 from __future__ import annotations
@@ -16,26 +15,21 @@ import contextlib
 import json
 import logging
 import time
-from datetime import UTC, datetime, timedelta
+from collections.abc import Callable
 from typing import Any
 
-from aiokafka.errors import KafkaError
-
 from streams.config.slices import BatchConfig
+from streams.kafka.readers import retried
 from streams.kafka.topics import Topics
-from streams.models import MAX_BATCH_DEADLINE_MS, RawJob
-from streams.pipeline.dead_letter import original_of
+from streams.pipeline.lane.finish import LaneFinisher
 from streams.pipeline.lane.records import LaneJob, recover
-from streams.pipeline.lane.runner import Finisher, PartitionLane
-from streams.pipeline.once import source_of
+from streams.pipeline.lane.runner import PartitionLane
+from streams.pipeline.ticket import Ticket
 from streams.providers.batch.base import BatchAPI
-from streams.routing.router import Router
+
+__all__ = ["BatchLane"]
 
 log = logging.getLogger(__name__)
-
-# The vendors' completion window: a job with less time than this goes live under "auto".
-WINDOW_S = 24 * 3600.0
-RECOVER_RETRY_S = 1.0
 
 
 class BatchLane:
@@ -45,47 +39,36 @@ class BatchLane:
         config: BatchConfig,
         topics: Topics,
         apis: dict[str, BatchAPI],
-        router: Router,
+        finisher: LaneFinisher,
+        may_spend: Callable[[str], bool],
     ) -> None:
         self.config = config
         self.topics = topics
         self.apis = apis
-        self.router = router
-        self.finisher: Finisher | None = None  # the enricher, once built
+        self.finisher = finisher
+        self.may_spend = may_spend  # whether a provider is within its budget
         self._lanes: dict[int, asyncio.Task[PartitionLane]] = {}
         self._running: dict[int, asyncio.Task[None]] = {}
 
-    def choose(self, job: RawJob) -> tuple[str, str] | None:
-        """The provider and model of a batch-lane job, or None for a live one."""
-        options = job.options
-        lane = (options.lane if options else None) or self.config.default_lane
-        if lane == "live" or (lane == "auto" and _deadline_s(job) < WINDOW_S):
-            return None
-        preferred = options.preferred_provider if options else None
-        if preferred is not None and preferred not in self.apis:
-            return None  # asked for a provider without a Batch API (DeepSeek, Ollama): live
-        for name in ([preferred] if preferred else []) + list(self.router.chain):
-            gate = self.router.gates.get(name)
-            if name in self.apis and gate is not None and gate.enabled:
-                return name, (options.model if options and options.model else gate.provider.model)
-        return None
-
-    async def accept(self, job: RawJob, message: Any, *, provider: str, model: str) -> None:
-        """Record ``job`` in its partition's lane; returns once it is safe on the broker."""
-        lane = await self._lane(message.partition)
-        source = source_of(message).decode()
-        if lane.state.knows(source):  # a record redone after a crash: taken before
+    async def accept(self, ticket: Ticket) -> None:
+        """Record the job in its partition's lane; returns once it is safe on the broker."""
+        target, original = ticket.batch, ticket.original
+        assert target is not None, "a live job's ticket"
+        assert ticket.source is not None, "a job that came as a record"
+        assert original is not None, "a job that came as a record"
+        lane = await self._lane(original.partition)
+        if lane.state.knows(ticket.source):  # a record redone after a crash: taken before
             return
-        request = self.router.request_for(job)
-        size = len(json.dumps(self.apis[provider].body(request, model)))
+        size = len(json.dumps(self.apis[target.provider].body(ticket.request, target.model)))
         entry = LaneJob(
-            source=source,
-            job=job,
-            original=original_of(message),
-            provider=provider,
-            model=model,
+            source=ticket.source,
+            job=ticket.job,
+            original=original,
+            provider=target.provider,
+            model=target.model,
             size=size,
-            deadline_at=datetime.now(UTC) + timedelta(seconds=_deadline_s(job)),
+            accepted_at=ticket.taken_at,
+            deadline_at=ticket.due_at,
         )
         await lane.add(entry)
 
@@ -133,14 +116,11 @@ class BatchLane:
         return await asyncio.shield(self._lanes[partition])
 
     async def _start(self, partition: int) -> PartitionLane:
-        assert self.finisher is not None, "the enricher attaches itself before intake"
-        while True:  # the partition's jobs wait for this; a broker away now is back later
-            try:
-                state = await recover(self.config.bootstrap_servers, self.config.topic, partition)
-                break
-            except KafkaError as exc:
-                log.warning("batch lane %d: reading it back failed (%s); retrying", partition, exc)
-                await asyncio.sleep(RECOVER_RETRY_S)
+        # The partition's jobs wait for this; a broker away now is back later.
+        state = await retried(
+            f"batch lane {partition}: reading it back",
+            lambda: recover(self.config.bootstrap_servers, self.config.topic, partition),
+        )
         if state.pending or state.batches:
             log.info(
                 "batch lane %d: %d jobs waiting and %d batches taken over",
@@ -155,18 +135,11 @@ class BatchLane:
             topic=self.topics.batch,
             apis=self.apis,
             finisher=self.finisher,
-            request_for=lambda entry: self.router.request_for(entry.job),
-            may_spend=lambda provider: not self.router.gates[provider].over_budget,
+            request_for=self.finisher.request_for,
+            may_spend=self.may_spend,
         )
         self._running[partition] = asyncio.ensure_future(lane.run())
         return lane
-
-
-def _deadline_s(job: RawJob) -> float:
-    options = job.options
-    if options and options.deadline_ms:
-        return options.deadline_ms / 1000
-    return MAX_BATCH_DEADLINE_MS / 1000
 
 
 def _empty() -> dict[str, Any]:

@@ -26,6 +26,8 @@ from streams.kafka.admin import read_up_to
 from streams.kafka.clients import reader
 from streams.models import Message, OriginalRecord, RawJob, utcnow
 
+__all__ = ["LaneBatch", "LaneJob", "PartitionState", "batch_key", "job_key", "recover", "settle"]
+
 log = logging.getLogger(__name__)
 
 
@@ -94,11 +96,11 @@ async def recover(bootstrap_servers: str, topic: str, partition: int) -> Partiti
                 state.batches[batch.local_id] = batch
         except ValidationError as exc:  # not ours: said, never acted on
             log.warning("batch lane: skipping an unreadable record %s: %s", key, exc)
-    _settle(state)
+    settle(state)
     return state
 
 
-def _settle(state: PartitionState) -> None:
+def settle(state: PartitionState) -> None:
     """What a worker stopped between two writes leaves, made whole: a job both waiting and
     in a batch is in the batch (its own deletion was not written); a job in two unsent
     batches (a refused batch split, the old one not yet deleted) is in the newer only."""

@@ -13,12 +13,13 @@ import uuid
 from collections import defaultdict
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any
 
 from pydantic import BaseModel
 
 from streams.config.slices import BatchConfig
 from streams.errors import ProviderError
+from streams.pipeline.lane.finish import LaneFinisher
 from streams.pipeline.lane.records import (
     LaneBatch,
     LaneJob,
@@ -27,8 +28,10 @@ from streams.pipeline.lane.records import (
     job_key,
 )
 from streams.pipeline.publisher import publish
-from streams.providers.base import Completion, EnrichRequest
+from streams.providers.base import EnrichRequest
 from streams.providers.batch.base import BatchAPI, BatchStatus
+
+__all__ = ["PartitionLane"]
 
 log = logging.getLogger(__name__)
 
@@ -36,18 +39,6 @@ TICK_S = 1.0
 # A batch sent but not acknowledged is looked up among those the vendor created since its
 # intent was written, less this much (clocks differ).
 CLOCK_SKEW_S = 120.0
-
-
-class Finisher(Protocol):
-    """Where a batch-lane job's outcome goes (the enricher: published like a live one)."""
-
-    async def batch_succeeded(
-        self, job: LaneJob, completion: Completion, *, batch_id: str
-    ) -> None: ...
-
-    async def batch_failed(
-        self, job: LaneJob, reason: str, *, batch_id: str | None, error: ProviderError | None
-    ) -> None: ...
 
 
 class PartitionLane:
@@ -59,7 +50,7 @@ class PartitionLane:
         config: BatchConfig,
         topic: Any,
         apis: dict[str, BatchAPI],
-        finisher: Finisher,
+        finisher: LaneFinisher,
         request_for: Callable[[LaneJob], EnrichRequest],
         may_spend: Callable[[str], bool],
         clock: Callable[[], float] = time.time,
@@ -190,9 +181,7 @@ class PartitionLane:
             exc,
         )
         if len(jobs) == 1:
-            await self.finisher.batch_failed(
-                jobs[0], f"batch refused: {exc}", batch_id=None, error=exc
-            )
+            await self.finisher.failed(jobs[0], f"batch refused: {exc}", batch_id=None, error=exc)
             await self._forget(batch)
             return
         # The halves are written before the refused batch is forgotten (a crash in between
@@ -235,13 +224,13 @@ class PartitionLane:
         async def one(key: str, job: LaneJob) -> None:
             outcome = status.items.get(key)
             if outcome is not None and outcome.completion is not None:
-                await self.finisher.batch_succeeded(job, outcome.completion, batch_id=vendor_id)
+                await self.finisher.succeeded(job, outcome.completion, batch_id=vendor_id)
                 return
             error = outcome.error if outcome is not None else None
             reason = f"batch {vendor_id} {status.state}" + (
                 f": {status.detail}" if status.detail and status.detail != status.state else ""
             )
-            await self.finisher.batch_failed(job, reason, batch_id=vendor_id, error=error)
+            await self.finisher.failed(job, reason, batch_id=vendor_id, error=error)
 
         await asyncio.gather(*(one(key, job) for key, job in batch.jobs.items()))
         await self._forget(batch)
@@ -251,7 +240,7 @@ class PartitionLane:
         now = self.clock()
         for job in [j for j in self.state.pending.values() if j.deadline_at.timestamp() <= now]:
             del self.state.pending[job.source]
-            await self.finisher.batch_failed(
+            await self.finisher.failed(
                 job, "its deadline passed before a batch took it", batch_id=None, error=None
             )
             await self._write(job_key(job.source), None)

@@ -8,6 +8,8 @@ from streams.providers.batch.base import BatchAPI
 from streams.providers.batch.gemini import GeminiBatches
 from streams.providers.batch.openai import OpenAIBatches
 
+__all__ = ["BATCH_APIS", "batch_apis"]
+
 BATCH_APIS: dict[str, type[BatchAPI]] = {
     "openai": OpenAIBatches,
     "anthropic": AnthropicBatches,

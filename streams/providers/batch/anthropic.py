@@ -12,6 +12,8 @@ from streams.errors import ProviderUnavailable
 from streams.providers.base import EnrichRequest
 from streams.providers.batch.base import BatchAPI, BatchStatus, ItemOutcome
 
+__all__ = ["AnthropicBatches"]
+
 # The HTTP status a live call answers with each error type (the errored results carry only
 # the type).
 ERROR_STATUS = {

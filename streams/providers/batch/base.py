@@ -16,6 +16,8 @@ from streams.deadline import Deadline
 from streams.errors import ProviderError, ProviderUnavailable
 from streams.providers.base import Completion, EnrichRequest, Provider
 
+__all__ = ["BatchAPI", "BatchStatus", "ItemOutcome"]
+
 REQUEST_TIMEOUT_S = 60.0  # one call to a Batch API (an upload of many MB included)
 
 BatchState = Literal["running", "completed", "failed", "expired", "cancelled"]

@@ -9,6 +9,8 @@ from typing import Any
 from streams.providers.base import EnrichRequest
 from streams.providers.batch.base import BatchAPI, BatchStatus, ItemOutcome
 
+__all__ = ["GeminiBatches"]
+
 STATES = {
     "BATCH_STATE_SUCCEEDED": "completed",
     "BATCH_STATE_FAILED": "failed",

@@ -11,6 +11,8 @@ from typing import Any
 from streams.providers.base import EnrichRequest
 from streams.providers.batch.base import BatchAPI, BatchStatus, ItemOutcome
 
+__all__ = ["OpenAIBatches"]
+
 ENDPOINT = "/v1/chat/completions"
 LABEL_KEY = "llm_streams_batch"  # the metadata pair a batch is found by
 RUNNING = ("validating", "in_progress", "finalizing", "cancelling")

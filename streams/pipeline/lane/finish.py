@@ -1,0 +1,96 @@
+"""A batch-lane job's end: its batch answered it, or it goes live while its deadline leaves
+time, or it is a dead letter. Every end goes through the outcome sink, like a live job's."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from streams.errors import BatchFailed, ProviderError, failed_attempt
+from streams.models import Attempt
+from streams.pipeline.cache import CachedEnrichment, repost_key
+from streams.pipeline.enricher import Enricher
+from streams.pipeline.lane.records import LaneJob
+from streams.pipeline.outcome import Outcomes
+from streams.pipeline.ticket import BatchTarget, Ticket
+from streams.providers.base import Completion, EnrichRequest
+
+__all__ = ["LaneFinisher"]
+
+log = logging.getLogger(__name__)
+
+# A batch-lane job whose batch failed goes live if its deadline leaves at least this long.
+LIVE_AFTER_BATCH_MIN_S = 5.0
+
+
+class LaneFinisher:
+    def __init__(
+        self,
+        *,
+        outcomes: Outcomes,
+        live: Enricher,
+        request_for: Callable[[LaneJob], EnrichRequest],
+    ) -> None:
+        self.outcomes = outcomes
+        self.live = live
+        self.request_for = request_for
+
+    def ticket(self, job: LaneJob) -> Ticket:
+        """The job's ticket, as its lane recorded it."""
+        return Ticket.restored(
+            job=job.job,
+            request=self.request_for(job),
+            taken_at=job.accepted_at,
+            due_at=job.deadline_at,
+            batch=BatchTarget(provider=job.provider, model=job.model),
+            source=job.source,
+            original=job.original,
+        )
+
+    async def succeeded(self, job: LaneJob, completion: Completion, *, batch_id: str) -> None:
+        waited_ms = (datetime.now(UTC) - job.accepted_at).total_seconds() * 1000
+        attempt = completion.attempt(
+            provider=job.provider, attempt=1, latency_ms=waited_ms, batch_id=batch_id
+        )
+        answer = CachedEnrichment(
+            enrichment=completion.enrichment,
+            provider=job.provider,
+            model=completion.model,
+            usage=completion.usage,
+        )
+        await self.outcomes.enriched(
+            self.ticket(job),
+            answer,
+            attempts=[attempt],
+            latency_ms=waited_ms,
+            cache_key=repost_key(job.job),
+        )
+
+    async def failed(
+        self, job: LaneJob, reason: str, *, batch_id: str | None, error: ProviderError | None
+    ) -> None:
+        """Live while the job's deadline leaves time, else its dead letter."""
+        attempts: list[Attempt] = []
+        if batch_id is not None and error is not None:  # the item ran and failed
+            waited_ms = (datetime.now(UTC) - job.accepted_at).total_seconds() * 1000
+            attempts.append(
+                failed_attempt(
+                    error,
+                    provider=job.provider,
+                    model=job.model,
+                    attempt=1,
+                    latency_ms=waited_ms,
+                    batch_id=batch_id,
+                )
+            )
+        detail = f"{reason}: {error}" if error is not None else reason
+        ticket = self.ticket(job)
+        left_s = (ticket.due_at - datetime.now(UTC)).total_seconds()
+        if left_s < LIVE_AFTER_BATCH_MIN_S:
+            await self.outcomes.failed(
+                ticket, BatchFailed(detail, attempts=attempts), stage="enrich"
+            )
+            return
+        log.info("job %s goes live after its %s", job.job.job_id, detail)
+        await self.live.finish(ticket.gone_live(), earlier=attempts)

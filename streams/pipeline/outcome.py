@@ -1,0 +1,140 @@
+"""Where every job ends, whichever way it came and whichever lane answered it.
+
+An enriched job: its result (on ``jobs.enriched`` for a job that came as a record, with the
+source header that lets a redo find it), its provider calls on ``llm.calls`` and, for an
+answer of its own, a repost-cache entry, all in one broker round trip. A failed job: its dead
+letter (for a record) and its provider calls, also in one. Each job is counted once, by how
+it ended, here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Sequence
+from typing import Any, Literal
+
+from streams.errors import EnrichmentFailed, PublishRejected, RecordRejected
+from streams.kafka.topics import Topics
+from streams.models import Attempt, EnrichedJob, ProviderCall, Usage
+from streams.pipeline.cache import CachedEnrichment, RepostCache
+from streams.pipeline.dead_letter import dead_letter, original_of
+from streams.pipeline.once import SOURCE_HEADER, source_of
+from streams.pipeline.publisher import Outgoing, publish_all
+from streams.pipeline.ticket import Ticket
+from streams.providers.prompt import prompt_version
+from streams.vocab import Stage
+
+__all__ = ["Outcomes"]
+
+log = logging.getLogger(__name__)
+
+# enriched: published (or answered to a caller); dead_lettered: a record's dead letter;
+# failed: a caller's job (``/process``) that no provider could answer.
+Ending = Literal["enriched", "dead_lettered", "failed"]
+
+
+class Outcomes:
+    def __init__(self, *, topics: Topics, price_version: str, cache: RepostCache | None) -> None:
+        self.topics = topics
+        self.price_version = price_version
+        self.cache = cache
+        self.counts: Counter[Ending] = Counter()
+
+    @property
+    def finished(self) -> int:
+        return self.counts.total()
+
+    async def enriched(
+        self,
+        ticket: Ticket,
+        answer: CachedEnrichment,
+        *,
+        attempts: Sequence[Attempt] = (),
+        latency_ms: float = 0.0,
+        cache_key: str | None = None,
+    ) -> EnrichedJob | PublishRejected:
+        """Publish ``answer``. With ``cache_key`` it came from calls of its own (``attempts``)
+        and is cached under that key; without, it was served without a call (the repost
+        cache, or an identical job in flight) and is ``cached``. When the broker refuses a
+        record for good the job fails (``failed``), and the refusal is returned."""
+        job = ticket.job
+        own = cache_key is not None
+        enriched = EnrichedJob(
+            job_id=job.job_id,
+            job=job,
+            enrichment=answer.enrichment,
+            provider=answer.provider,
+            model=answer.model,
+            attempts=list(attempts),
+            usage=answer.usage if own else Usage(),
+            latency_ms=latency_ms,
+            cached=not own,
+            prompt_version=prompt_version(),
+        )
+        if not own:  # the ledger says what the call it replaced cost
+            attempts = [
+                Attempt(
+                    provider=answer.provider,
+                    model=answer.model,
+                    attempt=1,
+                    outcome="cache_hit",
+                    latency_ms=0.0,
+                    usage=answer.usage,
+                )
+            ]
+        outgoing = self._ledger(ticket, attempts)
+        if cache_key is not None and self.cache is not None:
+            self.cache.put(cache_key, answer)  # at once: a repost right behind must not wait
+            outgoing.append(Outgoing(self.topics.cache, cache_key, answer))
+        if ticket.source is not None:
+            outgoing.append(Outgoing(self.topics.enriched, job.job_id, enriched, ticket.headers))
+        try:
+            await publish_all(outgoing)
+        except PublishRejected as exc:
+            refused = PublishRejected(str(exc), attempts=enriched.attempts)
+            await self.failed(ticket, refused, stage="publish")
+            return refused
+        self.counts["enriched"] += 1
+        return enriched
+
+    async def failed(
+        self,
+        ticket: Ticket,
+        failure: BaseException,
+        *,
+        stage: Stage,
+    ) -> None:
+        """A job no provider answered (``EnrichmentFailed``), whose result the broker
+        refused (``PublishRejected``), or that met a bug: its calls on the ledger and, for a
+        record, its dead letter."""
+        attempts: Sequence[Attempt] = ()
+        if isinstance(failure, EnrichmentFailed | PublishRejected):
+            attempts = failure.attempts
+        # A PublishRejected's attempts are on the ledger already, with the result refused.
+        ledger = attempts if not isinstance(failure, PublishRejected) else ()
+        outgoing = self._ledger(ticket, ledger)
+        if ticket.original is not None:
+            key, letter = dead_letter(
+                ticket.original, stage, failure, job_id=ticket.job.job_id, attempts=attempts
+            )
+            outgoing.append(Outgoing(self.topics.dead_letter, key, letter, ticket.headers))
+        await publish_all(outgoing)
+        self.counts["dead_lettered" if ticket.original is not None else "failed"] += 1
+
+    async def rejected(self, failure: RecordRejected, *, message: Any) -> None:
+        """A record that is not a job (Faust ``message``): its dead letter."""
+        original = original_of(message)
+        key, letter = dead_letter(original, failure.stage, failure, job_id=failure.job_id)
+        headers = {SOURCE_HEADER: source_of(message)}
+        await publish_all([Outgoing(self.topics.dead_letter, key, letter, headers)])
+        self.counts["dead_lettered"] += 1
+
+    def _ledger(self, ticket: Ticket, attempts: Sequence[Attempt]) -> list[Outgoing]:
+        job_id, version = ticket.job.job_id, self.price_version
+        return [
+            Outgoing(
+                self.topics.calls, job_id, ProviderCall.of(a, job_id=job_id, price_version=version)
+            )
+            for a in attempts
+        ]

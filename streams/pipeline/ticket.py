@@ -1,0 +1,224 @@
+"""A job's ticket: made once, when the worker takes the job, and carried to its outcome.
+
+Every way in makes one: a record of the raw topic (``Intake.take``), a ``/process`` request
+(``Intake.ticket``), a batch-lane job read back after a restart (``Ticket.restored``). It
+holds what every later step needs: where the job came from, the job, its one deadline, its
+lane, the provider request, and the trace context it travels in.
+
+The deadline is one value with two faces: ``deadline`` on the monotonic clock for waiting
+in this process, and ``due_at`` on the wall clock for what must outlive it (the batch lane).
+Both come from ``budget_s``, counted from when the job was taken.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from pydantic import ValidationError
+
+from streams.deadline import Clock, Deadline
+from streams.errors import RecordRejected
+from streams.models import MAX_BATCH_DEADLINE_MS, MAX_DEADLINE_MS, OriginalRecord, RawJob
+from streams.pipeline.dead_letter import job_id_of, original_of, reason
+from streams.pipeline.once import SOURCE_HEADER, source_of
+from streams.providers.base import EnrichRequest
+from streams.routing.router import Router, request_for
+from streams.routing.status import RoutingStatus
+from streams.vocab import Lane
+
+__all__ = ["BATCH_DEFAULT_S", "LIVE_MAX_S", "WINDOW_S", "BatchTarget", "Intake", "Ticket"]
+
+# A live call never waits longer than this, whatever the job's deadline.
+LIVE_MAX_S = MAX_DEADLINE_MS / 1000
+# A batch-lane job without a deadline of its own: the longest a vendor's batch may take.
+BATCH_DEFAULT_S = MAX_BATCH_DEADLINE_MS / 1000
+# The W3C trace context headers a record may carry: what a ticket keeps of its headers.
+TRACE_HEADERS = ("traceparent", "tracestate")
+
+
+# The vendors' completion window: "auto" sends a job to the batch lane only with this long.
+WINDOW_S = 24 * 3600.0
+
+
+@dataclass(frozen=True, kw_only=True)
+class BatchTarget:
+    provider: str
+    model: str
+
+
+def batch_target(
+    job: RawJob, routing: RoutingStatus, *, apis: Collection[str]
+) -> BatchTarget | None:
+    """Its preferred provider, or the first in the chain, that has a Batch API (OpenAI,
+    Anthropic, Gemini) and is switched on; with none (DeepSeek, Ollama, or all off) it goes
+    live."""
+    options = job.options
+    preferred = options.preferred_provider if options else None
+    if preferred is not None and preferred not in apis:
+        return None  # asked for a provider without a Batch API: live
+    for name in ([preferred] if preferred else []) + list(routing.chain):
+        status = routing.providers.get(name)
+        if name in apis and status is not None and status.enabled:
+            model = options.model if options and options.model else status.model
+            return BatchTarget(provider=name, model=model)
+    return None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Ticket:
+    job: RawJob
+    request: EnrichRequest
+    taken_at: datetime  # wall clock
+    budget_s: float  # the job's whole time, from taken_at
+    deadline: Deadline  # the same, on the monotonic clock, at most LIVE_MAX_S
+    batch: BatchTarget | None = None  # None: live
+    source: str | None = None  # topic/partition/offset of its raw record; None: not a record
+    original: OriginalRecord | None = None  # the record as it came, for a dead letter
+    trace: Mapping[str, str] = field(default_factory=dict)  # the context it travels in
+
+    @property
+    def lane(self) -> Lane:
+        return "live" if self.batch is None else "batch"
+
+    @property
+    def due_at(self) -> datetime:
+        return self.taken_at + timedelta(seconds=self.budget_s)
+
+    @property
+    def headers(self) -> dict[str, bytes] | None:
+        """Headers its outcome carries: the source, so a redo finds it published."""
+        return None if self.source is None else {SOURCE_HEADER: self.source.encode()}
+
+    def gone_live(self, *, clock: Clock = time.monotonic) -> Ticket:
+        """This job in the live lane with the time it has left (its batch failed)."""
+        left = (self.due_at - datetime.now(UTC)).total_seconds()
+        return Ticket(
+            job=self.job,
+            request=self.request,
+            taken_at=self.taken_at,
+            budget_s=self.budget_s,
+            deadline=Deadline.after(max(0.0, min(left, LIVE_MAX_S)), clock=clock),
+            source=self.source,
+            original=self.original,
+            trace=self.trace,
+        )
+
+    @classmethod
+    def restored(
+        cls,
+        *,
+        job: RawJob,
+        request: EnrichRequest,
+        taken_at: datetime,
+        due_at: datetime,
+        batch: BatchTarget,
+        source: str,
+        original: OriginalRecord,
+    ) -> Ticket:
+        """A batch-lane job's ticket as its partition's lane recorded it."""
+        budget_s = (due_at - taken_at).total_seconds()
+        left = (due_at - datetime.now(UTC)).total_seconds()
+        return cls(
+            job=job,
+            request=request,
+            taken_at=taken_at,
+            budget_s=budget_s,
+            deadline=Deadline.after(max(0.0, min(left, LIVE_MAX_S))),
+            batch=batch,
+            source=source,
+            original=original,
+        )
+
+
+class Intake:
+    """Makes tickets with the router's current defaults and, for a job that may wait, the
+    batch lane's choice of provider."""
+
+    def __init__(
+        self, *, router: Router, default_lane: Lane, batch_providers: Collection[str] = ()
+    ) -> None:
+        self.router = router
+        self.default_lane = default_lane
+        self.batch_providers = batch_providers  # those with a Batch API
+
+    def take(self, message: Any, *, taken_at: float) -> Ticket:
+        """The ticket for a raw record, or RecordRejected (from the parse error) for one
+        that is not a job. ``taken_at`` (on the router's clock) is when the agent took it."""
+        try:
+            # One pass in pydantic's parser; the slow path below only for a bad record.
+            job = RawJob.model_validate_json(message.value or b"")
+        except ValidationError:
+            job = _parse_slowly(message.value)
+        return self.ticket(
+            job,
+            taken_at=taken_at,
+            source=source_of(message).decode(),
+            original=original_of(message),
+            trace=_trace_of(message.headers),
+        )
+
+    def ticket(
+        self,
+        job: RawJob,
+        *,
+        taken_at: float | None = None,
+        source: str | None = None,
+        original: OriginalRecord | None = None,
+        trace: Mapping[str, str] | None = None,
+    ) -> Ticket:
+        config = self.router.config
+        options = job.options
+        lane = (options.lane if options else None) or self.default_lane
+        asked_s = options.deadline_ms / 1000 if options and options.deadline_ms else None
+        batch = None
+        if source is not None and _may_wait(lane, asked_s):
+            batch = batch_target(job, self.router.status(), apis=self.batch_providers)
+        if batch is None:
+            budget_s = min(asked_s or config.default_deadline_s, LIVE_MAX_S)
+        else:
+            budget_s = asked_s or BATCH_DEFAULT_S
+        clock = self.router.clock
+        return Ticket(
+            job=job,
+            request=request_for(job, config),
+            taken_at=datetime.now(UTC),
+            budget_s=budget_s,
+            deadline=Deadline.after(min(budget_s, LIVE_MAX_S), clock=clock, start=taken_at),
+            batch=batch,
+            source=source,
+            original=original,
+            trace=trace or {},
+        )
+
+
+def _may_wait(lane: Lane, asked_s: float | None) -> bool:
+    """Batch, or auto with a deadline of its own that leaves room for the vendors' window
+    (a job without one has the live default)."""
+    return lane == "batch" or (lane == "auto" and asked_s is not None and asked_s >= WINDOW_S)
+
+
+def _trace_of(headers: Any) -> dict[str, str]:
+    """The trace context among a record's headers (Faust gives a list of pairs or a dict)."""
+    pairs = headers.items() if isinstance(headers, Mapping) else headers or ()
+    return {
+        key: bytes(value).decode("latin-1")
+        for key, value in pairs
+        if key in TRACE_HEADERS and value is not None
+    }
+
+
+def _parse_slowly(value: bytes | None) -> RawJob:
+    """The job, or RecordRejected naming the stage and, where the record has one, its id."""
+    try:
+        data = json.loads(bytes(value or b"").decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        raise RecordRejected(reason(exc), stage="decode", job_id=None) from exc
+    try:
+        return RawJob.model_validate(data)
+    except (ValidationError, RecursionError) as exc:
+        raise RecordRejected(reason(exc), stage="validate", job_id=job_id_of(data)) from exc

@@ -1,0 +1,53 @@
+"""What a running worker can change: exactly the settings its routing is made of."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from streams.config.runtime import RUNTIME_KEYS, RuntimeConfig
+from streams.config.settings import Settings
+from streams.errors import ConfigurationError
+
+# A valid value other than the default for every runtime setting.
+CHANGES: dict[str, Any] = {
+    "llm_provider_chain": "deepseek,openai",
+    "llm_routing_strategy": "latency",
+    "llm_job_deadline_s": 40,
+    "llm_attempt_timeout_s": 20,
+    "llm_retry_attempts": 3,
+    "llm_retry_initial_backoff_s": 0.5,
+    "llm_retry_max_backoff_s": 4,
+    "llm_max_output_tokens": 512,
+    "llm_temperature": 0.7,
+    "llm_breaker_failures": 3,
+    "llm_breaker_failure_ratio": 0.9,
+    "llm_breaker_window": 20,
+    "llm_breaker_cooldown_s": 5,
+    "llm_provider_limits": {"openai": {"rpm": 100}},
+    "llm_budgets": {"total": 5},
+}
+
+
+def test_every_runtime_setting_is_tried_here() -> None:
+    assert set(CHANGES) == RUNTIME_KEYS
+
+
+@pytest.mark.parametrize("key", sorted(CHANGES))
+def test_each_runtime_setting_changes_the_routing(key: str) -> None:
+    config = RuntimeConfig(Settings())
+    patched = config.patched({key.upper(): CHANGES[key]})
+    assert patched.routing() != config.routing()
+    assert patched.view()[key] != config.view()[key]
+
+
+@pytest.mark.parametrize("key", ["kafka_bootstrap_servers", "llm_worker_concurrency", "llm_lane"])
+def test_the_rest_need_a_restart(key: str) -> None:
+    with pytest.raises(ConfigurationError, match="cannot change at run time"):
+        RuntimeConfig(Settings()).patched({key: "x"})
+
+
+def test_the_view_never_shows_a_secret() -> None:
+    config = RuntimeConfig(Settings(openai_api_key="sk-secret-value"))
+    assert "sk-secret-value" not in str(config.view())

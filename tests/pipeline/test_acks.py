@@ -1,0 +1,82 @@
+"""Records acknowledged strictly in arrival order, at most N in flight."""
+
+from __future__ import annotations
+
+import asyncio
+
+from streams.pipeline.acks import InOrderAcks
+
+
+async def test_a_slow_record_holds_back_the_acks_of_those_after_it() -> None:
+    acked: list[int] = []
+    failures: list[BaseException] = []
+
+    async def ack(event: int) -> None:
+        acked.append(event)
+
+    async def fail(exc: BaseException) -> None:
+        failures.append(exc)
+
+    window = InOrderAcks(limit=3, ack=ack, on_failure=fail)
+    slow = asyncio.Event()
+
+    async def work(wait: asyncio.Event | None) -> None:
+        if wait is not None:
+            await wait.wait()
+
+    await window.submit(1, work(slow))
+    await window.submit(2, work(None))
+    await window.submit(3, work(None))
+    await asyncio.sleep(0.01)
+    assert acked == [], "2 and 3 are done, but 1 is not"
+    slow.set()
+    async with asyncio.timeout(1):
+        while len(acked) < 3:  # noqa: ASYNC110
+            await asyncio.sleep(0)
+    assert acked == [1, 2, 3]
+    assert failures == []
+    await window.close()
+
+
+async def test_no_more_than_the_limit_is_in_flight() -> None:
+    async def ack(event: int) -> None:
+        pass
+
+    async def fail(exc: BaseException) -> None:
+        raise AssertionError(exc)
+
+    window = InOrderAcks(limit=2, ack=ack, on_failure=fail)
+    gate = asyncio.Event()
+    await window.submit(1, gate.wait())
+    await window.submit(2, gate.wait())
+    third = asyncio.create_task(window.submit(3, asyncio.sleep(0)))
+    await asyncio.sleep(0.01)
+    assert not third.done(), "the third waits for a slot"
+    gate.set()
+    async with asyncio.timeout(1):
+        await third
+    await window.close()
+
+
+async def test_a_bug_stops_the_acks_and_says_so() -> None:
+    acked: list[int] = []
+    failed = asyncio.Event()
+
+    async def ack(event: int) -> None:
+        acked.append(event)
+
+    async def fail(exc: BaseException) -> None:
+        failed.set()
+
+    async def broken() -> None:
+        raise RuntimeError("bug")
+
+    window = InOrderAcks(limit=4, ack=ack, on_failure=fail)
+    await window.submit(1, asyncio.sleep(0))
+    await window.submit(2, broken())
+    await window.submit(3, asyncio.sleep(0))
+    async with asyncio.timeout(1):
+        await failed.wait()
+    await asyncio.sleep(0.01)
+    assert acked == [1], "nothing past the failed record is acked"
+    await window.close()

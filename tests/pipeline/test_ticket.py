@@ -1,0 +1,139 @@
+"""A job's ticket: its lane, its one deadline, its request, and records that are not jobs."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from streams.config.settings import Settings
+from streams.errors import RecordRejected
+from streams.models import RawJob
+from streams.pipeline.ticket import BATCH_DEFAULT_S, LIVE_MAX_S, WINDOW_S, Intake
+from streams.providers.build import build_providers
+from streams.routing.router import Router
+
+HOUR_MS = 3600 * 1000
+
+
+@pytest.fixture
+async def intake() -> AsyncIterator[Intake]:
+    settings = Settings(llm_job_deadline_s=45, llm_max_output_tokens=900)
+    providers = build_providers(settings.provider)
+    router = Router(settings.routing(), providers)
+    yield Intake(router=router, default_lane="auto", batch_providers={"openai", "anthropic"})
+    for provider in providers.values():
+        await provider.aclose()
+
+
+def _record(value: Any, *, offset: int = 7, headers: Any = None) -> Any:
+    raw = value if isinstance(value, bytes) else json.dumps(value).encode()
+    return SimpleNamespace(
+        topic="jobs.raw",
+        partition=1,
+        offset=offset,
+        key=b"k",
+        value=raw,
+        timestamp=1_700_000_000.0,
+        headers=headers or [],
+    )
+
+
+def _job(job_id: str = "j1", **options: Any) -> dict[str, Any]:
+    job: dict[str, Any] = {"job_id": job_id, "title": "Engineer", "description": "Build things."}
+    if options:
+        job["options"] = options
+    return job
+
+
+def test_auto_without_a_deadline_goes_live_with_the_live_default(intake: Intake) -> None:
+    ticket = intake.take(_record(_job()), taken_at=intake.router.clock())
+    assert ticket.lane == "live"
+    assert ticket.budget_s == 45
+    assert ticket.deadline.left() == pytest.approx(45, abs=1)
+    assert ticket.request.max_tokens == 900
+    assert ticket.source == "jobs.raw/1/7"
+    assert ticket.headers == {"llm-source": b"jobs.raw/1/7"}
+
+
+def test_auto_with_a_day_or_more_goes_to_the_batch_lane(intake: Intake) -> None:
+    ticket = intake.take(
+        _record(_job(lane="auto", deadline_ms=24 * HOUR_MS)), taken_at=intake.router.clock()
+    )
+    assert ticket.batch is not None
+    assert ticket.batch.provider == "openai"
+    assert ticket.budget_s == WINDOW_S
+    assert ticket.due_at - ticket.taken_at == timedelta(hours=24)
+    # waiting in this process is still bounded like a live call
+    assert ticket.deadline.left() <= LIVE_MAX_S
+
+
+def test_auto_with_less_than_a_day_goes_live(intake: Intake) -> None:
+    ticket = intake.take(
+        _record(_job(lane="auto", deadline_ms=2 * HOUR_MS)), taken_at=intake.router.clock()
+    )
+    assert ticket.lane == "live"
+    assert ticket.budget_s == LIVE_MAX_S
+
+
+def test_the_batch_lane_without_a_deadline_has_the_vendors_window(intake: Intake) -> None:
+    ticket = intake.take(_record(_job(lane="batch")), taken_at=intake.router.clock())
+    assert ticket.batch is not None
+    assert ticket.budget_s == BATCH_DEFAULT_S
+
+
+def test_a_provider_without_a_batch_api_keeps_the_job_live(intake: Intake) -> None:
+    job = _job(lane="batch", preferred_provider="deepseek")
+    assert intake.take(_record(job), taken_at=intake.router.clock()).lane == "live"
+    intake.router.set_enabled("openai", False)
+    intake.router.set_enabled("anthropic", False)
+    assert intake.take(_record(_job(lane="batch")), taken_at=0).lane == "live"
+
+
+def test_a_job_not_from_a_record_is_live(intake: Intake) -> None:
+    ticket = intake.ticket(RawJob.model_validate(_job(lane="batch")))
+    assert ticket.lane == "live"
+    assert ticket.source is None
+    assert ticket.headers is None
+
+
+def test_trace_context_is_kept_and_other_headers_are_not(intake: Intake) -> None:
+    headers = [("traceparent", b"00-abc-def-01"), ("other", b"x"), ("tracestate", b"k=v")]
+    ticket = intake.take(_record(_job(), headers=headers), taken_at=0)
+    assert dict(ticket.trace) == {"traceparent": "00-abc-def-01", "tracestate": "k=v"}
+
+
+@pytest.mark.parametrize(
+    ("value", "stage", "cause", "job_id"),
+    [
+        (b"\xff\xfe", "decode", "UnicodeDecodeError", None),
+        (b"{not json", "decode", "JSONDecodeError", None),
+        (
+            json.dumps({"job_id": "named", "title": ""}).encode(),
+            "validate",
+            "ValidationError",
+            "named",
+        ),
+    ],
+)
+def test_a_record_that_is_not_a_job_is_rejected_with_its_stage(
+    intake: Intake, value: bytes, stage: str, cause: str, job_id: str | None
+) -> None:
+    with pytest.raises(RecordRejected) as caught:
+        intake.take(_record(value), taken_at=0)
+    assert caught.value.stage == stage
+    assert caught.value.job_id == job_id
+    assert type(caught.value.__cause__).__name__ == cause
+
+
+def test_gone_live_keeps_the_time_it_has_left(intake: Intake) -> None:
+    ticket = intake.take(_record(_job(lane="batch", deadline_ms=HOUR_MS)), taken_at=0)
+    live = ticket.gone_live()
+    assert live.lane == "live"
+    assert live.due_at == ticket.due_at
+    assert live.deadline.left() == pytest.approx(LIVE_MAX_S, abs=1)
+    assert live.source == ticket.source
