@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -41,6 +42,8 @@ from streams.web import server
 from streams.web.handlers import Handlers
 
 __all__ = ["REBALANCE_TIMEOUT_S", "StreamsApp", "create_app"]
+
+log = logging.getLogger(__name__)
 
 # Rebalances and shutdown wait for records in flight, each bounded by its deadline; the
 # group gives them the longest deadline a job may ask for, and this much more.
@@ -120,6 +123,7 @@ def create_app(settings: Settings, *, router: Router | None = None) -> StreamsAp
         lanes=lanes,
         published=_published_before(settings),
         concurrency=settings.llm_worker_concurrency,
+        revoke_grace_s=settings.llm_revoke_grace_s,
         bootstrap_servers=kafka.bootstrap_servers,
         ready=control.ready,
     )
@@ -210,7 +214,10 @@ def _hand_over_lanes(app: faust.App, lane: BatchLane, *, raw: str) -> None:
         lane.assigned([tp.partition for tp in assigned if tp.topic == raw])
 
     async def revoked(sender: Any, revoked: Any, **kwargs: Any) -> None:
-        await lane.revoked([tp.partition for tp in revoked if tp.topic == raw])
+        partitions = [tp.partition for tp in revoked if tp.topic == raw]
+        if partitions:  # said, so an operator sees each rebalance that moved work
+            log.info("rebalance: %d partitions of %s given back", len(partitions), raw)
+        await lane.revoked(partitions)
 
     app.on_partitions_assigned.connect(assigned)  # type: ignore[arg-type]
     app.on_partitions_revoked.connect(revoked)  # type: ignore[arg-type]
@@ -288,6 +295,7 @@ def _faust_app(settings: Settings) -> faust.App:
         broker_session_timeout=settings.llm_broker_session_timeout_s,
         broker_heartbeat_interval=settings.llm_broker_session_timeout_s / 10,
         broker_commit_interval=settings.llm_commit_interval_s,
+        consumer_group_instance_id=settings.llm_worker_id,
         web_host=settings.llm_service_host,
         web_port=settings.llm_service_port,
         web_bind=settings.llm_service_host,

@@ -31,7 +31,7 @@ from typing import ClassVar
 
 from pydantic import ValidationError
 
-from streams.models import Attempt, ErrorInfo
+from streams.models import Attempt, ErrorInfo, Usage
 from streams.vocab import Outcome, Stage
 
 __all__ = [
@@ -193,8 +193,10 @@ def failed_attempt(
     attempt: int,
     latency_ms: float,
     batch_id: str | None = None,
+    estimate: Usage | None = None,
 ) -> Attempt:
-    """The record of one call that ended in ``error``."""
+    """The record of one call that ended in ``error``; ``estimate``: what it is assumed to
+    cost although no answer said (a call cut off after it was sent)."""
     return Attempt(
         provider=provider,
         model=model,
@@ -204,6 +206,7 @@ def failed_attempt(
         latency_ms=latency_ms,
         error=ErrorInfo(type=type(error).__name__, message=str(error)),
         batch_id=batch_id,
+        estimate=estimate,
     )
 
 

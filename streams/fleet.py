@@ -3,7 +3,8 @@ machine, one per core, started and stopped together.
 
 One process runs one event loop on one core; the group's partition assignment spreads the
 work (and the group-wide limits) over the processes like over machines. Each child gets its
-own web port (the first at LLM_SERVICE_PORT, then the next ones) and data directory. A signal
+own web port (the first at LLM_SERVICE_PORT, then the next ones), data directory and
+name in the group (``LLM_WORKER_ID``). A signal
 to the parent goes to every child; when one child exits on its own, the others are stopped
 too, and the parent exits with the first failure's code.
 """
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -34,9 +36,14 @@ def processes_for(value: str) -> int:
 
 
 def child_env(base: dict[str, str], *, index: int, port: int, data_dir: Path) -> dict[str, str]:
+    """Each child's own port, data directory and stable name in the group (this host's name,
+    or LLM_WORKER_ID, and its index), so a restarted fleet takes its partitions back
+    without a rebalance of the whole group."""
+    name = base.get("LLM_WORKER_ID") or socket.gethostname()
     return base | {
         "LLM_SERVICE_PORT": str(port + index),
         "LLM_DATA_DIR": str(data_dir / f"process-{index}"),
+        "LLM_WORKER_ID": f"{name}-{index}",
     }
 
 

@@ -75,7 +75,9 @@ class JobOptions(Message):
 
     @model_validator(mode="after")
     def _check_deadline(self) -> JobOptions:
-        if self.deadline_ms and self.deadline_ms > MAX_DEADLINE_MS and self.lane in (None, "live"):
+        # A job without a lane has LLM_LANE's, known to the worker that takes it: checked
+        # there (streams.pipeline.ticket).
+        if self.deadline_ms and self.deadline_ms > MAX_DEADLINE_MS and self.lane == "live":
             raise ValueError(
                 f"deadline_ms above {MAX_DEADLINE_MS} needs lane 'batch' or 'auto' "
                 "(a live call never waits that long)"
@@ -191,9 +193,12 @@ class Attempt(Message):
     latency_ms: float = Field(ge=0)
     usage: Usage = Field(default_factory=Usage)
     error: ErrorInfo | None = None
-    # In memory only (the ledger's ``ProviderCall`` carries it): the published attempts keep
-    # the contract of schema version 1.
+    # In memory only (the ledger's ``ProviderCall`` carries them): the published attempts
+    # keep the contract of schema version 1.
     batch_id: str | None = Field(default=None, exclude=True)
+    estimate: Usage | None = Field(
+        default=None, exclude=True, description="a cut-off call's assumed usage and cost"
+    )
 
 
 class EnrichedJob(Message):
@@ -277,6 +282,11 @@ class ProviderCall(Message):
     at: datetime = Field(default_factory=utcnow)
     lane: Literal["live", "batch"] = "live"
     batch_id: str | None = Field(default=None, description="the vendor's, for a batch-lane call")
+    usage_estimated: bool = Field(
+        default=False,
+        description="the call was cut off after it was sent (its cap or the job's deadline): "
+        "the vendor bills it, and usage and cost are this service's estimate, not the vendor's",
+    )
 
     @classmethod
     def of(cls, attempt: Attempt, *, job_id: str, price_version: str) -> ProviderCall:
@@ -288,7 +298,8 @@ class ProviderCall(Message):
             outcome=attempt.outcome,
             http_status=attempt.http_status,
             latency_ms=attempt.latency_ms,
-            usage=attempt.usage,
+            usage=attempt.estimate or attempt.usage,
+            usage_estimated=attempt.estimate is not None,
             price_version=price_version,
             error_type=attempt.error.type if attempt.error else None,
             error_message=attempt.error.message[:500] if attempt.error else None,

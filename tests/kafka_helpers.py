@@ -25,6 +25,7 @@ async def produce(
     *,
     max_request_size: int = 1024 * 1024,
     partition: int | None = None,
+    headers: list[tuple[str, bytes]] | None = None,
 ) -> None:
     producer = AIOKafkaProducer(
         bootstrap_servers=bootstrap, acks="all", max_request_size=max_request_size
@@ -32,7 +33,9 @@ async def produce(
     await producer.start()
     try:
         for key, value in records:
-            await producer.send_and_wait(topic, value, key=key, partition=partition)
+            await producer.send_and_wait(
+                topic, value, key=key, partition=partition, headers=headers
+            )
     finally:
         await producer.stop()
 
@@ -110,3 +113,28 @@ async def send_command(settings: Settings, command: ControlCommand) -> None:
         bootstrap_servers=settings.kafka_bootstrap_servers,
         topic=settings.llm_topic_control,
     )
+
+
+async def commit_rounds(app: Any, rounds: int, *, timeout_s: float = 30.0) -> None:
+    """Return once the in-process worker ``app`` (a StreamsApp) has run ``rounds`` more of
+    its periodic commits: what a test waits for before asserting that nothing was
+    committed, instead of a fixed sleep."""
+    consumer = app.faust.consumer
+    original = consumer.commit
+    done = asyncio.Event()
+    seen = 0
+
+    async def counted(*args: Any, **kwargs: Any) -> Any:
+        nonlocal seen
+        result = await original(*args, **kwargs)
+        seen += 1
+        if seen >= rounds:
+            done.set()
+        return result
+
+    consumer.commit = counted
+    try:
+        async with asyncio.timeout(timeout_s):
+            await done.wait()
+    finally:
+        consumer.commit = original

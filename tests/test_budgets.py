@@ -4,7 +4,6 @@ a raised budget lets the waiting jobs through."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 from typing import Any
 
@@ -15,7 +14,16 @@ from devstack.harness import SimulatorThread
 from streams.app import create_app
 from streams.config.settings import Settings
 from streams.models import ControlCommand
-from tests.kafka_helpers import consume, end_offsets, job_record, produce, send_command, wait_for
+from streams.web.health import consumer_lag
+from tests.kafka_helpers import (
+    commit_rounds,
+    consume,
+    end_offsets,
+    job_record,
+    produce,
+    send_command,
+    wait_for,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -68,7 +76,13 @@ async def test_budgets_fall_back_then_pause_intake_then_resume(
 
         calls_before = sum(sim.requests().values())
         await produce(bootstrap, raw, [job_record(f"waiting{n}") for n in range(3)])
-        await asyncio.sleep(3)
+
+        async def taken() -> bool:  # the worker has read them: it could call now
+            lag = await consumer_lag(app.faust, raw)
+            return bool(lag) and not any(lag.values())
+
+        await wait_for(taken)
+        await commit_rounds(app, 2)
         assert sum(sim.requests().values()) == calls_before, "no call while over budget"
         assert sum((await end_offsets(bootstrap, enriched_topic)).values()) == 5
         assert sum((await end_offsets(bootstrap, settings.llm_topic_dead_letter)).values()) == 0
@@ -78,3 +92,44 @@ async def test_budgets_fall_back_then_pause_intake_then_resume(
     assert {f"waiting{n}" for n in range(3)} <= set(by_job)
     assert len(by_job) == 8
     assert sum((await end_offsets(bootstrap, settings.llm_topic_dead_letter)).values()) == 0
+
+
+async def test_calls_cut_off_by_the_deadline_are_billed_as_estimated_spend(
+    settings: Settings, sim: SimulatorThread
+) -> None:
+    """The vendor bills a call it was processing when the job's deadline cut it off: its
+    ledger entry carries the prompt's tokens and an estimated cost, the figures show it as
+    estimated spend, and the budget counts it."""
+    bootstrap = settings.kafka_bootstrap_servers
+    settings = settings.model_copy(
+        update={
+            "llm_provider_chain": ["openai"],
+            "llm_job_deadline_s": 5.0,
+            "llm_attempt_timeout_s": 5.0,
+            "llm_budgets": {"openai": TINY_USD},
+        }
+    )
+    sim.set_faults("openai", latency_ms=8000)
+    app = create_app(settings)
+    base = f"http://127.0.0.1:{settings.llm_service_port}"
+    async with app.running(), httpx.AsyncClient() as web:
+        await produce(bootstrap, settings.llm_topic_raw, [job_record(f"cut{n}") for n in range(2)])
+        letters = await consume(bootstrap, settings.llm_topic_dead_letter, count=2, timeout_s=30)
+        calls = await consume(bootstrap, settings.llm_topic_calls, count=2)
+
+        async def counted() -> bool:
+            return app.router.status().providers["openai"].budget.over_budget
+
+        await wait_for(counted, timeout_s=30)  # the budget counts the estimate
+        totals = (await web.get(f"{base}/statistics")).json()["totals"]["openai"]
+    assert {json.loads(r.value)["error"]["type"] for r in letters} == {"DeadlineExceeded"}
+    for record in calls:
+        call = json.loads(record.value)
+        assert call["outcome"] == "deadline_exceeded"
+        assert call["usage_estimated"] is True
+        assert call["usage"]["input_tokens"] > 100, "the prompt as sent"
+        assert call["usage"]["output_tokens"] == settings.llm_max_output_tokens
+        assert call["usage"]["cost_usd"] > 0
+    assert totals["estimated_calls"] == 2
+    assert totals["estimated_cost_usd"] == pytest.approx(totals["cost_usd"])
+    assert totals["estimated_cost_usd"] > 0

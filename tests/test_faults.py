@@ -475,9 +475,49 @@ async def test_an_outage_of_every_provider_pauses_intake_and_dead_letters_nothin
             return router.next_ready_at() > router.clock()
 
         await wait_for(intake_paused, timeout_s=20)
-        await asyncio.sleep(5)  # the outage goes on
+        probed = sum(sim.requests().values())
+
+        async def probed_twice_more() -> bool:  # the outage goes on: circuits probe and fail
+            return sum(sim.requests().values()) >= probed + 4
+
+        await wait_for(probed_twice_more, timeout_s=20)
         assert sum((await end_offsets(bootstrap, settings.llm_topic_dead_letter)).values()) == 0
         sim.reset()
         enriched = await consume(bootstrap, settings.llm_topic_enriched, count=len(jobs))
     assert {json.loads(r.value)["job_id"] for r in enriched} == {f"outage-{n}" for n in range(40)}
     assert sum((await end_offsets(bootstrap, settings.llm_topic_dead_letter)).values()) == 0
+
+
+def _waited_for(log: Path, text: str, *, count: int = 1, timeout_s: float = 60) -> float:
+    """Seconds until ``text`` is in ``log`` ``count`` times."""
+    began = time.monotonic()
+    while log.read_text().count(text) < count:
+        assert time.monotonic() - began < timeout_s, f"no {text!r} in:\n{log.read_text()[-3000:]}"
+        time.sleep(0.1)
+    return time.monotonic() - began
+
+
+def test_a_worker_restarted_under_its_name_takes_its_partitions_back_without_a_rebalance(
+    worker_env: dict[str, str], tmp_path: Path
+) -> None:
+    """Static membership: a worker killed and started again under the same LLM_WORKER_ID
+    within the session timeout is given its partitions back by the broker; the other
+    worker keeps its own throughout (it logs no rebalance)."""
+    env = worker_env | {"LLM_TOPIC_PARTITIONS": "4", "LLM_BROKER_SESSION_TIMEOUT_S": "30"}
+    first_env = env | {"LLM_WORKER_ID": "first"}
+    other_env = env | {"LLM_WORKER_ID": "other", "LLM_SERVICE_PORT": str(free_port())}
+    first_log, other_log = tmp_path / "first.log", tmp_path / "other.log"
+    with worker_process(first_env, first_log) as first, worker_process(other_env, other_log):
+        _waited_for(other_log, "holding 2 of 4 partitions")
+        _waited_for(first_log, "holding 2 of 4 partitions")
+        rebalances = other_log.read_text().count("rebalance:")
+        first.send_signal(signal.SIGKILL)
+        first.wait(10)
+        restarted_log = tmp_path / "restarted.log"
+        began = time.monotonic()
+        with worker_process(first_env, restarted_log):
+            _waited_for(restarted_log, "holding 2 of 4 partitions", timeout_s=25)
+            back_in_s = time.monotonic() - began
+            assert other_log.read_text().count("rebalance:") == rebalances, other_log.read_text()
+    print(f"\n[static membership] restarted worker held its partitions again in {back_in_s:.1f}s")
+    assert back_in_s < 25, "within the session timeout, not after it"

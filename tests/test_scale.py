@@ -162,3 +162,81 @@ def test_four_workers_hold_the_group_limits(
     assert stats["peak_in_flight"]["openai"] <= CONCURRENCY
     letters = asyncio.run(read_to_end(bootstrap, env["LLM_TOPIC_DEAD_LETTER"]))
     assert letters == [], [json.loads(r.value)["error"] for r in letters[:3]]
+
+
+def _held_after(log: Path, text: str, since: float, *, timeout_s: float) -> float:
+    """Seconds from ``since`` (monotonic) until ``text`` first appears in ``log``."""
+    _wait(f"{text!r} in {log.name}", lambda: text in log.read_text(), timeout_s=timeout_s)
+    return time.monotonic() - since
+
+
+def test_a_killed_workers_partitions_are_taken_over_soon_under_binding_limits(
+    worker_env: dict[str, str], sim: SimulatorThread, tmp_path: Path
+) -> None:
+    """Three workers, six partitions, 60 rpm and 6 in flight for the group, each worker
+    taking up to 64 records: most of them wait for a rate-limit slot. One is SIGKILLed; at
+    the rebalance the survivors give back what they have not sent, so each holds its new
+    share within the session timeout plus 15 s, not once its queue has drained."""
+    workers, partitions, rpm, concurrency, jobs, session_s = 3, 6, 60, 6, 80, 10
+    sim.set_faults("openai", latency_ms=300)
+    env = worker_env | {
+        "LLM_TOPIC_PARTITIONS": str(partitions),
+        "LLM_PROVIDER_CHAIN": "openai",
+        "LLM_PROVIDER_LIMITS": json.dumps({"openai": {"rpm": rpm, "concurrency": concurrency}}),
+        "LLM_BROKER_SESSION_TIMEOUT_S": str(session_s),
+        "LLM_CACHE_ENABLED": "false",
+        "LLM_JOB_DEADLINE_S": "300",
+    }
+    env.pop("LLM_WORKER_CONCURRENCY", None)  # the default: 64
+    bootstrap = env["KAFKA_BOOTSTRAP_SERVERS"]
+    ports = [free_port() for _ in range(workers)]
+    logs = [tmp_path / f"worker-{n}.log" for n in range(workers)]
+    with contextlib.ExitStack() as stack:
+        running = [
+            stack.enter_context(
+                worker_process(
+                    env | {"LLM_SERVICE_PORT": str(port), "LLM_DATA_DIR": str(tmp_path / f"w{n}")},
+                    logs[n],
+                )
+            )
+            for n, port in enumerate(ports)
+        ]
+        _wait(
+            "each holds two",
+            lambda: all("holding 2 of 6" in log.read_text() for log in logs),
+            timeout_s=60,
+        )
+        sim.reset()
+        sim.set_faults("openai", latency_ms=300)
+        asyncio.run(
+            produce(bootstrap, env["LLM_TOPIC_RAW"], [job_record(f"r{n}") for n in range(jobs)])
+        )
+
+        def outcomes() -> list[str]:
+            outputs = asyncio.run(read_to_end(bootstrap, env["LLM_TOPIC_ENRICHED"]))
+            letters = asyncio.run(read_to_end(bootstrap, env["LLM_TOPIC_DEAD_LETTER"]))
+            return [json.loads(r.value)["job_id"] for r in (*outputs, *letters)]
+
+        _wait("ten finished", lambda: len(outcomes()) >= 10, timeout_s=60)
+        running[2].kill()
+        running[2].wait()
+        killed_at = time.monotonic()
+        bound = session_s + 15
+        held = [
+            _held_after(log, "holding 3 of 6", killed_at, timeout_s=bound + 5) for log in logs[:2]
+        ]
+        print(
+            f"\n[rebalance] survivors held their new shares {held[0]:.1f}s and {held[1]:.1f}s "
+            "after the SIGKILL"
+        )
+        assert max(held) <= bound, _unfinished(env, set(outcomes()), ports[:2], logs)
+        deadline = time.monotonic() + 180
+        while len(set(done := outcomes())) < jobs:
+            assert time.monotonic() < deadline, _unfinished(env, set(done), ports[:2], logs)
+            time.sleep(1)
+    done = outcomes()
+    assert sorted(done) == sorted({*done}), "each job published once"
+    assert asyncio.run(read_to_end(bootstrap, env["LLM_TOPIC_DEAD_LETTER"])) == []
+    stats = sim.stats()
+    assert max_in_a_minute(stats["arrivals"]["openai"]) <= rpm
+    assert stats["peak_in_flight"]["openai"] <= concurrency

@@ -88,6 +88,16 @@ class Settings(_ProviderFields):
     llm_topic_batch: str = "llm.batch"
     llm_topic_partitions: int = Field(default=4, ge=1, le=1024)
     llm_data_dir: Path = Path(".data/worker")
+    # This worker's stable name in the group (Kafka's static membership): restarted within
+    # the session timeout under the same name, it takes its partitions back without moving
+    # anyone else's. Unset: a new member each start.
+    llm_worker_id: str | None = Field(
+        default=None, min_length=1, max_length=200, pattern=r"^[A-Za-z0-9._-]+$"
+    )
+    # At a rebalance the records not sent to a provider are given back at once; calls under
+    # way get this long to finish, then are abandoned (billed as estimated, and redone by the
+    # partition's next owner).
+    llm_revoke_grace_s: float = Field(default=5.0, ge=0, le=60)
     # How long a silent (crashed) worker keeps its partitions before the group moves them.
     llm_broker_session_timeout_s: float = Field(default=30.0, ge=6, le=300)
     # How often finished records' offsets are committed: the work a crash makes redo.
@@ -265,6 +275,7 @@ class Settings(_ProviderFields):
         return BatchConfig(
             bootstrap_servers=self.kafka_bootstrap_servers,
             topic=self.llm_topic_batch,
+            outcome_topics=(self.llm_topic_enriched, self.llm_topic_dead_letter),
             partitions=self.llm_topic_partitions,
             default_lane=self.llm_lane,
             max_jobs=self.llm_batch_max_jobs,

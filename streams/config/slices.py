@@ -120,6 +120,7 @@ class BatchConfig:
 
     bootstrap_servers: str
     topic: str  # where the lane keeps its jobs and batches, partitioned like the raw topic
+    outcome_topics: tuple[str, ...]  # where a finishing batch's results may be already
     partitions: int
     default_lane: Lane
     max_jobs: int

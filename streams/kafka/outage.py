@@ -4,6 +4,11 @@ While the broker is out of reach, aiokafka logs every failed connect, metadata r
 fetch, some thirty lines a second. A filter on its loggers lets the first through as a warning
 that the broker is lost, holds back the rest (counting them), says at most every 30 s that it
 is still lost and how many attempts failed, and says once, at info, when it is reachable again.
+
+On a fresh broker a worker's first moments also bring an ERROR from aiokafka, "Group
+Coordinator Request failed: GroupCoordinatorNotAvailableError": the broker has not yet elected
+the coordinator of the group (it creates its offsets topic first), and aiokafka asks again.
+That is said once, at info, as what it is.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ BROKER_CHECK_S = 1.0
 LOST_WORDS = ("unable connect", "connect call failed", "connection refused", "connectionerror")
 # ...and while it lasts, these are its echoes (elsewhere they may be a broker starting up).
 ECHO_WORDS = (*LOST_WORDS, "metadata", "failed fetch", "node", "coordinator")
+NO_COORDINATOR_YET = "GroupCoordinatorNotAvailableError"
 
 
 async def broker_reachable(app: Any) -> bool:
@@ -49,6 +55,7 @@ class OutageLog(logging.Filter):
         self.lost_at: float | None = None
         self.failures = 0
         self._said_at = 0.0
+        self._coordinator_awaited = False
 
     def install(self) -> None:
         """On every aiokafka logger (a filter on a parent does not see its children's)."""
@@ -58,6 +65,16 @@ class OutageLog(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
+        if self.lost_at is None and NO_COORDINATOR_YET in message:
+            if self._coordinator_awaited:
+                return False
+            self._coordinator_awaited = True
+            _reword(
+                record,
+                "waiting for the broker to elect the group's coordinator (usual on a fresh broker)",
+                level=logging.INFO,
+            )
+            return True
         words = LOST_WORDS if self.lost_at is None else ECHO_WORDS
         if record.levelno < logging.WARNING or not any(w in message.lower() for w in words):
             return True
@@ -89,6 +106,6 @@ class OutageLog(logging.Filter):
         self.lost_at, self.failures = None, 0
 
 
-def _reword(record: logging.LogRecord, message: str) -> None:
+def _reword(record: logging.LogRecord, message: str, *, level: int = logging.WARNING) -> None:
     record.msg, record.args = message, ()
-    record.levelno, record.levelname = logging.WARNING, "WARNING"
+    record.levelno, record.levelname = level, logging.getLevelName(level)

@@ -24,6 +24,12 @@ Its consumer also reads committed records only (``read_committed``): the stats a
 writes ``llm.stats`` in Kafka transactions, and a partial sum of an aborted transaction must not
 reach the tables. Topics written without transactions read the same either way.
 
+At a rebalance Faust waits for every record the worker has taken to be acknowledged
+(``wait_empty``); under binding rate limits that is as long as the queue takes to drain at
+this worker's share, minutes. ``release_in_flight``, set by the pipeline, is asked first for
+the records it gives back unacknowledged (not sent to a provider, or past a grace): Faust then
+waits for none of them, commits none of them, and the partition's next owner reads them again.
+
 The broker URL ``streams-kafka://host:port`` selects this transport (an entry point in
 ``pyproject.toml``).
 """
@@ -31,7 +37,7 @@ The broker URL ``streams-kafka://host:port`` selects this transport (an entry po
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterable, Mapping
 from typing import Any, NamedTuple
 
 from faust.transport.drivers import aiokafka
@@ -55,6 +61,17 @@ class _ReadCommitted(aiokafka.AIOKafkaConsumerThread):
 
 
 class Consumer(aiokafka.Consumer):
+    release_in_flight: Callable[[], Awaitable[Collection[Message]]] | None = None
+
+    async def wait_empty(self) -> None:
+        if self.release_in_flight is not None and self.app.rebalancing:
+            self.give_back(await self.release_in_flight())
+        await super().wait_empty()
+
+    def give_back(self, messages: Iterable[Message]) -> None:
+        """Records taken and not acknowledged that the rebalance need not wait for."""
+        self._unacked_messages -= set(messages)
+
     def _new_consumer_thread(self) -> aiokafka.AIOKafkaConsumerThread:
         return _ReadCommitted(self, loop=self.loop, beacon=self.beacon)
 

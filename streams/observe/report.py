@@ -44,6 +44,8 @@ COLUMNS = (
     "batch_calls",
     "batch_cost_usd",
     "batch_saved_usd",
+    "estimated_calls",
+    "estimated_cost_usd",
 )
 
 
@@ -113,6 +115,8 @@ def rows(report: dict[str, Any]) -> list[dict[str, Any]]:
                     "batch_calls": summary.get("batch_calls", 0),
                     "batch_cost_usd": summary.get("batch_cost_usd", 0.0),
                     "batch_saved_usd": summary.get("batch_saved_usd", 0.0),
+                    "estimated_calls": summary.get("estimated_calls", 0),
+                    "estimated_cost_usd": summary.get("estimated_cost_usd", 0.0),
                 }
             )
     return out

@@ -61,6 +61,8 @@ def empty() -> Stats:
         "batch_calls": 0,
         "batch_cost_usd": 0.0,
         "batch_saved_usd": 0.0,
+        "estimated_calls": 0,
+        "estimated_cost_usd": 0.0,
     }
 
 
@@ -88,6 +90,9 @@ def add(stats: Stats | None, call: ProviderCall) -> Stats:
         out["batch_calls"] += 1
         out["batch_cost_usd"] = round(out["batch_cost_usd"] + call.usage.cost_usd, 10)
         out["batch_saved_usd"] = round(out["batch_saved_usd"] + call.usage.batch_saved_usd, 10)
+    if call.usage_estimated:  # a part of cost_usd, told apart: no answer said what it cost
+        out["estimated_calls"] += 1
+        out["estimated_cost_usd"] = round(out["estimated_cost_usd"] + call.usage.cost_usd, 10)
     return out
 
 
@@ -117,6 +122,10 @@ def merge(a: Stats, b: Stats) -> Stats:
         "batch_calls": a.get("batch_calls", 0) + b.get("batch_calls", 0),
         "batch_cost_usd": round(a.get("batch_cost_usd", 0.0) + b.get("batch_cost_usd", 0.0), 10),
         "batch_saved_usd": round(a.get("batch_saved_usd", 0.0) + b.get("batch_saved_usd", 0.0), 10),
+        "estimated_calls": a.get("estimated_calls", 0) + b.get("estimated_calls", 0),
+        "estimated_cost_usd": round(
+            a.get("estimated_cost_usd", 0.0) + b.get("estimated_cost_usd", 0.0), 10
+        ),
     }
 
 
@@ -163,6 +172,8 @@ def summary(stats: Stats) -> dict[str, Any]:
         "batch_calls": stats.get("batch_calls", 0),
         "batch_cost_usd": round(stats.get("batch_cost_usd", 0.0), 6),
         "batch_saved_usd": round(stats.get("batch_saved_usd", 0.0), 6),
+        "estimated_calls": stats.get("estimated_calls", 0),
+        "estimated_cost_usd": round(stats.get("estimated_cost_usd", 0.0), 6),
     }
 
 

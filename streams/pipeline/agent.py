@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable
+from collections.abc import Coroutine
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,7 +40,7 @@ class Lanes:
     batch: BatchLane
     outcomes: Outcomes
 
-    async def take(self, message: Any) -> Awaitable[Any]:
+    async def take(self, message: Any) -> Coroutine[Any, Any, object]:
         """What finishes the record (waiting first, for a live job, until some provider can
         take a call: the time waited counts against its deadline)."""
         router = self.live.router
@@ -69,11 +69,15 @@ def install_enrich_agent(
     lanes: Lanes,
     published: PublishedBefore,
     concurrency: int,
+    revoke_grace_s: float,
     bootstrap_servers: str,
     ready: asyncio.Event,
 ) -> None:
     """Register the agent on ``app``. It takes no record before ``ready`` is set (a
-    restarted worker must not route a job before it knows what was switched off)."""
+    restarted worker must not route a job before it knows what was switched off). At a
+    rebalance it gives its records back at once, after ``revoke_grace_s`` for calls under
+    way (see ``acks``)."""
+    router = lanes.live.router
 
     async def look_back(sender: Any, assigned: Any, **kwargs: Any) -> None:
         published.look_back(assigned)
@@ -97,11 +101,30 @@ def install_enrich_agent(
             return
         await asyncio.gather(*(topic.maybe_declare() for topic in topics.all()))
         await ready.wait()
+        held: list[Any] = []  # the record taken and not yet in the window
+        consumer: Any = app.consumer  # streams.kafka.transport's
+
+        async def release() -> list[Any]:
+            taken = [event.message for event in held]
+            events = await window.release(on_the_wire=router.on_the_wire, grace_s=revoke_grace_s)
+            await lanes.outcomes.abandoned(router.take_abandoned())
+            return [event.message for event in events] + taken
+
+        consumer.release_in_flight = release
         try:
             async for event in manual.events():
+                held[:] = [event]
+                work: Coroutine[Any, Any, object]
                 if await published.published(event.message):
-                    await window.submit(event, asyncio.sleep(0))  # acked in its turn
-                    continue
-                await window.submit(event, await lanes.take(event.message))
+                    work = asyncio.sleep(0)  # acked in its turn
+                else:
+                    work = await lanes.take(event.message)
+                # Taken in a rebalance (from before it), or given back while it waited for
+                # capacity or a slot: not this worker's to finish.
+                if app.rebalancing or not await window.submit(event, work):
+                    work.close()
+                    consumer.give_back([event.message])
+                held.clear()
         finally:
+            consumer.release_in_flight = None
             await window.close()

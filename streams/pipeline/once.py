@@ -29,7 +29,7 @@ from streams.kafka.admin import partitions_of, read_up_to, seek_to_time
 from streams.kafka.clients import admin, reader
 from streams.kafka.readers import retried
 
-__all__ = ["SOURCE_HEADER", "PublishedBefore", "source_of"]
+__all__ = ["SOURCE_HEADER", "PublishedBefore", "published_sources", "source_of"]
 
 log = logging.getLogger(__name__)
 
@@ -115,7 +115,9 @@ class PublishedBefore:
             if not redone:
                 return {}
             since_ms = await self._since_ms(consumer, redone)
-            found = await self._outcomes_since(consumer, since_ms)
+            found = await _sources_since(
+                consumer, self.bootstrap_servers, self.outcome_topics, since_ms
+            )
         done: Done = {tp: set() for tp in redone}
         for tp, offset in found:
             if tp in done and offset >= redone[tp]:
@@ -145,25 +147,39 @@ class PublishedBefore:
         oldest_ms = min(min(written), now_ms) - CLOCK_SKEW_S * 1000
         return int(max(oldest_ms, longest_ms))
 
-    async def _outcomes_since(
-        self, consumer: Any, since_ms: int
-    ) -> list[tuple[TopicPartition, int]]:
-        outcome_tps = [
-            TopicPartition(topic, partition)
-            for topic in self.outcome_topics
-            for partition in await partitions_of(self.bootstrap_servers, topic)
-        ]
-        if not outcome_tps:
-            return []
-        consumer.assign(outcome_tps)
-        ends = await consumer.end_offsets(outcome_tps)
-        await seek_to_time(consumer, outcome_tps, since_ms)
-        sources = []
-        for record in await read_up_to(consumer, ends):
-            for name, value in record.headers or ():
-                if name == SOURCE_HEADER and (source := _parse_source(value)) is not None:
-                    sources.append(source)
-        return sources
+
+async def published_sources(
+    bootstrap_servers: str, outcome_topics: Collection[str], *, since_ms: int
+) -> set[str]:
+    """The raw records (``topic/partition/offset``) whose outcome was published since
+    ``since_ms`` (less the clock skew)."""
+    async with reader(bootstrap_servers) as consumer:
+        found = await _sources_since(
+            consumer, bootstrap_servers, outcome_topics, since_ms - int(CLOCK_SKEW_S * 1000)
+        )
+    return {f"{tp.topic}/{tp.partition}/{offset}" for tp, offset in found}
+
+
+async def _sources_since(
+    consumer: Any, bootstrap_servers: str, outcome_topics: Collection[str], since_ms: int
+) -> list[tuple[TopicPartition, int]]:
+    """The source headers of the outcomes written since ``since_ms``, parsed."""
+    outcome_tps = [
+        TopicPartition(topic, partition)
+        for topic in outcome_topics
+        for partition in await partitions_of(bootstrap_servers, topic)
+    ]
+    if not outcome_tps:
+        return []
+    consumer.assign(outcome_tps)
+    ends = await consumer.end_offsets(outcome_tps)
+    await seek_to_time(consumer, outcome_tps, since_ms)
+    sources = []
+    for record in await read_up_to(consumer, ends):
+        for name, value in record.headers or ():
+            if name == SOURCE_HEADER and (source := _parse_source(value)) is not None:
+                sources.append(source)
+    return sources
 
 
 def _offset(committed: Any) -> int:

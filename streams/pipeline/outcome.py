@@ -83,7 +83,7 @@ class Outcomes:
                     usage=answer.usage,
                 )
             ]
-        outgoing = self._ledger(ticket, attempts)
+        outgoing = self._ledger(job.job_id, attempts)
         if cache_key is not None and self.cache is not None:
             self.cache.put(cache_key, answer)  # at once: a repost right behind must not wait
             outgoing.append(Outgoing(self.topics.cache, cache_key, answer))
@@ -113,7 +113,7 @@ class Outcomes:
             attempts = failure.attempts
         # A PublishRejected's attempts are on the ledger already, with the result refused.
         ledger = attempts if not isinstance(failure, PublishRejected) else ()
-        outgoing = self._ledger(ticket, ledger)
+        outgoing = self._ledger(ticket.job.job_id, ledger)
         if ticket.original is not None:
             key, letter = dead_letter(
                 ticket.original, stage, failure, job_id=ticket.job.job_id, attempts=attempts
@@ -130,8 +130,13 @@ class Outcomes:
         await publish_all([Outgoing(self.topics.dead_letter, key, letter, headers)])
         self.counts["dead_lettered"] += 1
 
-    def _ledger(self, ticket: Ticket, attempts: Sequence[Attempt]) -> list[Outgoing]:
-        job_id, version = ticket.job.job_id, self.price_version
+    async def abandoned(self, calls: Sequence[tuple[str, Attempt]]) -> None:
+        """Calls cut off under way when their jobs were given back (a rebalance): on the
+        ledger with their estimated cost; the jobs themselves end elsewhere."""
+        await publish_all([o for job_id, a in calls for o in self._ledger(job_id, [a])])
+
+    def _ledger(self, job_id: str, attempts: Sequence[Attempt]) -> list[Outgoing]:
+        version = self.price_version
         return [
             Outgoing(
                 self.topics.calls, job_id, ProviderCall.of(a, job_id=job_id, price_version=version)

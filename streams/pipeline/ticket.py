@@ -171,10 +171,19 @@ class Intake:
         original: OriginalRecord | None = None,
         trace: Mapping[str, str] | None = None,
     ) -> Ticket:
+        """The ticket for a job that came as ``source`` (a record), or another way (None:
+        always live). RecordRejected for a live job asking for more than a live call gets."""
         config = self.router.config
         options = job.options
         lane = (options.lane if options else None) or self.default_lane
         asked_s = options.deadline_ms / 1000 if options and options.deadline_ms else None
+        if lane == "live" and asked_s is not None and asked_s > LIVE_MAX_S:
+            raise RecordRejected(
+                f"options.deadline_ms above {LIVE_MAX_S * 1000:.0f} needs lane 'batch' or "
+                "'auto' (the lane is live: LLM_LANE, and the job sets none)",
+                stage="validate",
+                job_id=job.job_id,
+            )
         batch = None
         if source is not None and _may_wait(lane, asked_s):
             batch = batch_target(job, self.router.status(), apis=self.batch_providers)

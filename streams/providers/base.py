@@ -36,6 +36,7 @@ from streams.errors import (
     redact,
 )
 from streams.models import Attempt, Enrichment, RawJob, Usage
+from streams.providers.prompt import input_tokens_estimate
 
 __all__ = [
     "Answer",
@@ -121,9 +122,11 @@ class Provider(ABC):
             # keeps the API and aiohttp carries the bytes; httpx-aiohttp is by httpx's
             # maintainer and is what the OpenAI SDK uses for the same purpose.
             transport=AiohttpTransport(limits=limits),
-            # The attempt's deadline is enforced around each call (Deadline.enforced);
-            # these bound the single phases.
-            timeout=httpx.Timeout(60.0, connect=config.connect_timeout_s),
+            # The attempt's cap and the job's deadline (Deadline.enforced around each call)
+            # are the only bounds on a call, besides connecting: a generation sends nothing
+            # until it is done, so a read timeout would cut a long answer off (and have it
+            # paid twice) whatever LLM_ATTEMPT_TIMEOUT_S says.
+            timeout=httpx.Timeout(None, connect=config.connect_timeout_s),
         )
         # Each generation path (one per model at most) joined to the base URL once: httpx
         # parses both again on every request otherwise (30 of its 50 µs to build one).
@@ -132,6 +135,17 @@ class Provider(ABC):
     @property
     def model(self) -> str:
         return self.config.model
+
+    def cut_off_usage(self, request: EnrichRequest, model: str) -> Usage:
+        """What a call cut off after it was sent is assumed to cost: its prompt (estimated
+        from its length) and, as output, the request's ``max_tokens``. That is the most the
+        vendor can bill for it, so a budget is never overshot by calls nobody saw finish;
+        it over-counts a call cut off early."""
+        usage = Usage(
+            input_tokens=input_tokens_estimate(request.job), output_tokens=request.max_tokens
+        )
+        price = self._prices.get(model)
+        return usage.priced(price) if price else usage
 
     # --- what each vendor module describes -------------------------------------------------
 

@@ -16,7 +16,11 @@ import json
 from streams.models import RawJob
 from streams.schemas import enrichment_schema
 
-__all__ = ["prompt_version", "system_prompt", "user_message"]
+__all__ = ["input_tokens_estimate", "prompt_version", "system_prompt", "user_message"]
+
+# A stated approximation, not a tokenizer: about four characters a token for English text
+# (the vendors' own rule of thumb); their tokenizers differ from it by some tens of per cent.
+CHARS_PER_TOKEN = 4
 
 SYSTEM_PROMPT = (
     "You extract structured data from job postings. Reply with JSON only, matching the "
@@ -46,6 +50,11 @@ def prompt_version() -> str:
 @functools.cache
 def _hash(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def input_tokens_estimate(job: RawJob) -> int:
+    """The prompt tokens a request for ``job`` sends, estimated from its length."""
+    return (len(system_prompt(with_schema=True)) + len(user_message(job))) // CHARS_PER_TOKEN
 
 
 def user_message(job: RawJob) -> str:

@@ -132,7 +132,7 @@ class Slots:
         except BaseException:
             if waiter.done() and not waiter.cancelled():
                 self.release()  # handed a slot, then cancelled: give it on
-            else:
+            elif waiter in self._waiters:  # (a wake-up may have dropped it already)
                 self._waiters.remove(waiter)
             raise
 

@@ -21,6 +21,7 @@ import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from streams.config.slices import LimitsConfig, RoutingConfig
 from streams.deadline import Deadline
@@ -30,13 +31,14 @@ from streams.errors import (
     DeadlineExceeded,
     EnrichmentFailed,
     ProviderError,
+    ProviderTimeout,
     RateLimited,
     RequestTooLarge,
     failed_attempt,
 )
 from streams.models import Attempt, RawJob
 from streams.providers.base import Completion, EnrichRequest, Provider
-from streams.providers.prompt import system_prompt, user_message
+from streams.providers.prompt import input_tokens_estimate
 from streams.routing.breaker import CircuitBreaker
 from streams.routing.budget import Budget, budgets_today
 from streams.routing.gate import Gate
@@ -50,6 +52,10 @@ log = logging.getLogger(__name__)
 
 # How often a waiting job or a paused intake looks again (a provider may be re-enabled).
 POLL_S = 1.0
+
+
+def _abandoned_error(provider: str) -> ProviderTimeout:
+    return ProviderTimeout("abandoned under way: the job was given back", provider=provider)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -130,6 +136,8 @@ class Router:
         self._share = WHOLE
         self._spent_today: Mapping[str, float] = {}
         self.total_budget = Budget()
+        self._on_the_wire: set[asyncio.Task[Any]] = set()  # jobs whose call is under way
+        self._abandoned: list[tuple[str, Attempt]] = []  # (job id, call) cancelled mid-call
         self.reconfigure(config)
 
     # --- configuration, at start and at run time ---------------------------------------------
@@ -204,6 +212,16 @@ class Router:
                 for name, gate in self.gates.items()
             },
         )
+
+    def on_the_wire(self, task: asyncio.Task[Any]) -> bool:
+        """Whether ``task`` (a job's) is waiting for a provider's answer now."""
+        return task in self._on_the_wire
+
+    def take_abandoned(self) -> list[tuple[str, Attempt]]:
+        """The calls cancelled while under way since the last look (a job given back at a
+        rebalance), with their estimated cost: the vendor bills them all the same."""
+        abandoned, self._abandoned = self._abandoned, []
+        return abandoned
 
     def adapter(self, name: str) -> Provider:
         """The provider's adapter, for a call outside routing (a health check, a test)."""
@@ -335,7 +353,13 @@ class Router:
                     raise state.deadline.exceeded("no time left to start an attempt")
                 began = self.clock()
                 attempt_deadline = state.deadline.capped(self.config.attempt_timeout_s)
-                completion = await gate.provider.enrich(request, deadline=attempt_deadline)
+                task = asyncio.current_task()
+                assert task is not None
+                self._on_the_wire.add(task)
+                try:
+                    completion = await gate.provider.enrich(request, deadline=attempt_deadline)
+                finally:
+                    self._on_the_wire.discard(task)
                 settle(completion.usage.input_tokens + completion.usage.output_tokens)
         except RequestTooLarge as exc:
             error: ProviderError = BadRequest(
@@ -343,19 +367,16 @@ class Router:
             )
         except ProviderError as exc:
             error = exc
+        except asyncio.CancelledError:
+            if began is not None:  # sent: billed, though nobody will read the answer
+                self._failed(state, name, model, _abandoned_error(name), began=began)
+                self._abandoned.append((request.job.job_id, state.attempts[-1]))
+            raise
         except DeadlineExceeded as exc:
             if began is None:
                 raise state.failure(f"no time left to call {name}", out_of_time=True) from None
             # The call was under way, and may be billed: it is recorded.
-            state.attempts.append(
-                failed_attempt(
-                    exc,
-                    provider=name,
-                    model=model,
-                    attempt=state.tries[name],
-                    latency_ms=self._ms(began),
-                )
-            )
+            self._failed(state, name, model, exc, began=began)
             raise state.failure(f"{name} did not answer in time", out_of_time=True) from None
         else:
             latency_ms = self._ms(began)
@@ -364,6 +385,22 @@ class Router:
                 completion.attempt(provider=name, attempt=state.tries[name], latency_ms=latency_ms)
             )
             return completion
+        self._failed(state, name, model, error, began=began)
+        return error
+
+    def _failed(
+        self,
+        state: _Job,
+        name: str,
+        model: str,
+        error: ProviderError | DeadlineExceeded,
+        *,
+        began: float | None,
+    ) -> None:
+        """Record a failed attempt. One cut off by its cap or the job's deadline after it
+        was sent is billed by the vendor all the same: it carries an estimate of that."""
+        cut_off = began is not None and isinstance(error, ProviderTimeout | DeadlineExceeded)
+        provider = self.gates[name].provider
         state.attempts.append(
             failed_attempt(
                 error,
@@ -371,9 +408,9 @@ class Router:
                 model=model,
                 attempt=state.tries[name],
                 latency_ms=self._ms(began),
+                estimate=provider.cut_off_usage(state.request, model) if cut_off else None,
             )
         )
-        return error
 
     def _ms(self, since: float | None) -> float:
         return 0.0 if since is None else (self.clock() - since) * 1000
@@ -382,5 +419,4 @@ class Router:
 def _estimate_tokens(request: EnrichRequest) -> int:
     """Tokens a call may use, reserved against the tokens-per-minute limit up front (about
     four characters a token, plus the whole output allowance); the rest is given back."""
-    prompt = system_prompt(with_schema=True) + user_message(request.job)
-    return len(prompt) // 4 + request.max_tokens
+    return input_tokens_estimate(request.job) + request.max_tokens

@@ -218,7 +218,7 @@ class Summary(Body):
     cached_input_tokens: int = Field(description="read from the vendors' prompt caches")
     cache_write_tokens: int = Field(description="written to the vendors' prompt caches")
     output_tokens: int
-    cost_usd: float
+    cost_usd: float = Field(description="confirmed by the vendors' answers, and estimated")
     prompt_cache_saved_usd: float = Field(description="what the prompt caches took off cost_usd")
     cache_hits: int = Field(description="reposts served from the repost cache, no call made")
     saved_usd: float = Field(description="what the repost cache hits would have cost")
@@ -226,6 +226,14 @@ class Summary(Body):
     batch_cost_usd: float = Field(default=0.0, description="of cost_usd, the batch lane's")
     batch_saved_usd: float = Field(
         default=0.0, description="what the batch lane's calls would have cost more live"
+    )
+    estimated_calls: int = Field(
+        default=0, description="of the calls, those cut off after they were sent (still billed)"
+    )
+    estimated_cost_usd: float = Field(
+        default=0.0,
+        description="of cost_usd, the estimate for calls cut off: their prompt and, as output, "
+        "their max_tokens (an upper bound); the rest is confirmed",
     )
 
 

@@ -27,7 +27,7 @@ from streams.config.slices import WebConfig
 from streams.control.commands import publish
 from streams.control.follower import ControlFollower
 from streams.deadline import Deadline
-from streams.errors import ConfigurationError, EnrichmentFailed, ProviderError
+from streams.errors import ConfigurationError, EnrichmentFailed, ProviderError, RecordRejected
 from streams.kafka.outage import broker_reachable
 from streams.kafka.topics import Topics
 from streams.models import ControlCommand, EnrichedJob, RawJob
@@ -348,7 +348,18 @@ class Handlers:
         """The job through the same path as a Kafka record (repost cache, router, audit
         events), without publishing the result to the enriched topic."""
         job = item.as_job()
-        enriched = await self.lanes.live.finish(self.lanes.intake.ticket(job))
+        try:
+            ticket = self.lanes.intake.ticket(job)
+        except RecordRejected as exc:
+            return b.ProcessResult(
+                job_id=job.job_id,
+                ok=False,
+                error=str(exc),
+                error_type=type(exc).__name__,
+                caller_error=True,
+                attempts=[],
+            )
+        enriched = await self.lanes.live.finish(ticket)
         if not isinstance(enriched, EnrichedJob):
             failure = enriched
             return b.ProcessResult(

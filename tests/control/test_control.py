@@ -17,7 +17,15 @@ from streams.config.runtime import RuntimeConfig
 from streams.config.settings import Settings
 from streams.errors import ConfigurationError
 from streams.models import ControlCommand
-from tests.kafka_helpers import committed, consume, job_record, produce, send_command, wait_for
+from tests.kafka_helpers import (
+    commit_rounds,
+    committed,
+    consume,
+    job_record,
+    produce,
+    send_command,
+    wait_for,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -166,7 +174,7 @@ async def test_intake_pauses_while_every_provider_is_off_and_nothing_is_dead_let
 
         await wait_for(all_off)
         await produce(bootstrap, raw, [job_record(f"p{n}") for n in range(6)])
-        await asyncio.sleep(4)  # more than a commit interval
+        await commit_rounds(app, 3)
         offsets = await committed(bootstrap, settings.llm_app_id, raw)
         assert sum(offsets.values()) <= 1, "at most the job already taken waits; none commit"
         await send_command(settings, ControlCommand(action="enable", provider="deepseek"))

@@ -16,7 +16,7 @@ from streams.config.settings import Settings
 from streams.kafka.admin import read_to_end
 from streams.observe.estimate import totals_so_far
 from tests.conftest import run_cli
-from tests.kafka_helpers import job_record, produce
+from tests.kafka_helpers import end_offsets, job_record, produce
 
 pytestmark = pytest.mark.slow
 
@@ -60,10 +60,13 @@ def test_a_dead_letter_is_replayed_once_after_the_provider_recovers(
         assert "1 dead letters selected: 1 replayed" in first.stdout, first.stdout + first.stderr
         _await_job(bootstrap, enriched, "again", count=1)
 
+        raw_before = asyncio.run(end_offsets(bootstrap, env["LLM_TOPIC_RAW"]))
         second = run_cli("replay", "--stage", "enrich", env=env)
         assert "1 already replayed" in second.stdout, second.stdout + second.stderr
-        time.sleep(3)
-        assert _job_ids(bootstrap, enriched)["again"] == 1, "enriched exactly once"
+        assert asyncio.run(end_offsets(bootstrap, env["LLM_TOPIC_RAW"])) == raw_before, (
+            "nothing republished, so it is enriched exactly once"
+        )
+        assert _job_ids(bootstrap, enriched)["again"] == 1
 
         forced = run_cli("replay", "--job-id", "again", "--force", env=env)
         assert "1 replayed" in forced.stdout, forced.stdout + forced.stderr

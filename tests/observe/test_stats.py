@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 
+import pytest
+
 from streams.models import ProviderCall, Usage
 from streams.observe import stats as st
 
@@ -106,3 +108,12 @@ def test_keys_and_horizons() -> None:
     assert st.day_of(AT) == "2026-11-30"
     assert st.oldest_minute_kept(AT) == minute - st.MINUTES_KEPT
     assert st.oldest_day_kept(AT) < "2026-11-30"
+
+
+def test_estimated_spend_is_part_of_the_cost_and_told_apart() -> None:
+    cut_off = _call("deadline_exceeded", cost=0.004).model_copy(update={"usage_estimated": True})
+    record = st.add(st.add(None, _call(cost=0.001)), cut_off)
+    figures = st.summary(st.merge(record, st.empty()))
+    assert figures["cost_usd"] == pytest.approx(0.005), "budgets count both"
+    assert figures["estimated_calls"] == 1
+    assert figures["estimated_cost_usd"] == pytest.approx(0.004)

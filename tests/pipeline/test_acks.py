@@ -80,3 +80,57 @@ async def test_a_bug_stops_the_acks_and_says_so() -> None:
     await asyncio.sleep(0.01)
     assert acked == [1], "nothing past the failed record is acked"
     await window.close()
+
+
+async def test_a_release_gives_back_at_once_what_is_not_on_the_wire_the_rest_after_a_grace() -> (
+    None
+):
+    acked: list[int] = []
+
+    async def ack(event: int) -> None:
+        acked.append(event)
+
+    async def fail(exc: BaseException) -> None:
+        raise AssertionError(exc)
+
+    window = InOrderAcks(limit=8, ack=ack, on_failure=fail)
+    wire: set[asyncio.Task[object]] = set()
+    answered = asyncio.Event()
+
+    async def call(answer_in_s: float) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        wire.add(task)
+        await asyncio.sleep(answer_in_s)
+        answered.set()
+
+    await window.submit(1, call(0.05))  # on the wire, answers within the grace
+    await window.submit(2, asyncio.Event().wait())  # waiting for a rate-limit slot
+    await window.submit(3, call(10))  # on the wire, too slow
+    await asyncio.sleep(0)
+    released = await window.release(on_the_wire=lambda task: task in wire, grace_s=0.3)
+    assert answered.is_set()
+    assert acked == [1], "finished within the grace, and first: acked"
+    assert released == [2, 3], "the rest given back unacknowledged"
+    late = asyncio.sleep(0)
+    assert await window.submit(4, late), "the window takes records again"
+    async with asyncio.timeout(1):
+        while acked != [1, 4]:  # noqa: ASYNC110
+            await asyncio.sleep(0.01)
+    await window.close()
+
+
+async def test_a_record_waiting_for_a_slot_during_a_release_is_given_back_too() -> None:
+    async def ack(event: int) -> None:
+        pass
+
+    async def fail(exc: BaseException) -> None:
+        raise AssertionError(exc)
+
+    window = InOrderAcks(limit=1, ack=ack, on_failure=fail)
+    await window.submit(1, asyncio.Event().wait())
+    waiting = asyncio.create_task(window.submit(2, asyncio.sleep(0)))
+    await asyncio.sleep(0.01)
+    await window.release(on_the_wire=lambda task: False, grace_s=0)
+    assert await waiting is False, "not started: it belonged to the records given back"
+    await window.close()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections import Counter
 from pathlib import Path
@@ -20,6 +19,7 @@ from streams.providers.build import build_providers
 from streams.routing.router import Routed, Router
 from tests.conftest import ROOT
 from tests.kafka_helpers import (
+    commit_rounds,
     committed,
     consume,
     end_offsets,
@@ -184,8 +184,8 @@ async def test_a_slow_job_holds_the_commit_not_the_others(
         await produce(bootstrap, topic, [(b"same-partition", value) for _, value in records])
         fast = await consume(bootstrap, settings.llm_topic_enriched, count=8, timeout_s=5)
         assert "slow" not in {json.loads(r.value)["job_id"] for r in fast}
-        # give Faust several commit intervals (2.8 s) while the slow job is in flight
-        await asyncio.sleep(3.5)
+        # Faust commits several times while the slow job is in flight
+        await commit_rounds(app, 3)
         offsets = await committed(bootstrap, settings.llm_app_id, topic)
         assert all(offset == 0 for offset in offsets.values()), offsets
         everything = await consume(bootstrap, settings.llm_topic_enriched, count=9)
@@ -255,3 +255,29 @@ async def test_a_429_storm_dead_letters_nothing_while_deadlines_allow(
         a["outcome"] == "rate_limited" for r in enriched for a in json.loads(r.value)["attempts"]
     )
     assert rate_limited > 0, "the storm happened"
+
+
+async def test_an_answer_that_takes_70_s_is_taken_within_a_longer_attempt_cap(
+    settings: Settings, sim: SimulatorThread
+) -> None:
+    """A non-streaming generation sends nothing until it is done: only the attempt's cap
+    and the job's deadline bound it, not a read timeout of the HTTP client."""
+    settings = settings.model_copy(
+        update={
+            "llm_provider_chain": ["openai"],
+            "llm_job_deadline_s": 150.0,
+            "llm_attempt_timeout_s": 120.0,
+        }
+    )
+    sim.set_faults("openai", latency_ms=70_000)
+    async with create_app(settings).running():
+        await produce(
+            settings.kafka_bootstrap_servers, settings.llm_topic_raw, [job_record("slow")]
+        )
+        (record,) = await consume(
+            settings.kafka_bootstrap_servers, settings.llm_topic_enriched, count=1, timeout_s=120
+        )
+    value = json.loads(record.value)
+    assert [a["outcome"] for a in value["attempts"]] == ["success"], "one call, paid once"
+    assert value["attempts"][0]["latency_ms"] >= 70_000
+    assert sim.requests()["openai"] == 1

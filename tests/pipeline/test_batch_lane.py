@@ -21,13 +21,13 @@ import pytest
 from devstack.harness import SimulatorThread, worker_process
 from streams.app import create_app
 from streams.config.settings import Settings
-from streams.kafka.admin import ensure_topic
+from streams.kafka.admin import ensure_topic, read_to_end
 from streams.models import OriginalRecord, RawJob
 from streams.pipeline.lane.records import LaneBatch, LaneJob, batch_key
 from streams.providers.batch import batch_apis
 from streams.providers.build import build_providers
 from streams.routing.router import request_for
-from tests.kafka_helpers import consume, job_record, produce
+from tests.kafka_helpers import consume, job_record, produce, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -103,6 +103,24 @@ async def test_batch_lane_jobs_go_out_in_one_batch_per_vendor_at_half_price(
             usage = call["usage"]
             assert usage["cost_usd"] > 0
             assert usage["batch_saved_usd"] == pytest.approx(usage["cost_usd"], rel=1e-6)
+
+
+async def test_auto_sends_a_job_without_a_deadline_live_and_a_day_long_one_to_a_batch(
+    lane_settings: Settings, sim: SimulatorThread
+) -> None:
+    settings = lane_settings.model_copy(update={"llm_lane": "auto"})
+    sim.set_faults("openai", batch_delay_s=0.3)
+    day_ms = 24 * 3600 * 1000
+    records = [job_record("plain"), job_record("day", options={"deadline_ms": day_ms})]
+    enriched, calls = await _outcomes(
+        settings, records, {settings.llm_topic_enriched: 2, settings.llm_topic_calls: 2}
+    )
+    assert set(enriched) == {"plain", "day"}
+    assert calls["plain"]["lane"] == "live", "no deadline of its own: the live default"
+    assert calls["plain"]["latency_ms"] < 5000
+    assert calls["day"]["lane"] == "batch"
+    assert calls["day"]["batch_id"] is not None
+    assert sim.stats()["batch_requests"] == {"openai": 1}
 
 
 async def test_a_failed_batch_goes_live_and_an_expired_one_past_its_deadline_is_dead_lettered(
@@ -253,3 +271,74 @@ async def test_a_batch_the_vendor_refuses_is_split_until_it_is_taken(
     stats = sim.stats()
     assert stats["batches_created"] == {"gemini": 4}, "halved until one job a batch"
     assert stats["requests"].get("gemini", 0) == 0, "none went live"
+
+
+async def test_a_batch_finished_halfway_by_a_stopped_worker_publishes_each_result_once(
+    lane_settings: Settings, sim: SimulatorThread
+) -> None:
+    """What a worker stopped while publishing a finished batch's results leaves: the batch
+    marked finishing on llm.batch and one of its three results published. The next owner
+    publishes the other two, and that one not again."""
+    settings = lane_settings
+    bootstrap, raw = settings.kafka_bootstrap_servers, settings.llm_topic_raw
+    app = create_app(settings)
+    jobs = {f"half-{n}": RawJob.model_validate_json(job_record(f"half-{n}")[1]) for n in range(3)}
+    entries = {
+        f"llm-streams-half_{n}": LaneJob(
+            source=f"{raw}/0/{n}",
+            job=job,
+            original=OriginalRecord(topic=raw, partition=0, offset=n, key=job_id, value="{}"),
+            provider="openai",
+            model="gpt-5.4-mini",
+            size=1,
+            deadline_at=datetime.now(UTC) + timedelta(hours=1),
+        )
+        for n, (job_id, job) in enumerate(jobs.items())
+    }
+    api = batch_apis(build_providers(settings.provider))["openai"]
+    vendor_id = await api.submit(
+        label="llm-streams-half",
+        model="gpt-5.4-mini",
+        requests=[(key, request_for(e.job, app.router.config)) for key, e in entries.items()],
+    )
+    await api.provider.aclose()
+    now = datetime.now(UTC)
+    batch = LaneBatch(
+        local_id="llm-streams-half",
+        provider="openai",
+        model="gpt-5.4-mini",
+        jobs=entries,
+        vendor_id=vendor_id,
+        submitted_at=now,
+        finishing_at=now,
+    )
+    partitions = settings.llm_topic_partitions
+    await ensure_topic(bootstrap, settings.llm_topic_batch, partitions=partitions, compacted=True)
+    await ensure_topic(bootstrap, settings.llm_topic_enriched, partitions=partitions)
+    await produce(
+        bootstrap,
+        settings.llm_topic_batch,
+        [(batch_key(batch.local_id).encode(), batch.model_dump_json().encode())],
+        partition=0,
+    )
+    published_before = json.dumps({"job_id": "half-0", "published": "before the stop"})
+    await produce(
+        bootstrap,
+        settings.llm_topic_enriched,
+        [(b"half-0", published_before.encode())],
+        headers=[("llm-source", f"{raw}/0/0".encode())],
+    )
+    async with app.running():
+        await consume(bootstrap, settings.llm_topic_enriched, count=3)
+
+        async def forgotten() -> bool:  # the batch is done: nothing more will come of it
+            records = await read_to_end(bootstrap, settings.llm_topic_batch)
+            latest = {r.key: r.value for r in records}
+            return latest.get(batch_key(batch.local_id).encode(), b"") is None
+
+        await wait_for(forgotten, timeout_s=30)
+    results = [
+        json.loads(r.value)["job_id"]
+        for r in await read_to_end(bootstrap, settings.llm_topic_enriched)
+    ]
+    assert sorted(results) == ["half-0", "half-1", "half-2"], "each result once"

@@ -137,3 +137,15 @@ def test_gone_live_keeps_the_time_it_has_left(intake: Intake) -> None:
     assert live.due_at == ticket.due_at
     assert live.deadline.left() == pytest.approx(LIVE_MAX_S, abs=1)
     assert live.source == ticket.source
+
+
+def test_a_job_without_a_lane_takes_the_default_lane_before_its_deadline_is_judged(
+    intake: Intake,
+) -> None:
+    day = _job(deadline_ms=24 * HOUR_MS)
+    assert intake.take(_record(day), taken_at=0).lane == "batch", "LLM_LANE=auto here"
+    live = Intake(router=intake.router, default_lane="live")
+    with pytest.raises(RecordRejected, match="needs lane 'batch' or 'auto'") as caught:
+        live.take(_record(day), taken_at=0)
+    assert caught.value.stage == "validate"
+    assert caught.value.job_id == "j1"

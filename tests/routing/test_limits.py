@@ -159,3 +159,20 @@ async def test_a_limits_change_counts_the_calls_already_in_flight() -> None:
     assert holding == 0
     limiter.reconfigure(LimitsConfig(rpm=60))
     assert limiter.effective() == {"rpm": 60, "tpm": None, "concurrency": None}
+
+
+async def test_many_waiters_cancelled_at_once_leave_the_slots_whole() -> None:
+    """A rebalance gives back every job waiting for a slot at once: cancelled waiters a
+    wake-up already dropped must not break the others."""
+    slots = Slots(1)
+    await slots.acquire()
+    waiters = [asyncio.create_task(slots.acquire()) for _ in range(5)]
+    await asyncio.sleep(0)
+    for task in waiters[:4]:
+        task.cancel()
+    slots.release()  # wakes the first live waiter, dropping the cancelled ones on the way
+    results = await asyncio.gather(*waiters, return_exceptions=True)
+    assert [isinstance(r, asyncio.CancelledError) for r in results] == [True] * 4 + [False]
+    assert slots.in_use == 1
+    slots.release()
+    assert slots.in_use == 0

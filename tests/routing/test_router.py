@@ -280,3 +280,24 @@ def test_a_clock_that_moves_between_reads_does_not_look_like_paused_intake(
     assert not status.intake_paused
     assert [p.name for p in status.in_chain()] == ["openai", "deepseek"]
     assert status.in_flight == 0
+
+
+async def test_a_call_cut_off_by_its_cap_carries_an_estimate_of_what_it_is_billed(
+    base_settings: Settings, providers: dict[str, Provider], sim: SimulatorThread
+) -> None:
+    sim.set_faults("openai", latency_ms=3000)
+    router = Router(
+        base_settings.model_copy(
+            update={"llm_attempt_timeout_s": 0.3, "llm_retry_attempts": 1}
+        ).routing(),
+        providers,
+    )
+    routed = await route(router, JOB)
+    cut, answered = routed.attempts
+    assert (cut.provider, cut.outcome) == ("openai", "timeout")
+    assert cut.usage.cost_usd == 0, "no answer said what it cost"
+    assert cut.estimate is not None
+    assert cut.estimate.input_tokens > 100
+    assert cut.estimate.output_tokens == base_settings.llm_max_output_tokens
+    assert cut.estimate.cost_usd > 0
+    assert answered.estimate is None

@@ -22,8 +22,9 @@ from streams.config.slices import BatchConfig
 from streams.kafka.readers import retried
 from streams.kafka.topics import Topics
 from streams.pipeline.lane.finish import LaneFinisher
-from streams.pipeline.lane.records import LaneJob, recover
+from streams.pipeline.lane.records import LaneJob, PartitionState, recover
 from streams.pipeline.lane.runner import PartitionLane
+from streams.pipeline.once import published_sources
 from streams.pipeline.ticket import Ticket
 from streams.providers.batch.base import BatchAPI
 
@@ -115,12 +116,26 @@ class BatchLane:
             self.assigned([partition])
         return await asyncio.shield(self._lanes[partition])
 
+    async def _published_while_finishing(self, partition: int, state: PartitionState) -> set[str]:
+        """What a previous owner published of the batches it was finishing when it stopped."""
+        marks = [b.finishing_at for b in state.batches.values() if b.finishing_at is not None]
+        if not marks:
+            return set()
+        since_ms = int(min(marks).timestamp() * 1000)
+        return await retried(
+            f"batch lane {partition}: reading the results already published",
+            lambda: published_sources(
+                self.config.bootstrap_servers, self.config.outcome_topics, since_ms=since_ms
+            ),
+        )
+
     async def _start(self, partition: int) -> PartitionLane:
         # The partition's jobs wait for this; a broker away now is back later.
         state = await retried(
             f"batch lane {partition}: reading it back",
             lambda: recover(self.config.bootstrap_servers, self.config.topic, partition),
         )
+        published = await self._published_while_finishing(partition, state)
         if state.pending or state.batches:
             log.info(
                 "batch lane %d: %d jobs waiting and %d batches taken over",
@@ -137,6 +152,7 @@ class BatchLane:
             finisher=self.finisher,
             request_for=self.finisher.request_for,
             may_spend=self.may_spend,
+            published=published,
         )
         self._running[partition] = asyncio.ensure_future(lane.run())
         return lane

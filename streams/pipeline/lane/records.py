@@ -10,6 +10,10 @@ crash, reads p back and goes on where the last owner stopped. Keys:
   (no vendor id yet), then again with the vendor's id: a batch whose sending was cut short is
   looked up at the vendor by its local id before it is ever sent again, so no job is paid
   twice; the jobs' own records are deleted once their batch is written;
+- ``batch/<local id>`` once more with ``finishing_at`` before its results are published: a
+  worker stopped while publishing them leaves that mark, and the next owner publishes only
+  the results not yet on the outcome topics (``once.published_sources``), so each is
+  published once;
 - a record without a value deletes its key (the batch's outcomes are published).
 """
 
@@ -51,6 +55,9 @@ class LaneBatch(Message):
     vendor_id: str | None = Field(default=None, description="None: sent, not acknowledged")
     submitted_at: datetime | None = None
     polled_at: datetime | None = None
+    finishing_at: datetime | None = Field(
+        default=None, description="set before its results are published"
+    )
 
 
 @dataclass(kw_only=True)

@@ -11,7 +11,7 @@ import logging
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from datetime import UTC, datetime
 from typing import Any
 
@@ -53,6 +53,7 @@ class PartitionLane:
         finisher: LaneFinisher,
         request_for: Callable[[LaneJob], EnrichRequest],
         may_spend: Callable[[str], bool],
+        published: Collection[str] = (),
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.partition = partition
@@ -64,6 +65,8 @@ class PartitionLane:
         self.request_for = request_for
         self.may_spend = may_spend
         self.clock = clock
+        # Sources whose outcome a previous owner published while finishing a batch.
+        self.published = set(published)
         self._polled: dict[str, float] = {}  # local id -> when last polled
 
     async def add(self, job: LaneJob) -> None:
@@ -221,7 +224,12 @@ class PartitionLane:
             len(batch.jobs),
         )
 
+        batch.finishing_at = datetime.now(UTC)  # a redo then publishes only what is missing
+        await self._write(batch_key(batch.local_id), batch)
+
         async def one(key: str, job: LaneJob) -> None:
+            if job.source in self.published:
+                return
             outcome = status.items.get(key)
             if outcome is not None and outcome.completion is not None:
                 await self.finisher.succeeded(job, outcome.completion, batch_id=vendor_id)

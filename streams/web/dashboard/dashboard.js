@@ -82,7 +82,9 @@ function renderProviders(providers) {
     cell(row, fmt(p.totals.latency_ms.p50, 0), true);
     cell(row, fmt(p.totals.latency_ms.p95, 0), true);
     cell(row, `${p.totals.input_tokens} (${p.totals.cached_input_tokens}) / ${p.totals.output_tokens}`, true);
-    cell(row, fmt(p.totals.cost_usd, 4), true);
+    // Confirmed by the vendors' answers, and estimated for calls cut off after they were sent.
+    const estimated = p.totals.estimated_cost_usd;
+    cell(row, fmt(p.totals.cost_usd - estimated, 4) + (estimated > 0 ? ` + ≈${fmt(estimated, 4)}` : ""), true);
     cell(row, fmt(p.totals.prompt_cache_saved_usd, 4), true);
     cell(row, budget(p.budget), true);
     const button = document.createElement("button");
