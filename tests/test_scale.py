@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -46,6 +47,25 @@ def _wait(what: str, predicate: Callable[[], bool], *, timeout_s: float) -> None
     while not predicate():
         assert time.monotonic() < deadline, f"timed out waiting for {what}"
         time.sleep(0.5)
+
+
+def _started(
+    stack: contextlib.ExitStack,
+    env: dict[str, str],
+    ports: list[int],
+    logs: list[Path],
+    *,
+    data: Path,
+) -> list[subprocess.Popen[bytes]]:
+    """A worker per port, each with its own log and data directory, stopped with ``stack``."""
+    return [
+        stack.enter_context(
+            worker_process(
+                env | {"LLM_SERVICE_PORT": str(port), "LLM_DATA_DIR": str(data / f"w{n}")}, log
+            )
+        )
+        for n, (port, log) in enumerate(zip(ports, logs, strict=True))
+    ]
 
 
 def _stats_calls(url: str) -> int:
@@ -107,15 +127,7 @@ def test_four_workers_hold_the_group_limits(
     ports = [free_port() for _ in range(WORKERS)]
     logs = [tmp_path / f"worker-{n}.log" for n in range(WORKERS)]
     with contextlib.ExitStack() as stack:
-        workers = [
-            stack.enter_context(
-                worker_process(
-                    env | {"LLM_SERVICE_PORT": str(port), "LLM_DATA_DIR": str(tmp_path / f"w{n}")},
-                    logs[n],
-                )
-            )
-            for n, port in enumerate(ports)
-        ]
+        workers = _started(stack, env, ports, logs, data=tmp_path)
         # Every worker through the last rebalance, holding its share: the limits are
         # measured in the steady state (while shares move, calls in flight keep theirs).
         _wait("the group settled", lambda: _settled(ports), timeout_s=60)
@@ -192,15 +204,7 @@ def test_a_killed_workers_partitions_are_taken_over_soon_under_binding_limits(
     ports = [free_port() for _ in range(workers)]
     logs = [tmp_path / f"worker-{n}.log" for n in range(workers)]
     with contextlib.ExitStack() as stack:
-        running = [
-            stack.enter_context(
-                worker_process(
-                    env | {"LLM_SERVICE_PORT": str(port), "LLM_DATA_DIR": str(tmp_path / f"w{n}")},
-                    logs[n],
-                )
-            )
-            for n, port in enumerate(ports)
-        ]
+        running = _started(stack, env, ports, logs, data=tmp_path)
         _wait(
             "each holds two",
             lambda: all("holding 2 of 6" in log.read_text() for log in logs),

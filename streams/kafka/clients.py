@@ -45,14 +45,8 @@ def reader(
     """A consumer outside any group, committing nothing: it reads what it is assigned
     (``committed_only``: none of an aborted or open transaction's records; ``gathered``:
     records up to half a second late, for fewer fetches of a busy topic)."""
-    return _started(
-        AIOKafkaConsumer(
-            bootstrap_servers=bootstrap_servers,
-            group_id=None,
-            enable_auto_commit=False,
-            isolation_level="read_committed" if committed_only else "read_uncommitted",
-            **(GATHERED if gathered else {}),
-        )
+    return _consumer(
+        bootstrap_servers, group_id=None, committed_only=committed_only, gathered=gathered
     )
 
 
@@ -74,14 +68,31 @@ def group_reader(
     """A consumer in ``group_id`` that reads committed records only and commits nothing by
     itself (its owner commits what it has taken, or sends the offsets with a transaction);
     a group without offsets starts at the beginning, or with ``from_start`` False the end."""
+    return _consumer(
+        bootstrap_servers,
+        group_id=group_id,
+        committed_only=True,
+        gathered=gathered,
+        auto_offset_reset="earliest" if from_start else "latest",
+    )
+
+
+def _consumer(
+    bootstrap_servers: str,
+    *,
+    group_id: str | None,
+    committed_only: bool,
+    gathered: bool,
+    **options: Any,
+) -> contextlib.AbstractAsyncContextManager[AIOKafkaConsumer]:
     return _started(
         AIOKafkaConsumer(
             bootstrap_servers=bootstrap_servers,
             group_id=group_id,
-            enable_auto_commit=False,
-            auto_offset_reset="earliest" if from_start else "latest",
-            isolation_level="read_committed",
+            enable_auto_commit=False,  # offsets are committed on purpose, or not at all
+            isolation_level="read_committed" if committed_only else "read_uncommitted",
             **(GATHERED if gathered else {}),
+            **options,
         )
     )
 

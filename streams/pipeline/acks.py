@@ -6,9 +6,11 @@ agent runs one actor on a manual-ack stream and acks through this window: a slow
 back the commit, never the other records' work.
 
 At a rebalance the window gives its records back (``release``): the work not on the wire is
-cancelled at once, calls on the wire get a grace to finish, and every record not acked by
-then is handed back unacknowledged, so it is not committed and the partition's next owner
-takes it again (pay-once skips those whose outcome was published meanwhile).
+cancelled at once, calls on the wire get a grace to finish, an outcome being published is
+never cut short (its records could reach the broker after the next owner looked for them),
+and every record not acked by then is handed back unacknowledged, so it is not committed and
+the partition's next owner takes it again (pay-once skips those whose outcome was published
+meanwhile).
 """
 
 from __future__ import annotations
@@ -60,19 +62,23 @@ class InOrderAcks:
         return True
 
     async def release(
-        self, *, on_the_wire: Callable[[asyncio.Task[object]], bool], grace_s: float
+        self,
+        *,
+        on_the_wire: Callable[[asyncio.Task[object]], bool],
+        publishing: Callable[[asyncio.Task[object]], bool],
+        grace_s: float,
     ) -> list[Any]:
         """Give every record not acked back (see the module's doc); returns their events.
-        Records acked during the grace (their call finished) are not among them."""
+        Records acked meanwhile (their call finished) are not among them."""
         self._releases += 1
         waiting = [task for _, task in self._pending if not task.done()]
-        wire = [task for task in waiting if on_the_wire(task)]
+        busy = [task for task in waiting if on_the_wire(task) or publishing(task)]
         for task in waiting:
-            if task not in wire:
+            if task not in busy:
                 task.cancel()
-        if wire:
-            await asyncio.wait(wire, timeout=grace_s)
-            abandoned = [task for task in wire if not task.done()]
+        if busy:
+            await asyncio.wait(busy, timeout=grace_s)
+            abandoned = [task for task in busy if not task.done() and not publishing(task)]
             if abandoned:
                 log.info("rebalance: %d calls abandoned after %gs", len(abandoned), grace_s)
             for task in abandoned:

@@ -106,7 +106,11 @@ def install_enrich_agent(
 
         async def release() -> list[Any]:
             taken = [event.message for event in held]
-            events = await window.release(on_the_wire=router.on_the_wire, grace_s=revoke_grace_s)
+            events = await window.release(
+                on_the_wire=router.on_the_wire,
+                publishing=lanes.outcomes.publishing,
+                grace_s=revoke_grace_s,
+            )
             await lanes.outcomes.abandoned(router.take_abandoned())
             return [event.message for event in events] + taken
 

@@ -9,6 +9,7 @@ it ended, here and nowhere else.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections import Counter
 from collections.abc import Sequence
@@ -40,6 +41,20 @@ class Outcomes:
         self.price_version = price_version
         self.cache = cache
         self.counts: Counter[Ending] = Counter()
+        self._publishing: set[asyncio.Task[Any]] = set()
+
+    def publishing(self, task: asyncio.Task[Any]) -> bool:
+        """Whether ``task`` (a job's) is publishing its outcome now: not to be cut short."""
+        return task in self._publishing
+
+    async def _publish(self, outgoing: list[Outgoing]) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._publishing.add(task)
+        try:
+            await publish_all(outgoing)
+        finally:
+            self._publishing.discard(task)
 
     @property
     def finished(self) -> int:
@@ -90,7 +105,7 @@ class Outcomes:
         if ticket.source is not None:
             outgoing.append(Outgoing(self.topics.enriched, job.job_id, enriched, ticket.headers))
         try:
-            await publish_all(outgoing)
+            await self._publish(outgoing)
         except PublishRejected as exc:
             refused = PublishRejected(str(exc), attempts=enriched.attempts)
             await self.failed(ticket, refused, stage="publish")
@@ -119,7 +134,7 @@ class Outcomes:
                 ticket.original, stage, failure, job_id=ticket.job.job_id, attempts=attempts
             )
             outgoing.append(Outgoing(self.topics.dead_letter, key, letter, ticket.headers))
-        await publish_all(outgoing)
+        await self._publish(outgoing)
         self.counts["dead_lettered" if ticket.original is not None else "failed"] += 1
 
     async def rejected(self, failure: RecordRejected, *, message: Any) -> None:
@@ -127,7 +142,7 @@ class Outcomes:
         original = original_of(message)
         key, letter = dead_letter(original, failure.stage, failure, job_id=failure.job_id)
         headers = {SOURCE_HEADER: source_of(message)}
-        await publish_all([Outgoing(self.topics.dead_letter, key, letter, headers)])
+        await self._publish([Outgoing(self.topics.dead_letter, key, letter, headers)])
         self.counts["dead_lettered"] += 1
 
     async def abandoned(self, calls: Sequence[tuple[str, Attempt]]) -> None:

@@ -12,6 +12,7 @@ Both come from ``budget_s``, counted from when the job was taken.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from collections.abc import Collection, Mapping
@@ -96,17 +97,7 @@ class Ticket:
 
     def gone_live(self, *, clock: Clock = time.monotonic) -> Ticket:
         """This job in the live lane with the time it has left (its batch failed)."""
-        left = (self.due_at - datetime.now(UTC)).total_seconds()
-        return Ticket(
-            job=self.job,
-            request=self.request,
-            taken_at=self.taken_at,
-            budget_s=self.budget_s,
-            deadline=Deadline.after(max(0.0, min(left, LIVE_MAX_S)), clock=clock),
-            source=self.source,
-            original=self.original,
-            trace=self.trace,
-        )
+        return dataclasses.replace(self, batch=None, deadline=_left_until(self.due_at, clock))
 
     @classmethod
     def restored(
@@ -121,18 +112,22 @@ class Ticket:
         original: OriginalRecord,
     ) -> Ticket:
         """A batch-lane job's ticket as its partition's lane recorded it."""
-        budget_s = (due_at - taken_at).total_seconds()
-        left = (due_at - datetime.now(UTC)).total_seconds()
         return cls(
             job=job,
             request=request,
             taken_at=taken_at,
-            budget_s=budget_s,
-            deadline=Deadline.after(max(0.0, min(left, LIVE_MAX_S))),
+            budget_s=(due_at - taken_at).total_seconds(),
+            deadline=_left_until(due_at, time.monotonic),
             batch=batch,
             source=source,
             original=original,
         )
+
+
+def _left_until(due_at: datetime, clock: Clock) -> Deadline:
+    """A wall-clock deadline as a monotonic one, at most a live call's."""
+    left = (due_at - datetime.now(UTC)).total_seconds()
+    return Deadline.after(max(0.0, min(left, LIVE_MAX_S)), clock=clock)
 
 
 class Intake:

@@ -108,7 +108,9 @@ async def test_a_release_gives_back_at_once_what_is_not_on_the_wire_the_rest_aft
     await window.submit(2, asyncio.Event().wait())  # waiting for a rate-limit slot
     await window.submit(3, call(10))  # on the wire, too slow
     await asyncio.sleep(0)
-    released = await window.release(on_the_wire=lambda task: task in wire, grace_s=0.3)
+    released = await window.release(
+        on_the_wire=lambda task: task in wire, publishing=lambda task: False, grace_s=0.3
+    )
     assert answered.is_set()
     assert acked == [1], "finished within the grace, and first: acked"
     assert released == [2, 3], "the rest given back unacknowledged"
@@ -131,6 +133,36 @@ async def test_a_record_waiting_for_a_slot_during_a_release_is_given_back_too() 
     await window.submit(1, asyncio.Event().wait())
     waiting = asyncio.create_task(window.submit(2, asyncio.sleep(0)))
     await asyncio.sleep(0.01)
-    await window.release(on_the_wire=lambda task: False, grace_s=0)
+    await window.release(on_the_wire=lambda task: False, publishing=lambda task: False, grace_s=0)
     assert await waiting is False, "not started: it belonged to the records given back"
+    await window.close()
+
+
+async def test_an_outcome_being_published_is_never_cut_short() -> None:
+    """Its records could reach the broker after the partition's next owner looked for
+    them: the release waits for it, past the grace."""
+
+    async def ack(event: int) -> None:
+        pass
+
+    async def fail(exc: BaseException) -> None:
+        raise AssertionError(exc)
+
+    window = InOrderAcks(limit=2, ack=ack, on_failure=fail)
+    publishing: set[asyncio.Task[object]] = set()
+    published = asyncio.Event()
+
+    async def publish() -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        publishing.add(task)
+        await asyncio.sleep(0.2)
+        published.set()
+
+    await window.submit(1, publish())
+    await asyncio.sleep(0)
+    await window.release(
+        on_the_wire=lambda task: False, publishing=lambda task: task in publishing, grace_s=0.01
+    )
+    assert published.is_set()
     await window.close()
