@@ -176,9 +176,11 @@ def test_four_workers_hold_the_group_limits(
     assert letters == [], [json.loads(r.value)["error"] for r in letters[:3]]
 
 
-def _held_after(log: Path, text: str, since: float, *, timeout_s: float) -> float:
-    """Seconds from ``since`` (monotonic) until ``text`` first appears in ``log``."""
-    _wait(f"{text!r} in {log.name}", lambda: text in log.read_text(), timeout_s=timeout_s)
+def _said_again(log: Path, text: str, since: float, *, seen: int, timeout_s: float) -> float:
+    """Seconds from ``since`` (monotonic) until ``log`` says ``text`` more than ``seen`` times."""
+    _wait(
+        f"{text!r} in {log.name}", lambda: log.read_text().count(text) > seen, timeout_s=timeout_s
+    )
     return time.monotonic() - since
 
 
@@ -222,12 +224,14 @@ def test_a_killed_workers_partitions_are_taken_over_soon_under_binding_limits(
             return [json.loads(r.value)["job_id"] for r in (*outputs, *letters)]
 
         _wait("ten finished", lambda: len(outcomes()) >= 10, timeout_s=60)
+        seen = [log.read_text().count("holding 3 of 6") for log in logs[:2]]
         running[2].kill()
         running[2].wait()
         killed_at = time.monotonic()
         bound = session_s + 15
         held = [
-            _held_after(log, "holding 3 of 6", killed_at, timeout_s=bound + 5) for log in logs[:2]
+            _said_again(log, "holding 3 of 6", killed_at, seen=n, timeout_s=bound + 5)
+            for log, n in zip(logs[:2], seen, strict=True)
         ]
         print(
             f"\n[rebalance] survivors held their new shares {held[0]:.1f}s and {held[1]:.1f}s "
