@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -104,7 +104,15 @@ def create_app(settings: Settings, *, router: Router | None = None) -> StreamsAp
     cache_config = settings.cache()
     # Not waited for at start-up: until it has read the topic, a repost costs a call.
     cache = RepostCache(cache_config) if cache_config is not None else None
-    lanes = _lanes(settings, topics=topics, router=router, cache=cache, apis=batch_apis(providers))
+    published = _published_before(settings)
+    lanes = _lanes(
+        settings,
+        topics=topics,
+        router=router,
+        cache=cache,
+        apis=batch_apis(providers),
+        remember=published.remember,
+    )
     _hand_over_lanes(app, lanes.batch, raw=topics.raw.get_topic_name())
 
     aggregator, spend = _stats_path(settings, router)
@@ -121,7 +129,7 @@ def create_app(settings: Settings, *, router: Router | None = None) -> StreamsAp
         app,
         topics=topics,
         lanes=lanes,
-        published=_published_before(settings),
+        published=published,
         concurrency=settings.llm_worker_concurrency,
         revoke_grace_s=settings.llm_revoke_grace_s,
         bootstrap_servers=kafka.bootstrap_servers,
@@ -165,9 +173,12 @@ def _lanes(
     router: Router,
     cache: RepostCache | None,
     apis: dict[str, BatchAPI],
+    remember: Callable[[str], None],
 ) -> Lanes:
     """The ticket office, the live and batch lanes, and the one sink they finish through."""
-    outcomes = Outcomes(topics=topics, price_version=settings.llm_price_version, cache=cache)
+    outcomes = Outcomes(
+        topics=topics, price_version=settings.llm_price_version, cache=cache, remember=remember
+    )
     live = Enricher(router=router, outcomes=outcomes, cache=cache)
     batch_config = settings.batch()
     finisher = LaneFinisher(

@@ -44,11 +44,24 @@ class InOrderAcks:
         self._acker: asyncio.Task[None] | None = None
         self._releases = 0
 
-    async def submit(self, event: Any, work: Coroutine[Any, Any, object]) -> bool:
+    @property
+    def releases(self) -> int:
+        """How many times the window has given its records back: a record taken when it was
+        N is not this worker's to finish once it is more."""
+        return self._releases
+
+    async def submit(
+        self, event: Any, work: Coroutine[Any, Any, object], *, taken_in: int | None = None
+    ) -> bool:
         """Start ``work`` for ``event`` once a slot is free; False (and ``work`` closed) if
-        the records were given back meanwhile, this one with them."""
-        releases = self._releases
-        await self._slots.acquire()
+        the records were given back since it was taken (``taken_in``: ``releases`` then;
+        default: now), this one with them."""
+        releases = self._releases if taken_in is None else taken_in
+        if releases == self._releases:
+            await self._slots.acquire()
+        else:
+            work.close()
+            return False
         if releases != self._releases:
             self._slots.release()
             work.close()

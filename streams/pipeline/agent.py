@@ -118,15 +118,15 @@ def install_enrich_agent(
         try:
             async for event in manual.events():
                 held[:] = [event]
+                taken_in = window.releases
                 work: Coroutine[Any, Any, object]
                 if await published.published(event.message):
                     work = asyncio.sleep(0)  # acked in its turn
                 else:
                     work = await lanes.take(event.message)
-                # Taken in a rebalance (from before it), or given back while it waited for
-                # capacity or a slot: not this worker's to finish.
-                if app.rebalancing or not await window.submit(event, work):
-                    work.close()
+                # Given back at a rebalance while it waited for capacity or a slot: the
+                # partition's next owner (maybe this worker) takes it again.
+                if not await window.submit(event, work, taken_in=taken_in):
                     consumer.give_back([event.message])
                 held.clear()
         finally:

@@ -13,6 +13,10 @@ read committed records only, but the calls of its aborted transaction were paid 
 redone they would be paid again. So delivery stays at-least-once and this makes it effectively
 once: an outcome this cannot see (published later than its look-back reaches, which the
 look-back's length rules out while the broker is up) is a duplicate, never a loss.
+
+A worker also remembers the outcomes it published itself (the newest of each partition):
+after a rebalance Faust seeks the stream to the committed offsets once it has started it, so
+a record this worker finished after its look-back can come round again.
 """
 
 from __future__ import annotations
@@ -37,6 +41,9 @@ SOURCE_HEADER = "llm-source"
 # A producer's clock may run ahead of the others': look back this much further.
 CLOCK_SKEW_S = 60.0
 FIRST_RECORD_WAIT_S = 5.0
+# Outcomes a worker remembers publishing, per partition: a record that comes round again
+# after a seek is one of the newest.
+REMEMBERED_PER_PARTITION = 10_000
 
 Done = dict[TopicPartition, set[int]]  # raw partition -> offsets whose outcome is published
 
@@ -74,6 +81,18 @@ class PublishedBefore:
         # deadline, the rebalance that moved it and the commit interval.
         self.longest_look_back_s = longest_look_back_s
         self._scans: dict[TopicPartition, asyncio.Task[Done]] = {}
+        self._mine: dict[TopicPartition, dict[int, None]] = {}  # oldest first
+
+    def remember(self, source: str) -> None:
+        """This worker published the outcome of raw record ``source`` (``topic/p/offset``)."""
+        parsed = _parse_source(source.encode())
+        if parsed is None:
+            return
+        tp, offset = parsed
+        mine = self._mine.setdefault(tp, {})
+        mine[offset] = None
+        if len(mine) > REMEMBERED_PER_PARTITION:
+            del mine[next(iter(mine))]
 
     def look_back(self, assigned: Iterable[Any]) -> None:
         """Start reading what was published for the newly assigned raw partitions."""
@@ -94,6 +113,8 @@ class PublishedBefore:
         """Whether this raw record's outcome is already published (waits for the look-back
         of its partition)."""
         tp = TopicPartition(message.topic, message.partition)
+        if message.offset in self._mine.get(tp, ()):
+            return True
         if tp not in self._scans:
             self.look_back([tp])
         done = await self._scans[tp]

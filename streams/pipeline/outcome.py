@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
 from streams.errors import EnrichmentFailed, PublishRejected, RecordRejected
@@ -36,10 +36,19 @@ Ending = Literal["enriched", "dead_lettered", "failed"]
 
 
 class Outcomes:
-    def __init__(self, *, topics: Topics, price_version: str, cache: RepostCache | None) -> None:
+    def __init__(
+        self,
+        *,
+        topics: Topics,
+        price_version: str,
+        cache: RepostCache | None,
+        remember: Callable[[str], None] | None = None,
+    ) -> None:
         self.topics = topics
         self.price_version = price_version
         self.cache = cache
+        # Told the source of each record whose outcome is published (pay-once's memory).
+        self._remember = remember or (lambda source: None)
         self.counts: Counter[Ending] = Counter()
         self._publishing: set[asyncio.Task[Any]] = set()
 
@@ -47,7 +56,7 @@ class Outcomes:
         """Whether ``task`` (a job's) is publishing its outcome now: not to be cut short."""
         return task in self._publishing
 
-    async def _publish(self, outgoing: list[Outgoing]) -> None:
+    async def _publish(self, outgoing: list[Outgoing], *, source: str | None) -> None:
         task = asyncio.current_task()
         assert task is not None
         self._publishing.add(task)
@@ -55,6 +64,8 @@ class Outcomes:
             await publish_all(outgoing)
         finally:
             self._publishing.discard(task)
+        if source is not None:
+            self._remember(source)
 
     @property
     def finished(self) -> int:
@@ -105,7 +116,7 @@ class Outcomes:
         if ticket.source is not None:
             outgoing.append(Outgoing(self.topics.enriched, job.job_id, enriched, ticket.headers))
         try:
-            await self._publish(outgoing)
+            await self._publish(outgoing, source=ticket.source)
         except PublishRejected as exc:
             refused = PublishRejected(str(exc), attempts=enriched.attempts)
             await self.failed(ticket, refused, stage="publish")
@@ -134,15 +145,18 @@ class Outcomes:
                 ticket.original, stage, failure, job_id=ticket.job.job_id, attempts=attempts
             )
             outgoing.append(Outgoing(self.topics.dead_letter, key, letter, ticket.headers))
-        await self._publish(outgoing)
+        await self._publish(outgoing, source=ticket.source)
         self.counts["dead_lettered" if ticket.original is not None else "failed"] += 1
 
     async def rejected(self, failure: RecordRejected, *, message: Any) -> None:
         """A record that is not a job (Faust ``message``): its dead letter."""
         original = original_of(message)
         key, letter = dead_letter(original, failure.stage, failure, job_id=failure.job_id)
-        headers = {SOURCE_HEADER: source_of(message)}
-        await self._publish([Outgoing(self.topics.dead_letter, key, letter, headers)])
+        source = source_of(message)
+        headers = {SOURCE_HEADER: source}
+        await self._publish(
+            [Outgoing(self.topics.dead_letter, key, letter, headers)], source=source.decode()
+        )
         self.counts["dead_lettered"] += 1
 
     async def abandoned(self, calls: Sequence[tuple[str, Attempt]]) -> None:

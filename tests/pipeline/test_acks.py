@@ -166,3 +166,28 @@ async def test_an_outcome_being_published_is_never_cut_short() -> None:
     )
     assert published.is_set()
     await window.close()
+
+
+async def test_a_record_taken_before_a_release_and_submitted_after_it_is_not_started() -> None:
+    """The agent takes a record, waits for capacity, and meanwhile a rebalance gives the
+    window's records back, that one with them: it must not be started after all."""
+
+    async def ack(event: int) -> None:
+        pass
+
+    async def fail(exc: BaseException) -> None:
+        raise AssertionError(exc)
+
+    window = InOrderAcks(limit=4, ack=ack, on_failure=fail)
+    taken_in = window.releases
+    await window.release(on_the_wire=lambda task: False, publishing=lambda task: False, grace_s=0)
+    started = asyncio.Event()
+
+    async def work() -> None:
+        started.set()
+
+    assert await window.submit(1, work(), taken_in=taken_in) is False
+    await asyncio.sleep(0)
+    assert not started.is_set()
+    assert await window.submit(2, asyncio.sleep(0), taken_in=window.releases)
+    await window.close()

@@ -18,6 +18,7 @@ from streams.config.slices import CacheConfig
 from streams.errors import DeadlineExceeded, RecordRejected, failed_attempt
 from streams.models import Enrichment, RawJob, Usage
 from streams.pipeline.cache import CachedEnrichment, RepostCache
+from streams.pipeline.once import PublishedBefore
 from streams.pipeline.outcome import Outcomes
 from streams.pipeline.ticket import Intake
 from streams.providers.build import build_providers
@@ -186,3 +187,38 @@ async def test_a_record_that_is_not_a_job_is_dead_lettered_by_its_cause(
     assert letter["error"]["type"] == "JSONDecodeError"
     assert letter["stage"] == "decode"
     assert outcomes.counts == {"dead_lettered": 1}
+
+
+async def test_pay_once_is_told_each_record_whose_outcome_is_published(
+    producer: Producer, intake: Intake
+) -> None:
+    remembered: list[str] = []
+
+    async def started() -> Producer:
+        return producer
+
+    app = SimpleNamespace(maybe_start_producer=started)
+    topics: Any = SimpleNamespace(
+        **{
+            n: SimpleNamespace(app=app, get_topic_name=lambda n=n: n)
+            for n in ("calls", "cache", "enriched", "dead_letter")
+        }
+    )
+    outcomes = Outcomes(topics=topics, price_version="p1", cache=None, remember=remembered.append)
+    await outcomes.enriched(intake.take(_record(), taken_at=0), ANSWER, cache_key="k")
+    await outcomes.enriched(intake.ticket(RawJob.model_validate(JOB)), ANSWER, cache_key="k")
+    assert remembered == ["jobs.raw/0/3"], "a record's source; a caller's job has none"
+
+
+async def test_a_record_this_worker_published_is_known_without_reading_the_topics() -> None:
+    """After a rebalance Faust seeks to the committed offsets once the stream has started:
+    a record finished in between comes round again."""
+    published = PublishedBefore(
+        bootstrap_servers="127.0.0.1:1",  # never asked
+        group_id="g",
+        raw_topic="jobs.raw",
+        outcome_topics=("jobs.enriched",),
+        longest_look_back_s=60,
+    )
+    published.remember("jobs.raw/0/3")
+    assert await published.published(_record())
