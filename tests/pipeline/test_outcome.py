@@ -79,7 +79,7 @@ def outcomes(producer: Producer) -> Outcomes:
         **{n: topic(n) for n in ("calls", "cache", "enriched", "dead_letter")}
     )
     cache = RepostCache(
-        CacheConfig(bootstrap_servers="127.0.0.1:1", topic="cache", max_entries=10, max_age_s=60)
+        CacheConfig(bootstrap_servers="127.0.0.1:1", topic="cache", max_entries=10, max_age_s=1e9)
     )
     return Outcomes(topics=topics, price_version="p1", cache=cache)
 
