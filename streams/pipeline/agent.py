@@ -10,8 +10,9 @@ rebalance whose outcome is already published is acked and nothing more (see ``on
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
-from collections.abc import Coroutine
+from collections.abc import AsyncIterator, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
@@ -62,6 +63,59 @@ class Lanes:
             await self.outcomes.failed(ticket, exc, stage="enrich")
 
 
+class _Records:
+    """The agent's loop over its records, and what it gives back at a rebalance."""
+
+    def __init__(
+        self, *, window: InOrderAcks, lanes: Lanes, published: PublishedBefore, consumer: Any
+    ) -> None:
+        self.window, self.lanes, self.published = window, lanes, published
+        self.consumer = consumer  # streams.kafka.transport's
+        self.held: list[Any] = []  # the record taken and not yet in the window
+        # Records being worked on (topic, partition, offset): after a rebalance Faust seeks
+        # the stream once it has started it, so a record in flight can come round again.
+        self.working: set[tuple[str, int, int]] = set()
+
+    async def run(self, events: AsyncIterator[Any]) -> None:
+        async for event in events:
+            self.held[:] = [event]
+            taken_in = self.window.releases
+            message = event.message
+            key = (message.topic, message.partition, message.offset)
+            work: Coroutine[Any, Any, object]
+            if key in self.working or await self.published.published(message):
+                work = asyncio.sleep(0)  # acked in its turn, after the first
+            else:
+                self.working.add(key)
+                work = self._tracked(await self.lanes.take(message), key)
+            # Given back at a rebalance while it waited for capacity or a slot: the
+            # partition's next owner (maybe this worker) takes it again.
+            if not await self.window.submit(event, work, taken_in=taken_in):
+                self.working.discard(key)
+                self.consumer.give_back([message])
+            self.held.clear()
+
+    async def release(self, grace_s: float) -> list[Any]:
+        """At a rebalance: the records given back (see ``acks``)."""
+        router = self.lanes.live.router
+        taken = [event.message for event in self.held]
+        events = await self.window.release(
+            on_the_wire=router.on_the_wire,
+            publishing=self.lanes.outcomes.publishing,
+            grace_s=grace_s,
+        )
+        await self.lanes.outcomes.abandoned(router.take_abandoned())
+        return [event.message for event in events] + taken
+
+    async def _tracked(
+        self, work: Coroutine[Any, Any, object], key: tuple[str, int, int]
+    ) -> object:
+        try:
+            return await work
+        finally:
+            self.working.discard(key)
+
+
 def install_enrich_agent(
     app: faust.App,
     *,
@@ -77,7 +131,6 @@ def install_enrich_agent(
     restarted worker must not route a job before it knows what was switched off). At a
     rebalance it gives its records back at once, after ``revoke_grace_s`` for calls under
     way (see ``acks``)."""
-    router = lanes.live.router
 
     async def look_back(sender: Any, assigned: Any, **kwargs: Any) -> None:
         published.look_back(assigned)
@@ -101,34 +154,11 @@ def install_enrich_agent(
             return
         await asyncio.gather(*(topic.maybe_declare() for topic in topics.all()))
         await ready.wait()
-        held: list[Any] = []  # the record taken and not yet in the window
         consumer: Any = app.consumer  # streams.kafka.transport's
-
-        async def release() -> list[Any]:
-            taken = [event.message for event in held]
-            events = await window.release(
-                on_the_wire=router.on_the_wire,
-                publishing=lanes.outcomes.publishing,
-                grace_s=revoke_grace_s,
-            )
-            await lanes.outcomes.abandoned(router.take_abandoned())
-            return [event.message for event in events] + taken
-
-        consumer.release_in_flight = release
+        records = _Records(window=window, lanes=lanes, published=published, consumer=consumer)
+        consumer.release_in_flight = functools.partial(records.release, revoke_grace_s)
         try:
-            async for event in manual.events():
-                held[:] = [event]
-                taken_in = window.releases
-                work: Coroutine[Any, Any, object]
-                if await published.published(event.message):
-                    work = asyncio.sleep(0)  # acked in its turn
-                else:
-                    work = await lanes.take(event.message)
-                # Given back at a rebalance while it waited for capacity or a slot: the
-                # partition's next owner (maybe this worker) takes it again.
-                if not await window.submit(event, work, taken_in=taken_in):
-                    consumer.give_back([event.message])
-                held.clear()
+            await records.run(manual.events())
         finally:
             consumer.release_in_flight = None
             await window.close()
