@@ -7,17 +7,22 @@ import asyncio
 from streams.pipeline.acks import InOrderAcks
 
 
-async def test_a_slow_record_holds_back_the_acks_of_those_after_it() -> None:
+def _window(limit: int) -> tuple[InOrderAcks, list[int], asyncio.Event]:
+    """A window, the events it acked in order, and whether it reported a failure."""
     acked: list[int] = []
-    failures: list[BaseException] = []
+    failed = asyncio.Event()
 
     async def ack(event: int) -> None:
         acked.append(event)
 
     async def fail(exc: BaseException) -> None:
-        failures.append(exc)
+        failed.set()
 
-    window = InOrderAcks(limit=3, ack=ack, on_failure=fail)
+    return InOrderAcks(limit=limit, ack=ack, on_failure=fail), acked, failed
+
+
+async def test_a_slow_record_holds_back_the_acks_of_those_after_it() -> None:
+    window, acked, failed = _window(3)
     slow = asyncio.Event()
 
     async def work(wait: asyncio.Event | None) -> None:
@@ -34,18 +39,12 @@ async def test_a_slow_record_holds_back_the_acks_of_those_after_it() -> None:
         while len(acked) < 3:  # noqa: ASYNC110
             await asyncio.sleep(0)
     assert acked == [1, 2, 3]
-    assert failures == []
+    assert not failed.is_set()
     await window.close()
 
 
 async def test_no_more_than_the_limit_is_in_flight() -> None:
-    async def ack(event: int) -> None:
-        pass
-
-    async def fail(exc: BaseException) -> None:
-        raise AssertionError(exc)
-
-    window = InOrderAcks(limit=2, ack=ack, on_failure=fail)
+    window, _, _ = _window(2)
     gate = asyncio.Event()
     await window.submit(1, gate.wait())
     await window.submit(2, gate.wait())
@@ -59,19 +58,10 @@ async def test_no_more_than_the_limit_is_in_flight() -> None:
 
 
 async def test_a_bug_stops_the_acks_and_says_so() -> None:
-    acked: list[int] = []
-    failed = asyncio.Event()
-
-    async def ack(event: int) -> None:
-        acked.append(event)
-
-    async def fail(exc: BaseException) -> None:
-        failed.set()
-
     async def broken() -> None:
         raise RuntimeError("bug")
 
-    window = InOrderAcks(limit=4, ack=ack, on_failure=fail)
+    window, acked, failed = _window(4)
     await window.submit(1, asyncio.sleep(0))
     await window.submit(2, broken())
     await window.submit(3, asyncio.sleep(0))
@@ -85,15 +75,7 @@ async def test_a_bug_stops_the_acks_and_says_so() -> None:
 async def test_a_release_gives_back_at_once_what_is_not_on_the_wire_the_rest_after_a_grace() -> (
     None
 ):
-    acked: list[int] = []
-
-    async def ack(event: int) -> None:
-        acked.append(event)
-
-    async def fail(exc: BaseException) -> None:
-        raise AssertionError(exc)
-
-    window = InOrderAcks(limit=8, ack=ack, on_failure=fail)
+    window, acked, _ = _window(8)
     wire: set[asyncio.Task[object]] = set()
     answered = asyncio.Event()
 
@@ -123,13 +105,7 @@ async def test_a_release_gives_back_at_once_what_is_not_on_the_wire_the_rest_aft
 
 
 async def test_a_record_waiting_for_a_slot_during_a_release_is_given_back_too() -> None:
-    async def ack(event: int) -> None:
-        pass
-
-    async def fail(exc: BaseException) -> None:
-        raise AssertionError(exc)
-
-    window = InOrderAcks(limit=1, ack=ack, on_failure=fail)
+    window, _, _ = _window(1)
     await window.submit(1, asyncio.Event().wait())
     waiting = asyncio.create_task(window.submit(2, asyncio.sleep(0)))
     await asyncio.sleep(0.01)
@@ -142,13 +118,7 @@ async def test_an_outcome_being_published_is_never_cut_short() -> None:
     """Its records could reach the broker after the partition's next owner looked for
     them: the release waits for it, past the grace."""
 
-    async def ack(event: int) -> None:
-        pass
-
-    async def fail(exc: BaseException) -> None:
-        raise AssertionError(exc)
-
-    window = InOrderAcks(limit=2, ack=ack, on_failure=fail)
+    window, _, _ = _window(2)
     publishing: set[asyncio.Task[object]] = set()
     published = asyncio.Event()
 
@@ -172,13 +142,7 @@ async def test_a_record_taken_before_a_release_and_submitted_after_it_is_not_sta
     """The agent takes a record, waits for capacity, and meanwhile a rebalance gives the
     window's records back, that one with them: it must not be started after all."""
 
-    async def ack(event: int) -> None:
-        pass
-
-    async def fail(exc: BaseException) -> None:
-        raise AssertionError(exc)
-
-    window = InOrderAcks(limit=4, ack=ack, on_failure=fail)
+    window, _, _ = _window(4)
     taken_in = window.releases
     await window.release(on_the_wire=lambda task: False, publishing=lambda task: False, grace_s=0)
     started = asyncio.Event()

@@ -65,23 +65,25 @@ def producer() -> Producer:
     return Producer()
 
 
-@pytest.fixture
-def outcomes(producer: Producer) -> Outcomes:
+def _topics(producer: Producer) -> Any:
+    """The sink's topics, each sending through ``producer``."""
+
     async def started() -> Producer:
         return producer
 
     app = SimpleNamespace(maybe_start_producer=started)
-
-    def topic(name: str) -> Any:
-        return SimpleNamespace(app=app, get_topic_name=lambda: name)
-
-    topics: Any = SimpleNamespace(
-        **{n: topic(n) for n in ("calls", "cache", "enriched", "dead_letter")}
+    names = ("calls", "cache", "enriched", "dead_letter")
+    return SimpleNamespace(
+        **{n: SimpleNamespace(app=app, get_topic_name=lambda n=n: n) for n in names}
     )
+
+
+@pytest.fixture
+def outcomes(producer: Producer) -> Outcomes:
     cache = RepostCache(
         CacheConfig(bootstrap_servers="127.0.0.1:1", topic="cache", max_entries=10, max_age_s=1e9)
     )
-    return Outcomes(topics=topics, price_version="p1", cache=cache)
+    return Outcomes(topics=_topics(producer), price_version="p1", cache=cache)
 
 
 @pytest.fixture
@@ -193,18 +195,9 @@ async def test_pay_once_is_told_each_record_whose_outcome_is_published(
     producer: Producer, intake: Intake
 ) -> None:
     remembered: list[str] = []
-
-    async def started() -> Producer:
-        return producer
-
-    app = SimpleNamespace(maybe_start_producer=started)
-    topics: Any = SimpleNamespace(
-        **{
-            n: SimpleNamespace(app=app, get_topic_name=lambda n=n: n)
-            for n in ("calls", "cache", "enriched", "dead_letter")
-        }
+    outcomes = Outcomes(
+        topics=_topics(producer), price_version="p1", cache=None, remember=remembered.append
     )
-    outcomes = Outcomes(topics=topics, price_version="p1", cache=None, remember=remembered.append)
     await outcomes.enriched(intake.take(_record(), taken_at=0), ANSWER, cache_key="k")
     await outcomes.enriched(intake.ticket(RawJob.model_validate(JOB)), ANSWER, cache_key="k")
     assert remembered == ["jobs.raw/0/3"], "a record's source; a caller's job has none"
