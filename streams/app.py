@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,6 +38,8 @@ from streams.providers.batch.base import BatchAPI
 from streams.providers.build import build_providers
 from streams.routing.limits import Share
 from streams.routing.router import Router, request_for
+from streams.telemetry.sdk import from_env as telemetry_from_env
+from streams.telemetry.spans import Telemetry
 from streams.web import server
 from streams.web.handlers import Handlers
 
@@ -87,15 +89,19 @@ class StreamsApp:
             await app.stop()
 
 
-def create_app(settings: Settings, *, router: Router | None = None) -> StreamsApp:
+def create_app(
+    settings: Settings, *, router: Router | None = None, telemetry: Telemetry | None = None
+) -> StreamsApp:
     """A configured app. ``router`` replaces the one built from settings (tests use it to
-    inject failures the providers cannot produce)."""
+    inject failures the providers cannot produce); ``telemetry``, the one the ``OTEL_*``
+    variables ask for."""
     backoff.install()  # before any Kafka client starts
+    telemetry = telemetry or telemetry_from_env()
     app = _faust_app(settings)
     kafka = settings.kafka()
     topics = Topics.declare(app, kafka)
     providers = build_providers(settings.provider)
-    router = router or Router(settings.routing(), providers)
+    router = router or Router(settings.routing(), providers, telemetry=telemetry)
     control = ControlFollower(
         ControlState(RuntimeConfig(settings), router),
         bootstrap_servers=kafka.bootstrap_servers,
@@ -112,6 +118,7 @@ def create_app(settings: Settings, *, router: Router | None = None) -> StreamsAp
         cache=cache,
         apis=batch_apis(providers),
         remember=published.remember,
+        telemetry=telemetry,
     )
     _hand_over_lanes(app, lanes.batch, raw=topics.raw.get_topic_name())
 
@@ -136,12 +143,7 @@ def create_app(settings: Settings, *, router: Router | None = None) -> StreamsAp
         ready=control.ready,
     )
 
-    async def close_clients(sender: Any, **kwargs: Any) -> None:
-        for provider in providers.values():
-            await provider.aclose()
-        await flow.close()
-
-    app.on_before_shutdown.connect(close_clients)  # type: ignore[arg-type]
+    _close_at_shutdown(app, [*(p.aclose for p in providers.values()), flow.close, telemetry.flush])
     stats = StatsStore(app, topics=topics)
     install_stats_agent(app, stats, topics=topics)
     handlers = Handlers(
@@ -174,10 +176,15 @@ def _lanes(
     cache: RepostCache | None,
     apis: dict[str, BatchAPI],
     remember: Callable[[str], None],
+    telemetry: Telemetry,
 ) -> Lanes:
     """The ticket office, the live and batch lanes, and the one sink they finish through."""
     outcomes = Outcomes(
-        topics=topics, price_version=settings.llm_price_version, cache=cache, remember=remember
+        topics=topics,
+        price_version=settings.llm_price_version,
+        cache=cache,
+        remember=remember,
+        telemetry=telemetry,
     )
     live = Enricher(router=router, outcomes=outcomes, cache=cache)
     batch_config = settings.batch()
@@ -185,6 +192,7 @@ def _lanes(
         outcomes=outcomes,
         live=live,
         request_for=lambda entry: request_for(entry.job, router.config),
+        telemetry=telemetry,
     )
     batch = BatchLane(
         config=batch_config,
@@ -196,7 +204,14 @@ def _lanes(
     intake = Intake(
         router=router, default_lane=batch_config.default_lane, batch_providers=set(apis)
     )
-    return Lanes(intake=intake, live=live, batch=batch, outcomes=outcomes)
+    return Lanes(
+        intake=intake,
+        live=live,
+        batch=batch,
+        outcomes=outcomes,
+        telemetry=telemetry,
+        group=settings.llm_app_id,  # Faust's group is the app's id
+    )
 
 
 def _stats_path(settings: Settings, router: Router) -> tuple[Aggregator, SpendFollower]:
@@ -232,6 +247,18 @@ def _hand_over_lanes(app: faust.App, lane: BatchLane, *, raw: str) -> None:
 
     app.on_partitions_assigned.connect(assigned)  # type: ignore[arg-type]
     app.on_partitions_revoked.connect(revoked)  # type: ignore[arg-type]
+
+
+def _close_at_shutdown(
+    app: faust.App, closers: list[Callable[[], Coroutine[Any, Any, None]]]
+) -> None:
+    """The HTTP clients closed, and the spans and metrics still buffered exported."""
+
+    async def close(sender: Any, **kwargs: Any) -> None:
+        for closer in closers:
+            await closer()
+
+    app.on_before_shutdown.connect(close)  # type: ignore[arg-type]
 
 
 def _job_flow(settings: Settings, topics: Topics) -> JobFlow:

@@ -252,28 +252,22 @@ def report(first: date, last: date, format_: str, url: str | None, reprice: bool
 
 
 async def _produce(settings: Settings, topic: str, jobs: list[RawJob]) -> int:
+    from streams.client import JobsClient
     from streams.kafka.admin import ensure_topic
-    from streams.kafka.clients import producer
+    from streams.telemetry.propagation import in_environment_trace
+    from streams.telemetry.sdk import from_env
 
     # A topic auto-created by the first send would get the broker's partition count.
     await ensure_topic(
         settings.kafka_bootstrap_servers, topic, partitions=settings.llm_topic_partitions
     )
-    async with producer(settings.kafka_bootstrap_servers) as client:
-        with click.progressbar(length=len(jobs), label="publishing", file=sys.stderr) as bar:
-            pending = []
-            for job in jobs:
-                pending.append(
-                    await client.send(
-                        topic,
-                        key=job.job_id.encode(),
-                        value=job.model_dump_json(exclude_none=True).encode(),
-                    )
-                )
-            for delivery in pending:
-                await delivery
-                bar.update(1)
-    return len(jobs)
+    from_env()  # the global tracer, when OTEL_* asks for one: a send span per job
+    async with JobsClient(bootstrap=settings.kafka_bootstrap_servers, raw_topic=topic) as client:
+        with (
+            click.progressbar(length=len(jobs), label="publishing", file=sys.stderr) as bar,
+            in_environment_trace(),
+        ):
+            return await client.publish(jobs, progress=lambda done: bar.update(done - bar.pos))
 
 
 @main.command()

@@ -24,6 +24,7 @@ from streams.errors import StreamsError
 from streams.kafka.admin import partitions_of
 from streams.kafka.clients import group_reader, producer, reader
 from streams.models import DeadLetter, EnrichedJob, RawJob
+from streams.telemetry.messaging import processing, sending
 
 __all__ = ["JobFailed", "JobsClient"]
 
@@ -71,18 +72,21 @@ class JobsClient:
         self, jobs: RawJob | Iterable[RawJob], *, progress: Callable[[int], None] | None = None
     ) -> int:
         """Send the jobs and wait for the broker to have them all; ``progress`` is called with
-        the count acknowledged so far. Returns how many were sent."""
+        the count acknowledged so far. Returns how many were sent. Each record carries the
+        current trace context (in a ``send`` span of its own when tracing is set up)."""
         if self._producer is None:
             raise StreamsError("use the client as 'async with JobsClient(...) as jobs'")
         batch = [jobs] if isinstance(jobs, RawJob) else [RawJob.model_validate(j) for j in jobs]
-        deliveries = [
-            await self._producer.send(
-                self.raw_topic,
-                key=job.job_id.encode(),
-                value=job.model_dump_json(exclude_none=True).encode(),
-            )
-            for job in batch
-        ]
+        deliveries = []
+        for job in batch:
+            with sending(self.raw_topic, job.job_id) as headers:
+                delivery = await self._producer.send(
+                    self.raw_topic,
+                    key=job.job_id.encode(),
+                    value=job.model_dump_json(exclude_none=True).encode(),
+                    headers=headers,
+                )
+            deliveries.append(delivery)
         for done, delivery in enumerate(deliveries, start=1):
             await delivery
             if progress is not None:
@@ -93,7 +97,8 @@ class JobsClient:
         self, *, group: str, from_beginning: bool = False
     ) -> AsyncGenerator[Result, None]:
         """Enriched jobs and dead letters, as the consumer group ``group``. What the caller has
-        taken is committed before more are fetched, and when the iteration ends; never more."""
+        taken is committed before more are fetched, and when the iteration ends; never more.
+        While the caller holds a result it is in the job's trace (a ``process`` span)."""
         taken: dict[TopicPartition, int] = {}
         async with group_reader(
             self.bootstrap, group_id=group, from_start=from_beginning
@@ -105,7 +110,8 @@ class JobsClient:
                     for tp, records in batches.items():
                         for record in records:
                             taken[tp] = record.offset + 1  # handed over is taken
-                            yield self._result(record)
+                            with processing(record, group=group):
+                                yield self._result(record)
                     if batches:
                         await consumer.commit(taken)
             finally:

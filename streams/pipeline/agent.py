@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import time
 from collections.abc import AsyncIterator, Coroutine
 from dataclasses import dataclass
 from typing import Any
@@ -26,6 +27,7 @@ from streams.pipeline.lane import BatchLane
 from streams.pipeline.once import PublishedBefore
 from streams.pipeline.outcome import Outcomes
 from streams.pipeline.ticket import Intake, Ticket
+from streams.telemetry.spans import Telemetry
 
 __all__ = ["Lanes", "install_enrich_agent"]
 
@@ -40,20 +42,29 @@ class Lanes:
     live: Enricher
     batch: BatchLane
     outcomes: Outcomes
+    telemetry: Telemetry = Telemetry.OFF
+    group: str = ""  # the consumer group, for the process spans
 
     async def take(self, message: Any) -> Coroutine[Any, Any, object]:
         """What finishes the record (waiting first, for a live job, until some provider can
-        take a call: the time waited counts against its deadline)."""
+        take a call: the time waited counts against its deadline), in its trace."""
         router = self.live.router
         taken_at = router.clock()
+        span = self.telemetry.consumed(message, group=self.group)
         try:
-            ticket = self.intake.take(message, taken_at=taken_at)
+            ticket = self.intake.take(message, taken_at=taken_at, trace=span.trace)
         except RecordRejected as exc:
-            return self.outcomes.rejected(exc, message=message)
+            return span.around(self.outcomes.rejected(exc, message=message))
         if ticket.batch is not None:
-            return self._to_batch(ticket)
-        await router.wait_for_capacity()
-        return self.live.finish(ticket)
+            return span.around(self._to_batch(ticket))
+        waiting_since = time.time_ns()
+        try:
+            await router.wait_for_capacity()
+        except BaseException:
+            span.close()
+            raise
+        span.waited("intake paused", started_ns=waiting_since)
+        return span.around(self.live.finish(ticket))
 
     async def _to_batch(self, ticket: Ticket) -> None:
         try:

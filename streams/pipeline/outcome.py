@@ -24,6 +24,7 @@ from streams.pipeline.once import SOURCE_HEADER, source_of
 from streams.pipeline.publisher import Outgoing, publish_all
 from streams.pipeline.ticket import Ticket
 from streams.providers.prompt import prompt_version
+from streams.telemetry.spans import Telemetry
 from streams.vocab import Stage
 
 __all__ = ["Outcomes"]
@@ -43,8 +44,10 @@ class Outcomes:
         price_version: str,
         cache: RepostCache | None,
         remember: Callable[[str], None] | None = None,
+        telemetry: Telemetry = Telemetry.OFF,
     ) -> None:
         self.topics = topics
+        self.telemetry = telemetry
         self.price_version = price_version
         self.cache = cache
         # Told the source of each record whose outcome is published (pay-once's memory).
@@ -121,7 +124,7 @@ class Outcomes:
             refused = PublishRejected(str(exc), attempts=enriched.attempts)
             await self.failed(ticket, refused, stage="publish")
             return refused
-        self.counts["enriched"] += 1
+        self._ended("enriched")
         return enriched
 
     async def failed(
@@ -146,7 +149,7 @@ class Outcomes:
             )
             outgoing.append(Outgoing(self.topics.dead_letter, key, letter, ticket.headers))
         await self._publish(outgoing, source=ticket.source)
-        self.counts["dead_lettered" if ticket.original is not None else "failed"] += 1
+        self._ended("dead_lettered" if ticket.original is not None else "failed", failure)
 
     async def rejected(self, failure: RecordRejected, *, message: Any) -> None:
         """A record that is not a job (Faust ``message``): its dead letter."""
@@ -157,12 +160,17 @@ class Outcomes:
         await self._publish(
             [Outgoing(self.topics.dead_letter, key, letter, headers)], source=source.decode()
         )
-        self.counts["dead_lettered"] += 1
+        self._ended("dead_lettered", failure)
 
     async def abandoned(self, calls: Sequence[tuple[str, Attempt]]) -> None:
         """Calls cut off under way when their jobs were given back (a rebalance): on the
         ledger with their estimated cost; the jobs themselves end elsewhere."""
         await publish_all([o for job_id, a in calls for o in self._ledger(job_id, [a])])
+
+    def _ended(self, ending: Ending, failure: BaseException | None = None) -> None:
+        self.counts[ending] += 1
+        error_type = type(failure).__name__ if failure is not None else None
+        self.telemetry.ended(ending, error_type=error_type)
 
     def _ledger(self, job_id: str, attempts: Sequence[Attempt]) -> list[Outgoing]:
         version = self.price_version

@@ -30,6 +30,7 @@ from streams.pipeline.once import SOURCE_HEADER, source_of
 from streams.providers.base import EnrichRequest
 from streams.routing.router import Router, request_for
 from streams.routing.status import RoutingStatus
+from streams.telemetry.propagation import as_headers, trace_of
 from streams.vocab import Lane
 
 __all__ = ["BATCH_DEFAULT_S", "LIVE_MAX_S", "WINDOW_S", "BatchTarget", "Intake", "Ticket"]
@@ -38,8 +39,6 @@ __all__ = ["BATCH_DEFAULT_S", "LIVE_MAX_S", "WINDOW_S", "BatchTarget", "Intake",
 LIVE_MAX_S = MAX_DEADLINE_MS / 1000
 # A batch-lane job without a deadline of its own: the longest a vendor's batch may take.
 BATCH_DEFAULT_S = MAX_BATCH_DEADLINE_MS / 1000
-# The W3C trace context headers a record may carry: what a ticket keeps of its headers.
-TRACE_HEADERS = ("traceparent", "tracestate")
 
 
 # The vendors' completion window: "auto" sends a job to the batch lane only with this long.
@@ -91,9 +90,13 @@ class Ticket:
         return self.taken_at + timedelta(seconds=self.budget_s)
 
     @property
-    def headers(self) -> dict[str, bytes] | None:
-        """Headers its outcome carries: the source, so a redo finds it published."""
-        return None if self.source is None else {SOURCE_HEADER: self.source.encode()}
+    def headers(self) -> dict[str, bytes]:
+        """Headers its outcome carries: the source, so a redo finds it published, and its
+        trace context, so the outcome's consumer continues the job's trace."""
+        headers = as_headers(self.trace)
+        if self.source is not None:
+            headers[SOURCE_HEADER] = self.source.encode()
+        return headers
 
     def gone_live(self, *, clock: Clock = time.monotonic) -> Ticket:
         """This job in the live lane with the time it has left (its batch failed)."""
@@ -110,6 +113,7 @@ class Ticket:
         batch: BatchTarget,
         source: str,
         original: OriginalRecord,
+        trace: Mapping[str, str],
     ) -> Ticket:
         """A batch-lane job's ticket as its partition's lane recorded it."""
         return cls(
@@ -121,6 +125,7 @@ class Ticket:
             batch=batch,
             source=source,
             original=original,
+            trace=trace,
         )
 
 
@@ -141,9 +146,12 @@ class Intake:
         self.default_lane = default_lane
         self.batch_providers = batch_providers  # those with a Batch API
 
-    def take(self, message: Any, *, taken_at: float) -> Ticket:
+    def take(
+        self, message: Any, *, taken_at: float, trace: Mapping[str, str] | None = None
+    ) -> Ticket:
         """The ticket for a raw record, or RecordRejected (from the parse error) for one
-        that is not a job. ``taken_at`` (on the router's clock) is when the agent took it."""
+        that is not a job. ``taken_at`` (on the router's clock) is when the agent took it;
+        ``trace``, the context the job is worked in (by default, the record's own)."""
         try:
             # One pass in pydantic's parser; the slow path below only for a bad record.
             job = RawJob.model_validate_json(message.value or b"")
@@ -154,7 +162,7 @@ class Intake:
             taken_at=taken_at,
             source=source_of(message).decode(),
             original=original_of(message),
-            trace=_trace_of(message.headers),
+            trace=trace_of(message.headers) if trace is None else trace,
         )
 
     def ticket(
@@ -204,16 +212,6 @@ def _may_wait(lane: Lane, asked_s: float | None) -> bool:
     """Batch, or auto with a deadline of its own that leaves room for the vendors' window
     (a job without one has the live default)."""
     return lane == "batch" or (lane == "auto" and asked_s is not None and asked_s >= WINDOW_S)
-
-
-def _trace_of(headers: Any) -> dict[str, str]:
-    """The trace context among a record's headers (Faust gives a list of pairs or a dict)."""
-    pairs = headers.items() if isinstance(headers, Mapping) else headers or ()
-    return {
-        key: bytes(value).decode("latin-1")
-        for key, value in pairs
-        if key in TRACE_HEADERS and value is not None
-    }
 
 
 def _parse_slowly(value: bytes | None) -> RawJob:

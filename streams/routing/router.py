@@ -44,6 +44,7 @@ from streams.routing.budget import Budget, budgets_today
 from streams.routing.gate import Gate
 from streams.routing.limits import WHOLE, ProviderLimiter, Share
 from streams.routing.status import RoutingStatus
+from streams.telemetry.spans import Telemetry
 from streams.vocab import TOTAL_BUDGET
 
 __all__ = ["Routed", "Router", "preferred_first", "request_for"]
@@ -126,8 +127,10 @@ class Router:
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         rng: random.Random | None = None,
+        telemetry: Telemetry = Telemetry.OFF,
     ) -> None:
         self.clock = clock
+        self.telemetry = telemetry
         self.sleep = sleep
         self.rng = rng or random.Random()
         self.gates: dict[str, Gate] = {}
@@ -295,7 +298,7 @@ class Router:
             if state.tries[name] >= self.config.retry.attempts or not deadline.allows(delay):
                 state.resting_until[name] = self.clock() + delay  # fall back now
                 continue
-            await self.sleep(delay)
+            await self._wait(f"backoff {name}", delay)
 
     async def _next_provider(self, state: _Job) -> str:
         """The provider to try next, waiting (within the deadline) while every usable one
@@ -316,7 +319,7 @@ class Router:
                 gap = min(state.resting_until[name] for name in usable) - now
                 if not state.deadline.allows(gap):
                     raise state.failure("every provider failed", out_of_time=True)
-                await self.sleep(gap)
+                await self._wait("outage", gap)
                 continue
             for name in candidates:
                 if self.gates[name].admit():
@@ -329,14 +332,20 @@ class Router:
                         out_of_time=True,
                         error=BudgetExhausted,
                     )
-                await self.sleep(min(POLL_S, state.deadline.left()))
+                await self._wait("budget", min(POLL_S, state.deadline.left()))
                 continue
             # All open or cooling down: wait within the deadline.
             gap = max(wake - now, 0.01)
             if not state.deadline.allows(gap):
                 blocked = ", ".join(f"{n} {self.gates[n].why_waiting()}" for n in candidates)
                 raise state.failure(f"unavailable: {blocked}", out_of_time=True)
-            await self.sleep(min(gap, POLL_S))
+            await self._wait("providers unavailable", min(gap, POLL_S))
+
+    async def _wait(self, what: str, delay: float) -> None:
+        """A job's wait, and its span."""
+        since = time.time_ns()
+        await self.sleep(delay)
+        self.telemetry.waited(what, started_ns=since)
 
     async def _attempt(self, name: str, state: _Job) -> Completion | ProviderError:
         """One call through the provider's gate. DeadlineExceeded ends the job (with the
@@ -345,10 +354,12 @@ class Router:
         request = state.request
         model = request.model or gate.provider.model
         began: float | None = None
+        waiting_since = time.time_ns()
         try:
             async with gate.call(
                 tokens=_estimate_tokens(request), deadline=state.deadline
             ) as settle:
+                self.telemetry.waited(f"slot {name}", started_ns=waiting_since)
                 if not state.deadline.allows():
                     raise state.deadline.exceeded("no time left to start an attempt")
                 began = self.clock()
@@ -381,9 +392,10 @@ class Router:
         else:
             latency_ms = self._ms(began)
             gate.observe(latency_ms)
-            state.attempts.append(
-                completion.attempt(provider=name, attempt=state.tries[name], latency_ms=latency_ms)
+            attempt = completion.attempt(
+                provider=name, attempt=state.tries[name], latency_ms=latency_ms
             )
+            self._record(state, attempt, completion)
             return completion
         self._failed(state, name, model, error, began=began)
         return error
@@ -401,15 +413,27 @@ class Router:
         was sent is billed by the vendor all the same: it carries an estimate of that."""
         cut_off = began is not None and isinstance(error, ProviderTimeout | DeadlineExceeded)
         provider = self.gates[name].provider
-        state.attempts.append(
-            failed_attempt(
-                error,
-                provider=name,
-                model=model,
-                attempt=state.tries[name],
-                latency_ms=self._ms(began),
-                estimate=provider.cut_off_usage(state.request, model) if cut_off else None,
-            )
+        attempt = failed_attempt(
+            error,
+            provider=name,
+            model=model,
+            attempt=state.tries[name],
+            latency_ms=self._ms(began),
+            estimate=provider.cut_off_usage(state.request, model) if cut_off else None,
+        )
+        self._record(state, attempt, None)
+
+    def _record(self, state: _Job, attempt: Attempt, completion: Completion | None) -> None:
+        """An attempt on the job's record, and as its span (which ends now)."""
+        state.attempts.append(attempt)
+        self.telemetry.attempt(
+            attempt,
+            job_id=state.request.job.job_id,
+            request=state.request,
+            lane="live",
+            base_url=self.gates[attempt.provider].provider.config.base_url,
+            started_ns=time.time_ns() - int(attempt.latency_ms * 1e6),
+            completion=completion,
         )
 
     def _ms(self, since: float | None) -> float:

@@ -98,7 +98,7 @@ def test_a_job_not_from_a_record_is_live(intake: Intake) -> None:
     ticket = intake.ticket(RawJob.model_validate(_job(lane="batch")))
     assert ticket.lane == "live"
     assert ticket.source is None
-    assert ticket.headers is None
+    assert ticket.headers == {}
 
 
 def test_trace_context_is_kept_and_other_headers_are_not(intake: Intake) -> None:

@@ -70,6 +70,7 @@ class BatchLane:
             size=size,
             accepted_at=ticket.taken_at,
             deadline_at=ticket.due_at,
+            trace=dict(ticket.trace),
         )
         await lane.add(entry)
 

@@ -15,6 +15,7 @@ from streams.pipeline.lane.records import LaneJob
 from streams.pipeline.outcome import Outcomes
 from streams.pipeline.ticket import BatchTarget, Ticket
 from streams.providers.base import Completion, EnrichRequest
+from streams.telemetry.spans import Telemetry
 
 __all__ = ["LaneFinisher"]
 
@@ -31,10 +32,12 @@ class LaneFinisher:
         outcomes: Outcomes,
         live: Enricher,
         request_for: Callable[[LaneJob], EnrichRequest],
+        telemetry: Telemetry = Telemetry.OFF,
     ) -> None:
         self.outcomes = outcomes
         self.live = live
         self.request_for = request_for
+        self.telemetry = telemetry
 
     def ticket(self, job: LaneJob) -> Ticket:
         """The job's ticket, as its lane recorded it."""
@@ -46,6 +49,7 @@ class LaneFinisher:
             batch=BatchTarget(provider=job.provider, model=job.model),
             source=job.source,
             original=job.original,
+            trace=job.trace,
         )
 
     async def succeeded(self, job: LaneJob, completion: Completion, *, batch_id: str) -> None:
@@ -59,13 +63,16 @@ class LaneFinisher:
             model=completion.model,
             usage=completion.usage,
         )
-        await self.outcomes.enriched(
-            self.ticket(job),
-            answer,
-            attempts=[attempt],
-            latency_ms=waited_ms,
-            cache_key=repost_key(job.job),
-        )
+        ticket = self.ticket(job)
+        with self.telemetry.resumed(ticket.trace):
+            self._traced(ticket, attempt, completion)
+            await self.outcomes.enriched(
+                ticket,
+                answer,
+                attempts=[attempt],
+                latency_ms=waited_ms,
+                cache_key=repost_key(job.job),
+            )
 
     async def failed(
         self, job: LaneJob, reason: str, *, batch_id: str | None, error: ProviderError | None
@@ -87,10 +94,26 @@ class LaneFinisher:
         detail = f"{reason}: {error}" if error is not None else reason
         ticket = self.ticket(job)
         left_s = (ticket.due_at - datetime.now(UTC)).total_seconds()
-        if left_s < LIVE_AFTER_BATCH_MIN_S:
-            await self.outcomes.failed(
-                ticket, BatchFailed(detail, attempts=attempts), stage="enrich"
-            )
-            return
-        log.info("job %s goes live after its %s", job.job.job_id, detail)
-        await self.live.finish(ticket.gone_live(), earlier=attempts)
+        with self.telemetry.resumed(ticket.trace):
+            for attempt in attempts:
+                self._traced(ticket, attempt, None)
+            if left_s < LIVE_AFTER_BATCH_MIN_S:
+                await self.outcomes.failed(
+                    ticket, BatchFailed(detail, attempts=attempts), stage="enrich"
+                )
+                return
+            log.info("job %s goes live after its %s", job.job.job_id, detail)
+            await self.live.finish(ticket.gone_live(), earlier=attempts)
+
+    def _traced(self, ticket: Ticket, attempt: Attempt, completion: Completion | None) -> None:
+        """The batch item as an attempt span: from the lane taking the job to its answer,
+        the time at the vendor included."""
+        self.telemetry.attempt(
+            attempt,
+            job_id=ticket.job.job_id,
+            request=ticket.request,
+            lane="batch",
+            base_url=self.live.router.adapter(attempt.provider).config.base_url,
+            started_ns=int(ticket.taken_at.timestamp() * 1e9),
+            completion=completion,
+        )

@@ -44,6 +44,9 @@ class LaneJob(Message):
     size: int = Field(description="bytes of its request, towards the batch's limit")
     accepted_at: datetime = Field(default_factory=utcnow)
     deadline_at: datetime
+    trace: dict[str, str] = Field(
+        default_factory=dict, description="W3C trace context of the job: its outcome's trace"
+    )
 
 
 class LaneBatch(Message):
