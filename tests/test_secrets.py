@@ -16,6 +16,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from devstack.harness import SimulatorThread, worker_process
 from tests.conftest import ROOT
 from tests.kafka_helpers import produce
+from tests.telemetry.otlp_receiver import OtlpReceiver
 
 pytestmark = pytest.mark.slow
 
@@ -56,11 +57,12 @@ def test_sentinel_keys_appear_nowhere(
 ) -> None:
     # openai gets a wrong key (the simulator quotes it back in its 401), so every job
     # fails over to deepseek; anthropic and gemini keys sit in the settings unused.
+    receiver = OtlpReceiver()
     env = worker_env | SENTINELS | {"LLM_PROVIDER_CHAIN": "openai,deepseek"}
     log = tmp_path / "worker.log"
     admin = {"Authorization": f"Bearer {SENTINELS['LLM_SERVICE_ADMIN_TOKEN']}"}
     responses: list[str] = []
-    with worker_process(env, log):
+    with receiver.running(), worker_process(env | receiver.env(), log):
         url = f"http://127.0.0.1:{env['LLM_SERVICE_PORT']}"
         subprocess.run(
             [sys.executable, "-m", "streams", "produce", str(ROOT / "examples" / "jobs.jsonl")],
@@ -91,12 +93,15 @@ def test_sentinel_keys_appear_nowhere(
         assert tested.json()["ok"] is False, "a live call with the wrong key fails"
         responses.append(tested.text)
         responses.append(httpx.post(f"{url}/providers/nobody/test", headers=admin).text)
+        # the failed openai attempts' spans, exported within the processor's delay
+        receiver.wait_for(lambda r: any(s["attributes"].get("error.type") for s in r.spans()))
     records = asyncio.run(_every_record(env["KAFKA_BOOTSTRAP_SERVERS"], env["LLM_APP_ID"]))
     assert b"AuthenticationError" in records, "the failed openai attempts were recorded"
     everything = {
         "topics": records.decode("utf-8", "replace"),
         "worker log": log.read_text(errors="replace"),
         "web responses": "\n".join(responses),
+        "exported spans and metrics": receiver.raw().decode("utf-8", "replace"),
     }
     for place, text in everything.items():
         for name, secret in SENTINELS.items():

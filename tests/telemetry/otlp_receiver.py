@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -34,6 +35,14 @@ class OtlpReceiver:
             "OTEL_BSP_SCHEDULE_DELAY": "100",
             "OTEL_METRIC_EXPORT_INTERVAL": "500",
         }
+
+    def wait_for(self, predicate: Callable[[OtlpReceiver], bool], *, timeout_s: float = 20) -> None:
+        """Until ``predicate`` holds for what has arrived (an exporter sends in batches)."""
+        deadline = time.monotonic() + timeout_s
+        while not predicate(self):
+            if time.monotonic() > deadline:
+                raise AssertionError(f"not received within {timeout_s} s: {self.spans()}")
+            time.sleep(0.2)
 
     def raw(self) -> bytes:
         with self._lock:
