@@ -23,6 +23,7 @@ from streams.models import MAX_DEADLINE_MS
 from streams.observe.aggregate import Aggregator
 from streams.observe.dead_letters import DeadLetterFollower
 from streams.observe.flow import FlowTopics, JobFlow
+from streams.observe.job import DEFAULT_LOOK_BACK_S, JobLookup, JobTopics
 from streams.observe.spend import SpendFollower
 from streams.observe.tables import StatsStore, install_stats_agent
 from streams.pipeline.agent import Lanes, install_enrich_agent
@@ -43,7 +44,7 @@ from streams.telemetry.spans import Telemetry
 from streams.web import server
 from streams.web.handlers import Handlers
 
-__all__ = ["REBALANCE_TIMEOUT_S", "StreamsApp", "create_app"]
+__all__ = ["REBALANCE_TIMEOUT_S", "StreamsApp", "create_app", "job_lookup"]
 
 log = logging.getLogger(__name__)
 
@@ -155,6 +156,7 @@ def create_app(
         lanes=lanes,
         flow=flow,
         dead_letters=dead_letters,
+        job_lookup=job_lookup(settings),
     )
     server.install(app, handlers, tables=stats.totals)
     return StreamsApp(
@@ -259,6 +261,23 @@ def _close_at_shutdown(
             await closer()
 
     app.on_before_shutdown.connect(close)  # type: ignore[arg-type]
+
+
+def job_lookup(settings: Settings, *, look_back_s: float = DEFAULT_LOOK_BACK_S) -> JobLookup:
+    """Finds one job's records on the topics (the web view's and ``llm-streams job``'s)."""
+    kafka = settings.kafka()
+    return JobLookup(
+        bootstrap_servers=kafka.bootstrap_servers,
+        look_back_s=look_back_s,
+        topics=JobTopics(
+            raw=kafka.raw,
+            calls=kafka.calls,
+            enriched=kafka.enriched,
+            dead_letter=kafka.dead_letter,
+            batch=kafka.batch,
+            group_id=settings.llm_app_id,  # Faust's group is the app's id
+        ),
+    )
 
 
 def _job_flow(settings: Settings, topics: Topics) -> JobFlow:

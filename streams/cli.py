@@ -271,6 +271,31 @@ async def _produce(settings: Settings, topic: str, jobs: list[RawJob]) -> int:
 
 
 @main.command()
+@click.argument("job_id")
+@click.option("--json", "as_json", is_flag=True, help="The report as JSON (GET /jobs/ID's).")
+@click.option(
+    "--days",
+    type=click.FloatRange(min=0, min_open=True),
+    default=7,
+    show_default=True,
+    help="How far back to look on the topics.",
+)
+def job(job_id: str, as_json: bool, days: float) -> None:
+    """Where one job is and how it got there: its state, attempts (provider, model,
+    outcome, latency, tokens, cost), lineage, trace id and time line, read from the topics
+    (for the whole group). Exit code 1 when no topic has a record of it."""
+    from streams.app import job_lookup
+    from streams.observe.job_text import render_job
+
+    lookup = job_lookup(_settings(), look_back_s=days * 86400)
+    report = asyncio.run(lookup.find(job_id))
+    if report is None:
+        click.echo(f"no record of job {job_id!r} in the last {days:g} days", err=True)
+        sys.exit(1)
+    click.echo(report.model_dump_json(indent=2) if as_json else render_job(report))
+
+
+@main.command()
 @click.option("--topic", default=None, help="Default: LLM_TOPIC_ENRICHED (jobs.enriched).")
 @click.option("--from-beginning", is_flag=True, help="Start at the oldest record.")
 @click.option(

@@ -34,6 +34,7 @@ from streams.models import ControlCommand, EnrichedJob, RawJob
 from streams.observe import stats as st
 from streams.observe.dead_letters import DeadLetterFollower
 from streams.observe.flow import FlowUnavailable, JobFlow
+from streams.observe.job import JobLookup, JobReport
 from streams.observe.metrics import render_metrics
 from streams.observe.tables import StatsStore
 from streams.pipeline.agent import Lanes
@@ -76,6 +77,7 @@ class Call:
     body: Any = None
     query: Any = None
     name: str = ""  # the {name} of /providers/{name}/...
+    job_id: str = ""  # the {job_id} of /jobs/{job_id}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -107,6 +109,7 @@ class Handlers:
         lanes: Lanes,
         flow: JobFlow,
         dead_letters: DeadLetterFollower,
+        job_lookup: JobLookup,
     ) -> None:
         self.app = app
         self.config = config
@@ -117,6 +120,7 @@ class Handlers:
         self.lanes = lanes
         self.flow = flow
         self.dead_letters = dead_letters
+        self.job_lookup = job_lookup
 
     # --- health and status ----------------------------------------------------------------
 
@@ -237,6 +241,13 @@ class Handlers:
                 saved_usd=round(sum(t.get("saved_usd", 0.0) for t in totals), 6),
             ),
         )
+
+    async def job(self, call: Call) -> JobReport:
+        report = await self.job_lookup.find(call.job_id)
+        if report is None:
+            days = self.job_lookup.look_back_s / 86400
+            raise Problem(404, f"no record of job {call.job_id!r} in the last {days:g} days")
+        return report
 
     async def statistics_reset(self, call: Call) -> b.ResetAccepted:
         for provider in PROVIDER_NAMES:

@@ -47,7 +47,7 @@ def _refusals(route: Route) -> list[int]:
         statuses.append(422)
     if route.admin:
         statuses += [401, 403]
-    if route.names_provider:
+    if route.names_provider or route.names_job:
         statuses.append(404)
     return sorted(set(statuses))
 
@@ -82,6 +82,10 @@ def _parameters(route: Route) -> list[dict[str, Any]]:
                 "required": True,
                 "schema": {"type": "string", "enum": list(PROVIDER_NAMES)},
             }
+        )
+    if route.names_job:
+        parameters.append(
+            {"name": "job_id", "in": "path", "required": True, "schema": {"type": "string"}}
         )
     if route.query is not None:
         schema = route.query.model_json_schema()

@@ -11,6 +11,7 @@ from typing import Literal
 
 from pydantic import BaseModel
 
+from streams.observe.job import JobReport
 from streams.web import bodies as b
 
 __all__ = ["ROUTES", "Route"]
@@ -43,6 +44,10 @@ class Route:
     @property
     def names_provider(self) -> bool:
         return "{name}" in self.path
+
+    @property
+    def names_job(self) -> bool:
+        return "{job_id}" in self.path
 
 
 ROUTES: tuple[Route, ...] = (
@@ -79,6 +84,14 @@ ROUTES: tuple[Route, ...] = (
         query=b.JobsQuery,
         reads_tables=True,
         also={503: b.ErrorBody},
+    ),
+    Route(
+        method="get",
+        path="/jobs/{job_id}",
+        handler="job",
+        summary="One job across the group: where it is, its attempts, lineage, trace id and "
+        "time line, read from the topics",
+        response=JobReport,
     ),
     Route(
         method="post",

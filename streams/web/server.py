@@ -53,6 +53,7 @@ def _endpoint(route: Route, handlers: Handlers) -> Endpoint:
                 body=await _body(route.body, request) if route.body else None,
                 query=_query(route.query, request) if route.query else None,
                 name=name,
+                job_id=match_info.get("job_id", ""),
             )
             answer = await handler(call)
         except Problem as problem:

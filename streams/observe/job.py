@@ -1,0 +1,253 @@
+"""One job's story, read from the topics by its key, so any worker answers for the group.
+
+Every topic a job touches is keyed by its id (the raw record, by the producers' contract),
+so its records sit in one partition of each, the one Kafka's default partitioner picks for
+the key. Those partitions are read from ``look_back_s`` ago to their ends: the raw record(s)
+(a replay adds one), its provider calls, its outcome(s). Where it is now follows from the
+newest raw record: the outcome that names it as its source; else the batch lane holding it;
+else calls made since it came (in flight); else it is waiting for a worker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal, TypeVar
+
+from aiokafka import TopicPartition
+from aiokafka.partitioner import murmur2
+from pydantic import Field, ValidationError
+
+from streams.kafka.admin import partitions_of, read_up_to, seek_to_time
+from streams.kafka.clients import admin, reader
+from streams.models import DeadLetter, EnrichedJob, Message, ProviderCall
+from streams.pipeline.lane.records import PartitionState, recover
+from streams.pipeline.once import SOURCE_HEADER
+from streams.telemetry.propagation import trace_id_of, trace_of
+
+__all__ = [
+    "DEFAULT_LOOK_BACK_S",
+    "JobEvent",
+    "JobLookup",
+    "JobReport",
+    "JobTopics",
+    "key_partition",
+]
+
+State = Literal["waiting", "in_flight", "batch_lane", "enriched", "dead_lettered"]
+DEFAULT_LOOK_BACK_S = 7 * 24 * 3600.0
+M = TypeVar("M", bound=Message)
+
+
+class JobEvent(Message):
+    at: datetime
+    event: str
+
+
+class JobReport(Message):
+    job_id: str
+    state: State
+    detail: str = Field(description="where it is, in words")
+    trace_id: str | None = Field(description="the W3C trace id its records carry")
+    lineage: list[str] = Field(description="its records, oldest first: topic/partition/offset")
+    attempts: list[ProviderCall] = Field(description="its provider calls, oldest first")
+    timeline: list[JobEvent] = Field(description="oldest first")
+    result: EnrichedJob | None = None
+    dead_letter: DeadLetter | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class JobTopics:
+    raw: str
+    calls: str
+    enriched: str
+    dead_letter: str
+    batch: str
+    group_id: str  # the workers' consumer group
+
+
+def key_partition(key: str, partitions: int) -> int:
+    """The partition Kafka's default partitioner gives ``key`` (murmur2, as the Java client)."""
+    hashed: int = murmur2(key.encode())
+    return (hashed & 0x7FFFFFFF) % partitions
+
+
+class JobLookup:
+    def __init__(
+        self,
+        *,
+        bootstrap_servers: str,
+        topics: JobTopics,
+        look_back_s: float = DEFAULT_LOOK_BACK_S,
+    ) -> None:
+        self.bootstrap_servers = bootstrap_servers
+        self.topics = topics
+        self.look_back_s = look_back_s
+
+    async def find(self, job_id: str) -> JobReport | None:
+        """The job's report; None when no topic has a record of it."""
+        t = self.topics
+        raw, calls, enriched, letters = await asyncio.gather(
+            *(self._keyed(topic, job_id) for topic in (t.raw, t.calls, t.enriched, t.dead_letter))
+        )
+        if not (raw or calls or enriched or letters):
+            return None
+        story = _Story(job_id=job_id, raw=raw, calls=calls, enriched=enriched, letters=letters)
+        newest = raw[-1] if raw else None
+        state, detail = story.outcome(newest)
+        if state is None and newest is not None:
+            state, detail = await self._not_ended(newest, story)
+        assert state is not None
+        return story.report(state, detail)
+
+    async def _keyed(self, topic: str, key: str) -> list[Any]:
+        """The records of ``topic`` keyed ``key`` within the look-back, oldest first."""
+        found = await partitions_of(self.bootstrap_servers, topic)
+        if not found:
+            return []
+        tp = TopicPartition(topic, key_partition(key, len(found)))
+        since_ms = int((time.time() - self.look_back_s) * 1000)
+        async with reader(self.bootstrap_servers, committed_only=True) as consumer:
+            consumer.assign([tp])
+            await seek_to_time(consumer, [tp], since_ms)
+            records = await read_up_to(consumer, await consumer.end_offsets([tp]))
+        return [r for r in records if r.key == key.encode()]
+
+    async def _not_ended(self, record: Any, story: _Story) -> tuple[State, str]:
+        if await partitions_of(self.bootstrap_servers, self.topics.batch):  # a lane ever ran
+            lane = await recover(self.bootstrap_servers, self.topics.batch, record.partition)
+            if (where := _in_lane(lane, _source(record))) is not None:
+                return "batch_lane", where
+        since = datetime.fromtimestamp(record.timestamp / 1000, UTC)
+        if any(call.at >= since for call in story.attempts):
+            return "in_flight", "a worker is calling providers for it"
+        behind = record.offset - await self._committed(record)
+        return "waiting", f"{behind} records of its partition before it are not yet done"
+
+    async def _committed(self, record: Any) -> int:
+        tp = TopicPartition(record.topic, record.partition)
+        async with admin(self.bootstrap_servers) as client:
+            offsets = await client.list_consumer_group_offsets(self.topics.group_id)
+        committed = offsets.get(tp)
+        return 0 if committed is None or committed.offset < 0 else int(committed.offset)
+
+
+class _Story:
+    """What the records say, parsed once."""
+
+    def __init__(
+        self,
+        *,
+        job_id: str,
+        raw: Sequence[Any],
+        calls: Sequence[Any],
+        enriched: Sequence[Any],
+        letters: Sequence[Any],
+    ) -> None:
+        self.job_id = job_id
+        self.raw = raw
+        self.attempts = [c for c in (_parsed(ProviderCall, r) for r in calls) if c is not None]
+        self.enriched = [(r, e) for r in enriched if (e := _parsed(EnrichedJob, r)) is not None]
+        self.letters = [(r, d) for r in letters if (d := _parsed(DeadLetter, r)) is not None]
+
+    def outcome(self, newest: Any | None) -> tuple[State | None, str]:
+        """The ending of the newest raw record (of the newest outcome without one)."""
+        wanted = _source(newest) if newest is not None else None
+        endings: list[tuple[Any, State]] = [(r, "enriched") for r, _ in self.enriched]
+        endings += [(r, "dead_lettered") for r, _ in self.letters]
+        for record, state in sorted(endings, key=lambda e: e[0].timestamp, reverse=True):
+            if wanted is None or _header(record, SOURCE_HEADER) == wanted:
+                return state, _said(state, record, self)
+        return None, ""
+
+    def report(self, state: State, detail: str) -> JobReport:
+        records = sorted(
+            [*self.raw, *(r for r, _ in self.enriched), *(r for r, _ in self.letters)],
+            key=lambda r: r.timestamp,
+        )
+        traces = [t for r in reversed(records) if (t := trace_id_of(trace_of(r.headers)))]
+        return JobReport(
+            job_id=self.job_id,
+            state=state,
+            detail=detail,
+            trace_id=traces[0] if traces else None,
+            lineage=[_lineage(r) for r in records],
+            attempts=self.attempts,
+            timeline=self._timeline(),
+            result=self.enriched[-1][1] if state == "enriched" else None,
+            dead_letter=self.letters[-1][1] if state == "dead_lettered" else None,
+        )
+
+    def _timeline(self) -> list[JobEvent]:
+        events = [JobEvent(at=_at(r), event=f"published to {_source(r)}") for r in self.raw]
+        for call in self.attempts:
+            began = call.at - timedelta(milliseconds=call.latency_ms)
+            events.append(JobEvent(at=began, event=_call_started(call)))
+            events.append(JobEvent(at=call.at, event=_call_ended(call)))
+        for record, _ in self.enriched:
+            events.append(JobEvent(at=_at(record), event=_said("enriched", record, self)))
+        for record, _ in self.letters:
+            events.append(JobEvent(at=_at(record), event=_said("dead_lettered", record, self)))
+        return sorted(events, key=lambda e: e.at)
+
+
+def _said(state: State, record: Any, story: _Story) -> str:
+    if state == "enriched":
+        job = next(e for r, e in story.enriched if r is record)
+        how = "from the cache" if job.cached else f"by {job.provider} {job.model}"
+        return f"enriched {how}, on {_source(record)}"
+    letter = next(d for r, d in story.letters if r is record)
+    return f"dead-lettered at {letter.stage}: {letter.error.type}: {letter.error.message}"
+
+
+def _call_started(call: ProviderCall) -> str:
+    lane = " (batch)" if call.lane == "batch" else ""
+    return f"call {call.attempt} to {call.provider} {call.model}{lane}"
+
+
+def _call_ended(call: ProviderCall) -> str:
+    said = f"{call.provider}: {call.outcome} after {call.latency_ms:.0f} ms"
+    if call.error_type:
+        said += f" ({call.error_type})"
+    usage = call.usage
+    return f"{said}, {usage.input_tokens}+{usage.output_tokens} tokens, ${usage.cost_usd:.6f}"
+
+
+def _in_lane(state: PartitionState, source: str) -> str | None:
+    if (job := state.pending.get(source)) is not None:
+        return f"in the batch lane, waiting for a {job.provider} batch"
+    for batch in state.batches.values():
+        if any(job.source == source for job in batch.jobs.values()):
+            at = batch.vendor_id or "not yet acknowledged"
+            return f"in a {batch.provider} batch ({at})"
+    return None
+
+
+def _parsed(model: type[M], record: Any) -> M | None:
+    try:
+        return model.model_validate_json(record.value or b"")
+    except ValidationError:
+        return None
+
+
+def _source(record: Any) -> str:
+    return f"{record.topic}/{record.partition}/{record.offset}"
+
+
+def _lineage(record: Any) -> str:
+    came_from = _header(record, SOURCE_HEADER)
+    return _source(record) + (f" (from {came_from})" if came_from else "")
+
+
+def _header(record: Any, name: str) -> str | None:
+    for key, value in record.headers or ():
+        if key == name and value is not None:
+            return bytes(value).decode()
+    return None
+
+
+def _at(record: Any) -> datetime:
+    return datetime.fromtimestamp(record.timestamp / 1000, UTC)
