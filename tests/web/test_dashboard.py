@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import shutil
 import subprocess
@@ -94,6 +95,7 @@ def test_dashboard_renders_charts_with_data_and_no_console_errors(
     env = worker_env | {"LLM_SERVICE_ADMIN_TOKEN": "t"}
     with worker_process(env, tmp_path / "worker.log"):
         url = f"http://127.0.0.1:{env['LLM_SERVICE_PORT']}"
+        empty = _browse(f"{url}/", tmp_path / "profile-empty", "--dump-dom").stdout
         jobs = _produce_examples(env)
         _wait_for_calls(url, jobs, outcome="success")
         asyncio.run(produce(env["KAFKA_BOOTSTRAP_SERVERS"], env["LLM_TOPIC_RAW"], [(b"x", b"{")]))
@@ -111,6 +113,10 @@ def test_dashboard_renders_charts_with_data_and_no_console_errors(
         assert flow["repost_cache"]["saved_usd"] > 0
         assert httpx.get(f"{url}/docs").status_code == 200
         dom = _browse(f"{url}/", tmp_path / "profile-dom", "--dump-dom")
+        first_job = json.loads((ROOT / "examples" / "jobs.jsonl").read_text().splitlines()[0])
+        job_page = _browse(
+            f"{url}/?job={first_job['job_id']}", tmp_path / "profile-job", "--dump-dom"
+        ).stdout
         ARTIFACTS.mkdir(exist_ok=True)
         shot = _browse(
             f"{url}/", tmp_path / "profile-shot", f"--screenshot={ARTIFACTS / 'dashboard.png'}"
@@ -122,6 +128,16 @@ def test_dashboard_renders_charts_with_data_and_no_console_errors(
         points = re.search(rf'id="chart-{chart}"[^>]*data-points="(\d+)"', page)
         assert points is not None, f"chart {chart} was not drawn"
         assert int(points.group(1)) > 0, f"chart {chart} has no data"
+        # A minute or two of data is drawn as lines, not as dots.
+        segments = re.search(rf'id="chart-{chart}"[^>]*data-segments="(\d+)"', page)
+        assert segments is not None
+        assert int(segments.group(1)) > 0, f"chart {chart}: dots only"
+        # Before any job, a chart of zeros has a readable axis, not one scaled to 1e-9.
+        axis = re.search(rf'id="chart-{chart}"[^>]*data-axis="([^"]*)"', empty)
+        assert axis is not None, empty[-3000:]
+        assert axis.group(1) == "0 0.25 0.5 0.75 1", chart
+    assert 'id="job" data-state="enriched"' in job_page, job_page[-3000:]
+    assert "published to" in job_page
     assert page.count('data-provider="') == 5
     assert "ProviderUnavailable" in page, "recent failures show their reasons"
     assert re.search(r'data-stage="decode".*not JSON', page, re.S), "dead letters show reasons"

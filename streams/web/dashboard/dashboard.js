@@ -153,10 +153,10 @@ function renderJobs(jobs, lane) {
     ...lane,
   );
   const counts = { received: minutes, enriched: minutes, dead_lettered: minutes };
-  drawChart("chart-jobs", counts, (m, name) => m[name]);
+  drawChart("chart-jobs", counts, (m, name) => m[name], { counts: true });
   const stages = {};
   for (const m of minutes) for (const stage of Object.keys(m.dead_letter_stages)) stages[stage] = minutes;
-  drawChart("chart-dead-letters", stages, (m, stage) => m.dead_letter_stages[stage] || 0);
+  drawChart("chart-dead-letters", stages, (m, stage) => m.dead_letter_stages[stage] || 0, { counts: true });
   renderDeadLetters(minutes, jobs.recent_dead_letters);
 }
 
@@ -194,8 +194,37 @@ function renderDeadLetters(minutes, recent) {
   }));
 }
 
+// The axis top: the largest value rounded up to 1, 2 or 5 times a power of ten, and 1 for a
+// chart of zeros (not a scale of 1e-9 with labels nobody can read).
+function niceMax(value) {
+  if (!(value > 0)) return 1;
+  const power = 10 ** Math.floor(Math.log10(value));
+  return [1, 2, 5, 10].map((step) => step * power).find((top) => top >= value);
+}
+
+function label(value) {
+  if (value === 0) return "0";
+  return value >= 100 ? value.toFixed(0) : String(Number(value.toPrecision(3)));
+}
+
+// Each series' minutes as runs of consecutive minutes. Counts (``counts``: jobs, calls,
+// cost) are 0 in a minute without data, so every minute of the hour is in one run; a rate or
+// a latency has no value there, so its runs break.
+function runs(points, start, now, counts) {
+  const byMinute = new Map(points.map((pt) => [pt.x, pt.y]));
+  const result = [];
+  let run = [];
+  for (let minute = start; minute <= now; minute++) {
+    const value = byMinute.has(minute) ? byMinute.get(minute) : (counts ? 0 : null);
+    if (value === null) { if (run.length) result.push(run); run = []; continue; }
+    run.push({ x: minute, y: value });
+  }
+  if (run.length) result.push(run);
+  return result;
+}
+
 // One line per series (a provider, a stage) over the last hour; x = minute, y = value.
-function drawChart(id, series, pick) {
+function drawChart(id, series, pick, { counts = false } = {}) {
   const canvas = document.getElementById(id);
   const ratio = window.devicePixelRatio || 1;
   const width = canvas.clientWidth, height = canvas.clientHeight;
@@ -211,29 +240,42 @@ function drawChart(id, series, pick) {
       .map((m) => ({ x: Math.floor(Date.parse(m.minute) / 60000), y: pick(m, name) }))
       .filter((pt) => pt.x >= start && pt.y !== null && pt.y !== undefined),
   }));
-  const maxY = Math.max(1e-9, ...lines.flatMap((l) => l.points.map((pt) => pt.y)));
+  const maxY = niceMax(Math.max(0, ...lines.flatMap((l) => l.points.map((pt) => pt.y))));
   const pad = { left: 44, right: 8, top: 8, bottom: 18 };
-  const x = (minute) => pad.left + ((minute - start) / 59) * (width - pad.left - pad.right);
+  const x = (minute) => pad.left + ((minute - start) / 60) * (width - pad.left - pad.right);
   const y = (value) => height - pad.bottom - (value / maxY) * (height - pad.top - pad.bottom);
   ctx.strokeStyle = "#2b3640"; ctx.fillStyle = "#8a96a3"; ctx.font = "11px system-ui"; ctx.lineWidth = 1;
+  const labels = [];
   for (let i = 0; i <= 4; i++) {
     const value = (maxY * i) / 4;
     ctx.beginPath(); ctx.moveTo(pad.left, y(value)); ctx.lineTo(width - pad.right, y(value)); ctx.stroke();
-    ctx.fillText(value >= 100 ? value.toFixed(0) : value.toPrecision(2), 2, y(value) + 4);
+    labels.push(label(value));
+    ctx.fillText(labels[i], 2, y(value) + 4);
   }
   ctx.fillText("-60 min", pad.left, height - 4);
   ctx.fillText("now", width - pad.right - 22, height - 4);
-  let drawn = 0;
+  let drawn = 0, segments = 0;
   for (const line of lines) {
     ctx.strokeStyle = ctx.fillStyle = COLORS[line.name] || "#e6e6e6";
     ctx.lineWidth = 2;
-    ctx.beginPath();
-    line.points.forEach((pt, i) => (i ? ctx.lineTo(x(pt.x), y(pt.y)) : ctx.moveTo(x(pt.x), y(pt.y))));
-    ctx.stroke();
-    for (const pt of line.points) { ctx.beginPath(); ctx.arc(x(pt.x), y(pt.y), 2.5, 0, 2 * Math.PI); ctx.fill(); }
+    if (!line.points.length) continue; // nothing this hour: no line along the floor
+    for (const run of runs(line.points, start, now, counts)) {
+      // Steps: a minute's value holds from its start to its end, so a lone minute is a
+      // plateau and a burst is a block, never a dot or a needle.
+      ctx.beginPath();
+      ctx.moveTo(x(run[0].x), y(run[0].y));
+      for (const pt of run) {
+        ctx.lineTo(x(pt.x), y(pt.y));
+        ctx.lineTo(x(pt.x + 1), y(pt.y));
+      }
+      ctx.stroke();
+      segments += run.length;
+    }
     drawn += line.points.length;
   }
   canvas.dataset.points = String(drawn);
+  canvas.dataset.segments = String(segments);
+  canvas.dataset.axis = labels.join(" ");
   const legend = canvas.nextElementSibling;
   legend.replaceChildren(...lines.map((l) => {
     const item = document.createElement("span");
@@ -242,6 +284,69 @@ function drawChart(id, series, pick) {
     item.append(swatch, l.name.replace("_", "-"));
     return item;
   }));
+}
+
+// One job across the group (GET /jobs/{id}): where it is, its attempts, lineage, time line.
+async function showJob(id) {
+  const box = document.getElementById("job");
+  box.hidden = false;
+  const title = document.createElement("h2");
+  const response = await fetch(`/jobs/${encodeURIComponent(id)}`, { headers: { Accept: "application/json" } });
+  const job = await response.json().catch(() => ({}));
+  if (!response.ok) {
+    title.textContent = `Job ${id}`;
+    const message = document.createElement("p");
+    message.textContent = (job.error && job.error.message) || `HTTP ${response.status}`;
+    box.dataset.state = "not_found";
+    box.replaceChildren(title, message);
+    return;
+  }
+  box.dataset.state = job.state;
+  title.append(`Job ${job.job_id} `, badge(job.state));
+  const facts = document.createElement("p");
+  facts.textContent = `${job.detail} · trace ${job.trace_id || "none"}`;
+  const attempts = document.createElement("table");
+  const head = attempts.createTHead().insertRow();
+  for (const name of ["provider", "model", "try", "outcome", "latency ms", "tokens in / out", "cost USD"]) {
+    head.appendChild(document.createElement("th")).textContent = name;
+  }
+  const rows = attempts.createTBody();
+  for (const a of job.attempts) {
+    const row = rows.insertRow();
+    cell(row, a.provider + (a.lane === "batch" ? " (batch)" : ""));
+    cell(row, a.model);
+    cell(row, String(a.attempt), true);
+    cell(row, a.outcome + (a.error_type ? ` (${a.error_type})` : ""));
+    cell(row, fmt(a.latency_ms, 0), true);
+    cell(row, `${a.usage.input_tokens} / ${a.usage.output_tokens}`, true);
+    cell(row, fmt(a.usage.cost_usd, 6), true);
+  }
+  const timeline = document.createElement("table");
+  timeline.className = "timeline";
+  for (const e of job.timeline) {
+    const row = timeline.insertRow();
+    cell(row, new Date(e.at).toLocaleTimeString());
+    cell(row, e.event);
+  }
+  const lineage = document.createElement("p");
+  lineage.className = "muted";
+  lineage.textContent = `records: ${job.lineage.join(" → ")}`;
+  box.replaceChildren(title, facts, attempts, lineage, timeline);
+}
+
+function searchJobs() {
+  const form = document.getElementById("job-search");
+  const input = form.elements.namedItem("job");
+  const find = (id) => showJob(id).catch((error) => showError(String(error)));
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const id = input.value.trim();
+    if (!id) return;
+    history.replaceState(null, "", `?job=${encodeURIComponent(id)}`);
+    find(id);
+  });
+  const asked = new URLSearchParams(window.location.search).get("job");
+  if (asked) { input.value = asked; find(asked); }
 }
 
 async function refresh() {
@@ -259,8 +364,8 @@ async function refresh() {
     const series = statistics.per_minute;
     drawChart("chart-success", series, (m) => (m.success_rate === null ? null : m.success_rate * 100));
     drawChart("chart-latency", series, (m) => m.latency_ms.p95);
-    drawChart("chart-throughput", series, (m) => m.calls);
-    drawChart("chart-cost", series, (m) => m.cost_usd);
+    drawChart("chart-throughput", series, (m) => m.calls, { counts: true });
+    drawChart("chart-cost", series, (m) => m.cost_usd, { counts: true });
     document.getElementById("updated").textContent = `updated ${new Date().toLocaleTimeString()}`;
     document.body.dataset.ready = "true";
   } catch (error) {
@@ -268,5 +373,6 @@ async function refresh() {
   }
 }
 
+searchJobs();
 refresh();
 setInterval(refresh, REFRESH_MS);
