@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: install
-	$(BIN)/llm-streams up
+	$(BIN)/llm-streams up $(if $(TRACES),--traces)
 
 lint: install
 	$(BIN)/ruff check .

@@ -1,26 +1,29 @@
 """End-to-end throughput on a real broker against the ideal and a hand-written baseline.
 
     .venv/bin/python -m bench.throughput [--latency-ms 0 50 200] [--concurrency 16 64 256]
-                                         [--jobs N]
+                                         [--jobs N] [--tracing]
 
 For each provider latency L and worker concurrency C, the same N jobs go through
 (1) the pipeline (the Faust worker in this process) and (2) a minimal aiokafka consume →
 httpx call → produce loop at the same concurrency, against the same broker and simulator (its
 own process). Reports jobs/s, the ratio to the ideal (C / L; at L = 0 there is no ideal but
 the CPU), the ratio to the baseline, produced→consumed latency p50/p99, CPU seconds per 1,000
-jobs and peak RSS.
+jobs and peak RSS. ``--tracing`` runs the pipeline a second time with traces and metrics
+exported over OTLP/HTTP (to a receiver in its own process that keeps nothing) and reports
+the ratio of the two.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +39,8 @@ from streams.kafka.admin import ensure_topic, partitions_when_created
 from streams.models import RawJob
 from streams.providers.base import EnrichRequest
 from streams.providers.openai import OpenAIProvider
+from streams.telemetry.sdk import from_env as telemetry_from_env
+from streams.telemetry.spans import Telemetry
 from streams.worker import use_uvloop
 
 
@@ -121,8 +126,12 @@ async def _measure(run: Callable[[], Awaitable[None]]) -> dict[str, float]:
     }
 
 
-async def pipeline(settings: Settings, jobs: int) -> dict[str, Any]:
-    app = create_app(settings)
+async def pipeline(settings: Settings, jobs: int, *, otlp: str | None = None) -> dict[str, Any]:
+    """The worker in this process; with ``otlp``, exporting its spans and metrics there."""
+    telemetry = Telemetry.OFF
+    if otlp is not None:
+        telemetry = telemetry_from_env({"OTEL_EXPORTER_OTLP_ENDPOINT": otlp}, install=False)
+    app = create_app(settings, telemetry=telemetry)
     bootstrap = settings.kafka_bootstrap_servers
 
     async def run() -> None:
@@ -204,6 +213,24 @@ async def baseline(settings: Settings, jobs: int, concurrency: int) -> dict[str,
     return figures | {"latencies": latencies, "steady": steady}
 
 
+@contextlib.contextmanager
+def otlp_sink(wanted: bool) -> Iterator[str | None]:
+    """An OTLP/HTTP receiver in its own process (its CPU is not the worker's); None if not
+    ``wanted``."""
+    if not wanted:
+        yield None
+        return
+    sink = subprocess.Popen(
+        [sys.executable, "-m", "devstack.otlp"], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert sink.stdout is not None
+        yield sink.stdout.readline().strip()
+    finally:
+        sink.terminate()
+        sink.wait()
+
+
 def _row(name: str, figures: dict[str, Any], jobs: int) -> dict[str, Any]:
     latencies = figures["latencies"]
     return {
@@ -222,22 +249,24 @@ def main() -> None:
     parser.add_argument("--latency-ms", type=float, nargs="+", default=[0, 50, 200])
     parser.add_argument("--concurrency", type=int, nargs="+", default=[16, 64, 256])
     parser.add_argument("--jobs", type=int, default=3000, help="jobs per run")
+    parser.add_argument(
+        "--tracing", action="store_true", help="also the pipeline exporting traces and metrics"
+    )
     args = parser.parse_args()
     use_uvloop()  # the worker's event loop, for both (the baseline's author would use it too)
     rows = []
-    with broker() as bootstrap, simulator() as sim:
+    with broker() as bootstrap, simulator() as sim, otlp_sink(args.tracing) as otlp:
         for latency in args.latency_ms:
             sim.set_faults("openai", latency_ms=latency)
             for concurrency in args.concurrency:
                 ideal = concurrency / (latency / 1000) if latency else None
                 jobs = args.jobs
-                settings = settings_for(
-                    bootstrap,
-                    sim,
-                    llm_provider_chain=["openai"],
-                    llm_worker_concurrency=concurrency,
-                    llm_provider_limits={"openai": {"concurrency": max(64, concurrency)}},
-                )
+                overrides = {
+                    "llm_provider_chain": ["openai"],
+                    "llm_worker_concurrency": concurrency,
+                    "llm_provider_limits": {"openai": {"concurrency": max(64, concurrency)}},
+                }
+                settings = settings_for(bootstrap, sim, **overrides)
                 ours = _row("pipeline", asyncio.run(pipeline(settings, jobs)), jobs)
                 theirs = _row("baseline", asyncio.run(baseline(settings, jobs, concurrency)), jobs)
                 for row in (ours, theirs):
@@ -249,8 +278,23 @@ def main() -> None:
                     ours["steady_jobs_per_s"] / theirs["steady_jobs_per_s"], 3
                 )
                 rows += [ours, theirs]
-                print(json.dumps(ours), flush=True)
-                print(json.dumps(theirs), flush=True)
+                if otlp is not None:
+                    settings = settings.model_copy(
+                        update={"llm_app_id": f"{settings.llm_app_id}-otel"}
+                    )
+                    traced = _row(
+                        "pipeline+otlp", asyncio.run(pipeline(settings, jobs, otlp=otlp)), jobs
+                    )
+                    traced |= {"latency_ms": latency, "concurrency": concurrency, "jobs": jobs}
+                    traced["ratio_to_untraced"] = round(
+                        traced["steady_jobs_per_s"] / ours["steady_jobs_per_s"], 3
+                    )
+                    traced["cpu_ratio_to_untraced"] = round(
+                        traced["cpu_s_per_1000"] / ours["cpu_s_per_1000"], 3
+                    )
+                    rows.append(traced)
+                for row in rows[-3 if otlp else -2 :]:
+                    print(json.dumps(row), flush=True)
     print(json.dumps(rows, indent=1))
 
 

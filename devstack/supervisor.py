@@ -23,10 +23,20 @@ import httpx
 from devstack.broker import LocalKafka
 from devstack.broker.launcher import die_with_parent, port_is_free
 from devstack.console import show_status
+from devstack.traces import (
+    JAEGER_VERSION,
+    OTLP_HTTP,
+    OTLP_HTTP_PORT,
+    UI,
+    ensure_jaeger,
+    jaeger_binary,
+    start_jaeger,
+)
 from llm_sim import DEFAULT_API_KEY
 from streams.config.settings import load_settings
 from streams.errors import StreamsError
 from streams.registry import SPECS
+from streams.telemetry.sdk import signal_exporters
 
 LOG_TAIL_LINES = 30
 # Children in sessions of their own: Ctrl-C reaches only `up`, which stops the worker first
@@ -106,11 +116,37 @@ def _start_worker(env: dict[str, str], *, logs: Path, verbose: bool) -> subproce
         return subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, **CHILD)
 
 
+def trace_destination(
+    env: dict[str, str], *, wanted: bool, logs: Path
+) -> subprocess.Popen[bytes] | None:
+    """Where the worker's traces go, said; with ``wanted`` and nowhere set, a local Jaeger
+    (returned, to be stopped with the stack)."""
+    if signal_exporters("traces", env):
+        where = env.get("OTEL_EXPORTER_OTLP_ENDPOINT") or env.get("OTEL_TRACES_EXPORTER")
+        _say(f"traces: to {where} (OTEL_* from the environment)")
+        return None
+    if not wanted:
+        _say("traces: off (--traces starts a local Jaeger; or set OTEL_EXPORTER_OTLP_ENDPOINT)")
+        return None
+    if not port_is_free(OTLP_HTTP_PORT):
+        env["OTEL_EXPORTER_OTLP_ENDPOINT"] = OTLP_HTTP
+        _say(f"traces: to the OTLP receiver already listening at {OTLP_HTTP}")
+        return None
+    log = (logs / "jaeger.log").open("ab")
+    if not jaeger_binary().exists():
+        _say(f"traces: building Jaeger {JAEGER_VERSION} from the Go module proxy (once; minutes)")
+    jaeger = start_jaeger(ensure_jaeger(log), log, **CHILD)
+    env["OTEL_EXPORTER_OTLP_ENDPOINT"] = OTLP_HTTP
+    _say(f"traces: {UI}/search?service=llm-provider-streams (Jaeger's log: {log.name})")
+    return jaeger
+
+
 def _instructions(web: str, admin_note: str) -> None:
     _say(f"dashboard:      {web}/   ({admin_note})")
     _say(f"JSON API:       {web}/docs, {web}/openapi.json, {web}/metrics")
     _say("publish jobs:   .venv/bin/llm-streams produce examples/jobs.jsonl")
     _say("watch results:  .venv/bin/llm-streams tail --limit 20")
+    _say("one job:        .venv/bin/llm-streams job ex-001   (or the dashboard's search box)")
     _say("dead letters:   .venv/bin/llm-streams tail --topic jobs.dead-letter --from-beginning")
     _say("Ctrl-C stops everything.")
 
@@ -126,7 +162,7 @@ def _ended(worker: subprocess.Popen[bytes], *, stopping: bool, logs: Path, verbo
     return worker.returncode or 1
 
 
-def run_stack(*, data_dir: Path, verbose: bool = False) -> int:
+def run_stack(*, data_dir: Path, verbose: bool = False, traces: bool = False) -> int:
     settings = load_settings()  # fail fast, before anything starts
     env = dict(os.environ)
     logs = data_dir / "logs"
@@ -168,6 +204,8 @@ def run_stack(*, data_dir: Path, verbose: bool = False) -> int:
         if real:
             _say(f"real endpoints for {', '.join(real)} (keys found in the environment)")
 
+        if (jaeger := trace_destination(env, wanted=traces, logs=logs)) is not None:
+            children.append(jaeger)
         admin_note = _admin_token(env, data_dir)
         if not verbose:
             _say(f"starting the worker; full logs in {logs}/ (--verbose shows them here)")

@@ -498,14 +498,20 @@ def batches(provider: ProviderName | None) -> None:
 @click.option(
     "--verbose", is_flag=True, help="The worker's log on the terminal, not a status block."
 )
-def up(data_dir: Path, verbose: bool) -> None:
+@click.option(
+    "--traces",
+    is_flag=True,
+    help="Also a local Jaeger (built once with Go) receiving the worker's traces, unless "
+    "OTEL_* already sends them somewhere.",
+)
+def up(data_dir: Path, verbose: bool, traces: bool) -> None:
     """The main job: a local broker (unless KAFKA_BOOTSTRAP_SERVERS is set), the simulator
     for every provider without a real key, and a worker; Ctrl-C stops them all. The terminal
     shows a live status block; the logs go to DATA_DIR/logs/."""
     from devstack.supervisor import run_stack
 
     try:
-        sys.exit(run_stack(data_dir=data_dir, verbose=verbose))
+        sys.exit(run_stack(data_dir=data_dir, verbose=verbose, traces=traces))
     except StreamsError as exc:
         raise click.ClickException(str(exc)) from None
 

@@ -199,6 +199,7 @@ class Attempt(Message):
     estimate: Usage | None = Field(
         default=None, exclude=True, description="a cut-off call's assumed usage and cost"
     )
+    ended_at: datetime = Field(default_factory=utcnow, exclude=True)  # made as the call ends
 
 
 class EnrichedJob(Message):
@@ -279,7 +280,7 @@ class ProviderCall(Message):
     price_version: str
     error_type: str | None = None
     error_message: str | None = Field(default=None, max_length=500)
-    at: datetime = Field(default_factory=utcnow)
+    at: datetime = Field(default_factory=utcnow, description="when the call ended")
     lane: Literal["live", "batch"] = "live"
     batch_id: str | None = Field(default=None, description="the vendor's, for a batch-lane call")
     usage_estimated: bool = Field(
@@ -305,6 +306,7 @@ class ProviderCall(Message):
             error_message=attempt.error.message[:500] if attempt.error else None,
             lane="live" if attempt.batch_id is None else "batch",
             batch_id=attempt.batch_id,
+            at=attempt.ended_at,
         )
 
 

@@ -14,9 +14,9 @@ from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient
 
 from devstack.harness import SimulatorThread, worker_process
+from devstack.otlp import OtlpReceiver
 from tests.conftest import ROOT
 from tests.kafka_helpers import produce
-from tests.telemetry.otlp_receiver import OtlpReceiver
 
 pytestmark = pytest.mark.slow
 

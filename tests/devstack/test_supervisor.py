@@ -42,6 +42,7 @@ def test_up_enriches_with_the_simulator_and_stops_on_ctrl_c(
             time.sleep(0.3)
         text = log.read_text()
         assert "simulating openai, deepseek" in text
+        assert "traces: off (--traces starts a local Jaeger" in text
         assert f"using the broker at {worker_env['KAFKA_BOOTSTRAP_SERVERS']}" in text
 
         produce = subprocess.run(

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from devstack.harness import SimulatorThread, worker_process
+from devstack.otlp import OtlpReceiver
 from tests.kafka_helpers import consume, job_record, produce
-from tests.telemetry.otlp_receiver import OtlpReceiver
 
 pytestmark = pytest.mark.slow
 

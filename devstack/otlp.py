@@ -1,4 +1,6 @@
-"""A receiver of OTLP over HTTP/protobuf on loopback, for tests of what a worker exports."""
+"""A receiver of OTLP over HTTP/protobuf on loopback: what a worker exports, for tests to
+read (``OtlpReceiver``) and for benchmarks to send to (``python -m devstack.otlp``, which
+keeps nothing and prints its endpoint)."""
 
 from __future__ import annotations
 
@@ -17,7 +19,8 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 
 
 class OtlpReceiver:
-    def __init__(self) -> None:
+    def __init__(self, *, keep: bool = True) -> None:
+        self.keep = keep
         self.bodies: list[tuple[str, bytes]] = []  # (path, body) in arrival order
         self._lock = threading.Lock()
 
@@ -92,8 +95,9 @@ class OtlpReceiver:
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                with receiver._lock:
-                    receiver.bodies.append((self.path, body))
+                if receiver.keep:
+                    with receiver._lock:
+                        receiver.bodies.append((self.path, body))
                 self.send_response(200)
                 self.send_header("Content-Type", "application/x-protobuf")
                 self.send_header("Content-Length", "0")
@@ -121,3 +125,13 @@ def _value(value: AnyValue) -> Any:
     if kind == "array_value":
         return [_value(v) for v in value.array_value.values]
     return getattr(value, kind) if kind else None
+
+
+def main() -> None:
+    with OtlpReceiver(keep=False).running() as receiver:
+        print(receiver.endpoint, flush=True)
+        threading.Event().wait()
+
+
+if __name__ == "__main__":
+    main()
