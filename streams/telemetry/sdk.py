@@ -48,10 +48,12 @@ def signal_exporters(signal: str, environ: Mapping[str, str] = os.environ) -> li
     return [name for name in names if name != "none"]
 
 
-def from_env(environ: Mapping[str, str] = os.environ, *, install: bool = True) -> Telemetry:
-    """Telemetry as the variables ask for (``Telemetry.OFF`` when they ask for none). With
-    ``install`` the providers are also made the process's global ones, so libraries and
-    ``JobsClient`` in the same process trace into them."""
+def from_env(*, install: bool = True) -> Telemetry:
+    """Telemetry as this process's variables ask for (``Telemetry.OFF`` when they ask for
+    none); the exporters read theirs from the environment too. With ``install`` the
+    providers are also made the process's global ones, so libraries and ``JobsClient`` in
+    the same process trace into them."""
+    environ = os.environ
     span_exporters = [_span_exporter(n, environ) for n in signal_exporters("traces", environ)]
     metric_exporters = [_metric_exporter(n, environ) for n in signal_exporters("metrics", environ)]
     if not span_exporters and not metric_exporters:
