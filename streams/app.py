@@ -268,6 +268,7 @@ def job_lookup(settings: Settings, *, look_back_s: float = DEFAULT_LOOK_BACK_S) 
     kafka = settings.kafka()
     return JobLookup(
         bootstrap_servers=kafka.bootstrap_servers,
+        window=settings.llm_worker_concurrency,
         look_back_s=look_back_s,
         topics=JobTopics(
             raw=kafka.raw,

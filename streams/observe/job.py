@@ -5,7 +5,8 @@ so its records sit in one partition of each, the one Kafka's default partitioner
 the key. Those partitions are read from ``look_back_s`` ago to their ends: the raw record(s)
 (a replay adds one), its provider calls, its outcome(s). Where it is now follows from the
 newest raw record: the outcome that names it as its source; else the batch lane holding it;
-else calls made since it came (in flight); else it is waiting for a worker.
+else, from the workers' committed offset of its partition, in flight (within the records a
+worker takes at once) or waiting.
 """
 
 from __future__ import annotations
@@ -81,10 +82,12 @@ class JobLookup:
         *,
         bootstrap_servers: str,
         topics: JobTopics,
+        window: int,
         look_back_s: float = DEFAULT_LOOK_BACK_S,
     ) -> None:
         self.bootstrap_servers = bootstrap_servers
         self.topics = topics
+        self.window = window  # records a worker works on at once (LLM_WORKER_CONCURRENCY)
         self.look_back_s = look_back_s
 
     async def find(self, job_id: str) -> JobReport | None:
@@ -99,7 +102,7 @@ class JobLookup:
         newest = raw[-1] if raw else None
         state, detail = story.outcome(newest)
         if state is None and newest is not None:
-            state, detail = await self._not_ended(newest, story)
+            state, detail = await self._not_ended(newest)
         assert state is not None
         return story.report(state, detail)
 
@@ -116,23 +119,33 @@ class JobLookup:
             records = await read_up_to(consumer, await consumer.end_offsets([tp]))
         return [r for r in records if r.key == key.encode()]
 
-    async def _not_ended(self, record: Any, story: _Story) -> tuple[State, str]:
+    async def _not_ended(self, record: Any) -> tuple[State, str]:
         if await partitions_of(self.bootstrap_servers, self.topics.batch):  # a lane ever ran
             lane = await recover(self.bootstrap_servers, self.topics.batch, record.partition)
             if (where := _in_lane(lane, _source(record))) is not None:
                 return "batch_lane", where
-        since = datetime.fromtimestamp(record.timestamp / 1000, UTC)
-        if any(call.at >= since for call in story.attempts):
-            return "in_flight", "a worker is calling providers for it"
-        behind = record.offset - await self._committed(record)
-        return "waiting", f"{behind} records of its partition before it are not yet done"
+        committed, group_state = await self._group(record)
+        ahead = record.offset - committed
+        if group_state in ("Empty", "Dead"):
+            return "waiting", f"no worker of group {self.topics.group_id} is running"
+        # A worker takes the records after its partition's last commit, up to its window:
+        # within the window the job is taken (or finished, and its outcome on its way).
+        if ahead < self.window:
+            return "in_flight", f"taken: {ahead} records of its partition before it not done"
+        return "waiting", f"{ahead} records of its partition before it are not yet done"
 
-    async def _committed(self, record: Any) -> int:
+    async def _group(self, record: Any) -> tuple[int, str]:
+        """The workers' committed offset of the record's partition, and their group's state
+        (Kafka's: Stable, PreparingRebalance, Empty, ...)."""
         tp = TopicPartition(record.topic, record.partition)
+        group_id = self.topics.group_id
         async with admin(self.bootstrap_servers) as client:
-            offsets = await client.list_consumer_group_offsets(self.topics.group_id)
+            offsets = await client.list_consumer_group_offsets(group_id)
+            (described,) = await client.describe_consumer_groups([group_id])
         committed = offsets.get(tp)
-        return 0 if committed is None or committed.offset < 0 else int(committed.offset)
+        # DescribeGroups: (error code, group id, state, protocol type, protocol, members, ...)
+        state = str(described.groups[0][2])
+        return 0 if committed is None or committed.offset < 0 else int(committed.offset), state
 
 
 class _Story:

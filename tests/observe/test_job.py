@@ -14,7 +14,7 @@ from streams.config.settings import Settings
 from streams.kafka.admin import ensure_topic
 from streams.observe.job import key_partition
 from tests.conftest import run_cli
-from tests.kafka_helpers import consume, job_record, produce
+from tests.kafka_helpers import consume, job_record, produce, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -37,6 +37,13 @@ async def test_a_jobs_page_tells_where_it_ended_and_how(
         await consume(bootstrap, settings.llm_topic_dead_letter, count=1)
         page = (await web.get("/jobs/fell-back")).json()
         unknown = await web.get("/jobs/never-sent")
+        # openai's circuit is open by now: deepseek takes the job, and takes its time
+        sim.set_faults("deepseek", latency_ms=3000, match="Job slow:")
+        calls = sim.requests().get("deepseek", 0)
+        await produce(bootstrap, raw, [job_record("slow")])
+        await wait_for(lambda: _more(sim, calls))
+        slow = (await web.get("/jobs/slow")).json()
+        await consume(bootstrap, settings.llm_topic_enriched, count=2)
     assert page["state"] == "enriched", page
     assert page["trace_id"] == TRACE, "tracing is off here: the producer's context passes on"
     assert [(a["provider"], a["outcome"]) for a in page["attempts"]] == [
@@ -52,6 +59,7 @@ async def test_a_jobs_page_tells_where_it_ended_and_how(
     assert events[0] == f"published to {source}"
     assert events[-1].startswith("enriched by deepseek")
     assert page["result"]["enrichment"]["summary"]
+    assert slow["state"] == "in_flight", slow
     assert unknown.status_code == 404
     assert "never-sent" in unknown.json()["error"]["message"]
 
@@ -75,5 +83,9 @@ async def test_a_job_no_worker_has_taken_is_waiting_behind_the_ones_before_it(
     report = await job_lookup(settings).find("third")
     assert report is not None
     assert report.state == "waiting"
-    assert report.detail.startswith("2 records")
+    assert report.detail == f"no worker of group {settings.llm_app_id} is running"
     assert report.lineage == [f"{raw}/{partition}/2"]
+
+
+async def _more(sim: SimulatorThread, than: int) -> bool:
+    return sim.requests().get("deepseek", 0) > than
