@@ -30,10 +30,11 @@ _W3C = TraceContextTextMapPropagator()
 
 
 def trace_of(headers: Any) -> dict[str, str]:
-    """The trace context among a record's headers (a list of pairs, or a dict)."""
+    """The trace context among a record's headers (a list of pairs, or a dict) or an HTTP
+    request's."""
     pairs = headers.items() if isinstance(headers, Mapping) else headers or ()
     return {
-        key: bytes(value).decode("latin-1")
+        key: value if isinstance(value, str) else bytes(value).decode("latin-1")
         for key, value in pairs
         if key in TRACE_HEADERS and value is not None
     }

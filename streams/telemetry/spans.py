@@ -73,10 +73,6 @@ class Telemetry:
     def consumed(self, message: Any, *, group: str) -> JobSpan:
         """The ``process`` span of a Faust record, in the trace its headers name (a new
         one when they name none)."""
-        headers = trace_of(message.headers)
-        if self._tracer is None:
-            return JobSpan(None, headers, tracer=None)
-        key = message.key
         attributes: Attributes = {
             "messaging.system": "kafka",
             "messaging.operation.name": "process",
@@ -86,15 +82,26 @@ class Telemetry:
             "messaging.consumer.group.name": group,
             "messaging.kafka.offset": message.offset,
         }
-        if key is not None:
-            attributes["messaging.kafka.message.key"] = bytes(key).decode("utf-8", "replace")
+        if message.key is not None:
+            key = bytes(message.key).decode("utf-8", "replace")
+            attributes["messaging.kafka.message.key"] = key
+        name = f"process {message.topic}"
+        return self._job_span(name, SpanKind.CONSUMER, message.headers, attributes)
+
+    def requested(self, headers: Any, *, method: str, route: str) -> JobSpan:
+        """The SERVER span of a request to the web view (``/process``), in the trace its
+        ``traceparent`` header names."""
+        attributes: Attributes = {"http.request.method": method, "http.route": route}
+        return self._job_span(f"{method} {route}", SpanKind.SERVER, headers, attributes)
+
+    def _job_span(self, name: str, kind: SpanKind, headers: Any, attributes: Attributes) -> JobSpan:
+        trace_headers = trace_of(headers)
+        if self._tracer is None:
+            return JobSpan(None, trace_headers, tracer=None)
         span = self._tracer.start_span(
-            f"process {message.topic}",
-            context=context_of(headers),
-            kind=SpanKind.CONSUMER,
-            attributes=attributes,
+            name, context=context_of(trace_headers), kind=kind, attributes=attributes
         )
-        return JobSpan(span, headers, tracer=self._tracer)
+        return JobSpan(span, trace_headers, tracer=self._tracer)
 
     def resumed(self, trace_headers: Mapping[str, str]) -> contextlib.AbstractContextManager[None]:
         """Spans made inside are the job's (its ticket's ``trace``)."""

@@ -345,7 +345,8 @@ class Handlers:
     # --- synchronous processing ----------------------------------------------------------------
 
     async def process(self, call: Call) -> Reply:
-        result = await self._process_one(call.body)
+        span = self.lanes.telemetry.requested(call.request.headers, method="POST", route="/process")
+        result = await span.around(self._process_one(call.body))
         status = 200 if result.ok else 422 if result.caller_error else 502
         return Reply(body=result, status=status)
 
@@ -353,7 +354,12 @@ class Handlers:
         items = call.body.items
         if len(items) > self.config.process_batch_max:
             raise Problem(422, f"items: at most {self.config.process_batch_max} per batch", "items")
-        return b.BatchResult(results=await asyncio.gather(*map(self._process_one, items)))
+        telemetry = self.lanes.telemetry
+        span = telemetry.requested(call.request.headers, method="POST", route="/process/batch")
+        return b.BatchResult(results=await span.around(self._process_all(items)))
+
+    async def _process_all(self, items: list[b.ProcessRequest]) -> list[b.ProcessResult]:
+        return await asyncio.gather(*map(self._process_one, items))
 
     async def _process_one(self, item: b.ProcessRequest) -> b.ProcessResult:
         """The job through the same path as a Kafka record (repost cache, router, audit

@@ -8,6 +8,7 @@ import contextlib
 import json
 from typing import Any
 
+import httpx
 import pytest
 from opentelemetry import trace
 from opentelemetry.sdk.metrics import MeterProvider
@@ -175,3 +176,25 @@ async def test_the_client_publishes_in_the_callers_trace_and_reads_results_in_th
     assert f"{current.trace_id:032x}" == PRODUCER_TRACE, "the reader is in the job's trace"
     (process,) = [s for s in recorded.of_trace(PRODUCER_TRACE) if s.kind == SpanKind.CONSUMER]
     assert _parent(process) == PRODUCER_SPAN
+
+
+async def test_a_process_request_is_traced_in_the_callers_trace(
+    settings: Settings, sim: SimulatorThread
+) -> None:
+    recorded = Recorded()
+    app = create_app(settings, telemetry=recorded.telemetry)
+    traceparent = f"00-{PRODUCER_TRACE}-{PRODUCER_SPAN}-01"
+    async with app.running(), httpx.AsyncClient(timeout=30) as web:
+        answer = await web.post(
+            f"http://127.0.0.1:{settings.llm_service_port}/process",
+            json={"prompt": "Senior Go developer"},
+            headers={"traceparent": traceparent},
+        )
+    assert answer.status_code == 200, answer.text
+    spans = recorded.of_trace(PRODUCER_TRACE)
+    (server,) = [s for s in spans if s.kind == SpanKind.SERVER]
+    assert server.name == "POST /process"
+    assert _parent(server) == PRODUCER_SPAN
+    assert _attributes(server)["llm_streams.outcome"] == "enriched"
+    (call,) = [s for s in spans if s.kind == SpanKind.CLIENT]
+    assert _parent(call) == _id(server)
