@@ -1,16 +1,17 @@
 """End-to-end throughput on a real broker against the ideal and a hand-written baseline.
 
     .venv/bin/python -m bench.throughput [--latency-ms 0 50 200] [--concurrency 16 64 256]
-                                         [--jobs N] [--tracing]
+                                         [--jobs N] [--tracing] [--schema-registry]
 
 For each provider latency L and worker concurrency C, the same N jobs go through
 (1) the pipeline (the Faust worker in this process) and (2) a minimal aiokafka consume →
 httpx call → produce loop at the same concurrency, against the same broker and simulator (its
 own process). Reports jobs/s, the ratio to the ideal (C / L; at L = 0 there is no ideal but
 the CPU), the ratio to the baseline, produced→consumed latency p50/p99, CPU seconds per 1,000
-jobs and peak RSS. ``--tracing`` runs the pipeline a second time with traces and metrics
-exported over OTLP/HTTP (to a receiver in its own process that keeps nothing) and reports
-the ratio of the two.
+jobs and peak RSS. ``--tracing`` runs the pipeline again with traces and metrics exported
+over OTLP/HTTP (to a receiver in its own process that keeps nothing), ``--schema-registry``
+with every record framed for a Schema Registry (Apicurio, in its own process); each reports
+its ratio to the plain run.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from httpx_aiohttp import AiohttpTransport
 
 from bench.common import broker, job_line, percentile, settings_for, simulator
+from devstack.registry import LocalRegistry
 from streams.app import create_app
 from streams.config.settings import Settings
 from streams.kafka.admin import ensure_topic, partitions_when_created
@@ -41,7 +43,6 @@ from streams.models import RawJob
 from streams.providers.base import EnrichRequest
 from streams.providers.openai import OpenAIProvider
 from streams.telemetry.sdk import from_env as telemetry_from_env
-from streams.telemetry.spans import Telemetry
 from streams.worker import use_uvloop
 
 
@@ -127,18 +128,9 @@ async def _measure(run: Callable[[], Awaitable[None]]) -> dict[str, float]:
     }
 
 
-async def pipeline(settings: Settings, jobs: int, *, otlp: str | None = None) -> dict[str, Any]:
-    """The worker in this process; with ``otlp``, exporting its spans and metrics there."""
-    telemetry = Telemetry.OFF
-    if otlp is not None:
-        # Read by the SDK's exporters when they are made, and by nobody after (the producer
-        # process, which the figures leave out, sends untraced).
-        os.environ["OTEL_EXPORTER_OTLP_ENDPOINT"] = otlp
-        try:
-            telemetry = telemetry_from_env(install=False)
-        finally:
-            del os.environ["OTEL_EXPORTER_OTLP_ENDPOINT"]
-    app = create_app(settings, telemetry=telemetry)
+async def pipeline(settings: Settings, jobs: int) -> dict[str, Any]:
+    """The worker in this process, as the environment configures it (OTEL_*, the registry)."""
+    app = create_app(settings, telemetry=telemetry_from_env(install=False))
     bootstrap = settings.kafka_bootstrap_servers
 
     async def run() -> None:
@@ -221,21 +213,39 @@ async def baseline(settings: Settings, jobs: int, concurrency: int) -> dict[str,
 
 
 @contextlib.contextmanager
-def otlp_sink(wanted: bool) -> Iterator[str | None]:
-    """An OTLP/HTTP receiver in its own process (its CPU is not the worker's); None if not
-    ``wanted``."""
-    if not wanted:
-        yield None
-        return
-    sink = subprocess.Popen(
-        [sys.executable, "-m", "devstack.otlp"], stdout=subprocess.PIPE, text=True
-    )
+def variants(*, tracing: bool, registry: bool) -> Iterator[dict[str, dict[str, str]]]:
+    """The pipeline's runs besides the plain one, by name: the variables each sets (for the
+    worker and the producer alike): traces and metrics exported over OTLP/HTTP to a receiver
+    in its own process; records framed for a Schema Registry (Apicurio, in its own)."""
+    with contextlib.ExitStack() as stack:
+        runs: dict[str, dict[str, str]] = {}
+        if tracing:
+            sink = subprocess.Popen(
+                [sys.executable, "-m", "devstack.otlp"], stdout=subprocess.PIPE, text=True
+            )
+            stack.callback(sink.wait)
+            stack.callback(sink.terminate)
+            assert sink.stdout is not None
+            runs["pipeline+otlp"] = {"OTEL_EXPORTER_OTLP_ENDPOINT": sink.stdout.readline().strip()}
+        if registry:
+            log = Path(tempfile.mkdtemp(prefix="bench-registry-")) / "registry.log"
+            url = stack.enter_context(LocalRegistry(log=log)).url
+            runs["pipeline+registry"] = {"LLM_SCHEMA_REGISTRY_URL": url}
+        yield runs
+
+
+@contextlib.contextmanager
+def environment(values: dict[str, str]) -> Iterator[None]:
+    before = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
     try:
-        assert sink.stdout is not None
-        yield sink.stdout.readline().strip()
+        yield
     finally:
-        sink.terminate()
-        sink.wait()
+        for name, value in before.items():
+            if value is None:
+                del os.environ[name]
+            else:
+                os.environ[name] = value
 
 
 def _row(name: str, figures: dict[str, Any], jobs: int) -> dict[str, Any]:
@@ -259,10 +269,17 @@ def main() -> None:
     parser.add_argument(
         "--tracing", action="store_true", help="also the pipeline exporting traces and metrics"
     )
+    parser.add_argument(
+        "--schema-registry", action="store_true", help="also the pipeline with framed records"
+    )
     args = parser.parse_args()
     use_uvloop()  # the worker's event loop, for both (the baseline's author would use it too)
     rows = []
-    with broker() as bootstrap, simulator() as sim, otlp_sink(args.tracing) as otlp:
+    with (
+        broker() as bootstrap,
+        simulator() as sim,
+        variants(tracing=args.tracing, registry=args.schema_registry) as others,
+    ):
         for latency in args.latency_ms:
             sim.set_faults("openai", latency_ms=latency)
             for concurrency in args.concurrency:
@@ -276,17 +293,17 @@ def main() -> None:
                 settings = settings_for(bootstrap, sim, **overrides)
                 ours = _row("pipeline", asyncio.run(pipeline(settings, jobs)), jobs)
                 run = [ours]
-                if otlp is not None:  # the same again, traced: topics of its own
-                    fresh = settings_for(bootstrap, sim, **overrides)
-                    figures = asyncio.run(pipeline(fresh, jobs, otlp=otlp))
-                    traced = _row("pipeline+otlp", figures, jobs)
-                    traced["ratio_to_untraced"] = round(
-                        traced["steady_jobs_per_s"] / ours["steady_jobs_per_s"], 3
+                for name, values in others.items():  # the same again: topics of its own
+                    with environment(values):
+                        fresh = settings_for(bootstrap, sim, **overrides)
+                        row = _row(name, asyncio.run(pipeline(fresh, jobs)), jobs)
+                    row["ratio_to_plain"] = round(
+                        row["steady_jobs_per_s"] / ours["steady_jobs_per_s"], 3
                     )
-                    traced["cpu_ratio_to_untraced"] = round(
-                        traced["cpu_s_per_1000"] / ours["cpu_s_per_1000"], 3
+                    row["cpu_ratio_to_plain"] = round(
+                        row["cpu_s_per_1000"] / ours["cpu_s_per_1000"], 3
                     )
-                    run.append(traced)
+                    run.append(row)
                 theirs = _row("baseline", asyncio.run(baseline(settings, jobs, concurrency)), jobs)
                 run.append(theirs)
                 for row in run:

@@ -23,6 +23,7 @@ import httpx
 from devstack.broker import LocalKafka
 from devstack.broker.launcher import die_with_parent, port_is_free
 from devstack.console import show_status
+from devstack.registry import LocalRegistry
 from devstack.traces import (
     JAEGER_VERSION,
     OTLP_HTTP,
@@ -141,6 +142,21 @@ def trace_destination(
     return jaeger
 
 
+def _schema_registry(env: dict[str, str], *, wanted: bool, logs: Path) -> LocalRegistry | None:
+    """The registry of LLM_SCHEMA_REGISTRY_URL, said; else, if ``wanted``, a local one
+    (returned, to be stopped with the stack)."""
+    if env.get("LLM_SCHEMA_REGISTRY_URL"):
+        _say(f"using the Schema Registry at {env['LLM_SCHEMA_REGISTRY_URL']}")
+        return None
+    if not wanted:
+        return None
+    registry = LocalRegistry(log=logs / "registry.log")
+    _say("starting a Schema Registry (Apicurio; first run: Maven fetches it)...")
+    env["LLM_SCHEMA_REGISTRY_URL"] = registry.start()
+    _say(f"Schema Registry ready at {env['LLM_SCHEMA_REGISTRY_URL']}")
+    return registry
+
+
 def _instructions(web: str, admin_note: str) -> None:
     _say(f"dashboard:      {web}/   ({admin_note})")
     _say(f"JSON API:       {web}/docs, {web}/openapi.json, {web}/metrics")
@@ -162,12 +178,15 @@ def _ended(worker: subprocess.Popen[bytes], *, stopping: bool, logs: Path, verbo
     return worker.returncode or 1
 
 
-def run_stack(*, data_dir: Path, verbose: bool = False, traces: bool = False) -> int:
+def run_stack(
+    *, data_dir: Path, verbose: bool = False, traces: bool = False, schema_registry: bool = False
+) -> int:
     settings = load_settings()  # fail fast, before anything starts
     env = dict(os.environ)
     logs = data_dir / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     kafka: LocalKafka | None = None
+    registry: LocalRegistry | None = None
     children: list[subprocess.Popen[bytes]] = []
     stopping = False
 
@@ -188,6 +207,8 @@ def run_stack(*, data_dir: Path, verbose: bool = False, traces: bool = False) ->
             _say(f"the broker's log: {kafka.output_path}")
         else:
             _say(f"using the broker at {env['KAFKA_BOOTSTRAP_SERVERS']}")
+
+        registry = _schema_registry(env, wanted=schema_registry, logs=logs)
 
         simulated = [p for p in settings.llm_provider_chain if not is_real(p, env)]
         if simulated:
@@ -231,6 +252,8 @@ def run_stack(*, data_dir: Path, verbose: bool = False, traces: bool = False) ->
                 child.wait(60)
             except subprocess.TimeoutExpired:
                 child.kill()
+        if registry is not None:
+            registry.stop()
         if kafka is not None:
             kafka.stop()
         _say("stopped")

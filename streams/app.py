@@ -18,6 +18,7 @@ from streams.control.follower import ControlFollower, ControlState
 from streams.kafka import backoff
 from streams.kafka.outage import OutageLog, broker_reachable
 from streams.kafka.readers import Supervisor
+from streams.kafka.schema_registry import Framing, Registry, topic_contracts
 from streams.kafka.topics import Topics
 from streams.models import MAX_DEADLINE_MS
 from streams.observe.aggregate import Aggregator
@@ -34,6 +35,7 @@ from streams.pipeline.lane.finish import LaneFinisher
 from streams.pipeline.once import PublishedBefore
 from streams.pipeline.outcome import Outcomes
 from streams.pipeline.ticket import Intake
+from streams.pipeline.unframe import RawValues
 from streams.providers.batch import batch_apis
 from streams.providers.batch.base import BatchAPI
 from streams.providers.build import build_providers
@@ -181,12 +183,14 @@ def _lanes(
     telemetry: Telemetry,
 ) -> Lanes:
     """The ticket office, the live and batch lanes, and the one sink they finish through."""
+    framing, raw_values = _registered(settings)
     outcomes = Outcomes(
         topics=topics,
         price_version=settings.llm_price_version,
         cache=cache,
         remember=remember,
         telemetry=telemetry,
+        framing=framing,
     )
     live = Enricher(router=router, outcomes=outcomes, cache=cache)
     batch_config = settings.batch()
@@ -213,7 +217,21 @@ def _lanes(
         outcomes=outcomes,
         telemetry=telemetry,
         group=settings.llm_app_id,  # Faust's group is the app's id
+        raw_values=raw_values,
     )
+
+
+def _registered(settings: Settings) -> tuple[Framing, RawValues]:
+    """With a Schema Registry: each data topic's schema registered (or the start refused),
+    the framing of the records this worker writes, and the check of framed raw records."""
+    config = settings.schema_registry()
+    if config is None:
+        return Framing.OFF, RawValues()
+    raw = settings.kafka().raw
+    registry = Registry(config)
+    framing = registry.register(topic_contracts(settings.kafka()))
+    log.info("schemas registered at %s: %s", registry.url, framing.ids)
+    return framing, RawValues(registry=registry, own_id=framing.ids[raw])
 
 
 def _stats_path(settings: Settings, router: Router) -> tuple[Aggregator, SpendFollower]:

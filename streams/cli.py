@@ -133,7 +133,10 @@ def produce(file: Any, topic: str | None, format_: Format | None) -> None:
     jobs, rejected = read_jobs(file.read(), format=format_of(file.name, format_))
     for line in rejected:
         click.echo(line, err=True)
-    sent = asyncio.run(_produce(settings, topic or settings.llm_topic_raw, jobs))
+    try:
+        sent = asyncio.run(_produce(settings, topic or settings.llm_topic_raw, jobs))
+    except StreamsError as exc:
+        raise click.ClickException(str(exc)) from None
     click.echo(f"sent {sent} jobs to {topic or settings.llm_topic_raw}; rejected {len(rejected)}")
     if rejected:
         sys.exit(1)
@@ -262,7 +265,11 @@ async def _produce(settings: Settings, topic: str, jobs: list[RawJob]) -> int:
         settings.kafka_bootstrap_servers, topic, partitions=settings.llm_topic_partitions
     )
     from_env()  # the global tracer, when OTEL_* asks for one: a send span per job
-    async with JobsClient(bootstrap=settings.kafka_bootstrap_servers, raw_topic=topic) as client:
+    async with JobsClient(
+        bootstrap=settings.kafka_bootstrap_servers,
+        raw_topic=topic,
+        schema_registry=settings.schema_registry(),  # framed when one is configured
+    ) as client:
         with (
             click.progressbar(length=len(jobs), label="publishing", file=sys.stderr) as bar,
             in_environment_trace(),
@@ -365,11 +372,14 @@ async def _tail(
 
 
 def _as_json_line(value: bytes | None) -> str:
-    """The record as one JSON line (records that are not JSON are wrapped, not dropped)."""
+    """The record as one JSON line, framed for a Schema Registry or not (records that are
+    not JSON are wrapped, not dropped)."""
+    from streams.kafka.schema_registry import payload_of
+
     if value is None:
         return "null"
     try:
-        return json.dumps(json.loads(value), ensure_ascii=False, separators=(",", ":"))
+        return json.dumps(json.loads(payload_of(value)), ensure_ascii=False, separators=(",", ":"))
     except (UnicodeDecodeError, json.JSONDecodeError):
         return json.dumps({"undecodable_value": value.decode("utf-8", errors="replace")})
 
@@ -443,10 +453,21 @@ def _control(command: ControlCommand) -> None:
     show_default=True,
 )
 @click.option("--check", is_flag=True, help="Exit 1 if a file differs from its model.")
-def schemas(directory: Path, check: bool) -> None:
+@click.option(
+    "--check-registry",
+    "registry_url",
+    metavar="URL",
+    default=None,
+    help="Say per subject whether the models are compatible with what the Schema Registry "
+    "at URL holds (its Confluent API); exit 1 if one is not. Topic names from the settings.",
+)
+def schemas(directory: Path, check: bool, registry_url: str | None) -> None:
     """Write the JSON Schema of every message into DIR (generated from the models)."""
     from streams.schemas import stale_contracts, write_contracts
 
+    if registry_url is not None:
+        _check_registry(registry_url)
+        return
     if check:
         stale = stale_contracts(directory)
         if stale:
@@ -455,6 +476,22 @@ def schemas(directory: Path, check: bool) -> None:
         return
     for path in write_contracts(directory):
         click.echo(f"wrote {path}")
+
+
+def _check_registry(url: str) -> None:
+    from streams.config.slices import RegistryConfig
+    from streams.kafka.schema_registry import Registry, topic_contracts
+
+    settings = _settings()
+    config = RegistryConfig(url=url, basic_auth=settings.llm_schema_registry_basic_auth)
+    try:
+        verdicts = Registry(config).check(topic_contracts(settings.kafka()))
+    except StreamsError as exc:
+        raise click.ClickException(str(exc)) from None
+    for subject, change in verdicts.items():
+        click.echo(f"{subject}: " + ("compatible" if change is None else f"INCOMPATIBLE: {change}"))
+    if any(change is not None for change in verdicts.values()):
+        sys.exit(1)
 
 
 @main.command()
@@ -504,14 +541,24 @@ def batches(provider: ProviderName | None) -> None:
     help="Also a local Jaeger (built once with Go) receiving the worker's traces, unless "
     "OTEL_* already sends them somewhere.",
 )
-def up(data_dir: Path, verbose: bool, traces: bool) -> None:
+@click.option(
+    "--schema-registry",
+    is_flag=True,
+    help="Also a local Schema Registry (Apicurio, from Maven Central) the worker registers "
+    "the topics' schemas in and frames its records for, unless LLM_SCHEMA_REGISTRY_URL is set.",
+)
+def up(data_dir: Path, verbose: bool, traces: bool, schema_registry: bool) -> None:
     """The main job: a local broker (unless KAFKA_BOOTSTRAP_SERVERS is set), the simulator
     for every provider without a real key, and a worker; Ctrl-C stops them all. The terminal
     shows a live status block; the logs go to DATA_DIR/logs/."""
     from devstack.supervisor import run_stack
 
     try:
-        sys.exit(run_stack(data_dir=data_dir, verbose=verbose, traces=traces))
+        sys.exit(
+            run_stack(
+                data_dir=data_dir, verbose=verbose, traces=traces, schema_registry=schema_registry
+            )
+        )
     except StreamsError as exc:
         raise click.ClickException(str(exc)) from None
 

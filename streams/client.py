@@ -8,6 +8,9 @@
                 ...
 
 Jobs are validated RawJobs keyed by job_id, as the worker expects them; results come typed.
+With ``schema_registry`` (its Confluent API's URL, or a ``RegistryConfig`` with credentials)
+jobs are framed with the id of RawJob's schema, registered if need be; results are read
+framed or not.
 """
 
 from __future__ import annotations
@@ -20,9 +23,11 @@ from typing import Any
 
 from aiokafka import AIOKafkaProducer, TopicPartition
 
+from streams.config.slices import RegistryConfig
 from streams.errors import StreamsError
 from streams.kafka.admin import partitions_of
 from streams.kafka.clients import group_reader, producer, reader
+from streams.kafka.schema_registry import Framing, Registry, payload_of, registered_contract
 from streams.models import DeadLetter, EnrichedJob, RawJob
 from streams.telemetry.messaging import processing, sending
 
@@ -47,8 +52,13 @@ class JobsClient:
         raw_topic: str = "jobs.raw",
         enriched_topic: str = "jobs.enriched",
         dead_letter_topic: str = "jobs.dead-letter",
+        schema_registry: str | RegistryConfig | None = None,
     ) -> None:
         self.bootstrap = bootstrap
+        if isinstance(schema_registry, str):
+            schema_registry = RegistryConfig(url=schema_registry, basic_auth=None)
+        self.schema_registry = schema_registry
+        self._framing = Framing.OFF
         self.raw_topic = raw_topic
         self.enriched_topic = enriched_topic
         self.dead_letter_topic = dead_letter_topic
@@ -56,6 +66,10 @@ class JobsClient:
         self._clients = contextlib.AsyncExitStack()
 
     async def __aenter__(self) -> JobsClient:
+        if self.schema_registry is not None:  # the writer's schema: this RawJob's
+            registry = Registry(self.schema_registry)
+            schemas = {self.raw_topic: registered_contract("raw-job")}
+            self._framing = await asyncio.to_thread(registry.register, schemas)
         self._producer = await self._clients.enter_async_context(producer(self.bootstrap))
         return self
 
@@ -80,10 +94,11 @@ class JobsClient:
         deliveries = []
         for job in batch:
             with sending(self.raw_topic, job.job_id) as headers:
+                value = job.model_dump_json(exclude_none=True).encode()
                 delivery = await self._producer.send(
                     self.raw_topic,
                     key=job.job_id.encode(),
-                    value=job.model_dump_json(exclude_none=True).encode(),
+                    value=self._framing.encode(self.raw_topic, value),
                     headers=headers,
                 )
             deliveries.append(delivery)
@@ -148,8 +163,8 @@ class JobsClient:
     def _result(self, record: Any) -> Result:
         value = record.value or b""
         if record.topic == self.dead_letter_topic:
-            return DeadLetter.model_validate_json(value)
-        return EnrichedJob.model_validate_json(value)
+            return DeadLetter.model_validate_json(payload_of(value))
+        return EnrichedJob.model_validate_json(payload_of(value))
 
 
 def _reply(result: Result) -> EnrichedJob:

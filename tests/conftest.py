@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +20,7 @@ import pytest
 from devstack.broker.launcher import free_port
 from devstack.harness import SimulatorThread, isolated_topics_env
 from streams.config.settings import Settings, load_settings
+from streams.errors import StreamsError
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -38,9 +40,10 @@ def run_cli(
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """A test that uses the broker is marked ``broker``: ``make test-fast`` leaves those out."""
+    """A test that uses the broker (or the Schema Registry) is marked ``broker``: ``make
+    test-fast`` leaves those out."""
     for item in items:
-        if "kafka_bootstrap" in getattr(item, "fixturenames", ()):
+        if {"kafka_bootstrap", "schema_registry"} & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.broker)
 
 
@@ -83,6 +86,29 @@ def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield bootstrap
     finally:
         kafka.stop()
+
+
+@pytest.fixture(scope="session")
+def schema_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """One Confluent-compatible Schema Registry per session: ``SCHEMA_REGISTRY_URL`` if set,
+    else Apicurio from Maven Central (``devstack.registry``). Its URL (the Confluent API)."""
+    configured = os.environ.get("SCHEMA_REGISTRY_URL")
+    if configured:
+        yield configured
+        return
+    from devstack.registry import LocalRegistry
+
+    registry = LocalRegistry(log=tmp_path_factory.mktemp("registry") / "registry.log")
+    started = time.monotonic()
+    try:
+        url = registry.start()
+    except StreamsError as exc:
+        pytest.fail(f"no Schema Registry for the tests: {exc}", pytrace=False)
+    print(f"\nSchema Registry up in {time.monotonic() - started:.1f} s at {url}")
+    try:
+        yield url
+    finally:
+        registry.stop()
 
 
 @pytest.fixture(scope="session")

@@ -29,6 +29,7 @@ from streams.config.slices import (
     KafkaConfig,
     LimitsConfig,
     ProviderConfig,
+    RegistryConfig,
     RetryPolicy,
     RoutingConfig,
     WebConfig,
@@ -153,6 +154,11 @@ class Settings(_ProviderFields):
     # Providers (besides the three variables per provider that come from the registry)
     llm_connect_timeout_s: float = Field(default=5.0, gt=0, le=60)
     llm_max_connections_per_provider: int = Field(default=256, ge=1, le=10000)
+
+    # Confluent-compatible Schema Registry (its API's base URL); unset: plain JSON records.
+    llm_schema_registry_url: str | None = None
+    # "user:password" for a hosted registry's basic auth (Confluent's basic.auth.user.info).
+    llm_schema_registry_basic_auth: SecretStr | None = None
 
     # Web view and logging
     llm_service_host: str = "127.0.0.1"
@@ -293,6 +299,13 @@ class Settings(_ProviderFields):
             topic=self.llm_topic_cache,
             max_entries=self.llm_cache_max_entries,
             max_age_s=self.llm_cache_max_age_s,
+        )
+
+    def schema_registry(self) -> RegistryConfig | None:
+        if self.llm_schema_registry_url is None:
+            return None
+        return RegistryConfig(
+            url=self.llm_schema_registry_url, basic_auth=self.llm_schema_registry_basic_auth
         )
 
     def web(self) -> WebConfig:

@@ -22,6 +22,7 @@ __all__ = [
     "KafkaConfig",
     "LimitsConfig",
     "ProviderConfig",
+    "RegistryConfig",
     "RetryPolicy",
     "RoutingConfig",
     "WebConfig",
@@ -138,6 +139,14 @@ class CacheConfig:
     topic: str
     max_entries: int
     max_age_s: float
+
+
+@dataclass(frozen=True, kw_only=True)
+class RegistryConfig:
+    """Where the topics' schemas are registered."""
+
+    url: str
+    basic_auth: SecretStr | None  # "user:password"
 
 
 @dataclass(frozen=True, kw_only=True)

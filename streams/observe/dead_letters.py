@@ -14,6 +14,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from streams.kafka.readers import SinceTime
+from streams.kafka.schema_registry import payload_of
 from streams.models import ErrorInfo
 from streams.vocab import Stage
 
@@ -64,7 +65,7 @@ class DeadLetterFollower(SinceTime):
 
     def apply(self, value: bytes, *, timestamp_ms: int) -> None:
         try:
-            reason = _Reason.model_validate_json(value)
+            reason = _Reason.model_validate_json(payload_of(value))
         except ValidationError as exc:
             log.warning("dead letters: skipping a record that is not a dead letter: %s", exc)
             return

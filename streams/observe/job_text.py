@@ -12,6 +12,7 @@ _STATES = {
     "batch_lane": "in the batch lane",
     "enriched": "enriched",
     "dead_lettered": "dead-lettered",
+    "answered": "answered over HTTP",
 }
 
 

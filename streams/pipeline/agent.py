@@ -14,7 +14,7 @@ import functools
 import logging
 import time
 from collections.abc import AsyncIterator, Coroutine
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import faust
@@ -27,6 +27,7 @@ from streams.pipeline.lane import BatchLane
 from streams.pipeline.once import PublishedBefore
 from streams.pipeline.outcome import Outcomes
 from streams.pipeline.ticket import Intake, Ticket
+from streams.pipeline.unframe import RawValues
 from streams.telemetry.spans import Telemetry
 
 __all__ = ["Lanes", "install_enrich_agent"]
@@ -44,6 +45,7 @@ class Lanes:
     outcomes: Outcomes
     telemetry: Telemetry = Telemetry.OFF
     group: str = ""  # the consumer group, for the process spans
+    raw_values: RawValues = field(default_factory=RawValues)  # plain or framed records
 
     async def take(self, message: Any) -> Coroutine[Any, Any, object]:
         """What finishes the record (waiting first, for a live job, until some provider can
@@ -52,7 +54,8 @@ class Lanes:
         taken_at = router.clock()
         span = self.telemetry.consumed(message, group=self.group)
         try:
-            ticket = self.intake.take(message, taken_at=taken_at, trace=span.trace)
+            payload = await self.raw_values.payload(message.value)
+            ticket = self.intake.take(message, taken_at=taken_at, trace=span.trace, payload=payload)
         except RecordRejected as exc:
             return span.around(self.outcomes.rejected(exc, message=message))
         if ticket.batch is not None:

@@ -15,7 +15,10 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
+from pydantic import BaseModel
+
 from streams.errors import EnrichmentFailed, PublishRejected, RecordRejected
+from streams.kafka.schema_registry import Framing
 from streams.kafka.topics import Topics
 from streams.models import Attempt, EnrichedJob, ProviderCall, Usage
 from streams.pipeline.cache import CachedEnrichment, RepostCache
@@ -45,8 +48,10 @@ class Outcomes:
         cache: RepostCache | None,
         remember: Callable[[str], None] | None = None,
         telemetry: Telemetry = Telemetry.OFF,
+        framing: Framing = Framing.OFF,
     ) -> None:
         self.topics = topics
+        self.framing = framing
         self.telemetry = telemetry
         self.price_version = price_version
         self.cache = cache
@@ -117,7 +122,7 @@ class Outcomes:
             self.cache.put(cache_key, answer)  # at once: a repost right behind must not wait
             outgoing.append(Outgoing(self.topics.cache, cache_key, answer))
         if ticket.source is not None:
-            outgoing.append(Outgoing(self.topics.enriched, job.job_id, enriched, ticket.headers))
+            outgoing.append(self._out(self.topics.enriched, job.job_id, enriched, ticket.headers))
         try:
             await self._publish(outgoing, source=ticket.source)
         except PublishRejected as exc:
@@ -147,7 +152,7 @@ class Outcomes:
             key, letter = dead_letter(
                 ticket.original, stage, failure, job_id=ticket.job.job_id, attempts=attempts
             )
-            outgoing.append(Outgoing(self.topics.dead_letter, key, letter, ticket.headers))
+            outgoing.append(self._out(self.topics.dead_letter, key, letter, ticket.headers))
         await self._publish(outgoing, source=ticket.source)
         self._ended("dead_lettered" if ticket.original is not None else "failed", failure)
 
@@ -158,7 +163,7 @@ class Outcomes:
         source = source_of(message)
         headers = {SOURCE_HEADER: source}
         await self._publish(
-            [Outgoing(self.topics.dead_letter, key, letter, headers)], source=source.decode()
+            [self._out(self.topics.dead_letter, key, letter, headers)], source=source.decode()
         )
         self._ended("dead_lettered", failure)
 
@@ -175,8 +180,19 @@ class Outcomes:
     def _ledger(self, job_id: str, attempts: Sequence[Attempt]) -> list[Outgoing]:
         version = self.price_version
         return [
-            Outgoing(
+            self._out(
                 self.topics.calls, job_id, ProviderCall.of(a, job_id=job_id, price_version=version)
             )
             for a in attempts
         ]
+
+    def _out(
+        self,
+        topic: Any,
+        key: str | None,
+        record: BaseModel,
+        headers: dict[str, bytes] | None = None,
+    ) -> Outgoing:
+        """A record of a topic with a registered schema: framed with its id, if it has one."""
+        value = self.framing.encode(topic.get_topic_name(), record.model_dump_json().encode())
+        return Outgoing(topic, key, value, headers)

@@ -28,14 +28,20 @@ PUBLISH_BACKOFF_S = (0.1, 0.5, 1.0, 2.0, 5.0)
 
 
 class Outgoing(NamedTuple):
-    """One record to publish: ``record`` None deletes ``key`` from a compacted topic;
-    ``partition`` None: the key's."""
+    """One record to publish: ``record`` None deletes ``key`` from a compacted topic (bytes:
+    serialized already, e.g. framed for a Schema Registry); ``partition`` None: the key's."""
 
     topic: Any  # a Faust topic
     key: str | None
-    record: BaseModel | None
+    record: BaseModel | bytes | None
     headers: dict[str, bytes] | None = None
     partition: int | None = None
+
+
+def _value(record: BaseModel | bytes | None) -> bytes | None:
+    if record is None or isinstance(record, bytes):
+        return record
+    return record.model_dump_json().encode()
 
 
 async def publish(
@@ -55,9 +61,7 @@ async def publish_all(outgoing: Sequence[Outgoing]) -> None:
     the broker is away: the input is acked only after this returns, so giving up would lose
     it. A record the broker refuses for good (too large) is a PublishRejected, raised once
     the others are delivered."""
-    todo = [
-        (o, None if o.record is None else o.record.model_dump_json().encode()) for o in outgoing
-    ]
+    todo = [(o, _value(o.record)) for o in outgoing]
     rejected: list[PublishRejected] = []
     for attempt in itertools.count():
         sent = [(o, value, await _send(o, value)) for o, value in todo]

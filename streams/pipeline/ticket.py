@@ -147,16 +147,23 @@ class Intake:
         self.batch_providers = batch_providers  # those with a Batch API
 
     def take(
-        self, message: Any, *, taken_at: float, trace: Mapping[str, str] | None = None
+        self,
+        message: Any,
+        *,
+        taken_at: float,
+        trace: Mapping[str, str] | None = None,
+        payload: bytes | None = None,
     ) -> Ticket:
         """The ticket for a raw record, or RecordRejected (from the parse error) for one
         that is not a job. ``taken_at`` (on the router's clock) is when the agent took it;
-        ``trace``, the context the job is worked in (by default, the record's own)."""
+        ``trace``, the context the job is worked in (by default, the record's own);
+        ``payload``, its JSON when it came framed (by default, its value)."""
+        value = message.value if payload is None else payload
         try:
             # One pass in pydantic's parser; the slow path below only for a bad record.
-            job = RawJob.model_validate_json(message.value or b"")
+            job = RawJob.model_validate_json(value or b"")
         except ValidationError:
-            job = _parse_slowly(message.value)
+            job = _parse_slowly(value)
         return self.ticket(
             job,
             taken_at=taken_at,

@@ -43,6 +43,9 @@ async def test_a_jobs_page_tells_where_it_ended_and_how(
         await produce(bootstrap, raw, [job_record("slow")])
         await wait_for(lambda: _more(sim, calls))
         slow = (await web.get("/jobs/slow")).json()
+        job = {"job_id": "via-http", "title": "Engineer", "description": "Go."}
+        assert (await web.post("/process", json={"job": job})).status_code == 200
+        via_http = (await web.get("/jobs/via-http")).json()
         await consume(bootstrap, settings.llm_topic_enriched, count=2)
     assert page["state"] == "enriched", page
     assert page["trace_id"] == TRACE, "tracing is off here: the producer's context passes on"
@@ -60,6 +63,8 @@ async def test_a_jobs_page_tells_where_it_ended_and_how(
     assert events[-1].startswith("enriched by deepseek")
     assert page["result"]["enrichment"]["summary"]
     assert slow["state"] == "in_flight", slow
+    assert via_http["state"] == "answered", via_http
+    assert via_http["lineage"] == []
     assert unknown.status_code == 404
     assert "never-sent" in unknown.json()["error"]["message"]
 

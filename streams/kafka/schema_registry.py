@@ -1,0 +1,243 @@
+"""The topics' contracts in a Confluent-compatible Schema Registry, and its wire format.
+
+With ``LLM_SCHEMA_REGISTRY_URL`` the worker registers each data topic's JSON Schema under
+``<topic>-value`` at start (setting the subject's compatibility to BACKWARD where the
+operator set none) and refuses to start when the registry refuses one. The records it
+writes are then framed the registry's way: byte 0 the magic 0, bytes 1-4 the schema id
+(big-endian), then the JSON. A record whose first byte is not 0 is plain JSON (a JSON text
+never starts with a NUL), so readers take both.
+
+confluent-kafka's ``SchemaRegistryClient`` speaks to the registry (and caches what it
+fetched). The framing is five bytes written here: the service already has each record's
+JSON (pydantic's serializer), where the client's serializer would take a dict and
+serialize it again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import struct
+from collections.abc import Iterator, Mapping
+from functools import cached_property
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
+from confluent_kafka.schema_registry.error import SchemaRegistryError
+
+from streams.config.slices import KafkaConfig, RegistryConfig
+from streams.errors import ConfigurationError
+from streams.schemas import contract
+
+# The client speaks HTTP with httpx2 where it is installed (it comes with confluent-kafka),
+# else httpx: its transport errors are that library's.
+try:
+    from httpx2 import HTTPError as ClientHTTPError
+except ImportError:  # pragma: no cover
+    from httpx import HTTPError as ClientHTTPError  # type: ignore[assignment]
+
+__all__ = [
+    "Framing",
+    "Registry",
+    "describe_change",
+    "frame",
+    "payload_of",
+    "registered_contract",
+    "subject_of",
+    "topic_contracts",
+    "unframe",
+]
+
+MAGIC = 0
+_HEADER = struct.Struct(">bI")
+# No answer within this is "unreachable" (the client's own default is to wait forever).
+TIMEOUT_S = 10
+
+
+def frame(schema_id: int, payload: bytes) -> bytes:
+    return _HEADER.pack(MAGIC, schema_id) + payload
+
+
+def unframe(value: bytes) -> tuple[int | None, bytes]:
+    """(schema id, JSON) of a framed record; (None, value) of a plain one."""
+    if len(value) >= _HEADER.size and value[0] == MAGIC:
+        return _HEADER.unpack_from(value)[1], value[_HEADER.size :]
+    return None, value
+
+
+def payload_of(value: bytes | None) -> bytes:
+    """A record's JSON, framed or not (what a reader that trusts the writer needs)."""
+    return unframe(value or b"")[1]
+
+
+def topic_contracts(kafka: KafkaConfig) -> dict[str, dict[str, Any]]:
+    """The schema of each topic whose records other programs read or write."""
+    names = {
+        kafka.raw: "raw-job",
+        kafka.enriched: "enriched-job",
+        kafka.dead_letter: "dead-letter",
+        kafka.calls: "provider-call",
+    }
+    return {topic: registered_contract(name) for topic, name in names.items()}
+
+
+def registered_contract(name: str) -> dict[str, Any]:
+    """A message's published schema as registries check it: the same contract with its
+    ``$defs`` written in place and declared as draft-07, which it also is. Apicurio's
+    compatibility check resolves no ``$ref`` into ``$defs`` (it answers 500 "Unresolved JSON
+    Schema reference") and knows no draft newer than 7 ("could not determine version")."""
+    schema = contract(name) | {"$schema": "http://json-schema.org/draft-07/schema#"}
+    definitions = schema.pop("$defs", {})
+
+    def inline(node: Any) -> Any:
+        if isinstance(node, dict):
+            ref = node.get("$ref", "")
+            if ref.startswith("#/$defs/"):
+                rest = {key: value for key, value in node.items() if key != "$ref"}
+                return inline(definitions[ref.removeprefix("#/$defs/")]) | inline(rest)
+            return {key: inline(value) for key, value in node.items()}
+        if isinstance(node, list):
+            return [inline(item) for item in node]
+        return node
+
+    inlined: dict[str, Any] = inline(schema)
+    return inlined
+
+
+def subject_of(topic: str) -> str:
+    """The subject of a topic's values (Confluent's TopicNameStrategy)."""
+    return f"{topic}-value"
+
+
+class Framing:
+    """The schema id each topic's records are framed with; none: plain JSON."""
+
+    OFF: Framing
+
+    def __init__(self, ids: Mapping[str, int] | None = None) -> None:
+        self.ids = dict(ids or {})
+
+    def encode(self, topic: str, payload: bytes) -> bytes:
+        schema_id = self.ids.get(topic)
+        return payload if schema_id is None else frame(schema_id, payload)
+
+
+Framing.OFF = Framing()
+
+
+class Registry:
+    """The registry's Confluent API, for registering, checking and looking schemas up."""
+
+    def __init__(self, config: RegistryConfig) -> None:
+        self.url = _without_credentials(config.url)  # what messages say
+        conf: dict[str, Any] = {"url": config.url, "timeout": TIMEOUT_S}
+        if config.basic_auth is not None:
+            conf["basic.auth.user.info"] = config.basic_auth.get_secret_value()
+        self._conf = conf
+
+    @cached_property
+    def _client(self) -> SchemaRegistryClient:
+        # new_client: a "mock://" URL gives the client's in-process registry (unit tests)
+        return SchemaRegistryClient.new_client(self._conf)
+
+    def register(self, schemas: Mapping[str, dict[str, Any]]) -> Framing:
+        """Register each topic's schema (``{topic: schema}``); the framing for their records.
+        ConfigurationError naming the subject and the change when the registry refuses
+        one, or when it cannot be reached."""
+        ids = {}
+        for topic, schema in schemas.items():
+            subject = subject_of(topic)
+            with self._said(subject):
+                self._compatibility(subject)
+                try:
+                    ids[topic] = self._client.register_schema(subject, _schema(schema))
+                except SchemaRegistryError as exc:
+                    if exc.http_status_code != 409:
+                        raise
+                    change = self._change(subject, schema)
+                    raise ConfigurationError(
+                        f"the Schema Registry at {self.url} refuses the new schema of {subject} "
+                        f"({exc.error_message}): {change}"
+                    ) from None
+        return Framing(ids)
+
+    def check(self, schemas: Mapping[str, dict[str, Any]]) -> dict[str, str | None]:
+        """Per subject: None when the schema is compatible with what is registered (or
+        nothing is), else what changed."""
+        verdicts: dict[str, str | None] = {}
+        for topic, schema in schemas.items():
+            subject = subject_of(topic)
+            with self._said(subject):
+                known = subject in self._client.get_subjects()
+                ok = not known or self._client.test_compatibility(subject, _schema(schema))
+                verdicts[subject] = None if ok else self._change(subject, schema)
+        return verdicts
+
+    def schema(self, schema_id: int) -> dict[str, Any] | None:
+        """The schema registered under ``schema_id``; None when the registry has none."""
+        try:
+            found = self._client.get_schema(schema_id)
+        except SchemaRegistryError as exc:
+            if exc.http_status_code == 404:
+                return None
+            raise
+        loaded: dict[str, Any] = json.loads(found.schema_str or "{}")
+        return loaded
+
+    def _compatibility(self, subject: str) -> None:
+        """BACKWARD, unless the operator set a level for the subject."""
+        try:
+            self._client.get_compatibility(subject)
+        except SchemaRegistryError as exc:
+            if exc.http_status_code != 404:
+                raise
+            self._client.set_compatibility(subject, "BACKWARD")
+
+    def _change(self, subject: str, schema: dict[str, Any]) -> str:
+        registered = json.loads(self._client.get_latest_version(subject).schema.schema_str or "{}")
+        return describe_change(registered, schema)
+
+    @contextlib.contextmanager
+    def _said(self, subject: str) -> Iterator[None]:
+        """Any failure to talk to the registry as a ConfigurationError saying where, what
+        for and what happened."""
+        try:
+            yield
+        except SchemaRegistryError as exc:
+            raise ConfigurationError(
+                f"the Schema Registry at {self.url} answered {exc.http_status_code} for "
+                f"{subject}: {exc.error_message}"
+            ) from None
+        except (OSError, ClientHTTPError) as exc:
+            raise ConfigurationError(
+                f"the Schema Registry at {self.url} cannot be reached ({type(exc).__name__}: "
+                f"{exc}); is it running? (LLM_SCHEMA_REGISTRY_URL)"
+            ) from None
+
+
+def _without_credentials(url: str) -> str:
+    """A URL as it may be said: credentials written into it (user:password@) left out."""
+    parts = urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return url
+    return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
+
+
+def _schema(schema: dict[str, Any]) -> Schema:
+    return Schema(json.dumps(schema), "JSON")
+
+
+def describe_change(registered: dict[str, Any], new: dict[str, Any]) -> str:
+    """What a consumer of the registered schema would notice: fields added as required,
+    fields removed, fields whose type changed (top level), in words."""
+    old_props, new_props = registered.get("properties", {}), new.get("properties", {})
+    old_required, new_required = set(registered.get("required", [])), set(new.get("required", []))
+    said = [f"field {name!r} is new and required" for name in sorted(new_required - old_required)]
+    said += [f"field {name!r} is removed" for name in sorted(set(old_props) - set(new_props))]
+    said += [
+        f"field {name!r} changed type"
+        for name in sorted(set(old_props) & set(new_props))
+        if old_props[name].get("type") != new_props[name].get("type")
+    ]
+    return "; ".join(said) or "the change is not backward compatible"

@@ -1,0 +1,61 @@
+"""The Schema Registry's wire format, and what a refused change is said as."""
+
+from __future__ import annotations
+
+import json
+
+from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
+from confluent_kafka.schema_registry.json_schema import JSONDeserializer
+from confluent_kafka.serialization import MessageField, SerializationContext
+
+from streams.kafka.schema_registry import (
+    Framing,
+    describe_change,
+    frame,
+    payload_of,
+    subject_of,
+    unframe,
+)
+from streams.models import RawJob
+from streams.schemas import contract
+
+
+def test_a_framed_record_is_the_magic_byte_the_id_and_the_json() -> None:
+    framed = frame(260, b'{"a":1}')
+    assert framed == b"\x00\x00\x00\x01\x04" + b'{"a":1}'
+    assert unframe(framed) == (260, b'{"a":1}')
+    assert unframe(b'{"a":1}') == (None, b'{"a":1}'), "plain JSON never starts with 0"
+    assert payload_of(framed) == payload_of(b'{"a":1}') == b'{"a":1}'
+    assert payload_of(None) == b""
+
+
+def test_only_topics_with_an_id_are_framed() -> None:
+    framing = Framing({"jobs.enriched": 7})
+    assert framing.encode("jobs.enriched", b"{}") == frame(7, b"{}")
+    assert framing.encode("llm.cache", b"{}") == b"{}"
+    assert Framing.OFF.encode("jobs.enriched", b"{}") == b"{}"
+
+
+def test_confluents_deserializer_reads_what_the_registry_framing_writes() -> None:
+    # The client's in-process registry (it has no compatibility levels: the real registry's
+    # tests are in tests/test_schema_registry.py).
+    client = SchemaRegistryClient.new_client({"url": "mock://framing-test"})
+    schema = Schema(json.dumps(contract("raw-job")), "JSON")
+    framing = Framing({"jobs.raw": client.register_schema(subject_of("jobs.raw"), schema)})
+    job = RawJob(job_id="j1", title="Engineer", description="Go.")
+    value = framing.encode("jobs.raw", job.model_dump_json().encode())
+    read = JSONDeserializer(None, schema_registry_client=client)(
+        value, SerializationContext("jobs.raw", MessageField.VALUE)
+    )
+    assert read == job.model_dump(mode="json")
+
+
+def test_a_refused_change_is_said_field_by_field() -> None:
+    registered = {
+        "properties": {"a": {"type": "string"}, "b": {"type": "integer"}, "c": {}},
+        "required": ["a"],
+    }
+    new = {"properties": {"a": {"type": "integer"}, "c": {}, "d": {}}, "required": ["a", "d"]}
+    assert describe_change(registered, new) == (
+        "field 'd' is new and required; field 'b' is removed; field 'a' changed type"
+    )
