@@ -11,7 +11,6 @@ import contextlib
 import os
 import re
 import shutil
-import signal
 import subprocess
 import tarfile
 import tempfile
@@ -21,7 +20,7 @@ from types import TracebackType
 
 import httpx
 
-from devstack.broker.launcher import HOST, die_with_parent, free_port
+from devstack.broker.launcher import HOST, die_with_parent, free_port, stop_group
 from streams.errors import StreamsError
 
 __all__ = ["APICURIO_VERSION", "LocalRegistry", "ensure_apicurio", "java_21"]
@@ -158,16 +157,8 @@ class LocalRegistry:
 
     def stop(self, *, timeout_s: float = 20.0) -> None:
         process, self._process = self._process, None
-        if process is None or process.poll() is not None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout_s)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+        if process is not None:
+            stop_group(process, timeout_s=timeout_s)
 
     def __enter__(self) -> LocalRegistry:
         self.start()

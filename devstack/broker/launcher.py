@@ -167,6 +167,21 @@ def die_with_parent() -> None:
     ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)
 
 
+def stop_group(process: subprocess.Popen[bytes], *, timeout_s: float) -> None:
+    """Stop a child started in a session of its own, and all it started: SIGTERM, then
+    SIGKILL after ``timeout_s``."""
+    if process.poll() is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout_s)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+
+
 class LocalKafka:
     """One broker process on loopback. Use as a context manager, or start()/stop()."""
 
@@ -221,14 +236,8 @@ class LocalKafka:
         """Shut the broker down and wait for it; SIGKILL after ``timeout_s``."""
         self.terminate()
         process, self._process = self._process, None
-        if process is None:
-            return
-        try:
-            process.wait(timeout_s)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+        if process is not None:
+            stop_group(process, timeout_s=timeout_s)
 
     def wait(self) -> int:
         """Block until the broker process exits; its exit code."""

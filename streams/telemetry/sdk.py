@@ -10,20 +10,17 @@ delays, service name, resource attributes) the SDK and its exporters read themse
 
 from __future__ import annotations
 
+import importlib
 import os
 from collections.abc import Mapping
 from typing import Any
 
 from opentelemetry import metrics, trace
 from opentelemetry.sdk.metrics import MeterProvider
-from opentelemetry.sdk.metrics.export import (
-    ConsoleMetricExporter,
-    MetricExporter,
-    PeriodicExportingMetricReader,
-)
+from opentelemetry.sdk.metrics.export import ConsoleMetricExporter, PeriodicExportingMetricReader
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
 from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SpanExporter
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter
 
 from streams.errors import ConfigurationError
 from streams.telemetry.spans import Telemetry
@@ -32,6 +29,11 @@ __all__ = ["DEFAULT_SERVICE_NAME", "from_env", "signal_exporters"]
 
 DEFAULT_SERVICE_NAME = "llm-provider-streams"
 _PROTOCOLS = ("http/protobuf", "grpc")
+# The OTLP exporters' modules (under opentelemetry.exporter.otlp.proto.{http,grpc}) and classes.
+_OTLP = {
+    "traces": ("trace_exporter", "OTLPSpanExporter"),
+    "metrics": ("metric_exporter", "OTLPMetricExporter"),
+}
 
 
 def signal_exporters(signal: str, environ: Mapping[str, str] = os.environ) -> list[str]:
@@ -54,8 +56,8 @@ def from_env(*, install: bool = True) -> Telemetry:
     providers are also made the process's global ones, so libraries and ``JobsClient`` in
     the same process trace into them."""
     environ = os.environ
-    span_exporters = [_span_exporter(n, environ) for n in signal_exporters("traces", environ)]
-    metric_exporters = [_metric_exporter(n, environ) for n in signal_exporters("metrics", environ)]
+    span_exporters = [_exporter("traces", n, environ) for n in signal_exporters("traces")]
+    metric_exporters = [_exporter("metrics", n, environ) for n in signal_exporters("metrics")]
     if not span_exporters and not metric_exporters:
         return Telemetry.OFF
     resource = _resource(environ)
@@ -100,39 +102,19 @@ def _protocol(signal: str, environ: Mapping[str, str]) -> str:
     return protocol
 
 
-def _span_exporter(name: str, environ: Mapping[str, str]) -> SpanExporter:
+def _exporter(signal: str, name: str, environ: Mapping[str, str]) -> Any:
+    """The exporter ``name`` (otlp or console) for ``signal`` (traces or metrics)."""
     if name == "console":
-        return ConsoleSpanExporter()
-    _known(name, "TRACES")
-    if _protocol("traces", environ) == "grpc":
-        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
-    else:
-        from opentelemetry.exporter.otlp.proto.http.trace_exporter import (  # type: ignore[assignment]
-            OTLPSpanExporter,
-        )
-    exporter: Any = OTLPSpanExporter()
-    return exporter  # type: ignore[no-any-return]
-
-
-def _metric_exporter(name: str, environ: Mapping[str, str]) -> MetricExporter:
-    if name == "console":
-        return ConsoleMetricExporter()
-    _known(name, "METRICS")
-    if _protocol("metrics", environ) == "grpc":
-        from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
-    else:
-        from opentelemetry.exporter.otlp.proto.http.metric_exporter import (  # type: ignore[assignment]
-            OTLPMetricExporter,
-        )
-    exporter: Any = OTLPMetricExporter()
-    return exporter  # type: ignore[no-any-return]
-
-
-def _known(name: str, signal: str) -> None:
+        return ConsoleSpanExporter() if signal == "traces" else ConsoleMetricExporter()
     if name != "otlp":
         raise ConfigurationError(
-            f"OTEL_{signal}_EXPORTER names {name!r}: this service exports otlp, console or none"
+            f"OTEL_{signal.upper()}_EXPORTER names {name!r}: this service exports otlp, "
+            "console or none"
         )
+    transport = "grpc" if _protocol(signal, environ) == "grpc" else "http"
+    module, exporter = _OTLP[signal]
+    found = importlib.import_module(f"opentelemetry.exporter.otlp.proto.{transport}.{module}")
+    return getattr(found, exporter)()  # it reads its endpoint, headers, timeout itself
 
 
 def _capture_content(environ: Mapping[str, str]) -> bool:
