@@ -185,7 +185,7 @@ class JobSpan:
         return work if self._span is None else _inside(self._span, work)
 
     def close(self) -> None:
-        """End the span of a record whose work never started (given back at a rebalance)."""
+        """End the span of a record whose wait for capacity was cut short (a rebalance)."""
         if self._span is not None:
             self._span.end()
 

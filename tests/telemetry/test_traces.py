@@ -198,3 +198,28 @@ async def test_a_process_request_is_traced_in_the_callers_trace(
     assert _attributes(server)["llm_streams.outcome"] == "enriched"
     (call,) = [s for s in spans if s.kind == SpanKind.CLIENT]
     assert _parent(call) == _id(server)
+
+
+async def test_a_batch_lane_job_is_answered_in_its_trace(
+    settings: Settings, sim: SimulatorThread
+) -> None:
+    settings = settings.model_copy(
+        update={"llm_batch_max_age_s": 0.5, "llm_batch_poll_s": 0.2, "llm_cache_enabled": False}
+    )
+    recorded = Recorded()
+    app = create_app(settings, telemetry=recorded.telemetry)
+    bootstrap, raw = settings.kafka_bootstrap_servers, settings.llm_topic_raw
+    header = [("traceparent", f"00-{PRODUCER_TRACE}-{PRODUCER_SPAN}-01".encode())]
+    job = job_record("batched", options={"lane": "batch", "preferred_provider": "openai"})
+    async with app.running():
+        await produce(bootstrap, raw, [job], headers=header)
+        (record,) = await consume(bootstrap, settings.llm_topic_enriched, count=1)
+    spans = recorded.of_trace(PRODUCER_TRACE)
+    (process,) = [s for s in spans if s.kind == SpanKind.CONSUMER]
+    (call,) = [s for s in spans if s.kind == SpanKind.CLIENT]
+    assert _parent(call) == _id(process), "the batch lane finishes the job in its trace"
+    attributes = _attributes(call)
+    assert attributes["llm_streams.lane"] == "batch"
+    assert attributes["llm_streams.batch_id"]
+    assert attributes["llm_streams.outcome"] == "success"
+    assert _traceparent(record) == f"00-{PRODUCER_TRACE}-{_id(process)}-01"
