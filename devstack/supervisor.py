@@ -157,10 +157,12 @@ def _schema_registry(env: dict[str, str], *, wanted: bool, logs: Path) -> LocalR
     return registry
 
 
-def _instructions(web: str, admin_note: str) -> None:
+def _instructions(web: str, admin_note: str, registry: str | None) -> None:
     _say(f"dashboard:      {web}/   ({admin_note})")
     _say(f"JSON API:       {web}/docs, {web}/openapi.json, {web}/metrics")
     _say("publish jobs:   .venv/bin/llm-streams produce examples/jobs.jsonl")
+    if registry is not None:
+        _say(f"framed jobs:    LLM_SCHEMA_REGISTRY_URL={registry} .venv/bin/llm-streams produce …")
     _say("watch results:  .venv/bin/llm-streams tail --limit 20")
     _say("one job:        .venv/bin/llm-streams job ex-001   (or the dashboard's search box)")
     _say("dead letters:   .venv/bin/llm-streams tail --topic jobs.dead-letter --from-beginning")
@@ -236,7 +238,7 @@ def run_stack(
         if not wait_until_consuming(f"{web}/health", worker, stopping=lambda: stopping):
             return _ended(worker, stopping=stopping, logs=logs, verbose=verbose)
         _say(f"worker ready in {time.monotonic() - started:.1f}s")
-        _instructions(web, admin_note)
+        _instructions(web, admin_note, env.get("LLM_SCHEMA_REGISTRY_URL"))
         show_status(
             web,
             running=lambda: not stopping and worker.poll() is None,
