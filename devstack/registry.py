@@ -16,11 +16,10 @@ import tarfile
 import tempfile
 import time
 from pathlib import Path
-from types import TracebackType
 
 import httpx
 
-from devstack.broker.launcher import HOST, die_with_parent, free_port, stop_group
+from devstack.broker.launcher import HOST, LocalProcess, die_with_parent, free_port, stop_group
 from streams.errors import StreamsError
 
 __all__ = ["APICURIO_VERSION", "LocalRegistry", "ensure_apicurio", "java_21"]
@@ -100,7 +99,7 @@ def _major(java: str) -> int:
     return int(found.group(1)) if found else 0
 
 
-class LocalRegistry:
+class LocalRegistry(LocalProcess):
     """One Apicurio process on loopback. Use as a context manager, or start()/stop()."""
 
     def __init__(self, *, log: Path, port: int | None = None) -> None:
@@ -159,15 +158,3 @@ class LocalRegistry:
         process, self._process = self._process, None
         if process is not None:
             stop_group(process, timeout_s=timeout_s)
-
-    def __enter__(self) -> LocalRegistry:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()

@@ -21,9 +21,11 @@ import subprocess
 import tempfile
 import time
 import uuid
+from abc import ABC, abstractmethod
 from importlib import resources
 from pathlib import Path
 from types import TracebackType
+from typing import Self
 
 from streams.errors import StreamsError
 
@@ -182,7 +184,31 @@ def stop_group(process: subprocess.Popen[bytes], *, timeout_s: float) -> None:
         process.wait()
 
 
-class LocalKafka:
+class LocalProcess(ABC):
+    """A local service in a child process: started on entering, stopped on leaving."""
+
+    @abstractmethod
+    def start(self) -> str:
+        """Start it, once it answers; where it answers."""
+
+    @abstractmethod
+    def stop(self) -> None:
+        """Stop it and wait for it."""
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+class LocalKafka(LocalProcess):
     """One broker process on loopback. Use as a context manager, or start()/stop()."""
 
     def __init__(
@@ -243,18 +269,6 @@ class LocalKafka:
         """Block until the broker process exits; its exit code."""
         assert self._process is not None
         return self._process.wait()
-
-    def __enter__(self) -> LocalKafka:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def _state(self) -> dict[str, object]:
         """Cluster id and ports, kept across restarts; ports change only when taken."""

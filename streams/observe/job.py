@@ -11,7 +11,6 @@ worker takes at once) or waiting.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -22,7 +21,7 @@ from aiokafka import TopicPartition
 from aiokafka.partitioner import murmur2
 from pydantic import Field, ValidationError
 
-from streams.kafka.admin import partitions_of, read_up_to, seek_to_time
+from streams.kafka.admin import partitions_in, partitions_of, read_up_to, seek_to_time
 from streams.kafka.clients import admin, reader
 from streams.kafka.schema_registry import payload_of
 from streams.models import DeadLetter, EnrichedJob, Message, ProviderCall
@@ -94,32 +93,40 @@ class JobLookup:
     async def find(self, job_id: str) -> JobReport | None:
         """The job's report; None when no topic has a record of it."""
         t = self.topics
-        raw, calls, enriched, letters = await asyncio.gather(
-            *(self._keyed(topic, job_id) for topic in (t.raw, t.calls, t.enriched, t.dead_letter))
-        )
-        if not (raw or calls or enriched or letters):
+        found = await self._keyed(job_id, [t.raw, t.calls, t.enriched, t.dead_letter])
+        if not any(found.values()):
             return None
-        story = _Story(job_id=job_id, raw=raw, calls=calls, enriched=enriched, letters=letters)
-        newest = raw[-1] if raw else None
-        state, detail = story.outcome(newest)
-        if state is None and newest is not None:
-            state, detail = await self._not_ended(newest)
-        if state is None:  # calls only: a caller's job, answered over HTTP
-            state, detail = "answered", "through POST /process: its answer went to its caller"
-        return story.report(state, detail)
+        story = _Story(
+            job_id=job_id,
+            raw=found[t.raw],
+            calls=found[t.calls],
+            enriched=found[t.enriched],
+            letters=found[t.dead_letter],
+        )
+        newest = story.raw[-1] if story.raw else None
+        ending = story.ending_of(newest)
+        if ending is not None:
+            return story.report(ending.state, ending.said, ending)
+        if newest is not None:
+            return story.report(*await self._not_ended(newest))
+        # calls only: a caller's job, answered over HTTP
+        return story.report("answered", "through POST /process: its answer went to its caller")
 
-    async def _keyed(self, topic: str, key: str) -> list[Any]:
-        """The records of ``topic`` keyed ``key`` within the look-back, oldest first."""
-        found = await partitions_of(self.bootstrap_servers, topic)
-        if not found:
-            return []
-        tp = TopicPartition(topic, key_partition(key, len(found)))
-        since_ms = int((time.time() - self.look_back_s) * 1000)
-        async with reader(self.bootstrap_servers, committed_only=True) as consumer:
-            consumer.assign([tp])
-            await seek_to_time(consumer, [tp], since_ms)
-            records = await read_up_to(consumer, await consumer.end_offsets([tp]))
-        return [r for r in records if r.key == key.encode()]
+    async def _keyed(self, key: str, topics: Sequence[str]) -> dict[str, list[Any]]:
+        """Per topic, its records keyed ``key`` within the look-back, oldest first: the
+        key's partition of each, read by one consumer."""
+        async with admin(self.bootstrap_servers) as client:
+            counts = {topic: len(await partitions_in(client, topic)) for topic in topics}
+        partitions = [TopicPartition(t, key_partition(key, n)) for t, n in counts.items() if n]
+        records: list[Any] = []
+        if partitions:
+            since_ms = int((time.time() - self.look_back_s) * 1000)
+            async with reader(self.bootstrap_servers, committed_only=True) as consumer:
+                consumer.assign(partitions)
+                await seek_to_time(consumer, partitions, since_ms)
+                records = await read_up_to(consumer, await consumer.end_offsets(partitions))
+        wanted = key.encode()
+        return {t: [r for r in records if r.topic == t and r.key == wanted] for t in topics}
 
     async def _not_ended(self, record: Any) -> tuple[State, str]:
         if await partitions_of(self.bootstrap_servers, self.topics.batch):  # a lane ever ran
@@ -150,6 +157,17 @@ class JobLookup:
         return 0 if committed is None or committed.offset < 0 else int(committed.offset), state
 
 
+@dataclass(frozen=True, kw_only=True)
+class _Ending:
+    """An outcome record of the job, parsed."""
+
+    record: Any
+    state: State
+    said: str
+    result: EnrichedJob | None = None
+    letter: DeadLetter | None = None
+
+
 class _Story:
     """What the records say, parsed once."""
 
@@ -165,24 +183,20 @@ class _Story:
         self.job_id = job_id
         self.raw = raw
         self.attempts = [c for c in (_parsed(ProviderCall, r) for r in calls) if c is not None]
-        self.enriched = [(r, e) for r in enriched if (e := _parsed(EnrichedJob, r)) is not None]
-        self.letters = [(r, d) for r in letters if (d := _parsed(DeadLetter, r)) is not None]
+        endings = [_enriched(r, e) for r in enriched if (e := _parsed(EnrichedJob, r))]
+        endings += [_dead_lettered(r, d) for r in letters if (d := _parsed(DeadLetter, r))]
+        self.endings = sorted(endings, key=lambda e: e.record.timestamp)
 
-    def outcome(self, newest: Any | None) -> tuple[State | None, str]:
-        """The ending of the newest raw record (of the newest outcome without one)."""
+    def ending_of(self, newest: Any | None) -> _Ending | None:
+        """The outcome of the newest raw record (without one, the newest outcome)."""
         wanted = _source(newest) if newest is not None else None
-        endings: list[tuple[Any, State]] = [(r, "enriched") for r, _ in self.enriched]
-        endings += [(r, "dead_lettered") for r, _ in self.letters]
-        for record, state in sorted(endings, key=lambda e: e[0].timestamp, reverse=True):
-            if wanted is None or _header(record, SOURCE_HEADER) == wanted:
-                return state, _said(state, record, self)
-        return None, ""
+        for ending in reversed(self.endings):
+            if wanted is None or _header(ending.record, SOURCE_HEADER) == wanted:
+                return ending
+        return None
 
-    def report(self, state: State, detail: str) -> JobReport:
-        records = sorted(
-            [*self.raw, *(r for r, _ in self.enriched), *(r for r, _ in self.letters)],
-            key=lambda r: r.timestamp,
-        )
+    def report(self, state: State, detail: str, ending: _Ending | None = None) -> JobReport:
+        records = sorted([*self.raw, *(e.record for e in self.endings)], key=lambda r: r.timestamp)
         traces = [t for r in reversed(records) if (t := trace_id_of(trace_of(r.headers)))]
         return JobReport(
             job_id=self.job_id,
@@ -192,8 +206,8 @@ class _Story:
             lineage=[_lineage(r) for r in records],
             attempts=self.attempts,
             timeline=self._timeline(),
-            result=self.enriched[-1][1] if state == "enriched" else None,
-            dead_letter=self.letters[-1][1] if state == "dead_lettered" else None,
+            result=ending.result if ending else None,
+            dead_letter=ending.letter if ending else None,
         )
 
     def _timeline(self) -> list[JobEvent]:
@@ -202,20 +216,19 @@ class _Story:
             began = call.at - timedelta(milliseconds=call.latency_ms)
             events.append(JobEvent(at=began, event=_call_started(call)))
             events.append(JobEvent(at=call.at, event=_call_ended(call)))
-        for record, _ in self.enriched:
-            events.append(JobEvent(at=_at(record), event=_said("enriched", record, self)))
-        for record, _ in self.letters:
-            events.append(JobEvent(at=_at(record), event=_said("dead_lettered", record, self)))
+        events += [JobEvent(at=_at(e.record), event=e.said) for e in self.endings]
         return sorted(events, key=lambda e: e.at)
 
 
-def _said(state: State, record: Any, story: _Story) -> str:
-    if state == "enriched":
-        job = next(e for r, e in story.enriched if r is record)
-        how = "from the cache" if job.cached else f"by {job.provider} {job.model}"
-        return f"enriched {how}, on {_source(record)}"
-    letter = next(d for r, d in story.letters if r is record)
-    return f"dead-lettered at {letter.stage}: {letter.error.type}: {letter.error.message}"
+def _enriched(record: Any, job: EnrichedJob) -> _Ending:
+    how = "from the cache" if job.cached else f"by {job.provider} {job.model}"
+    said = f"enriched {how}, on {_source(record)}"
+    return _Ending(record=record, state="enriched", said=said, result=job)
+
+
+def _dead_lettered(record: Any, letter: DeadLetter) -> _Ending:
+    said = f"dead-lettered at {letter.stage}: {letter.error.type}: {letter.error.message}"
+    return _Ending(record=record, state="dead_lettered", said=said, letter=letter)
 
 
 def _call_started(call: ProviderCall) -> str:
