@@ -5,11 +5,15 @@ from __future__ import annotations
 import json
 import random
 from dataclasses import dataclass
-from typing import Literal, TypeVar
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 OutputFault = Literal["malformed", "schema_invalid", "truncated", "blank"]
+# A valid answer that disagrees on purpose: another seniority, one skill dropped, the salary
+# bounds 20 % higher.
+Perturbation = Literal["seniority", "skills", "salary"]
+SENIORITIES = ["intern", "junior", "mid", "senior", "lead", "principal", "unknown"]
 # How a batch ends: its items done, or the batch failed, expired or was cancelled as a whole.
 BatchEnd = Literal["completed", "failed", "expired", "cancelled"]
 K = TypeVar("K")
@@ -31,6 +35,13 @@ class Faults(BaseModel):
     outputs: dict[OutputFault, float] = Field(
         default_factory=dict, description="bad answers with a 200, e.g. {'truncated': 0.1}"
     )
+    perturb: dict[Perturbation, float] = Field(
+        default_factory=dict,
+        description="field -> probability of a wrong but valid value, each rolled on its own",
+    )
+    perturb_model: str | None = Field(
+        default=None, description="perturb only this model's answers (others of the provider not)"
+    )
     match: str | None = None
     batch_delay_s: float = Field(
         default=1.0, ge=0, description="a batch ends this long after it was created"
@@ -45,6 +56,8 @@ class Faults(BaseModel):
         for status, rate in self.errors.items():
             if not 400 <= status <= 599 or not 0 <= rate <= 1:
                 raise ValueError(f"errors: {status}: {rate} is not a 4xx/5xx status with a rate")
+        if not all(0 <= rate <= 1 for rate in self.perturb.values()):
+            raise ValueError("perturb: rates must be within 0-1")
         for name, rates in (("errors", self.errors.values()), ("outputs", self.outputs.values())):
             if not all(0 <= r <= 1 for r in rates) or sum(rates) > 1:
                 raise ValueError(f"{name}: rates must be within 0-1 and add up to at most 1")
@@ -59,6 +72,7 @@ class Fate:
     hang: bool = False
     error_status: int | None = None
     output: OutputFault | None = None
+    perturbed: frozenset[Perturbation] = frozenset()
 
 
 class Dice:
@@ -76,6 +90,9 @@ class Dice:
             hang=self._rng.random() < faults.hang_rate,
             error_status=self._pick(faults.errors),
             output=self._pick(faults.outputs),
+            perturbed=frozenset(
+                f for f, rate in faults.perturb.items() if self._rng.random() < rate
+            ),
         )
 
     def _pick(self, rates: dict[K, float]) -> K | None:
@@ -98,3 +115,19 @@ def spoil(content: str, output: OutputFault | None) -> tuple[str, bool]:
     if output == "blank":
         return "   ", False
     return content, False
+
+
+def perturb(answer: dict[str, Any], fields: frozenset[Perturbation]) -> dict[str, Any]:
+    """The answer (Enrichment data) made wrong in ``fields``, still schema-valid."""
+    answer = dict(answer)
+    if "seniority" in fields:
+        answer["seniority"] = SENIORITIES[(SENIORITIES.index(answer["seniority"]) + 1) % 7]
+    if "skills" in fields and answer["skills"]:
+        answer["skills"] = answer["skills"][:-1]
+    if "salary" in fields and answer["salary"] is not None:
+        salary = dict(answer["salary"])
+        for bound in ("min", "max"):
+            if salary[bound] is not None:
+                salary[bound] = round(salary[bound] * 1.2, 2)
+        answer["salary"] = salary
+    return answer

@@ -23,7 +23,7 @@ from llm_sim.batches import mount_batch_apis
 from llm_sim.batches.engine import BatchStore
 from llm_sim.dialect import Call, Dialect
 from llm_sim.enrichment import derive_enrichment
-from llm_sim.faults import Dice, Fate, Faults, spoil
+from llm_sim.faults import Dice, Fate, Faults, perturb, spoil
 from llm_sim.gemini import GeminiDialect
 from llm_sim.ollama import OllamaDialect
 from llm_sim.openai import DeepSeekDialect, OpenAIDialect
@@ -115,10 +115,13 @@ class Simulator:
         return self._outcome(dialect, call, fate)
 
     def _outcome(self, dialect: Dialect, call: Call, fate: Fate) -> web.StreamResponse:
+        faults = self.faults[dialect.provider]
         if fate.error_status is not None:
-            faults = self.faults[dialect.provider]
             return dialect.error(fate.error_status, retry_after_s=faults.retry_after_s)
-        content = json.dumps(derive_enrichment(call.user_text), ensure_ascii=False)
+        answer = derive_enrichment(call.user_text)
+        if faults.perturb_model in (None, call.model):
+            answer = perturb(answer, fate.perturbed)
+        content = json.dumps(answer, ensure_ascii=False)
         content, truncated = spoil(content, fate.output)
         return dialect.answer(call, content, truncated=truncated)
 

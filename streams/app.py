@@ -6,18 +6,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import faust
+from pydantic import ValidationError
 
 from streams.config.runtime import RuntimeConfig
 from streams.config.settings import Settings
+from streams.config.slices import ShadowCandidate
 from streams.control.follower import ControlFollower, ControlState
+from streams.errors import ConfigurationError, describe
 from streams.kafka import backoff
 from streams.kafka.outage import OutageLog, broker_reachable
-from streams.kafka.readers import Supervisor
+from streams.kafka.readers import Follower, Supervisor
 from streams.kafka.schema_registry import Framing, Registry, topic_contracts
 from streams.kafka.topics import Topics
 from streams.models import MAX_DEADLINE_MS
@@ -25,7 +28,7 @@ from streams.observe.aggregate import Aggregator
 from streams.observe.dead_letters import DeadLetterFollower
 from streams.observe.flow import FlowTopics, JobFlow
 from streams.observe.job import DEFAULT_LOOK_BACK_S, JobLookup, JobTopics
-from streams.observe.spend import SpendFollower
+from streams.observe.spend import SpendFollower, shadow_spend
 from streams.observe.tables import StatsStore, install_stats_agent
 from streams.pipeline.agent import Lanes, install_enrich_agent
 from streams.pipeline.cache import RepostCache
@@ -36,17 +39,19 @@ from streams.pipeline.once import PublishedBefore
 from streams.pipeline.outcome import Outcomes
 from streams.pipeline.ticket import Intake
 from streams.pipeline.unframe import RawValues
+from streams.providers.base import Provider
 from streams.providers.batch import batch_apis
-from streams.providers.batch.base import BatchAPI
-from streams.providers.build import build_providers
+from streams.providers.build import adapter_for, build_providers
 from streams.routing.limits import Share
 from streams.routing.router import Router, request_for
+from streams.shadow.backfill import Backfill
+from streams.shadow.runner import Shadows
 from streams.telemetry.sdk import from_env as telemetry_from_env
 from streams.telemetry.spans import Telemetry
 from streams.web import server
 from streams.web.handlers import Handlers
 
-__all__ = ["REBALANCE_TIMEOUT_S", "StreamsApp", "create_app", "job_lookup"]
+__all__ = ["REBALANCE_TIMEOUT_S", "StreamsApp", "backfill_for", "create_app", "job_lookup"]
 
 log = logging.getLogger(__name__)
 
@@ -105,35 +110,36 @@ def create_app(
     topics = Topics.declare(app, kafka)
     providers = build_providers(settings.provider)
     router = router or Router(settings.routing(), providers, telemetry=telemetry)
-    control = ControlFollower(
-        ControlState(RuntimeConfig(settings), router),
-        bootstrap_servers=kafka.bootstrap_servers,
-        topic=settings.llm_topic_control,
-    )
     cache_config = settings.cache()
     # Not waited for at start-up: until it has read the topic, a repost costs a call.
     cache = RepostCache(cache_config) if cache_config is not None else None
     published = _published_before(settings)
-    lanes = _lanes(
+    lanes, shadows = _lanes(
         settings,
         topics=topics,
         router=router,
         cache=cache,
-        apis=batch_apis(providers),
+        providers=providers,
         remember=published.remember,
         telemetry=telemetry,
     )
+    control = ControlFollower(
+        ControlState(RuntimeConfig(settings), router, shadows=shadows),
+        bootstrap_servers=kafka.bootstrap_servers,
+        topic=settings.llm_topic_control,
+    )
     _hand_over_lanes(app, lanes.batch, raw=topics.raw.get_topic_name())
 
-    aggregator, spend = _stats_path(settings, router)
+    stats_path = _stats_path(settings, router, shadows)
     dead_letters = DeadLetterFollower(
         bootstrap_servers=kafka.bootstrap_servers, topic=topics.dead_letter.get_topic_name()
     )
     flow = _job_flow(settings, topics)
 
-    readers = Supervisor([control, aggregator, spend, dead_letters, *([cache] if cache else [])])
+    readers = Supervisor([control, *stats_path, dead_letters, *([cache] if cache else [])])
     app.task(readers.run)
-    _follow_share(app, router=router, raw=topics.raw.get_topic_name(), of=kafka.partitions)
+    raw = topics.raw.get_topic_name()
+    _follow_share(app, routers=[router, shadows], raw=raw, of=kafka.partitions)
     _watch_broker(app)
     install_enrich_agent(
         app,
@@ -146,7 +152,8 @@ def create_app(
         ready=control.ready,
     )
 
-    _close_at_shutdown(app, [*(p.aclose for p in providers.values()), flow.close, telemetry.flush])
+    closers = [shadows.close, *(p.aclose for p in providers.values()), flow.close]
+    _close_at_shutdown(app, [*closers, telemetry.flush])
     stats = StatsStore(app, topics=topics)
     install_stats_agent(app, stats, topics=topics)
     handlers = Handlers(
@@ -178,12 +185,24 @@ def _lanes(
     topics: Topics,
     router: Router,
     cache: RepostCache | None,
-    apis: dict[str, BatchAPI],
+    providers: dict[str, Provider],
     remember: Callable[[str], None],
     telemetry: Telemetry,
-) -> Lanes:
-    """The ticket office, the live and batch lanes, and the one sink they finish through."""
+) -> tuple[Lanes, Shadows]:
+    """The ticket office, the live and batch lanes, the one sink they finish through, and
+    the shadow candidates it hands the jobs answered on to."""
     framing, raw_values = _registered(settings)
+    shadows = Shadows(
+        settings.shadow(),
+        routing=settings.routing(),
+        providers=providers,
+        topics=topics,
+        price_version=settings.llm_price_version,
+        provider_over_budget=lambda name: router.gates[name].over_budget,
+        framing=framing,
+        telemetry=telemetry,
+    )
+    apis = batch_apis(providers)
     outcomes = Outcomes(
         topics=topics,
         price_version=settings.llm_price_version,
@@ -191,6 +210,7 @@ def _lanes(
         remember=remember,
         telemetry=telemetry,
         framing=framing,
+        shadow=shadows.offer,
     )
     live = Enricher(router=router, outcomes=outcomes, cache=cache)
     batch_config = settings.batch()
@@ -210,7 +230,7 @@ def _lanes(
     intake = Intake(
         router=router, default_lane=batch_config.default_lane, batch_providers=set(apis)
     )
-    return Lanes(
+    lanes = Lanes(
         intake=intake,
         live=live,
         batch=batch,
@@ -219,6 +239,7 @@ def _lanes(
         group=settings.llm_app_id,  # Faust's group is the app's id
         raw_values=raw_values,
     )
+    return lanes, shadows
 
 
 def _registered(settings: Settings) -> tuple[Framing, RawValues]:
@@ -234,8 +255,9 @@ def _registered(settings: Settings) -> tuple[Framing, RawValues]:
     return framing, RawValues(registry=registry, own_id=framing.ids[raw])
 
 
-def _stats_path(settings: Settings, router: Router) -> tuple[Aggregator, SpendFollower]:
-    """The attempts summed into ``llm.stats``, and today's spend read back for the budgets."""
+def _stats_path(settings: Settings, router: Router, shadows: Shadows) -> list[Follower]:
+    """The attempts summed into ``llm.stats``, and today's spend read back for the budgets
+    (the shadow candidates' from ``llm.shadow``)."""
     kafka = settings.kafka()
     aggregator = Aggregator(
         bootstrap_servers=kafka.bootstrap_servers,
@@ -249,7 +271,13 @@ def _stats_path(settings: Settings, router: Router) -> tuple[Aggregator, SpendFo
         topic=kafka.stats,
         on_change=router.set_spent_today,
     )
-    return aggregator, spend
+    shadow = SpendFollower(
+        bootstrap_servers=kafka.bootstrap_servers,
+        topic=kafka.shadow,
+        on_change=shadows.set_spent_today,
+        spent=shadow_spend,
+    )
+    return [aggregator, spend, shadow]
 
 
 def _hand_over_lanes(app: faust.App, lane: BatchLane, *, raw: str) -> None:
@@ -299,6 +327,35 @@ def job_lookup(settings: Settings, *, look_back_s: float = DEFAULT_LOOK_BACK_S) 
     )
 
 
+def backfill_for(settings: Settings, name: str) -> Backfill:
+    """A backfill for candidate ``name`` (provider/model[@variant]): the one LLM_SHADOW
+    names so, else that model with the service's own prompt."""
+    candidate = next((c for c in settings.shadow() if c.name == name), None)
+    if candidate is None:
+        provider, _, model = name.partition("/")
+        try:
+            candidate = ShadowCandidate.model_validate(
+                {"provider": provider, "model": model, "sample": 1.0}
+            )
+        except ValidationError as exc:
+            raise ConfigurationError(f"candidate {name!r}: {describe(exc)}") from None
+    adapter = adapter_for(candidate.provider)(settings.provider(candidate.provider))
+    kafka = settings.kafka()
+    return Backfill(
+        candidate=candidate,
+        bootstrap_servers=kafka.bootstrap_servers,
+        enriched_topic=kafka.enriched,
+        shadow_topic=kafka.shadow,
+        calls_topic=kafka.calls,
+        price_version=settings.llm_price_version,
+        routing=settings.routing(),
+        provider=adapter,
+        batch_api=batch_apis({candidate.provider: adapter}).get(candidate.provider),
+        poll_s=settings.llm_batch_poll_s,
+        framing=_registered(settings)[0],
+    )
+
+
 def _job_flow(settings: Settings, topics: Topics) -> JobFlow:
     return JobFlow(
         bootstrap_servers=settings.kafka_bootstrap_servers,
@@ -311,7 +368,9 @@ def _job_flow(settings: Settings, topics: Topics) -> JobFlow:
     )
 
 
-def _follow_share(app: faust.App, *, router: Router, raw: str, of: int) -> None:
+def _follow_share(
+    app: faust.App, *, routers: Sequence[Router | Shadows], raw: str, of: int
+) -> None:
     """This worker's share of the group's limits follows the partitions it holds, once a
     rebalance is over: while it runs the assignment is empty, and the jobs still in flight
     (which the rebalance waits for) keep the share they started with."""
@@ -320,7 +379,8 @@ def _follow_share(app: faust.App, *, router: Router, raw: str, of: int) -> None:
         while True:
             if not app.rebalancing:
                 held = sum(1 for tp in app.consumer.assignment() if tp.topic == raw)
-                router.set_share(Share(held=held, of=of))
+                for router in routers:
+                    router.set_share(Share(held=held, of=of))
             await asyncio.sleep(SHARE_POLL_S)
 
     app.task(follow_share)

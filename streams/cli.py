@@ -303,6 +303,93 @@ def job(job_id: str, as_json: bool, days: float) -> None:
 
 
 @main.command()
+@click.option(
+    "--from", "since", type=_parse_time, default=None, help="ISO time; default: all kept."
+)
+@click.option("--to", "until", type=_parse_time, default=None, help="ISO time; default: now.")
+@click.option("--candidate", default=None, metavar="P/MODEL", help="One candidate only.")
+@click.option("--format", "format_", type=click.Choice(["table", "json", "csv"]), default="table")
+@click.option(
+    "--backfill",
+    type=click.IntRange(min=1),
+    default=None,
+    metavar="N",
+    help="Run --candidate over the last N enriched jobs first (its Batch API where it has one).",
+)
+@click.option("--dry-run", is_flag=True, help="With --backfill: print the estimate only.")
+def compare(
+    since: datetime | None,
+    until: datetime | None,
+    candidate: str | None,
+    format_: str,
+    backfill: int | None,
+    dry_run: bool,
+) -> None:
+    """Shadow candidates against production (``llm.shadow``): agreement per field and
+    overall with 95 % intervals, invalid and failure rates, latency, cost per 1,000 jobs and
+    the projected monthly saving."""
+    from streams.shadow.source import read_comparison
+    from streams.shadow.text import render_csv, render_table
+
+    settings = _settings()
+    if backfill is not None:
+        if candidate is None:
+            raise click.UsageError("--backfill needs --candidate P/MODEL")
+        if not asyncio.run(_backfill(settings, candidate, backfill, dry_run=dry_run)):
+            return
+    kafka = settings.kafka()
+    reports = asyncio.run(
+        read_comparison(
+            kafka.bootstrap_servers,
+            shadow_topic=kafka.shadow,
+            enriched_topic=kafka.enriched,
+            since=since,
+            until=until,
+            candidate=candidate,
+        )
+    )
+    if format_ == "json":
+        click.echo(json.dumps([r.model_dump(mode="json") for r in reports], indent=2))
+    else:
+        click.echo(render_csv(reports) if format_ == "csv" else render_table(reports), nl=False)
+        click.echo("" if format_ == "csv" else "\n", nl=False)
+
+
+async def _backfill(settings: Settings, name: str, count: int, *, dry_run: bool) -> bool:
+    """Run the backfill (after printing its estimate); False when only the estimate was
+    asked for."""
+    from streams.app import backfill_for
+    from streams.shadow.backfill import estimate
+
+    try:
+        run = backfill_for(settings, name)
+    except StreamsError as exc:
+        raise click.ClickException(str(exc)) from None
+    jobs, already = await run.jobs(count)
+    price = settings.llm_prices.get(run.candidate.model)
+    guess = estimate(jobs, already_compared=already, price=price, batch=run.batch_api is not None)
+    way = f"{run.candidate.provider}'s Batch API (batch rate)" if guess.batch else "live calls"
+    cost = (
+        "unknown (no price for the model)" if guess.cost_usd is None else f"${guess.cost_usd:.4f}"
+    )
+    click.echo(
+        f"backfill {guess.jobs} jobs through {run.candidate.name} by {way}: estimated {cost} "
+        f"(~{guess.input_tokens} input, ~{guess.output_tokens} output tokens); "
+        f"{already} already compared, skipped",
+        err=True,
+    )
+    if dry_run or not jobs:
+        return False
+    try:
+        results = await run.run(jobs, progress=lambda line: click.echo(line, err=True))
+    finally:
+        await run.provider.aclose()
+    spent = sum(r.shadow.usage.cost_usd for r in results if r.shadow is not None)
+    click.echo(f"backfill done: {len(results)} jobs, ${spent:.4f} spent", err=True)
+    return True
+
+
+@main.command()
 @click.option("--topic", default=None, help="Default: LLM_TOPIC_ENRICHED (jobs.enriched).")
 @click.option("--from-beginning", is_flag=True, help="Start at the oldest record.")
 @click.option(

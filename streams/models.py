@@ -30,6 +30,8 @@ __all__ = [
     "ProviderCall",
     "RawJob",
     "SalaryRange",
+    "ShadowAnswer",
+    "ShadowResult",
     "Usage",
     "utcnow",
 ]
@@ -281,7 +283,9 @@ class ProviderCall(Message):
     error_type: str | None = None
     error_message: str | None = Field(default=None, max_length=500)
     at: datetime = Field(default_factory=utcnow, description="when the call ended")
-    lane: Literal["live", "batch"] = "live"
+    lane: Literal["live", "batch", "shadow"] = Field(
+        default="live", description="shadow: a candidate model's call, compared, never served"
+    )
     batch_id: str | None = Field(default=None, description="the vendor's, for a batch-lane call")
     usage_estimated: bool = Field(
         default=False,
@@ -290,7 +294,10 @@ class ProviderCall(Message):
     )
 
     @classmethod
-    def of(cls, attempt: Attempt, *, job_id: str, price_version: str) -> ProviderCall:
+    def of(
+        cls, attempt: Attempt, *, job_id: str, price_version: str, shadow: bool = False
+    ) -> ProviderCall:
+        lane: Literal["live", "batch", "shadow"] = "live" if attempt.batch_id is None else "batch"
         return cls(
             provider=attempt.provider,
             model=attempt.model,
@@ -304,7 +311,7 @@ class ProviderCall(Message):
             price_version=price_version,
             error_type=attempt.error.type if attempt.error else None,
             error_message=attempt.error.message[:500] if attempt.error else None,
-            lane="live" if attempt.batch_id is None else "batch",
+            lane="shadow" if shadow else lane,
             batch_id=attempt.batch_id,
             at=attempt.ended_at,
         )
@@ -328,6 +335,43 @@ class ControlCommand(Message):
         return self
 
 
+class ShadowAnswer(Message):
+    """One side of a shadow comparison: who answered, what, at what cost and speed."""
+
+    provider: str
+    model: str
+    enrichment: Enrichment | None = Field(description="None: no valid answer")
+    usage: Usage = Field(default_factory=Usage, description="every attempt's, summed")
+    latency_ms: float = Field(ge=0, description="from the first attempt to the answer")
+    attempts: list[Attempt] = Field(default_factory=list)
+
+
+class ShadowResult(Message):
+    """A candidate model's answer to a job production answered, compared field by field
+    (``llm.shadow``, keyed by job id). Never served: it is evidence for choosing a model."""
+
+    schema_version: Literal[1] = SCHEMA_VERSION
+    job_id: str
+    candidate: str = Field(description="provider/model, and @variant with a prompt variant")
+    origin: Literal["live", "backfill"] = Field(
+        description="live: sampled from traffic; backfill: an earlier enriched job replayed"
+    )
+    outcome: Literal["compared", "invalid", "failed", "dropped"] = Field(
+        description="compared: both answered; invalid: the candidate's answer failed "
+        "validation; failed: it gave no answer otherwise; dropped: no call was made"
+    )
+    reason: str | None = Field(default=None, description="why invalid, failed or dropped")
+    sample: float = Field(gt=0, le=1, description="the share of jobs the candidate is sent")
+    prompt_version: str = Field(description="the candidate's instructions and schema")
+    production: ShadowAnswer
+    shadow: ShadowAnswer | None = Field(description="None when dropped")
+    scores: dict[str, float] = Field(
+        default_factory=dict, description="per field (dotted path), 1 = the same answer"
+    )
+    agreement: float | None = Field(default=None, description="the scores' mean")
+    at: datetime = Field(default_factory=utcnow)
+
+
 TOPIC_MESSAGES: dict[str, type[Message]] = {
     "raw-job": RawJob,
     "enrichment": Enrichment,
@@ -335,4 +379,5 @@ TOPIC_MESSAGES: dict[str, type[Message]] = {
     "dead-letter": DeadLetter,
     "provider-call": ProviderCall,
     "control-command": ControlCommand,
+    "shadow-result": ShadowResult,
 }

@@ -3,7 +3,7 @@ folds (``control``) and the web view shows and validates patches against.
 
 It keeps the whole settings inside, because a patch is validated exactly like start-up
 settings (a deadline against the attempt timeout, limits against the partitions), but hands
-out only the routing slice, the masked view and patched copies.
+out only the routing and shadow slices, the masked view and patched copies.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from streams.config.settings import Settings, runtime_keys
-from streams.config.slices import RoutingConfig
+from streams.config.slices import RoutingConfig, ShadowCandidate
 from streams.errors import ConfigurationError, describe
 
 __all__ = ["RUNTIME_KEYS", "RuntimeConfig"]
@@ -29,6 +29,9 @@ class RuntimeConfig:
 
     def routing(self) -> RoutingConfig:
         return self._settings.routing()
+
+    def shadow(self) -> tuple[ShadowCandidate, ...]:
+        return self._settings.shadow()
 
     def view(self) -> dict[str, Any]:
         """Every setting, secrets written as "**********"."""

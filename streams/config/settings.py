@@ -32,6 +32,7 @@ from streams.config.slices import (
     RegistryConfig,
     RetryPolicy,
     RoutingConfig,
+    ShadowCandidate,
     WebConfig,
 )
 from streams.errors import ConfigurationError, describe
@@ -87,6 +88,7 @@ class Settings(_ProviderFields):
     llm_topic_replays: str = "llm.replays"
     llm_topic_cache: str = "llm.cache"
     llm_topic_batch: str = "llm.batch"
+    llm_topic_shadow: str = "llm.shadow"
     llm_topic_partitions: int = Field(default=4, ge=1, le=1024)
     llm_data_dir: Path = Path(".data/worker")
     # This worker's stable name in the group (Kafka's static membership): restarted within
@@ -135,6 +137,9 @@ class Settings(_ProviderFields):
     )
     llm_max_output_tokens: int = Field(json_schema_extra=RUNTIME, default=1024, ge=16, le=65536)
     llm_temperature: float = Field(json_schema_extra=RUNTIME, default=0.2, ge=0, le=2)
+    # Candidate models shadowing production, e.g. [{"provider": "openai", "model":
+    # "gpt-5.4-nano", "sample": 0.1, "daily_budget_usd": 5, "limits": {"rpm": 60}}].
+    llm_shadow: list[ShadowCandidate] = Field(json_schema_extra=RUNTIME, default_factory=list)
     llm_prices: dict[str, ModelPrice] = Field(default_factory=lambda: dict(DEFAULT_PRICES))
     llm_price_version: str = PRICE_VERSION
     # Reposts: an identical job (normalised title, company, description, options) reuses
@@ -212,8 +217,12 @@ class Settings(_ProviderFields):
             raise ValueError("LLM_PROVIDER_CHAIN names a provider twice")
         if self.llm_attempt_timeout_s > self.llm_job_deadline_s:
             raise ValueError("LLM_ATTEMPT_TIMEOUT_S must not exceed LLM_JOB_DEADLINE_S")
+        names = [candidate.name for candidate in self.llm_shadow]
+        if len(set(names)) != len(names):
+            raise ValueError("LLM_SHADOW names a candidate twice (give a prompt variant a name)")
         partitions = self.llm_topic_partitions
-        for name, limits in self.llm_provider_limits.items():
+        shadow_limits = {f"shadow {c.name}": c.limits for c in self.llm_shadow}
+        for name, limits in (self.llm_provider_limits | shadow_limits).items():
             # Each worker holds (limit * its partitions / all partitions) of a limit; below one
             # per partition, a worker could be left with none.
             for kind, value in (("rpm", limits.rpm), ("concurrency", limits.concurrency)):
@@ -275,7 +284,11 @@ class Settings(_ProviderFields):
             cache=self.llm_topic_cache,
             cache_retention_s=self.llm_cache_max_age_s,
             batch=self.llm_topic_batch,
+            shadow=self.llm_topic_shadow,
         )
+
+    def shadow(self) -> tuple[ShadowCandidate, ...]:
+        return tuple(self.llm_shadow)
 
     def batch(self) -> BatchConfig:
         return BatchConfig(

@@ -10,10 +10,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
 from streams.pricing import ModelPrice
-from streams.vocab import Lane
+from streams.vocab import Lane, ProviderName
 
 __all__ = [
     "BatchConfig",
@@ -25,6 +25,7 @@ __all__ = [
     "RegistryConfig",
     "RetryPolicy",
     "RoutingConfig",
+    "ShadowCandidate",
     "WebConfig",
 ]
 
@@ -52,6 +53,42 @@ class LimitsConfig(BaseModel):
     rpm: int | None = Field(default=None, ge=1)
     tpm: int | None = Field(default=None, ge=100)
     concurrency: int | None = Field(default=None, ge=1, le=10_000)
+
+
+class ShadowCandidate(BaseModel):
+    """A model to compare with production on live traffic (``LLM_SHADOW``): after a sampled
+    job's answer is published, the candidate gets the same request, and the two answers are
+    compared field by field. A model, not a dataclass: it is read from JSON."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    provider: ProviderName
+    model: str = Field(min_length=1, max_length=200)
+    sample: float = Field(gt=0, le=1, description="the share of jobs, picked by job id")
+    daily_budget_usd: float | None = Field(default=None, ge=0)
+    # The group's limits for the candidate's own calls, as LLM_PROVIDER_LIMITS.
+    limits: LimitsConfig = Field(default_factory=LimitsConfig)
+    # Calls waiting or under way on this worker; a sampled job beyond them is dropped (and
+    # counted).
+    queue: int = Field(default=100, ge=1, le=10_000)
+    instructions: str | None = Field(
+        default=None, min_length=1, max_length=4000, description="a prompt variant"
+    )
+    variant: str | None = Field(
+        default=None, pattern=r"^[A-Za-z0-9._-]{1,40}$", description="the variant's name"
+    )
+
+    @model_validator(mode="after")
+    def _named_variant(self) -> ShadowCandidate:
+        if (self.instructions is None) != (self.variant is None):
+            raise ValueError("a prompt variant needs both 'instructions' and its 'variant' name")
+        return self
+
+    @property
+    def name(self) -> str:
+        """How reports and ``llm.shadow`` name it: provider/model[@variant]."""
+        suffix = f"@{self.variant}" if self.variant else ""
+        return f"{self.provider}/{self.model}{suffix}"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -113,6 +150,7 @@ class KafkaConfig:
     cache: str
     cache_retention_s: float
     batch: str
+    shadow: str
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -15,6 +15,7 @@ from streams.errors import ConfigurationError
 from streams.kafka.readers import WholeTopic
 from streams.models import ControlCommand
 from streams.routing.router import Router
+from streams.shadow.runner import Shadows
 
 __all__ = ["ControlFollower", "ControlState"]
 
@@ -24,9 +25,12 @@ log = logging.getLogger(__name__)
 class ControlState:
     """The fold of every command so far, applied to the router."""
 
-    def __init__(self, config: RuntimeConfig, router: Router) -> None:
+    def __init__(
+        self, config: RuntimeConfig, router: Router, *, shadows: Shadows | None = None
+    ) -> None:
         self.config = config
         self.router = router
+        self.shadows = shadows
 
     def apply(self, command: ControlCommand) -> None:
         if command.action in ("enable", "disable"):
@@ -40,6 +44,8 @@ class ControlState:
                 log.warning("control: config patch %s %s", command.config, exc)
                 return
             self.router.reconfigure(self.config.routing())
+            if self.shadows is not None:
+                self.shadows.reconfigure(self.config.shadow(), self.config.routing())
             log.info("control: config patched: %s", sorted(command.config or {}))
         else:
             # The reset itself travels on the stats-resets topic, co-partitioned with the

@@ -14,6 +14,7 @@ from aiokafka.errors import TopicAlreadyExistsError
 from streams.kafka.clients import admin, reader
 
 __all__ = [
+    "count_between",
     "ensure_topic",
     "partitions_in",
     "partitions_of",
@@ -72,17 +73,41 @@ def _cleanup(*, compacted: bool, retention_s: float | None) -> dict[str, str]:
 
 
 async def read_to_end(
-    bootstrap_servers: str, name: str, *, committed_only: bool = False
+    bootstrap_servers: str,
+    name: str,
+    *,
+    committed_only: bool = False,
+    since_ms: int | None = None,
 ) -> list[Any]:
-    """Every record of ``name`` up to its end when called (for CLIs that look back); empty
-    when the topic does not exist. ``committed_only``: none of an aborted transaction's."""
+    """Every record of ``name`` (``since_ms``: stamped then or later) up to its end when
+    called (for CLIs that look back); empty when the topic does not exist.
+    ``committed_only``: none of an aborted transaction's."""
     partitions = [TopicPartition(name, p) for p in await partitions_of(bootstrap_servers, name)]
     if not partitions:
         return []
     async with reader(bootstrap_servers, committed_only=committed_only) as consumer:
         consumer.assign(partitions)
-        await consumer.seek_to_beginning(*partitions)
+        if since_ms is None:
+            await consumer.seek_to_beginning(*partitions)
+        else:
+            await seek_to_time(consumer, partitions, since_ms)
         return await read_up_to(consumer, await consumer.end_offsets(partitions))
+
+
+async def count_between(bootstrap_servers: str, name: str, since_ms: int, until_ms: int) -> int:
+    """How many records of ``name`` are stamped in [since_ms, until_ms), from offsets alone."""
+    partitions = [TopicPartition(name, p) for p in await partitions_of(bootstrap_servers, name)]
+    if not partitions:
+        return 0
+    async with reader(bootstrap_servers) as consumer:
+        ends = await consumer.end_offsets(partitions)
+        starts = await consumer.offsets_for_times({tp: since_ms for tp in partitions})
+        stops = await consumer.offsets_for_times({tp: until_ms for tp in partitions})
+
+        def offset(found: Any, tp: TopicPartition) -> int:
+            return ends[tp] if found.get(tp) is None else int(found[tp].offset)
+
+        return sum(offset(stops, tp) - offset(starts, tp) for tp in partitions)
 
 
 async def partitions_when_created(

@@ -78,6 +78,7 @@ def topic_contracts(kafka: KafkaConfig) -> dict[str, dict[str, Any]]:
         kafka.enriched: "enriched-job",
         kafka.dead_letter: "dead-letter",
         kafka.calls: "provider-call",
+        kafka.shadow: "shadow-result",
     }
     return {topic: registered_contract(name) for topic, name in names.items()}
 

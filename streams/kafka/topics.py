@@ -27,6 +27,7 @@ class Topics:
     stats_resets: Any
     cache: Any
     batch: Any
+    shadow: Any
 
     @classmethod
     def declare(cls, app: faust.App, config: KafkaConfig) -> Topics:
@@ -62,6 +63,8 @@ class Topics:
             ),
             # the batch lane's jobs and batches: raw partition p's on partition p
             batch=topic(config.batch, compacting=True),
+            # candidates' answers compared with production's, keyed by job
+            shadow=topic(config.shadow),
         )
 
     async def check_partitions(self, bootstrap_servers: str) -> None:
@@ -90,4 +93,5 @@ class Topics:
             self.stats_resets,
             self.cache,
             self.batch,
+            self.shadow,
         ]

@@ -1,26 +1,52 @@
-"""Today's spend per provider for the whole consumer group, for the daily budgets
-(``routing.budget``): every worker sums ``llm.stats`` from the start of the UTC day.
+"""Today's spend for the whole consumer group, for the daily budgets: every worker sums a
+topic from the start of the UTC day.
 
-The topic has one partition and a few records a second, and its batches are exactly-once
-sums of ``llm.calls`` (``aggregate``), so the figure here equals the daily table's.
+Per provider (``routing.budget``) from ``llm.stats``: one partition, a few records a second,
+and its batches are exactly-once sums of ``llm.calls`` (``aggregate``), so the figure here
+equals the daily table's. Per shadow candidate from ``llm.shadow``: each result carries what
+its candidate's calls cost.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections import Counter
-from collections.abc import Callable
+from collections import defaultdict
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import ValidationError
 
 from streams.kafka.readers import SinceTime
+from streams.kafka.schema_registry import payload_of
+from streams.models import ShadowResult
 from streams.observe.aggregate import StatsBatch
 from streams.observe.stats import day_of
 
-__all__ = ["SpendFollower"]
+__all__ = ["SpendFollower", "provider_spend", "shadow_spend"]
+
+# One record's spend: (when, whose, USD) for each part of it.
+Spent = Iterator[tuple[datetime, str, float]]
+
+
+def provider_spend(value: bytes) -> Spent:
+    """A stats batch's cost per provider and minute."""
+    batch = StatsBatch.model_validate_json(value)
+    for partial in batch.partials:
+        yield (
+            datetime.fromtimestamp(partial.minute * 60, UTC),
+            partial.provider,
+            partial.stats["cost_usd"],
+        )
+
+
+def shadow_spend(value: bytes) -> Spent:
+    """A shadow result's cost for its candidate."""
+    result = ShadowResult.model_validate_json(payload_of(value))
+    if result.shadow is not None:
+        yield result.at, result.candidate, result.shadow.usage.cost_usd
+
 
 log = logging.getLogger(__name__)
 
@@ -32,16 +58,18 @@ class SpendFollower(SinceTime):
         bootstrap_servers: str,
         topic: str,
         on_change: Callable[[dict[str, float]], None],
+        spent: Callable[[bytes], Spent] = provider_spend,
         clock: Callable[[], float] = time.time,
     ) -> None:
         # Read committed: the aggregator writes its batches in transactions.
         super().__init__(bootstrap_servers=bootstrap_servers, topic=topic, committed_only=True)
         self._on_change = on_change
+        self._spent = spent
         self._clock = clock
-        self._by_day: dict[str, Counter[str]] = {}
+        self._by_day: dict[str, defaultdict[str, float]] = {}
 
     def today(self) -> dict[str, float]:
-        """USD spent today (UTC) per provider."""
+        """USD spent today (UTC) per provider (or candidate)."""
         day = day_of(datetime.fromtimestamp(self._clock(), UTC))
         for old in [d for d in self._by_day if d < day]:
             del self._by_day[old]
@@ -49,13 +77,10 @@ class SpendFollower(SinceTime):
 
     def apply(self, value: bytes) -> None:
         try:
-            batch = StatsBatch.model_validate_json(value)
+            for at, whose, usd in self._spent(value):
+                self._by_day.setdefault(day_of(at), defaultdict(float))[whose] += usd
         except ValidationError as exc:
-            log.warning("spend: skipping a record that is not a stats batch: %s", exc)
-            return
-        for partial in batch.partials:
-            day = day_of(datetime.fromtimestamp(partial.minute * 60, UTC))
-            self._by_day.setdefault(day, Counter())[partial.provider] += partial.stats["cost_usd"]
+            log.warning("spend: skipping a record of %s it cannot read: %s", self.topic, exc)
 
     # --- as a follower of the topic -------------------------------------------------------
 

@@ -24,7 +24,7 @@ from streams.models import Attempt, EnrichedJob, ProviderCall, Usage
 from streams.pipeline.cache import CachedEnrichment, RepostCache
 from streams.pipeline.dead_letter import dead_letter, original_of
 from streams.pipeline.once import SOURCE_HEADER, source_of
-from streams.pipeline.publisher import Outgoing, publish_all
+from streams.pipeline.publisher import Outgoing, framed, publish_all
 from streams.pipeline.ticket import Ticket
 from streams.providers.prompt import prompt_version
 from streams.telemetry.spans import Telemetry
@@ -49,8 +49,12 @@ class Outcomes:
         remember: Callable[[str], None] | None = None,
         telemetry: Telemetry = Telemetry.OFF,
         framing: Framing = Framing.OFF,
+        shadow: Callable[[Ticket, EnrichedJob], None] | None = None,
     ) -> None:
         self.topics = topics
+        # Told each job answered by calls of its own, once its result is published: the
+        # shadow candidates' turn (never before, so they cannot delay or change it).
+        self._shadow = shadow or (lambda ticket, enriched: None)
         self.framing = framing
         self.telemetry = telemetry
         self.price_version = price_version
@@ -130,6 +134,8 @@ class Outcomes:
             await self.failed(ticket, refused, stage="publish")
             return refused
         self._ended("enriched")
+        if own:
+            self._shadow(ticket, enriched)
         return enriched
 
     async def failed(
@@ -193,6 +199,4 @@ class Outcomes:
         record: BaseModel,
         headers: dict[str, bytes] | None = None,
     ) -> Outgoing:
-        """A record of a topic with a registered schema: framed with its id, if it has one."""
-        value = self.framing.encode(topic.get_topic_name(), record.model_dump_json().encode())
-        return Outgoing(topic, key, value, headers)
+        return framed(self.framing, topic, key, record, headers)

@@ -19,8 +19,9 @@ from aiokafka.errors import KafkaError, MessageSizeTooLargeError
 from pydantic import BaseModel
 
 from streams.errors import PublishRejected
+from streams.kafka.schema_registry import Framing
 
-__all__ = ["Outgoing", "publish", "publish_all"]
+__all__ = ["Outgoing", "framed", "publish", "publish_all"]
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +37,18 @@ class Outgoing(NamedTuple):
     record: BaseModel | bytes | None
     headers: dict[str, bytes] | None = None
     partition: int | None = None
+
+
+def framed(
+    framing: Framing,
+    topic: Any,
+    key: str | None,
+    record: BaseModel,
+    headers: dict[str, bytes] | None = None,
+) -> Outgoing:
+    """A record of a topic with a registered schema: framed with its id, if it has one."""
+    value = framing.encode(topic.get_topic_name(), record.model_dump_json().encode())
+    return Outgoing(topic, key, value, headers)
 
 
 def _value(record: BaseModel | bytes | None) -> bytes | None:

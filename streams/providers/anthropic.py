@@ -58,7 +58,7 @@ class AnthropicProvider(Provider):
             "system": [
                 {
                     "type": "text",
-                    "text": system_prompt(with_schema=False),
+                    "text": system_prompt(with_schema=False, instructions=request.instructions),
                     "cache_control": {"type": "ephemeral"},
                 }
             ],

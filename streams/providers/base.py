@@ -60,6 +60,7 @@ class EnrichRequest:
     model: str | None = None  # None: the provider's configured model
     max_tokens: int = 1024
     temperature: float | None = 0.2
+    instructions: str | None = None  # a prompt variant's (a shadow candidate's); None: ours
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -52,7 +52,11 @@ class GeminiProvider(Provider):
             # Thinking tokens count against maxOutputTokens and can leave no answer at all.
             config["thinkingConfig"] = {"thinkingBudget": 0}
         body = {
-            "systemInstruction": {"parts": [{"text": system_prompt(with_schema=False)}]},
+            "systemInstruction": {
+                "parts": [
+                    {"text": system_prompt(with_schema=False, instructions=request.instructions)}
+                ]
+            },
             "contents": [{"role": "user", "parts": [{"text": user_message(request.job)}]}],
             "generationConfig": config,
         }

@@ -33,7 +33,10 @@ class OllamaProvider(Provider):
             "model": model,
             "messages": [
                 # Ollama's docs: say JSON in the prompt too, or the model may pad with whitespace.
-                {"role": "system", "content": system_prompt(with_schema=False)},
+                {
+                    "role": "system",
+                    "content": system_prompt(with_schema=False, instructions=request.instructions),
+                },
                 {"role": "user", "content": user_message(request.job)},
             ],
             "stream": False,  # the default is NDJSON streaming

@@ -53,12 +53,17 @@ class OpenAIProvider(Provider):
         }
         if request.temperature is not None and accepts_temperature(model):
             body["temperature"] = request.temperature
-        body["prompt_cache_key"] = f"llm-streams-{prompt_version()}"
+        body["prompt_cache_key"] = f"llm-streams-{prompt_version(request.instructions)}"
         return "/chat/completions", body
 
     def messages(self, request: EnrichRequest) -> list[dict[str, str]]:
         return [
-            {"role": "system", "content": system_prompt(with_schema=self.schema_in_prompt)},
+            {
+                "role": "system",
+                "content": system_prompt(
+                    with_schema=self.schema_in_prompt, instructions=request.instructions
+                ),
+            },
             {"role": "user", "content": user_message(request.job)},
         ]
 

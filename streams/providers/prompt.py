@@ -29,11 +29,13 @@ SYSTEM_PROMPT = (
 )
 
 
-def system_prompt(*, with_schema: bool) -> str:
-    """The system prompt; vendors without schema enforcement also get the schema in it."""
+def system_prompt(*, with_schema: bool, instructions: str | None = None) -> str:
+    """The system prompt (``instructions``: a variant's, in place of the service's own);
+    vendors without schema enforcement also get the schema in it."""
+    text = instructions or SYSTEM_PROMPT
     if not with_schema:
-        return SYSTEM_PROMPT
-    return f"{SYSTEM_PROMPT}\nThe JSON must validate against this JSON Schema:\n{_schema_text()}"
+        return text
+    return f"{text}\nThe JSON must validate against this JSON Schema:\n{_schema_text()}"
 
 
 @functools.cache
@@ -42,9 +44,9 @@ def _schema_text() -> str:
     return json.dumps(enrichment_schema(), separators=(",", ":"))
 
 
-def prompt_version() -> str:
+def prompt_version(instructions: str | None = None) -> str:
     """A short hash of everything static that shapes the answer: instructions and schema."""
-    return _hash(system_prompt(with_schema=True))
+    return _hash(system_prompt(with_schema=True, instructions=instructions))
 
 
 @functools.cache

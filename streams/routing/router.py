@@ -21,7 +21,7 @@ import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from streams.config.slices import LimitsConfig, RoutingConfig
 from streams.deadline import Deadline
@@ -128,9 +128,11 @@ class Router:
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         rng: random.Random | None = None,
         telemetry: Telemetry = Telemetry.OFF,
+        lane: Literal["live", "shadow"] = "live",
     ) -> None:
         self.clock = clock
         self.telemetry = telemetry
+        self.lane = lane  # what its attempt spans say: a shadow candidate's router is apart
         self.sleep = sleep
         self.rng = rng or random.Random()
         self.gates: dict[str, Gate] = {}
@@ -430,7 +432,7 @@ class Router:
             attempt,
             job_id=state.request.job.job_id,
             request=state.request,
-            lane="live",
+            lane=self.lane,
             base_url=self.gates[attempt.provider].provider.config.base_url,
             started_ns=time.time_ns() - int(attempt.latency_ms * 1e6),
             completion=completion,

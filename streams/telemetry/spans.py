@@ -37,7 +37,6 @@ from streams.telemetry.conventions import (
     provider_name,
 )
 from streams.telemetry.propagation import attached, carrier_of, context_of, trace_of
-from streams.vocab import Lane
 
 __all__ = ["JobSpan", "Telemetry"]
 
@@ -128,7 +127,7 @@ class Telemetry:
         *,
         job_id: str,
         request: EnrichRequest,
-        lane: Lane,
+        lane: str,  # live, batch or shadow
         base_url: str,
         started_ns: int,
         completion: Completion | None = None,

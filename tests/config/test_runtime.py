@@ -1,4 +1,5 @@
-"""What a running worker can change: exactly the settings its routing is made of."""
+"""What a running worker can change: exactly the settings its routing and its shadow
+candidates are made of."""
 
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ CHANGES: dict[str, Any] = {
     "llm_breaker_cooldown_s": 5,
     "llm_provider_limits": {"openai": {"rpm": 100}},
     "llm_budgets": {"total": 5},
+    "llm_shadow": [{"provider": "openai", "model": "gpt-5.4-nano", "sample": 0.1}],
 }
 
 
@@ -35,10 +37,10 @@ def test_every_runtime_setting_is_tried_here() -> None:
 
 
 @pytest.mark.parametrize("key", sorted(CHANGES))
-def test_each_runtime_setting_changes_the_routing(key: str) -> None:
+def test_each_runtime_setting_changes_the_routing_or_the_candidates(key: str) -> None:
     config = RuntimeConfig(Settings())
     patched = config.patched({key.upper(): CHANGES[key]})
-    assert patched.routing() != config.routing()
+    assert (patched.routing(), patched.shadow()) != (config.routing(), config.shadow())
     assert patched.view()[key] != config.view()[key]
 
 

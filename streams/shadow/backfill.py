@@ -1,0 +1,224 @@
+"""A candidate run over the last N enriched jobs, without waiting for traffic
+(``llm-streams compare --backfill N``): through its vendor's Batch API where it has one (at
+the batch rate), else live calls under its limits. The results go to ``llm.shadow`` and the
+calls to ``llm.calls`` (lane ``shadow``) exactly as live shadowing writes them, so ``compare``
+reads both alike. A job already compared for the candidate is not sent again (pay once)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from aiokafka import AIOKafkaProducer, TopicPartition
+from pydantic import BaseModel, ValidationError
+
+from streams.config.slices import RoutingConfig, ShadowCandidate
+from streams.deadline import Deadline
+from streams.errors import EnrichmentFailed, ProviderUnavailable, failed_attempt
+from streams.kafka.admin import partitions_of, read_to_end, read_up_to
+from streams.kafka.clients import producer, reader
+from streams.kafka.schema_registry import Framing, payload_of
+from streams.models import EnrichedJob, ShadowResult
+from streams.pricing import ModelPrice
+from streams.providers.base import EnrichRequest, Provider
+from streams.providers.batch.base import BatchAPI, ItemOutcome
+from streams.providers.prompt import input_tokens_estimate
+from streams.routing.router import Routed, Router
+from streams.shadow.record import compared, ledger
+from streams.shadow.runner import SHADOW_DEADLINE_S, candidate_routing
+
+__all__ = ["Backfill", "Estimate", "estimate"]
+
+log = logging.getLogger(__name__)
+
+LIVE_CONCURRENCY = 16  # live backfill calls at once, within the candidate's own limits
+
+
+class Estimate(BaseModel):
+    jobs: int
+    already_compared: int
+    input_tokens: int
+    output_tokens: int  # production's answers' length, as the likeliest
+    cost_usd: float | None  # None: no price for the model
+    batch: bool  # through the vendor's Batch API, at its batch rate
+
+
+def estimate(
+    jobs: list[EnrichedJob],
+    *,
+    already_compared: int,
+    price: ModelPrice | None,
+    batch: bool,
+) -> Estimate:
+    input_tokens = sum(input_tokens_estimate(job.job) for job in jobs)
+    output_tokens = sum(job.attempts[-1].usage.output_tokens if job.attempts else 0 for job in jobs)
+    cost = None
+    if price is not None:
+        cost = price.cost_usd(
+            input_tokens=input_tokens, cached_input_tokens=0, output_tokens=output_tokens
+        )
+        if batch and price.batch is not None:
+            cost *= price.batch
+    return Estimate(
+        jobs=len(jobs),
+        already_compared=already_compared,
+        input_tokens=input_tokens,
+        output_tokens=output_tokens,
+        cost_usd=None if cost is None else round(cost, 6),
+        batch=batch,
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class Backfill:
+    candidate: ShadowCandidate
+    bootstrap_servers: str
+    enriched_topic: str
+    shadow_topic: str
+    calls_topic: str
+    price_version: str
+    routing: RoutingConfig
+    provider: Provider
+    batch_api: BatchAPI | None
+    poll_s: float
+    framing: Framing = Framing.OFF
+
+    async def jobs(self, count: int) -> tuple[list[EnrichedJob], int]:
+        """The newest ``count`` enriched jobs answered by calls, less those the candidate
+        has compared already (and how many those were)."""
+        done = await self._compared()
+        newest = await _newest_enriched(self.bootstrap_servers, self.enriched_topic, count)
+        todo = [job for job in newest if job.job_id not in done]
+        return todo, len(newest) - len(todo)
+
+    async def run(
+        self, jobs: list[EnrichedJob], *, progress: Callable[[str], None]
+    ) -> list[ShadowResult]:
+        answers = await (self._batched(jobs, progress) if self.batch_api else self._live(jobs))
+        results = [
+            compared(self.candidate, job, answers[job.job_id], origin="backfill") for job in jobs
+        ]
+        async with producer(self.bootstrap_servers) as client:
+            sent = []
+            for result in results:
+                for call in ledger(result, price_version=self.price_version):
+                    sent.append(await self._send(client, self.calls_topic, result.job_id, call))
+                sent.append(await self._send(client, self.shadow_topic, result.job_id, result))
+            await asyncio.gather(*sent)
+        return results
+
+    async def _send(
+        self, client: AIOKafkaProducer, topic: str, key: str, record: BaseModel
+    ) -> asyncio.Future[object]:
+        value = self.framing.encode(topic, record.model_dump_json().encode())
+        delivery: asyncio.Future[object] = await client.send(topic, value, key=key.encode())
+        return delivery
+
+    def _request(self, job: EnrichedJob) -> EnrichRequest:
+        options = job.job.options
+        return EnrichRequest(
+            job=job.job,
+            model=self.candidate.model,
+            max_tokens=(options.max_tokens if options and options.max_tokens else None)
+            or self.routing.max_output_tokens,
+            temperature=self.routing.temperature,
+            instructions=self.candidate.instructions,
+        )
+
+    async def _batched(
+        self, jobs: list[EnrichedJob], progress: Callable[[str], None]
+    ) -> dict[str, Routed | EnrichmentFailed]:
+        api = self.batch_api
+        assert api is not None
+        model = self.candidate.model
+        started = time.monotonic()
+        batch_id = await api.submit(
+            label=f"backfill-{int(time.time())}",
+            model=model,
+            requests=[(job.job_id, self._request(job)) for job in jobs],
+        )
+        progress(f"submitted batch {batch_id} of {len(jobs)} jobs to {api.name}")
+        # The vendor tells nothing when a batch ends: polled, as the batch lane does.
+        while (status := await api.poll(batch_id, model=model)).state == "running":  # noqa: ASYNC110
+            await asyncio.sleep(self.poll_s)
+        progress(f"batch {batch_id} {status.state} {status.detail}".rstrip())
+        latency_ms = (time.monotonic() - started) * 1000
+        gone = api.not_run(f"batch {status.state}: {status.detail}")
+        return {
+            job.job_id: self._read(status.items.get(job.job_id, gone), batch_id, latency_ms)
+            for job in jobs
+        }
+
+    def _read(
+        self, item: ItemOutcome, batch_id: str, latency_ms: float
+    ) -> Routed | EnrichmentFailed:
+        name, model = self.candidate.provider, self.candidate.model
+        if item.completion is not None:
+            attempt = item.completion.attempt(
+                provider=name, attempt=1, latency_ms=latency_ms, batch_id=batch_id
+            )
+            return Routed(
+                completion=item.completion, provider=name, attempts=[attempt], latency_ms=latency_ms
+            )
+        error = item.error or ProviderUnavailable("no result", provider=name)
+        attempt = failed_attempt(
+            error, provider=name, model=model, attempt=1, latency_ms=latency_ms
+        )
+        return EnrichmentFailed(
+            str(error), attempts=[attempt.model_copy(update={"batch_id": batch_id})]
+        )
+
+    async def _live(self, jobs: list[EnrichedJob]) -> dict[str, Routed | EnrichmentFailed]:
+        providers: Mapping[str, Provider] = {self.candidate.provider: self.provider}
+        router = Router(candidate_routing(self.candidate, self.routing), providers, lane="shadow")
+        room = asyncio.Semaphore(LIVE_CONCURRENCY)
+
+        async def ask(job: EnrichedJob) -> Routed | EnrichmentFailed:
+            async with room:
+                try:
+                    deadline = Deadline.after(SHADOW_DEADLINE_S)
+                    return await router.enrich(self._request(job), deadline=deadline)
+                except EnrichmentFailed as exc:
+                    return exc
+
+        answers = await asyncio.gather(*(ask(job) for job in jobs))
+        return {job.job_id: answer for job, answer in zip(jobs, answers, strict=True)}
+
+    async def _compared(self) -> set[str]:
+        done = set()
+        for record in await read_to_end(self.bootstrap_servers, self.shadow_topic):
+            try:
+                result = ShadowResult.model_validate_json(payload_of(record.value or b""))
+            except ValidationError:
+                continue
+            if result.candidate == self.candidate.name and result.outcome != "dropped":
+                done.add(result.job_id)
+        return done
+
+
+async def _newest_enriched(bootstrap_servers: str, topic: str, count: int) -> list[EnrichedJob]:
+    """The newest ``count`` enriched jobs with an answer of their own (not a repost's)."""
+    partitions = [TopicPartition(topic, p) for p in await partitions_of(bootstrap_servers, topic)]
+    if not partitions:
+        return []
+    async with reader(bootstrap_servers) as consumer:
+        consumer.assign(partitions)
+        ends = await consumer.end_offsets(partitions)
+        firsts = await consumer.beginning_offsets(partitions)
+        # Each partition's newest records: every one of the newest N may be on one of them;
+        # cached answers are skipped, so some more are read.
+        for tp in partitions:
+            consumer.seek(tp, max(firsts[tp], ends[tp] - 2 * count))
+        records = await read_up_to(consumer, ends)
+    jobs = {}
+    for record in records:
+        try:
+            job = EnrichedJob.model_validate_json(payload_of(record.value or b""))
+        except ValidationError:
+            continue
+        if not job.cached:
+            jobs[job.job_id] = job
+    return sorted(jobs.values(), key=lambda j: j.enriched_at)[-count:]
