@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import random
 from dataclasses import dataclass
@@ -80,6 +81,7 @@ class Dice:
 
     def __init__(self, seed: int, provider: str) -> None:
         self._rng = random.Random(f"{seed}:{provider}")
+        self._name = f"{seed}:{provider}"
 
     def fate(self, faults: Faults, prompt: str) -> Fate:
         if faults.match is not None and faults.match not in prompt:
@@ -94,6 +96,12 @@ class Dice:
                 f for f, rate in faults.perturb.items() if self._rng.random() < rate
             ),
         )
+
+    def _roll(self, field: str, prompt: str) -> float:
+        """A die for one field of one request text: the same jobs are perturbed in every
+        run, whatever order concurrent calls arrive in, so a test knows the rate it gets."""
+        digest = hashlib.blake2b(f"{self._name}:{field}:{prompt}".encode(), digest_size=8)
+        return int.from_bytes(digest.digest(), "big") / 2**64
 
     def _pick(self, rates: dict[K, float]) -> K | None:
         roll = self._rng.random()

@@ -75,6 +75,7 @@ class StreamsApp:
     stats: StatsStore
     cache: RepostCache | None
     readers: Supervisor
+    shadows: Shadows
 
     @contextlib.asynccontextmanager
     async def running(self, *, ready_within_s: float = 60.0) -> AsyncIterator[StreamsApp]:
@@ -176,6 +177,7 @@ def create_app(
         stats=stats,
         cache=cache,
         readers=readers,
+        shadows=shadows,
     )
 
 

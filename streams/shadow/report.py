@@ -132,7 +132,7 @@ def _report(
     count = {o: sum(r.outcome == o for r in results) for o in ("compared", "invalid", "failed")}
     sent = [r for r in results if r.outcome != "dropped"]
     compared = [r for r in results if r.outcome == "compared"]
-    paths = sorted({path for r in compared for path in r.scores})
+    paths = list(dict.fromkeys(path for r in compared for path in r.scores))  # schema order
     sides = _Sides(results=sent)
     production, shadow = sides.side(True), sides.side(False)
     saving = None

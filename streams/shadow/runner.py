@@ -190,6 +190,11 @@ class Shadows:
             framed(self.framing, self.topics.shadow, result.job_id, result, headers),
         ]
 
+    def over_budget(self, name: str) -> bool:
+        """Whether candidate ``name`` has spent its daily budget (for the whole group)."""
+        slot = self._candidates[name]
+        return slot.router.gates[slot.config.provider].over_budget
+
     def pending(self) -> dict[str, int]:
         """Shadow calls queued or under way on this worker, per candidate."""
         return {name: len(slot.tasks) for name, slot in self._candidates.items()}

@@ -18,7 +18,9 @@ def _interval(found: Interval | None) -> str:
 
 
 def _number(value: float | None, unit: str = "") -> str:
-    return "-" if value is None else f"{value:,.6g}{unit}"
+    if value is None:
+        return "-"
+    return f"{value:,.0f}{unit}" if abs(value) >= 1000 else f"{value:.6g}{unit}"
 
 
 def render_table(reports: Sequence[CandidateReport]) -> str:

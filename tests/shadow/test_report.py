@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Literal
 
 import pytest
 
@@ -16,7 +17,7 @@ def result(
     job_id: str,
     *,
     seniority: float = 1.0,
-    outcome: str = "compared",
+    outcome: Literal["compared", "invalid", "failed", "dropped"] = "compared",
     cost: tuple[float, float] = (0.002, 0.0005),
     latency: tuple[float, float] = (100.0, 50.0),
 ) -> ShadowResult:
@@ -40,7 +41,7 @@ def result(
         job_id=job_id,
         candidate="openai/gpt-5.4-nano",
         origin="live",
-        outcome=outcome,  # type: ignore[arg-type]
+        outcome=outcome,
         sample=0.5,
         prompt_version="abc",
         production=production,
@@ -90,4 +91,3 @@ def test_sampling_is_by_job_id_and_nested() -> None:
     assert 4800 < len(half) < 5200
     assert tenth <= half
     assert all(sampled(i, 0.5) for i in half)  # the same answer every time
-
