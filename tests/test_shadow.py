@@ -4,13 +4,18 @@ budget, and a backfill through the OpenAI Batch API at the batch rate."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import signal
+import time
+from collections import Counter
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from devstack.harness import SimulatorThread
+from devstack.harness import SimulatorThread, worker_process
 from streams.app import create_app
 from streams.config.settings import Settings
 from streams.models import EnrichedJob, ProviderCall, ShadowResult
@@ -198,3 +203,66 @@ async def test_a_backfill_goes_through_the_batch_api_at_the_batch_rate(
     again = run_cli(*args, "--dry-run", env=env)
     assert "backfill 0 jobs" in again.stderr
     assert "100 already compared" in again.stderr
+
+
+def test_a_worker_killed_while_shadowing_pays_no_shadow_call_twice(
+    settings: Settings, worker_env: dict[str, str], tmp_path: Path, sim: SimulatorThread
+) -> None:
+    """SIGKILL with shadow calls queued and under way, then a new worker: every job is
+    enriched once, and no job gets a second shadow call (its redo is skipped whole once its
+    live result is published; what the dead worker had queued is lost, a sample)."""
+    sim.set_faults("openai", latency_ms=50, latency_jitter_ms=100)
+    sim.set_faults("anthropic", latency_ms=300, latency_jitter_ms=300)
+    shadow = [{"provider": "anthropic", "model": "claude-haiku-4-5", "sample": 1.0}]
+    env = worker_env | {
+        "LLM_SHADOW": json.dumps(shadow),
+        "LLM_BROKER_SESSION_TIMEOUT_S": "6",
+        "LLM_CACHE_ENABLED": "false",
+        "LLM_COMMIT_INTERVAL_S": "5",  # jobs done but not committed at the kill: redone
+    }
+    ids = [f"k{n}" for n in range(300)]
+    before = sim.requests().get("anthropic", 0)
+    with worker_process(env, tmp_path / "first.log") as first:
+        asyncio.run(
+            produce(
+                settings.kafka_bootstrap_servers,
+                settings.llm_topic_raw,
+                [job_record(i) for i in ids],
+            )
+        )
+        _wait_until(lambda: asyncio.run(count(settings, settings.llm_topic_shadow)) >= 30)
+        first.send_signal(signal.SIGKILL)
+        first.wait(10)
+    asked_at_kill = sim.requests()["anthropic"] - before
+    published_at_kill = asyncio.run(count(settings, settings.llm_topic_shadow))
+    with worker_process(env, tmp_path / "second.log"):
+        _wait_until(lambda: asyncio.run(count(settings, settings.llm_topic_enriched)) >= 300)
+        _wait_until(lambda: sim.stats()["in_flight"].get("anthropic", 0) == 0)
+        time.sleep(2)  # the last results published
+        enriched = Counter(
+            json.loads(r.value)["job_id"]
+            for r in asyncio.run(read_all(settings, settings.llm_topic_enriched))
+        )
+        results = asyncio.run(read_all(settings, settings.llm_topic_shadow))
+        calls = shadow_calls(asyncio.run(read_all(settings, settings.llm_topic_calls)))
+    outcomes = Counter(ShadowResult.model_validate_json(r.value).outcome for r in results)
+    print(
+        f"\n[shadow kill] at the kill: {asked_at_kill} shadow calls made, {published_at_kill} "
+        f"results published; in the end: {dict(outcomes)}, "
+        f"{sim.requests()['anthropic'] - before} shadow calls for {len(ids)} jobs"
+    )
+    assert set(enriched) == set(ids)
+    assert max(enriched.values()) == 1
+    shadowed = Counter(ShadowResult.model_validate_json(r.value).job_id for r in results)
+    assert max(shadowed.values()) == 1
+    assert max(Counter(c.job_id for c in calls).values()) == 1
+    # every shadow request the simulator saw, those cut off by the kill included
+    assert sim.requests()["anthropic"] - before <= len(ids)
+    assert asyncio.run(count(settings, settings.llm_topic_dead_letter)) == 0
+
+
+def _wait_until(done: Any, timeout_s: float = 90) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not done():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.2)
