@@ -111,9 +111,7 @@ def create_app(
     topics = Topics.declare(app, kafka)
     providers = build_providers(settings.provider)
     router = router or Router(settings.routing(), providers, telemetry=telemetry)
-    cache_config = settings.cache()
-    # Not waited for at start-up: until it has read the topic, a repost costs a call.
-    cache = RepostCache(cache_config) if cache_config is not None else None
+    cache = _repost_cache(settings)
     published = _published_before(settings)
     lanes, shadows = _lanes(
         settings,
@@ -153,8 +151,9 @@ def create_app(
         ready=control.ready,
     )
 
-    closers = [shadows.close, *(p.aclose for p in providers.values()), flow.close]
-    _close_at_shutdown(app, [*closers, telemetry.flush])
+    _close_at_shutdown(
+        app, [shadows.close, *(p.aclose for p in providers.values()), flow.close, telemetry.flush]
+    )
     stats = StatsStore(app, topics=topics)
     install_stats_agent(app, stats, topics=topics)
     handlers = Handlers(
@@ -179,6 +178,12 @@ def create_app(
         readers=readers,
         shadows=shadows,
     )
+
+
+def _repost_cache(settings: Settings) -> RepostCache | None:
+    config = settings.cache()
+    # Not waited for at start-up: until it has read the topic, a repost costs a call.
+    return RepostCache(config) if config is not None else None
 
 
 def _lanes(

@@ -47,6 +47,8 @@ COLUMNS = (
     "batch_saved_usd",
     "estimated_calls",
     "estimated_cost_usd",
+    "shadow_calls",
+    "shadow_cost_usd",
 )
 
 
@@ -84,7 +86,7 @@ async def repriced(settings: Settings, *, first: date, last: date) -> dict[str, 
             continue
         price = settings.llm_prices.get(call.model)
         if price is not None:
-            usage = call.usage.priced(price, batch=call.lane == "batch")
+            usage = call.usage.priced(price, batch=call.batch_id is not None)
             call = call.model_copy(update={"usage": usage})
         by_day = days.setdefault(call.provider, {})
         by_day[day] = st.add(by_day.get(day), call)
@@ -118,6 +120,8 @@ def rows(report: dict[str, Any]) -> list[dict[str, Any]]:
                     "batch_saved_usd": summary.get("batch_saved_usd", 0.0),
                     "estimated_calls": summary.get("estimated_calls", 0),
                     "estimated_cost_usd": summary.get("estimated_cost_usd", 0.0),
+                    "shadow_calls": summary.get("shadow_calls", 0),
+                    "shadow_cost_usd": summary.get("shadow_cost_usd", 0.0),
                 }
             )
     return out

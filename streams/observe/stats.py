@@ -63,6 +63,8 @@ def empty() -> Stats:
         "batch_saved_usd": 0.0,
         "estimated_calls": 0,
         "estimated_cost_usd": 0.0,
+        "shadow_calls": 0,
+        "shadow_cost_usd": 0.0,
     }
 
 
@@ -73,6 +75,11 @@ def add(stats: Stats | None, call: ProviderCall) -> Stats:
         out["cache_hits"] += 1
         out["saved_usd"] = round(out["saved_usd"] + call.usage.cost_usd, 10)
         return out
+    out["cost_usd"] = round(out["cost_usd"] + call.usage.cost_usd, 10)  # the bill, all of it
+    if call.lane == "shadow":  # a candidate's: on the bill, not in production's figures
+        out["shadow_calls"] += 1
+        out["shadow_cost_usd"] = round(out["shadow_cost_usd"] + call.usage.cost_usd, 10)
+        return out
     out["calls"] += 1
     out["outcomes"][call.outcome] = out["outcomes"].get(call.outcome, 0) + 1
     out["latency_ms_sum"] += call.latency_ms
@@ -82,7 +89,6 @@ def add(stats: Stats | None, call: ProviderCall) -> Stats:
     out["cached_input_tokens"] += call.usage.cached_input_tokens
     out["cache_write_tokens"] += call.usage.cache_write_tokens
     out["output_tokens"] += call.usage.output_tokens
-    out["cost_usd"] = round(out["cost_usd"] + call.usage.cost_usd, 10)
     out["prompt_cache_saved_usd"] = round(
         out["prompt_cache_saved_usd"] + call.usage.prompt_cache_saved_usd, 10
     )
@@ -126,6 +132,8 @@ def merge(a: Stats, b: Stats) -> Stats:
         "estimated_cost_usd": round(
             a.get("estimated_cost_usd", 0.0) + b.get("estimated_cost_usd", 0.0), 10
         ),
+        "shadow_calls": a.get("shadow_calls", 0) + b.get("shadow_calls", 0),
+        "shadow_cost_usd": round(a.get("shadow_cost_usd", 0.0) + b.get("shadow_cost_usd", 0.0), 10),
     }
 
 
@@ -174,6 +182,8 @@ def summary(stats: Stats) -> dict[str, Any]:
         "batch_saved_usd": round(stats.get("batch_saved_usd", 0.0), 6),
         "estimated_calls": stats.get("estimated_calls", 0),
         "estimated_cost_usd": round(stats.get("estimated_cost_usd", 0.0), 6),
+        "shadow_calls": stats.get("shadow_calls", 0),
+        "shadow_cost_usd": round(stats.get("shadow_cost_usd", 0.0), 6),
     }
 
 

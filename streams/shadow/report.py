@@ -20,7 +20,7 @@ from pydantic import BaseModel
 
 from streams.models import ShadowResult
 
-__all__ = ["CandidateReport", "Interval", "compare_report"]
+__all__ = ["CandidateReport", "Interval", "compare_report", "interval"]
 
 Z_95 = 1.959964
 DAYS_PER_MONTH = 30

@@ -20,6 +20,7 @@ from pydantic import (
 
 from streams.models import Attempt, Enrichment, JobOptions, RawJob, Usage
 from streams.observe.stats import DAYS_KEPT
+from streams.shadow.report import CandidateReport
 from streams.vocab import ProviderName
 
 __all__ = [
@@ -235,6 +236,12 @@ class Summary(Body):
         description="of cost_usd, the estimate for calls cut off: their prompt and, as output, "
         "their max_tokens (an upper bound); the rest is confirmed",
     )
+    shadow_calls: int = Field(
+        default=0,
+        description="shadow candidates' calls (LLM_SHADOW): not in calls, outcomes, latency or "
+        "tokens, which are production's",
+    )
+    shadow_cost_usd: float = Field(default=0.0, description="of cost_usd, the shadow calls'")
 
 
 HealthState = Literal["healthy", "degraded", "down", "disabled", "unknown"]
@@ -361,6 +368,19 @@ class Statistics(Body):
     recent_failures: list[RecentFailure]
     totals: dict[str, Summary]
     per_minute: dict[str, list[MinuteSummary]]
+
+
+class ShadowQuery(Body):
+    days: float = Field(default=7, gt=0, le=400, description="the window: the last days")
+    candidate: str | None = Field(default=None, description="provider/model: one candidate")
+
+
+class ShadowComparison(Body):
+    since: datetime
+    until: datetime
+    candidates: list[CandidateReport] = Field(
+        description="each candidate against production; empty without LLM_SHADOW"
+    )
 
 
 class JobsQuery(Body):

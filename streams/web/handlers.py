@@ -13,7 +13,7 @@ import json
 import time
 import uuid
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from importlib import resources
 from typing import Any
 
@@ -30,7 +30,7 @@ from streams.deadline import Deadline
 from streams.errors import ConfigurationError, EnrichmentFailed, ProviderError, RecordRejected
 from streams.kafka.outage import broker_reachable
 from streams.kafka.topics import Topics
-from streams.models import ControlCommand, EnrichedJob, RawJob
+from streams.models import ControlCommand, EnrichedJob, RawJob, utcnow
 from streams.observe import stats as st
 from streams.observe.dead_letters import DeadLetterFollower
 from streams.observe.flow import FlowUnavailable, JobFlow
@@ -39,6 +39,7 @@ from streams.observe.metrics import render_metrics
 from streams.observe.tables import StatsStore
 from streams.pipeline.agent import Lanes
 from streams.providers.base import EnrichRequest
+from streams.shadow.source import read_comparison
 from streams.vocab import PROVIDER_NAMES
 from streams.web import bodies as b
 from streams.web.health import (
@@ -248,6 +249,19 @@ class Handlers:
             days = self.job_lookup.look_back_s / 86400
             raise Problem(404, f"no record of job {call.job_id!r} in the last {days:g} days")
         return report
+
+    async def shadow(self, call: Call) -> b.ShadowComparison:
+        until = utcnow()
+        since = until - timedelta(days=call.query.days)
+        reports = await read_comparison(
+            self.config.bootstrap_servers,
+            shadow_topic=self.topics.shadow.get_topic_name(),
+            enriched_topic=self.topics.enriched.get_topic_name(),
+            since=since,
+            until=until,
+            candidate=call.query.candidate,
+        )
+        return b.ShadowComparison(since=since, until=until, candidates=reports)
 
     async def statistics_reset(self, call: Call) -> b.ResetAccepted:
         for provider in PROVIDER_NAMES:

@@ -94,6 +94,15 @@ ROUTES: tuple[Route, ...] = (
         response=JobReport,
     ),
     Route(
+        method="get",
+        path="/shadow",
+        handler="shadow",
+        summary="Shadow candidates against production: agreement per field with 95 % "
+        "intervals, failure rates, latency, cost per 1,000 jobs, projected monthly saving",
+        response=b.ShadowComparison,
+        query=b.ShadowQuery,
+    ),
+    Route(
         method="post",
         path="/statistics/reset",
         handler="statistics_reset",

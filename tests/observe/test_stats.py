@@ -117,3 +117,15 @@ def test_estimated_spend_is_part_of_the_cost_and_told_apart() -> None:
     assert figures["cost_usd"] == pytest.approx(0.005), "budgets count both"
     assert figures["estimated_calls"] == 1
     assert figures["estimated_cost_usd"] == pytest.approx(0.004)
+
+
+def test_a_shadow_call_is_on_the_bill_and_out_of_production_figures() -> None:
+    shadow = _call(latency_ms=5000.0, cost=0.002).model_copy(update={"lane": "shadow"})
+    record = st.add(st.add(None, _call(cost=0.001)), shadow)
+    figures = st.summary(st.merge(record, st.empty()))
+    assert figures["cost_usd"] == pytest.approx(0.003), "budgets count both"
+    assert figures["shadow_calls"] == 1
+    assert figures["shadow_cost_usd"] == pytest.approx(0.002)
+    assert figures["calls"] == 1
+    assert figures["latency_ms"]["max"] == 120.0, "production's latency alone"
+    assert figures["input_tokens"] == 100

@@ -54,16 +54,29 @@ def test_the_openapi_document_is_valid_and_covers_the_api() -> None:
 
 
 def _wait_for_jobs(url: str, *, received: int, out: int) -> dict[str, Any]:
-    """``/jobs`` once the group has taken ``received`` jobs, finished ``out`` and committed."""
+    """``/jobs`` once the group has taken ``received`` jobs, finished ``out`` and committed,
+    and the stats have counted the repost cache's hits (they follow the ledger)."""
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         flow: dict[str, Any] = httpx.get(f"{url}/jobs").json()
         totals = flow["totals"]
         done = totals["enriched"] + totals["dead_lettered"]
-        if totals["received"] == received and done == out and flow["lag"]["total"] == 0:
+        settled = totals["received"] == received and done == out and flow["lag"]["total"] == 0
+        if settled and flow["repost_cache"]["hits"] > 0:
             return flow
         time.sleep(0.5)
     raise AssertionError(f"jobs never settled at {received} in, {out} out: {flow}")
+
+
+def _wait_for_shadow(url: str) -> dict[str, Any]:
+    """``/shadow`` once a candidate has compared a job."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        comparison: dict[str, Any] = httpx.get(f"{url}/shadow").json()
+        if comparison["candidates"] and comparison["candidates"][0]["compared"]:
+            return comparison
+        time.sleep(0.5)
+    raise AssertionError(f"no shadow comparison: {comparison}")
 
 
 def _chromium() -> str:
@@ -92,7 +105,8 @@ def test_dashboard_renders_charts_with_data_and_no_console_errors(
     worker_env: dict[str, str], tmp_path: Path, sim: SimulatorThread
 ) -> None:
     sim.set_faults("openai", latency_ms=30, latency_jitter_ms=60, errors={500: 0.1})
-    env = worker_env | {"LLM_SERVICE_ADMIN_TOKEN": "t"}
+    candidate = {"provider": "openai", "model": "gpt-5.4-nano", "sample": 1}
+    env = worker_env | {"LLM_SERVICE_ADMIN_TOKEN": "t", "LLM_SHADOW": json.dumps([candidate])}
     with worker_process(env, tmp_path / "worker.log"):
         url = f"http://127.0.0.1:{env['LLM_SERVICE_PORT']}"
         empty = _browse(f"{url}/", tmp_path / "profile-empty", "--dump-dom").stdout
@@ -112,6 +126,8 @@ def test_dashboard_renders_charts_with_data_and_no_console_errors(
         assert flow["repost_cache"]["hits"] > 0
         assert flow["repost_cache"]["saved_usd"] > 0
         assert httpx.get(f"{url}/docs").status_code == 200
+        comparison = _wait_for_shadow(url)
+        assert comparison["candidates"][0]["candidate"] == "openai/gpt-5.4-nano"
         dom = _browse(f"{url}/", tmp_path / "profile-dom", "--dump-dom")
         first_job = json.loads((ROOT / "examples" / "jobs.jsonl").read_text().splitlines()[0])
         job_page = _browse(
@@ -144,6 +160,11 @@ def test_dashboard_renders_charts_with_data_and_no_console_errors(
     assert "consumer lag" in page
     assert "saved by the repost cache" in page
     assert "saved by the Batch APIs" in page
+    assert '<section id="shadow" hidden' in empty, "no candidate compared yet: no panel"
+    shadow = page[page.index('<section id="shadow"') :]
+    assert re.search(r"openai/gpt-5.4-nano against [^<]*openai/gpt-5.4-mini", shadow)
+    assert re.search(r"seniority</td><td[^>]*>1\.000 \[", page), "agreement per field"
+    assert "projected monthly saving" in page
     console = [line for line in dom.stderr.splitlines() if "CONSOLE" in line and "Uncaught" in line]
     assert console == []
     assert (ARTIFACTS / "dashboard.png").stat().st_size > 10_000, shot.stderr[-2000:]

@@ -373,6 +373,72 @@ async function refresh() {
   }
 }
 
+function interval(found) {
+  if (!found) return "–";
+  return `${fmt(found.mean, 3)} [${fmt(found.low, 3)}, ${fmt(found.high, 3)}]`;
+}
+
+function candidateBlock(report) {
+  const block = document.createElement("div");
+  block.className = "candidate";
+  const title = document.createElement("h3");
+  title.textContent = `${report.candidate} against ${report.production.models.join(", ")}`;
+  block.appendChild(title);
+  const saving = report.projected_monthly_saving_usd;
+  const tiles = document.createElement("div");
+  tiles.className = "tiles";
+  tiles.append(
+    tile(report.compared, `compared of ${report.jobs} sampled (${report.dropped} dropped)`),
+    tile(fmt(report.invalid_rate, 3), "invalid-answer rate"),
+    tile(fmt(report.failure_rate, 3), "failure rate"),
+    tile(saving === null ? "–" : `$${saving.toLocaleString(undefined, { maximumFractionDigits: 2 })}`,
+      "projected monthly saving"),
+  );
+  block.appendChild(tiles);
+  const sides = document.createElement("table");
+  sides.innerHTML = "<thead><tr><th></th><th class='num'>production</th><th class='num'>candidate</th></tr></thead>";
+  const sideRows = sides.createTBody();
+  for (const [name, key, digits] of [["latency p50 ms", "latency_p50_ms", 1], ["latency p95 ms", "latency_p95_ms", 1],
+    ["USD per 1,000 jobs", "cost_per_1000_usd", 4]]) {
+    const row = sideRows.insertRow();
+    cell(row, name);
+    cell(row, fmt(report.production[key], digits), true);
+    cell(row, fmt(report.shadow[key], digits), true);
+  }
+  block.appendChild(sides);
+  const fields = document.createElement("table");
+  fields.className = "agreement";
+  fields.innerHTML = "<thead><tr><th>field</th><th class='num'>agreement [95% interval]</th><th></th><th>method</th></tr></thead>";
+  const fieldRows = fields.createTBody();
+  for (const [path, found] of [["overall", report.overall], ...Object.entries(report.fields)]) {
+    const row = fieldRows.insertRow();
+    cell(row, path);
+    cell(row, interval(found), true);
+    const bar = document.createElement("span");
+    bar.className = "agree";
+    bar.style.width = `${Math.round((found ? found.mean : 0) * 120)}px`;
+    cell(row, bar);
+    cell(row, found ? found.method : "");
+  }
+  block.appendChild(fields);
+  return block;
+}
+
+async function refreshShadow() {
+  try {
+    const comparison = await getJSON("/shadow?days=7");
+    const section = document.getElementById("shadow");
+    section.hidden = comparison.candidates.length === 0;
+    document.getElementById("shadow-candidates").replaceChildren(...comparison.candidates.map(candidateBlock));
+    document.body.dataset.shadowReady = "true";
+  } catch (error) {
+    showError(String(error));
+  }
+}
+
 searchJobs();
 refresh();
 setInterval(refresh, REFRESH_MS);
+// Read from the topic on each ask (not from the tables): less often.
+refreshShadow();
+setInterval(refreshShadow, 6 * REFRESH_MS);
