@@ -2,6 +2,7 @@
 
     .venv/bin/python -m bench.throughput [--latency-ms 0 50 200] [--concurrency 16 64 256]
                                          [--jobs N] [--tracing] [--schema-registry]
+                                         [--shadow]
 
 For each provider latency L and worker concurrency C, the same N jobs go through
 (1) the pipeline (the Faust worker in this process) and (2) a minimal aiokafka consume →
@@ -10,8 +11,10 @@ own process). Reports jobs/s, the ratio to the ideal (C / L; at L = 0 there is n
 the CPU), the ratio to the baseline, produced→consumed latency p50/p99, CPU seconds per 1,000
 jobs and peak RSS. ``--tracing`` runs the pipeline again with traces and metrics exported
 over OTLP/HTTP (to a receiver in its own process that keeps nothing), ``--schema-registry``
-with every record framed for a Schema Registry (Apicurio, in its own process); each reports
-its ratio to the plain run.
+with every record framed for a Schema Registry (Apicurio, in its own process), ``--shadow``
+with a shadow candidate sent half the jobs after their live answers (and the plain run
+again, for the run-to-run spread); each reports its ratios to the plain run, throughput,
+CPU and produced→consumed p50.
 """
 
 from __future__ import annotations
@@ -213,10 +216,11 @@ async def baseline(settings: Settings, jobs: int, concurrency: int) -> dict[str,
 
 
 @contextlib.contextmanager
-def variants(*, tracing: bool, registry: bool) -> Iterator[dict[str, dict[str, str]]]:
+def variants(*, tracing: bool, registry: bool, shadow: bool) -> Iterator[dict[str, dict[str, str]]]:
     """The pipeline's runs besides the plain one, by name: the variables each sets (for the
     worker and the producer alike): traces and metrics exported over OTLP/HTTP to a receiver
-    in its own process; records framed for a Schema Registry (Apicurio, in its own)."""
+    in its own process; records framed for a Schema Registry (Apicurio, in its own); a
+    shadow candidate on half the jobs, and the plain run again."""
     with contextlib.ExitStack() as stack:
         runs: dict[str, dict[str, str]] = {}
         if tracing:
@@ -231,6 +235,10 @@ def variants(*, tracing: bool, registry: bool) -> Iterator[dict[str, dict[str, s
             log = Path(tempfile.mkdtemp(prefix="bench-registry-")) / "registry.log"
             url = stack.enter_context(LocalRegistry(log=log)).url
             runs["pipeline+registry"] = {"LLM_SCHEMA_REGISTRY_URL": url}
+        if shadow:
+            runs["pipeline again"] = {}
+            candidate = {"provider": "openai", "model": "gpt-5.4-nano", "sample": 0.5}
+            runs["pipeline+shadow"] = {"LLM_SHADOW": json.dumps([candidate])}
         yield runs
 
 
@@ -272,13 +280,16 @@ def main() -> None:
     parser.add_argument(
         "--schema-registry", action="store_true", help="also the pipeline with framed records"
     )
+    parser.add_argument(
+        "--shadow", action="store_true", help="also the pipeline shadowing half the jobs"
+    )
     args = parser.parse_args()
     use_uvloop()  # the worker's event loop, for both (the baseline's author would use it too)
     rows = []
     with (
         broker() as bootstrap,
         simulator() as sim,
-        variants(tracing=args.tracing, registry=args.schema_registry) as others,
+        variants(tracing=args.tracing, registry=args.schema_registry, shadow=args.shadow) as others,
     ):
         for latency in args.latency_ms:
             sim.set_faults("openai", latency_ms=latency)
@@ -303,6 +314,7 @@ def main() -> None:
                     row["cpu_ratio_to_plain"] = round(
                         row["cpu_s_per_1000"] / ours["cpu_s_per_1000"], 3
                     )
+                    row["p50_ratio_to_plain"] = round(row["e2e_p50_ms"] / ours["e2e_p50_ms"], 3)
                     run.append(row)
                 theirs = _row("baseline", asyncio.run(baseline(settings, jobs, concurrency)), jobs)
                 run.append(theirs)
