@@ -18,11 +18,11 @@ import pytest
 from devstack.harness import SimulatorThread, worker_process
 from streams.app import create_app
 from streams.config.settings import Settings
-from streams.models import EnrichedJob, ProviderCall, ShadowResult
+from streams.models import ControlCommand, EnrichedJob, ProviderCall, ShadowResult
 from streams.pricing import DEFAULT_PRICES
 from streams.shadow.runner import sampled
 from tests.conftest import run_cli
-from tests.kafka_helpers import consume, end_offsets, job_record, produce, wait_for
+from tests.kafka_helpers import consume, end_offsets, job_record, produce, send_command, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -110,6 +110,26 @@ async def test_compare_finds_what_the_candidate_got_wrong_and_live_results_stay(
     assert report["shadow"]["cost_per_1000_usd"] < report["production"]["cost_per_1000_usd"]
     csv_text = run_cli("compare", "--format", "csv", env=env).stdout
     assert f"{CANDIDATE},agreement.seniority," in csv_text
+
+
+async def test_a_candidate_set_at_run_time_takes_the_next_jobs(
+    settings: Settings, sim: SimulatorThread
+) -> None:
+    app = create_app(settings)
+    async with app.running():
+        bootstrap = settings.kafka_bootstrap_servers
+        await produce(bootstrap, settings.llm_topic_raw, [job_record("before")])
+        await consume(bootstrap, settings.llm_topic_enriched, count=1)
+        patch = {"LLM_SHADOW": [candidate()]}
+        await send_command(settings, ControlCommand(action="set_config", config=patch))
+
+        async def shadowing() -> bool:
+            return CANDIDATE in app.shadows.pending()
+
+        await wait_for(shadowing)
+        await produce(bootstrap, settings.llm_topic_raw, [job_record("after")])
+        [result] = await consume(bootstrap, settings.llm_topic_shadow, count=1)
+    assert ShadowResult.model_validate_json(result.value).job_id == "after"
 
 
 async def test_a_candidate_keeps_to_its_own_rate_limit_and_counts_what_it_drops(

@@ -232,7 +232,7 @@ def _dead_lettered(record: Any, letter: DeadLetter) -> _Ending:
 
 
 def _call_started(call: ProviderCall) -> str:
-    lane = " (batch)" if call.lane == "batch" else ""
+    lane = f" ({call.lane})" if call.lane != "live" else ""  # batch, or a shadow candidate
     return f"call {call.attempt} to {call.provider} {call.model}{lane}"
 
 

@@ -29,7 +29,7 @@ def render_job(report: JobReport) -> str:
         header = ("provider", "model", "try", "outcome", "latency", "tokens in/out", "cost")
         rows = [header] + [
             (
-                a.provider + (" (batch)" if a.lane == "batch" else ""),
+                a.provider + (f" ({a.lane})" if a.lane != "live" else ""),
                 a.model,
                 str(a.attempt),
                 a.outcome + (f" {a.error_type}" if a.error_type else ""),
