@@ -78,7 +78,7 @@ class OpenAIDialect(Dialect):
             return self.bad_request("'messages' must be a non-empty array")
         if any(not isinstance(m, dict) or "role" not in m or "content" not in m for m in messages):
             return self.bad_request("each message needs a 'role' and 'content'")
-        if model not in self.models:
+        if not self.serves(model):
             return self.unknown_model(model)
         problem = self.check_parameters(model, body, messages)
         if problem:
@@ -91,6 +91,9 @@ class OpenAIDialect(Dialect):
             user_text=self.user_text(messages),
             cache_prefix="\n".join(contents[:-1]),  # all but the newest message
         )
+
+    def serves(self, model: str) -> bool:
+        return model in self.models
 
     def check_parameters(self, model: str, body: dict[str, Any], messages: list[Any]) -> str | None:
         key = body.get("prompt_cache_key")
@@ -233,3 +236,43 @@ class DeepSeekDialect(OpenAIDialect):
         body["id"] = str(uuid.uuid4())
         del body["service_tier"]
         return web.json_response(body)
+
+
+class CompatibleDialect(OpenAIDialect):
+    """An OpenAI-compatible server as llama.cpp's and vLLM's answer: any model name it is
+    asked for (llama.cpp serves the one it loaded whatever the name), no key unless one was
+    set, ``max_tokens``, ``json_schema`` or ``json_object``, and OpenAI's usage fields only
+    (no prompt cache details)."""
+
+    provider = "compatible"
+    prefix = "/compatible/v1"
+    env_name = "COMPATIBLE_BASE_URL"
+    models: tuple[str, ...] = ("local",)
+
+    def auth_error(self, request: web.Request) -> web.Response | None:
+        presented = request.headers.get("Authorization")
+        if presented is None or presented == f"Bearer {self.api_key}":
+            return None
+        return openai_error(401, "Invalid API Key", "authentication_error", None)
+
+    def serves(self, model: str) -> bool:
+        return True
+
+    def check_parameters(self, model: str, body: dict[str, Any], messages: list[Any]) -> str | None:
+        if "max_completion_tokens" in body:
+            return "Unsupported parameter: 'max_completion_tokens'; use 'max_tokens'"
+        if "prompt_cache_key" in body:
+            return "Unsupported parameter: 'prompt_cache_key'"
+        return super().check_parameters(model, body, messages)
+
+    def answer(self, call: Call, content: str, *, truncated: bool) -> web.StreamResponse:
+        prompt_tokens, completion_tokens = tokens(call.prompt), tokens(content)
+        usage = {
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": completion_tokens,
+            "total_tokens": prompt_tokens + completion_tokens,
+        }
+        message = {"role": "assistant", "content": content}
+        return web.json_response(
+            self.envelope(call, message, usage, "length" if truncated else "stop")
+        )

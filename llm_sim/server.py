@@ -26,7 +26,7 @@ from llm_sim.enrichment import derive_enrichment
 from llm_sim.faults import Dice, Fate, Faults, perturb, spoil
 from llm_sim.gemini import GeminiDialect
 from llm_sim.ollama import OllamaDialect
-from llm_sim.openai import DeepSeekDialect, OpenAIDialect
+from llm_sim.openai import CompatibleDialect, DeepSeekDialect, OpenAIDialect
 
 DEFAULT_API_KEY = "sim-key"
 DIALECTS: tuple[type[Dialect], ...] = (
@@ -35,6 +35,7 @@ DIALECTS: tuple[type[Dialect], ...] = (
     GeminiDialect,
     DeepSeekDialect,
     OllamaDialect,
+    CompatibleDialect,
 )
 HANG_S = 3600.0  # "never" answers: the client's timeout fires first
 

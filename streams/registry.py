@@ -77,6 +77,15 @@ SPECS: dict[str, ProviderSpec] = {
             default_base_url="http://localhost:11434",
             needs_key=False,
         ),
+        ProviderSpec(
+            name="compatible",
+            adapter="streams.providers.compatible:CompatibleProvider",
+            # a key only where the server was started with one (vLLM --api-key, llama.cpp's)
+            key_variable="COMPATIBLE_API_KEY",
+            default_model="local",
+            default_base_url="http://127.0.0.1:8080/v1",
+            needs_key=False,
+        ),
     )
 }
 

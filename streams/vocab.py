@@ -9,7 +9,8 @@ from typing import Literal, get_args
 
 __all__ = ["PROVIDER_NAMES", "TOTAL_BUDGET", "Lane", "Outcome", "ProviderName", "Stage"]
 
-ProviderName = Literal["openai", "anthropic", "gemini", "deepseek", "ollama"]
+# compatible: a self-hosted OpenAI-compatible server (vLLM, llama.cpp, LM Studio, SGLang, TGI).
+ProviderName = Literal["openai", "anthropic", "gemini", "deepseek", "ollama", "compatible"]
 PROVIDER_NAMES: tuple[ProviderName, ...] = get_args(ProviderName)
 # The budget (LLM_BUDGETS) for the whole service, beside the providers' own.
 TOTAL_BUDGET = "total"

@@ -111,8 +111,10 @@ class Settings(_ProviderFields):
 
     # Processing
     llm_worker_concurrency: int = Field(default=64, ge=1, le=4096)
+    # A self-hosted server is opted into: not in the default chain.
     llm_provider_chain: Annotated[list[ProviderName], NoDecode] = Field(
-        default=list(PROVIDER_NAMES), json_schema_extra=RUNTIME
+        default=[name for name in PROVIDER_NAMES if name != "compatible"],
+        json_schema_extra=RUNTIME,
     )
     llm_job_deadline_s: float = Field(json_schema_extra=RUNTIME, default=45.0, gt=0, le=300)
     llm_attempt_timeout_s: float = Field(json_schema_extra=RUNTIME, default=30.0, gt=0, le=300)
@@ -157,6 +159,9 @@ class Settings(_ProviderFields):
     llm_batch_poll_s: float = Field(default=30.0, gt=0, le=3600)
 
     # Providers (besides the three variables per provider that come from the registry)
+    # What the OpenAI-compatible server takes: json_schema (vLLM, llama.cpp, SGLang, LM Studio)
+    # or only json_object (then the schema goes in the prompt, and is checked here only).
+    compatible_response_format: Literal["json_schema", "json_object"] = "json_schema"
     llm_connect_timeout_s: float = Field(default=5.0, gt=0, le=60)
     llm_max_connections_per_provider: int = Field(default=256, ge=1, le=10000)
 
@@ -245,6 +250,7 @@ class Settings(_ProviderFields):
             connect_timeout_s=self.llm_connect_timeout_s,
             max_connections=self.llm_max_connections_per_provider,
             prices=self.llm_prices,
+            json_schema=name != "compatible" or self.compatible_response_format == "json_schema",
         )
 
     def routing(self) -> RoutingConfig:

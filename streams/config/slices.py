@@ -41,6 +41,10 @@ class ProviderConfig:
     connect_timeout_s: float
     max_connections: int
     prices: Mapping[str, ModelPrice]
+    # Whether the server enforces a JSON Schema (OpenAI's ``json_schema`` response format);
+    # else it takes only ``json_object`` and the schema goes in the prompt. Set for the
+    # ``compatible`` provider; each vendor's adapter knows its own.
+    json_schema: bool
 
 
 class LimitsConfig(BaseModel):

@@ -17,6 +17,7 @@ from streams.deadline import Deadline
 from streams.providers.base import EnrichRequest
 from streams.providers.build import build_providers
 from streams.routing.router import Routed, Router
+from streams.vocab import PROVIDER_NAMES
 from tests.conftest import ROOT
 from tests.kafka_helpers import (
     commit_rounds,
@@ -193,7 +194,7 @@ async def test_a_slow_job_holds_the_commit_not_the_others(
     assert {json.loads(r.value)["job_id"] for r in everything} >= {"slow"}
 
 
-@pytest.mark.parametrize("provider", ["openai", "anthropic", "gemini", "deepseek", "ollama"])
+@pytest.mark.parametrize("provider", PROVIDER_NAMES)
 async def test_each_provider_alone_enriches_the_examples(
     settings: Settings, sim: SimulatorThread, provider: str
 ) -> None:

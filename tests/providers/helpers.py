@@ -32,6 +32,7 @@ MODELS = {
     "gemini": "gemini-2.5-flash-lite",
     "deepseek": "deepseek-v4-flash",
     "ollama": "llama3.2",
+    "compatible": "local",
 }
 VALID = json.dumps(
     {
@@ -56,6 +57,7 @@ def config(
     key: str | None = DEFAULT_API_KEY,
     model: str | None = None,
     prices: dict[str, ModelPrice] = DEFAULT_PRICES,
+    json_schema: bool = True,
 ) -> ProviderConfig:
     return ProviderConfig(
         name=name,
@@ -65,6 +67,7 @@ def config(
         connect_timeout_s=2.0,
         max_connections=10,
         prices=prices,
+        json_schema=json_schema,
     )
 
 

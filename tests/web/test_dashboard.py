@@ -16,6 +16,7 @@ import pytest
 from openapi_spec_validator import validate
 
 from devstack.harness import SimulatorThread, worker_process
+from streams.vocab import PROVIDER_NAMES
 from streams.web.openapi import document
 from tests.conftest import ROOT
 from tests.kafka_helpers import produce
@@ -154,7 +155,7 @@ def test_dashboard_renders_charts_with_data_and_no_console_errors(
         assert axis.group(1) == "0 0.25 0.5 0.75 1", chart
     assert 'id="job" data-state="enriched"' in job_page, job_page[-3000:]
     assert "published to" in job_page
-    assert page.count('data-provider="') == 5
+    assert page.count('data-provider="') == len(PROVIDER_NAMES)
     assert "ProviderUnavailable" in page, "recent failures show their reasons"
     assert re.search(r'data-stage="decode".*not JSON', page, re.S), "dead letters show reasons"
     assert "consumer lag" in page

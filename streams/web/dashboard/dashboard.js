@@ -5,6 +5,7 @@
 const REFRESH_MS = 5000;
 const COLORS = {
   openai: "#58a6ff", anthropic: "#d2a8ff", gemini: "#3fb950", deepseek: "#f0883e", ollama: "#ff7b72",
+  compatible: "#79c0ff",
   received: "#8a96a3", enriched: "#3fb950", dead_lettered: "#f85149",
   decode: "#d29922", validate: "#f0883e", enrich: "#f85149", publish: "#d2a8ff",
 };
