@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: install
-	$(BIN)/llm-streams up $(if $(TRACES),--traces) $(if $(REGISTRY),--schema-registry)
+	$(BIN)/llm-streams up $(if $(TRACES),--traces) $(if $(REGISTRY),--schema-registry) $(if $(LOCAL_MODEL),--local-model)
 
 lint: install
 	$(BIN)/ruff check .

@@ -14,7 +14,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import IO, Any
 
@@ -23,6 +23,7 @@ import httpx
 from devstack.broker import LocalKafka
 from devstack.broker.launcher import die_with_parent, port_is_free
 from devstack.console import show_status
+from devstack.local_model import MODEL_NAME, LocalModel
 from devstack.registry import LocalRegistry
 from devstack.traces import (
     JAEGER_VERSION,
@@ -142,19 +143,20 @@ def trace_destination(
     return jaeger
 
 
-def _schema_registry(env: dict[str, str], *, wanted: bool, logs: Path) -> LocalRegistry | None:
-    """The registry of LLM_SCHEMA_REGISTRY_URL, said; else, if ``wanted``, a local one
-    (returned, to be stopped with the stack)."""
+def _schema_registry(
+    env: dict[str, str], *, wanted: bool, logs: Path, services: contextlib.ExitStack
+) -> None:
+    """The registry of LLM_SCHEMA_REGISTRY_URL, said; else, if ``wanted``, a local one,
+    stopped with the stack."""
     if env.get("LLM_SCHEMA_REGISTRY_URL"):
         _say(f"using the Schema Registry at {env['LLM_SCHEMA_REGISTRY_URL']}")
-        return None
+        return
     if not wanted:
-        return None
-    registry = LocalRegistry(log=logs / "registry.log")
+        return
     _say("starting a Schema Registry (Apicurio; first run: Maven fetches it)...")
-    env["LLM_SCHEMA_REGISTRY_URL"] = registry.start()
+    registry = services.enter_context(LocalRegistry(log=logs / "registry.log"))
+    env["LLM_SCHEMA_REGISTRY_URL"] = registry.url
     _say(f"Schema Registry ready at {env['LLM_SCHEMA_REGISTRY_URL']}")
-    return registry
 
 
 def _instructions(web: str, admin_note: str, registry: str | None) -> None:
@@ -180,15 +182,33 @@ def _ended(worker: subprocess.Popen[bytes], *, stopping: bool, logs: Path, verbo
     return worker.returncode or 1
 
 
+def _local_model(
+    env: dict[str, str], *, wanted: bool, logs: Path, services: contextlib.ExitStack
+) -> None:
+    """With ``wanted``: a llama.cpp server with a real (tiny) model, routed to first as the
+    ``compatible`` provider, the rest of the chain behind it."""
+    if not wanted:
+        return
+    _say("starting a real model: llama.cpp (xllamacpp) on loopback (first run: pip installs it)")
+    model = services.enter_context(LocalModel(log=logs / "model.log"))
+    env["COMPATIBLE_BASE_URL"], env["COMPATIBLE_MODEL"] = model.url, MODEL_NAME
+    chain = [p for p in load_settings().llm_provider_chain if p != "compatible"]
+    env["LLM_PROVIDER_CHAIN"] = ",".join(["compatible", *chain])
+    gguf = env.get("LLM_LOCAL_GGUF") or "SmolLM2-135M-Instruct: tiny (135M), its answers are poor"
+    _say(f"model ready at {model.url} ({gguf}); LLM_LOCAL_GGUF=PATH serves a better one")
+
+
 def run_stack(
-    *, data_dir: Path, verbose: bool = False, traces: bool = False, schema_registry: bool = False
+    *,
+    data_dir: Path,
+    verbose: bool = False,
+    traces: bool = False,
+    schema_registry: bool = False,
+    local_model: bool = False,
 ) -> int:
-    settings = load_settings()  # fail fast, before anything starts
     env = dict(os.environ)
     logs = data_dir / "logs"
     logs.mkdir(parents=True, exist_ok=True)
-    kafka: LocalKafka | None = None
-    registry: LocalRegistry | None = None
     children: list[subprocess.Popen[bytes]] = []
     stopping = False
 
@@ -199,63 +219,73 @@ def run_stack(
     signal.signal(signal.SIGINT, request_stop)
     signal.signal(signal.SIGTERM, request_stop)
     started = time.monotonic()
-    try:
-        if not env.get("KAFKA_BOOTSTRAP_SERVERS"):
-            port = 9092 if port_is_free(9092) else None
-            kafka = LocalKafka(data_dir=data_dir / "kafka", port=port)
-            _say("starting a local Kafka broker (first run: Maven fetches the jars)...")
-            env["KAFKA_BOOTSTRAP_SERVERS"] = kafka.start()
-            _say(f"Kafka ready at {env['KAFKA_BOOTSTRAP_SERVERS']} (data in {kafka.data_dir})")
-            _say(f"the broker's log: {kafka.output_path}")
-        else:
-            _say(f"using the broker at {env['KAFKA_BOOTSTRAP_SERVERS']}")
-
-        registry = _schema_registry(env, wanted=schema_registry, logs=logs)
-
-        simulated = [p for p in settings.llm_provider_chain if not is_real(p, env)]
-        if simulated:
-            sim_log = (logs / "simulator.log").open("ab")
-            simulator, urls = _start_simulator(env, sim_log)
-            children.append(simulator)
-            for provider in simulated:
-                spec = SPECS[provider]
-                env[spec.url_variable] = urls[spec.url_variable]
-                env[spec.key_variable] = DEFAULT_API_KEY
-            where = urls[SPECS[simulated[0]].url_variable].split("/")[2]
-            _say(f"simulating {', '.join(simulated)} at http://{where} (faults: /_sim/faults)")
-        real = [p for p in settings.llm_provider_chain if p not in simulated]
-        if real:
-            _say(f"real endpoints for {', '.join(real)} (keys found in the environment)")
-
-        if (jaeger := trace_destination(env, wanted=traces, logs=logs)) is not None:
-            children.append(jaeger)
-        admin_note = _admin_token(env, data_dir)
-        if not verbose:
-            _say(f"starting the worker; full logs in {logs}/ (--verbose shows them here)")
-        worker = _start_worker(env, logs=logs, verbose=verbose)
-        children.append(worker)
-        web = f"http://{settings.llm_service_host}:{settings.llm_service_port}"
-        if not wait_until_consuming(f"{web}/health", worker, stopping=lambda: stopping):
+    with contextlib.ExitStack() as services:  # stopped after the children, in reverse
+        try:
+            load_settings()  # fail fast, before anything starts
+            _broker(env, data_dir=data_dir, services=services)
+            _schema_registry(env, wanted=schema_registry, logs=logs, services=services)
+            _local_model(env, wanted=local_model, logs=logs, services=services)
+            os.environ.update(env)  # the chain may have grown: the settings read it from here
+            settings = load_settings()
+            children += _simulator(env, settings.llm_provider_chain, logs=logs)
+            if (jaeger := trace_destination(env, wanted=traces, logs=logs)) is not None:
+                children.append(jaeger)
+            admin_note = _admin_token(env, data_dir)
+            if not verbose:
+                _say(f"starting the worker; full logs in {logs}/ (--verbose shows them here)")
+            worker = _start_worker(env, logs=logs, verbose=verbose)
+            children.append(worker)
+            web = f"http://{settings.llm_service_host}:{settings.llm_service_port}"
+            if not wait_until_consuming(f"{web}/health", worker, stopping=lambda: stopping):
+                return _ended(worker, stopping=stopping, logs=logs, verbose=verbose)
+            _say(f"worker ready in {time.monotonic() - started:.1f}s")
+            _instructions(web, admin_note, env.get("LLM_SCHEMA_REGISTRY_URL"))
+            show_status(
+                web,
+                running=lambda: not stopping and worker.poll() is None,
+                live=sys.stdout.isatty() and not verbose,
+                out=sys.stdout,
+            )
             return _ended(worker, stopping=stopping, logs=logs, verbose=verbose)
-        _say(f"worker ready in {time.monotonic() - started:.1f}s")
-        _instructions(web, admin_note, env.get("LLM_SCHEMA_REGISTRY_URL"))
-        show_status(
-            web,
-            running=lambda: not stopping and worker.poll() is None,
-            live=sys.stdout.isatty() and not verbose,
-            out=sys.stdout,
-        )
-        return _ended(worker, stopping=stopping, logs=logs, verbose=verbose)
-    finally:
-        for child in reversed(children):  # worker first: it drains before the broker goes
-            with contextlib.suppress(ProcessLookupError):
-                child.send_signal(signal.SIGTERM)
-            try:
-                child.wait(60)
-            except subprocess.TimeoutExpired:
-                child.kill()
-        if registry is not None:
-            registry.stop()
-        if kafka is not None:
-            kafka.stop()
-        _say("stopped")
+        finally:
+            for child in reversed(children):  # worker first: it drains before the broker goes
+                with contextlib.suppress(ProcessLookupError):
+                    child.send_signal(signal.SIGTERM)
+                try:
+                    child.wait(60)
+                except subprocess.TimeoutExpired:
+                    child.kill()
+            _say("stopped")
+
+
+def _broker(env: dict[str, str], *, data_dir: Path, services: contextlib.ExitStack) -> None:
+    """KAFKA_BOOTSTRAP_SERVERS's broker, said; else a local one (on 9092 if it is free)."""
+    if env.get("KAFKA_BOOTSTRAP_SERVERS"):
+        _say(f"using the broker at {env['KAFKA_BOOTSTRAP_SERVERS']}")
+        return
+    port = 9092 if port_is_free(9092) else None
+    kafka = LocalKafka(data_dir=data_dir / "kafka", port=port)
+    _say("starting a local Kafka broker (first run: Maven fetches the jars)...")
+    env["KAFKA_BOOTSTRAP_SERVERS"] = services.enter_context(kafka).bootstrap_servers
+    _say(f"Kafka ready at {env['KAFKA_BOOTSTRAP_SERVERS']} (data in {kafka.data_dir})")
+    _say(f"the broker's log: {kafka.output_path}")
+
+
+def _simulator(
+    env: dict[str, str], chain: Sequence[str], *, logs: Path
+) -> list[subprocess.Popen[bytes]]:
+    """The simulator for every provider of the chain without a real endpoint, said."""
+    simulated = [p for p in chain if not is_real(p, env)]
+    real = [p for p in chain if p not in simulated]
+    if real:
+        _say(f"real endpoints for {', '.join(real)} (keys or addresses in the environment)")
+    if not simulated:
+        return []
+    simulator, urls = _start_simulator(env, (logs / "simulator.log").open("ab"))
+    for provider in simulated:
+        spec = SPECS[provider]
+        env[spec.url_variable] = urls[spec.url_variable]
+        env[spec.key_variable] = DEFAULT_API_KEY
+    where = urls[SPECS[simulated[0]].url_variable].split("/")[2]
+    _say(f"simulating {', '.join(simulated)} at http://{where} (faults: /_sim/faults)")
+    return [simulator]

@@ -634,7 +634,16 @@ def batches(provider: ProviderName | None) -> None:
     help="Also a local Schema Registry (Apicurio, from Maven Central) the worker registers "
     "the topics' schemas in and frames its records for, unless LLM_SCHEMA_REGISTRY_URL is set.",
 )
-def up(data_dir: Path, verbose: bool, traces: bool, schema_registry: bool) -> None:
+@click.option(
+    "--local-model",
+    is_flag=True,
+    help="Also a real model on loopback: llama.cpp's server (xllamacpp, installed on first use) "
+    "with SmolLM2-135M-Instruct, tiny and poor (LLM_LOCAL_GGUF=PATH for a better one), first "
+    "in the chain as the 'compatible' provider.",
+)
+def up(
+    data_dir: Path, verbose: bool, traces: bool, schema_registry: bool, local_model: bool
+) -> None:
     """The main job: a local broker (unless KAFKA_BOOTSTRAP_SERVERS is set), the simulator
     for every provider without a real key, and a worker; Ctrl-C stops them all. The terminal
     shows a live status block; the logs go to DATA_DIR/logs/."""
@@ -643,7 +652,11 @@ def up(data_dir: Path, verbose: bool, traces: bool, schema_registry: bool) -> No
     try:
         sys.exit(
             run_stack(
-                data_dir=data_dir, verbose=verbose, traces=traces, schema_registry=schema_registry
+                data_dir=data_dir,
+                verbose=verbose,
+                traces=traces,
+                schema_registry=schema_registry,
+                local_model=local_model,
             )
         )
     except StreamsError as exc:

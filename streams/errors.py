@@ -84,6 +84,9 @@ class ProviderError(StreamsError):
         self.provider = provider
         self.status_code = status_code
         self.retry_after_s = retry_after_s
+        # What the vendor bills for an answer it did give (truncated, invalid): set by the
+        # adapter that read it. None: no answer, nothing billed that anyone said.
+        self.usage: Usage | None = None
 
     def __str__(self) -> str:
         status = f" (HTTP {self.status_code})" if self.status_code is not None else ""
@@ -195,8 +198,10 @@ def failed_attempt(
     batch_id: str | None = None,
     estimate: Usage | None = None,
 ) -> Attempt:
-    """The record of one call that ended in ``error``; ``estimate``: what it is assumed to
-    cost although no answer said (a call cut off after it was sent)."""
+    """The record of one call that ended in ``error`` (with the usage its answer was billed,
+    if it gave one); ``estimate``: what it is assumed to cost although no answer said (a
+    call cut off after it was sent)."""
+    answered = error.usage if isinstance(error, ProviderError) else None
     return Attempt(
         provider=provider,
         model=model,
@@ -204,6 +209,7 @@ def failed_attempt(
         outcome=error.outcome,
         http_status=error.status_code if isinstance(error, ProviderError) else None,
         latency_ms=latency_ms,
+        usage=answered or Usage(),
         error=ErrorInfo(type=type(error).__name__, message=str(error)),
         batch_id=batch_id,
         estimate=estimate,

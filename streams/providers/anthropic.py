@@ -95,20 +95,20 @@ class AnthropicProvider(Provider):
             text: str | None = json.dumps(tool_inputs[0])
         else:
             text = "".join(b.get("text", "") for b in blocks if b.get("type") == "text")
+        return Answer(
+            text=text, finish_reason=stop, usage=self.usage_of(data), model=data.get("model")
+        )
+
+    def usage_of(self, data: Any) -> Usage:
         raw = data.get("usage") or {}
         cache_read = int(raw.get("cache_read_input_tokens") or 0)
         cache_write = int(raw.get("cache_creation_input_tokens") or 0)
-        return Answer(
-            text=text,
-            finish_reason=stop,
-            # Anthropic counts cached tokens outside input_tokens; Usage counts them inside.
-            usage=Usage(
-                input_tokens=int(raw.get("input_tokens") or 0) + cache_read + cache_write,
-                cached_input_tokens=cache_read,
-                cache_write_tokens=cache_write,
-                output_tokens=int(raw.get("output_tokens") or 0),
-            ),
-            model=data.get("model"),
+        # Anthropic counts cached tokens outside input_tokens; Usage counts them inside.
+        return Usage(
+            input_tokens=int(raw.get("input_tokens") or 0) + cache_read + cache_write,
+            cached_input_tokens=cache_read,
+            cache_write_tokens=cache_write,
+            output_tokens=int(raw.get("output_tokens") or 0),
         )
 
     def error_for(self, response: httpx.Response) -> ProviderError:

@@ -8,6 +8,7 @@ local validation of the answer against the Enrichment schema, and pricing.
 
 from __future__ import annotations
 
+import contextlib
 import email.utils
 import json
 import re
@@ -163,6 +164,10 @@ class Provider(ABC):
         """The answer in a 200 response; raises InvalidOutput for refusals and truncation."""
 
     @abstractmethod
+    def usage_of(self, data: Any) -> Usage:
+        """The tokens a 200 response says it used (what the vendor bills)."""
+
+    @abstractmethod
     def error_for(self, response: httpx.Response) -> ProviderError:
         """The error a non-200 response stands for."""
 
@@ -185,16 +190,21 @@ class Provider(ABC):
     def complete(self, data: Any, *, model: str, status: int, batch: bool = False) -> Completion:
         """A successful answer's body read, validated and priced (``batch``: at the batch
         rate): the same for a live call and for one request of a batch."""
+        price = self._prices.get(model)
         try:
             answer = self.read(data, status=status)
+            enrichment = self._validate(answer.text, status=status)
         except (KeyError, IndexError, TypeError, AttributeError) as exc:
             raise ProviderUnavailable(
                 f"answer has an unexpected shape ({type(exc).__name__}: {exc})",
                 provider=self.name,
                 status_code=status,
             ) from None
-        enrichment = self._validate(answer.text, status=status)
-        price = self._prices.get(model)
+        except InvalidOutput as exc:  # an answer all the same: the vendor bills its tokens
+            with contextlib.suppress(KeyError, IndexError, TypeError, AttributeError):
+                billed = self.usage_of(data)
+                exc.usage = billed.priced(price, batch=batch) if price else billed
+            raise
         usage = answer.usage.priced(price, batch=batch) if price else answer.usage
         return Completion(
             enrichment=enrichment,

@@ -75,19 +75,22 @@ class GeminiProvider(Provider):
             raise self._invalid(f"answer withheld: {finish}", status=status)
         parts = (candidate.get("content") or {}).get("parts") or []
         text = "".join(p.get("text", "") for p in parts if not p.get("thought"))
-        raw = data.get("usageMetadata") or {}
-        thoughts = int(raw.get("thoughtsTokenCount") or 0)
         return Answer(
             text=text,
             finish_reason=finish,
-            usage=Usage(
-                input_tokens=int(raw.get("promptTokenCount") or 0),
-                cached_input_tokens=int(raw.get("cachedContentTokenCount") or 0),
-                reasoning_tokens=thoughts,
-                # thinking is billed as output
-                output_tokens=int(raw.get("candidatesTokenCount") or 0) + thoughts,
-            ),
+            usage=self.usage_of(data),
             model=data.get("modelVersion"),
+        )
+
+    def usage_of(self, data: Any) -> Usage:
+        raw = data.get("usageMetadata") or {}
+        thoughts = int(raw.get("thoughtsTokenCount") or 0)
+        return Usage(
+            input_tokens=int(raw.get("promptTokenCount") or 0),
+            cached_input_tokens=int(raw.get("cachedContentTokenCount") or 0),
+            reasoning_tokens=thoughts,
+            # thinking is billed as output
+            output_tokens=int(raw.get("candidatesTokenCount") or 0) + thoughts,
         )
 
     def error_for(self, response: httpx.Response) -> ProviderError:

@@ -58,12 +58,15 @@ class OllamaProvider(Provider):
         return Answer(
             text=data["message"].get("content"),
             finish_reason=finish,
-            # counts are omitted when zero (e.g. a fully cached prompt)
-            usage=Usage(
-                input_tokens=int(data.get("prompt_eval_count") or 0),
-                output_tokens=int(data.get("eval_count") or 0),
-            ),
+            usage=self.usage_of(data),
             model=data.get("model"),
+        )
+
+    def usage_of(self, data: Any) -> Usage:
+        # counts are omitted when zero (e.g. a fully cached prompt)
+        return Usage(
+            input_tokens=int(data.get("prompt_eval_count") or 0),
+            output_tokens=int(data.get("eval_count") or 0),
         )
 
     def error_for(self, response: httpx.Response) -> ProviderError:

@@ -85,9 +85,12 @@ class OpenAIProvider(Provider):
         return Answer(
             text=message.get("content"),
             finish_reason=finish,
-            usage=self.usage(data.get("usage") or {}),
+            usage=self.usage_of(data),
             model=data.get("model"),
         )
+
+    def usage_of(self, data: Any) -> Usage:
+        return self.usage(data.get("usage") or {})
 
     def usage(self, raw: dict[str, Any]) -> Usage:
         prompt_details = raw.get("prompt_tokens_details") or {}

@@ -22,6 +22,7 @@ from streams.errors import (
     ProviderUnavailable,
     QuotaExhausted,
     RateLimited,
+    failed_attempt,
 )
 from streams.models import RawJob
 from streams.providers.base import EnrichRequest, Provider
@@ -164,6 +165,14 @@ async def test_bad_answers_are_invalid_output(
     with pytest.raises(InvalidOutput, match=says) as caught:
         await provider.enrich(EnrichRequest(job=JOB), deadline=Deadline.after(5))
     assert not caught.value.retryable
+    # An answer all the same: the vendor bills its tokens, and the attempt says so.
+    billed = caught.value.usage
+    assert billed is not None
+    assert billed.input_tokens > 0
+    attempt = failed_attempt(
+        caught.value, provider=provider.name, model="m", attempt=1, latency_ms=1
+    )
+    assert attempt.usage == billed
 
 
 async def test_a_hanging_answer_times_out(provider: Provider, sim: SimulatorThread) -> None:
