@@ -157,6 +157,8 @@ class AnthropicDialect(Dialect):
             prompt=f"{system_text}\n{user}",
             user_text=user,
             cache_prefix=prefix,
+            follow_up=self.follows_up(messages),
+            max_tokens=body.get("max_tokens"),
         )
 
     def _check_sampling(self, model: str, body: dict[str, Any]) -> str | None:

@@ -25,6 +25,8 @@ class Call:
     prompt: str  # everything the model is shown, for token counts and fault matching
     user_text: str  # the job text the answer is derived from
     cache_prefix: str = ""  # the start of ``prompt`` the vendor's prompt cache may serve
+    follow_up: bool = False  # the conversation holds an answer of the model's already
+    max_tokens: int | None = None  # the output allowance asked for
 
 
 class PromptCache:
@@ -107,7 +109,18 @@ class Dialect(ABC):
         return response
 
     def user_text(self, messages: Any) -> str:
+        """The job's text: the first user turn (a later one is a follow-up)."""
         if not isinstance(messages, list):
             return ""
         users = [m for m in messages if isinstance(m, dict) and m.get("role") == "user"]
-        return "\n".join(str(m.get("content", "")) for m in users)
+        return str(users[0].get("content", "")) if users else ""
+
+    @staticmethod
+    def follows_up(turns: Any) -> bool:
+        """Whether the conversation already holds an answer of the model's."""
+        roles = (
+            {t.get("role") for t in turns if isinstance(t, dict)}
+            if isinstance(turns, list)
+            else set()
+        )
+        return bool(roles & {"assistant", "model"})

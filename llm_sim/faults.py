@@ -43,6 +43,14 @@ class Faults(BaseModel):
     perturb_model: str | None = Field(
         default=None, description="perturb only this model's answers (others of the provider not)"
     )
+    repairable: bool = Field(
+        default=False,
+        description="an invalid output (malformed, schema_invalid) is answered right once the "
+        "model is told what was wrong (a follow-up turn)",
+    )
+    truncated_below: int | None = Field(
+        default=None, ge=1, description="answers truncated while max tokens asked is below this"
+    )
     match: str | None = None
     batch_delay_s: float = Field(
         default=1.0, ge=0, description="a batch ends this long after it was created"

@@ -94,18 +94,23 @@ class GeminiDialect(Dialect):
             )
         if model is None or model not in self.models:
             return self.model_missing(str(model))
-        user = "\n".join(
+        users = [c for c in contents if isinstance(c, dict) and c.get("role", "user") == "user"]
+        user = "\n".join(  # the job: the first user turn (a later one is a follow-up)
             str(part.get("text", ""))
-            for content in contents
-            if isinstance(content, dict) and content.get("role", "user") == "user"
-            for part in content.get("parts") or []
+            for part in (users[0].get("parts") or [] if users else [])
             if isinstance(part, dict)
         )
         system = " ".join(
             str(p.get("text", "")) for p in (body.get("systemInstruction") or {}).get("parts", [])
         )
         return Call(
-            model=model, body=body, prompt=f"{system}\n{user}", user_text=user, cache_prefix=system
+            model=model,
+            body=body,
+            prompt=f"{system}\n{user}",
+            user_text=user,
+            cache_prefix=system,
+            follow_up=self.follows_up(contents),
+            max_tokens=config.get("maxOutputTokens"),
         )
 
     def error(self, status: int, *, retry_after_s: float | None) -> web.Response:

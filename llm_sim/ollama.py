@@ -65,7 +65,14 @@ class OllamaDialect(Dialect):
         if not isinstance(messages, list):
             return ollama_error(400, "messages must be an array")
         prompt = "\n".join(str(m.get("content", "")) for m in messages if isinstance(m, dict))
-        return Call(model=model, body=body, prompt=prompt, user_text=self.user_text(messages))
+        return Call(
+            model=model,
+            body=body,
+            prompt=prompt,
+            user_text=self.user_text(messages),
+            follow_up=self.follows_up(messages),
+            max_tokens=(body.get("options") or {}).get("num_predict"),
+        )
 
     def error(self, status: int, *, retry_after_s: float | None) -> web.Response:
         messages = {429: "too many requests", 404: "model not found", 502: "upstream unreachable"}

@@ -90,6 +90,8 @@ class OpenAIDialect(Dialect):
             prompt="\n".join(contents),
             user_text=self.user_text(messages),
             cache_prefix="\n".join(contents[:-1]),  # all but the newest message
+            follow_up=self.follows_up(messages),
+            max_tokens=body.get("max_completion_tokens") or body.get("max_tokens"),
         )
 
     def serves(self, model: str) -> bool:

@@ -123,7 +123,13 @@ class Simulator:
         if faults.perturb_model in (None, call.model):
             answer = perturb(answer, fate.perturbed)
         content = json.dumps(answer, ensure_ascii=False)
-        content, truncated = spoil(content, fate.output)
+        output = fate.output
+        if faults.repairable and call.follow_up and output in ("malformed", "schema_invalid"):
+            output = None  # told what was wrong, it answers right
+        below = faults.truncated_below
+        if below is not None and call.max_tokens is not None and call.max_tokens < below:
+            output = "truncated"
+        content, truncated = spoil(content, output)
         return dialect.answer(call, content, truncated=truncated)
 
     def item_result(self, provider: str, body: Any, *, model: str | None) -> tuple[int, Any]:

@@ -131,6 +131,10 @@ class QuotaExhausted(FinalProviderError):
 
 class InvalidOutput(FinalProviderError):
     outcome = "invalid_output"
+    # Set by the adapter that read it: the answer's text when there was one, and whether it
+    # was cut off at the token limit: what a repair needs.
+    answer: str | None = None
+    truncated: bool = False
 
 
 class RequestTooLarge(StreamsError):

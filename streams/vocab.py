@@ -18,6 +18,7 @@ TOTAL_BUDGET = "total"
 # What one provider attempt came to, as recorded on ``llm.calls``.
 Outcome = Literal[
     "success",
+    "repaired",  # a second answer, asked with what was wrong with the first (or more room)
     "error",
     "timeout",
     "rate_limited",

@@ -139,6 +139,11 @@ class Settings(_ProviderFields):
     )
     llm_max_output_tokens: int = Field(json_schema_extra=RUNTIME, default=1024, ge=16, le=65536)
     llm_temperature: float = Field(json_schema_extra=RUNTIME, default=0.2, ge=0, le=2)
+    # Repair instead of re-buying: an answer that fails validation is asked again once, on
+    # the same provider, with the errors given back; a truncated one with twice the room,
+    # up to LLM_REPAIR_MAX_TOKENS.
+    llm_repair: bool = Field(json_schema_extra=RUNTIME, default=True)
+    llm_repair_max_tokens: int = Field(json_schema_extra=RUNTIME, default=4096, ge=16, le=65536)
     # Candidate models shadowing production, e.g. [{"provider": "openai", "model":
     # "gpt-5.4-nano", "sample": 0.1, "daily_budget_usd": 5, "limits": {"rpm": 60}}].
     llm_shadow: list[ShadowCandidate] = Field(json_schema_extra=RUNTIME, default_factory=list)
@@ -274,6 +279,8 @@ class Settings(_ProviderFields):
             ),
             limits=dict(self.llm_provider_limits),
             budgets=dict(self.llm_budgets),
+            repair=self.llm_repair,
+            repair_max_tokens=self.llm_repair_max_tokens,
         )
 
     def kafka(self) -> KafkaConfig:

@@ -133,6 +133,8 @@ class RoutingConfig:
     breaker: BreakerPolicy
     limits: Mapping[str, LimitsConfig]  # the configured ones; the rest have none
     budgets: Mapping[str, float]  # USD per UTC day: per provider, and TOTAL_BUDGET
+    repair: bool  # an invalid answer is retried once with what was wrong with it
+    repair_max_tokens: int  # a truncated answer is retried with twice the room, up to this
 
     def limits_of(self, name: str) -> LimitsConfig:
         return self.limits.get(name, LimitsConfig())

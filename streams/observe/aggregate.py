@@ -78,7 +78,7 @@ def partials(calls: list[ProviderCall]) -> list[StatsPartial]:
         if partial is None:
             partial = sums[key] = StatsPartial(provider=key[0], minute=key[1], stats=empty())
         partial.stats = add(partial.stats, call)
-        if call.outcome not in ("success", "cache_hit"):
+        if call.outcome not in ("success", "repaired", "cache_hit"):
             partial.failures.insert(0, _failure(call))
             del partial.failures[RECENT_KEPT:]
     return list(sums.values())

@@ -57,7 +57,10 @@ def first_providers(letters: Iterable[DeadLetter], chain: Sequence[str]) -> Coun
 
 
 def estimates(jobs: Counter[str], totals: dict[str, st.Stats]) -> list[Estimate]:
-    enriched = {p: s["outcomes"].get("success", 0) for p, s in totals.items()}
+    enriched = {
+        p: s["outcomes"].get("success", 0) + s["outcomes"].get("repaired", 0)
+        for p, s in totals.items()
+    }
     hits = sum(s.get("cache_hits", 0) for s in totals.values())
     hit_rate = hits / (hits + sum(enriched.values())) if hits else 0.0
     out = []

@@ -33,6 +33,7 @@ COLUMNS = (
     "day",
     "calls",
     "success",
+    "repaired",
     "failed",
     "rate_limited",
     "input_tokens",
@@ -106,7 +107,10 @@ def rows(report: dict[str, Any]) -> list[dict[str, Any]]:
                     "day": day,
                     "calls": summary["calls"],
                     "success": outcomes.get("success", 0),
-                    "failed": summary["calls"] - outcomes.get("success", 0),
+                    "repaired": outcomes.get("repaired", 0),
+                    "failed": summary["calls"]
+                    - outcomes.get("success", 0)
+                    - outcomes.get("repaired", 0),
                     "rate_limited": outcomes.get("rate_limited", 0),
                     "input_tokens": summary["input_tokens"],
                     "cached_input_tokens": summary["cached_input_tokens"],

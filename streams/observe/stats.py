@@ -157,10 +157,11 @@ def summary(stats: Stats) -> dict[str, Any]:
     """What people read: rates and percentiles next to the raw counts."""
     calls = stats["calls"]
     outcomes = stats["outcomes"]
+    answered = outcomes.get("success", 0) + outcomes.get("repaired", 0)
     return {
         "calls": calls,
         "outcomes": outcomes,
-        "success_rate": round(outcomes.get("success", 0) / calls, 4) if calls else None,
+        "success_rate": round(answered / calls, 4) if calls else None,
         "rate_limited_rate": round(outcomes.get("rate_limited", 0) / calls, 4) if calls else None,
         "latency_ms": {
             "mean": round(stats["latency_ms_sum"] / calls, 1) if calls else None,

@@ -19,7 +19,7 @@ import httpx
 from streams.errors import BadRequest, ProviderError
 from streams.models import Usage
 from streams.providers.base import Answer, EnrichRequest, Health, Provider
-from streams.providers.prompt import system_prompt, user_message
+from streams.providers.prompt import conversation, system_prompt
 from streams.schemas import enrichment_schema
 
 __all__ = ["AnthropicProvider"]
@@ -62,7 +62,10 @@ class AnthropicProvider(Provider):
                     "cache_control": {"type": "ephemeral"},
                 }
             ],
-            "messages": [{"role": "user", "content": user_message(request.job)}],
+            "messages": [
+                {"role": role, "content": text}
+                for role, text in conversation(request.job, request.repair)
+            ],
         }
         if uses_output_config(model):
             body["output_config"] = {
@@ -86,7 +89,7 @@ class AnthropicProvider(Provider):
         if stop == "refusal":
             raise self._invalid("refused by the model", status=status)
         if stop == "max_tokens":
-            raise self._invalid("output truncated at max_tokens", status=status)
+            raise self._invalid("output truncated at max_tokens", status=status, truncated=True)
         if stop == "model_context_window_exceeded":
             raise self._invalid("context window exceeded", status=status)
         blocks = data["content"]

@@ -37,7 +37,7 @@ from streams.errors import (
     redact,
 )
 from streams.models import Attempt, Enrichment, RawJob, Usage
-from streams.providers.prompt import input_tokens_estimate
+from streams.providers.prompt import Repair, input_tokens_estimate
 
 __all__ = [
     "Answer",
@@ -53,6 +53,8 @@ __all__ = [
 # (both official SDKs cap it: OpenAI at 120 s, Anthropic at 60 s).
 MAX_RETRY_AFTER_S = 120.0
 HEALTH_TIMEOUT_S = 5.0
+# Validation errors named in an InvalidOutput's message: what a repair tells the model.
+REPAIR_ERRORS = 5
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -62,6 +64,7 @@ class EnrichRequest:
     max_tokens: int = 1024
     temperature: float | None = 0.2
     instructions: str | None = None  # a prompt variant's (a shadow candidate's); None: ours
+    repair: Repair | None = None  # set on the one retry that tells the model its mistake
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -287,8 +290,12 @@ class Provider(ABC):
             return {}
         return error if isinstance(error, dict) else {"message": str(error)}
 
-    def _invalid(self, message: str, *, status: int) -> InvalidOutput:
-        return InvalidOutput(message, provider=self.name, status_code=status)
+    def _invalid(
+        self, message: str, *, status: int, truncated: bool = False, answer: str | None = None
+    ) -> InvalidOutput:
+        error = InvalidOutput(message, provider=self.name, status_code=status)
+        error.truncated, error.answer = truncated, answer
+        return error
 
     def _error(
         self,
@@ -330,8 +337,9 @@ class Provider(ABC):
         except ValidationError as exc:
             raise self._invalid(
                 f"answer does not match the Enrichment schema ({exc.error_count()} errors; "
-                f"{describe(exc, limit=1)})",
+                f"{describe(exc, limit=REPAIR_ERRORS)})",
                 status=status,
+                answer=text,
             ) from None
 
 

@@ -14,7 +14,7 @@ import httpx
 from streams.errors import AuthenticationError, ProviderError, QuotaExhausted
 from streams.models import Usage
 from streams.providers.base import Answer, EnrichRequest, Health, Provider, duration_s
-from streams.providers.prompt import system_prompt, user_message
+from streams.providers.prompt import conversation, system_prompt
 from streams.schemas import enrichment_schema
 
 __all__ = ["GeminiProvider"]
@@ -57,7 +57,10 @@ class GeminiProvider(Provider):
                     {"text": system_prompt(with_schema=False, instructions=request.instructions)}
                 ]
             },
-            "contents": [{"role": "user", "parts": [{"text": user_message(request.job)}]}],
+            "contents": [
+                {"role": "model" if role == "assistant" else "user", "parts": [{"text": text}]}
+                for role, text in conversation(request.job, request.repair)
+            ],
             "generationConfig": config,
         }
         return f"/v1beta/models/{model}:generateContent", body
@@ -70,7 +73,9 @@ class GeminiProvider(Provider):
         candidate = candidates[0]
         finish = str(candidate.get("finishReason") or "")
         if finish == "MAX_TOKENS":
-            raise self._invalid("output truncated at maxOutputTokens", status=status)
+            raise self._invalid(
+                "output truncated at maxOutputTokens", status=status, truncated=True
+            )
         if finish in BLOCKED:
             raise self._invalid(f"answer withheld: {finish}", status=status)
         parts = (candidate.get("content") or {}).get("parts") or []

@@ -11,7 +11,7 @@ import httpx
 from streams.errors import ProviderError, ProviderUnavailable
 from streams.models import Usage
 from streams.providers.base import Answer, EnrichRequest, Health, Provider
-from streams.providers.prompt import system_prompt, user_message
+from streams.providers.prompt import conversation, system_prompt
 from streams.schemas import enrichment_schema
 
 __all__ = ["OllamaProvider"]
@@ -37,7 +37,10 @@ class OllamaProvider(Provider):
                     "role": "system",
                     "content": system_prompt(with_schema=False, instructions=request.instructions),
                 },
-                {"role": "user", "content": user_message(request.job)},
+                *(
+                    {"role": role, "content": text}
+                    for role, text in conversation(request.job, request.repair)
+                ),
             ],
             "stream": False,  # the default is NDJSON streaming
             "format": enrichment_schema(),
@@ -54,7 +57,7 @@ class OllamaProvider(Provider):
             )
         finish = str(data.get("done_reason") or "")
         if finish == "length":
-            raise self._invalid("output truncated at num_predict", status=status)
+            raise self._invalid("output truncated at num_predict", status=status, truncated=True)
         return Answer(
             text=data["message"].get("content"),
             finish_reason=finish,

@@ -16,7 +16,7 @@ import httpx
 from streams.errors import BadRequest, ProviderError, ProviderUnavailable, QuotaExhausted
 from streams.models import Usage
 from streams.providers.base import Answer, EnrichRequest, Health, Provider
-from streams.providers.prompt import prompt_version, system_prompt, user_message
+from streams.providers.prompt import conversation, prompt_version, system_prompt
 from streams.schemas import enrichment_schema
 
 __all__ = ["OpenAIProvider"]
@@ -64,7 +64,10 @@ class OpenAIProvider(Provider):
                     with_schema=self.schema_in_prompt, instructions=request.instructions
                 ),
             },
-            {"role": "user", "content": user_message(request.job)},
+            *(
+                {"role": role, "content": text}
+                for role, text in conversation(request.job, request.repair)
+            ),
         ]
 
     def read(self, data: Any, *, status: int) -> Answer:
@@ -75,7 +78,9 @@ class OpenAIProvider(Provider):
             refusal = self._clean(str(message["refusal"]), limit=200)
             raise self._invalid(f"refused: {refusal}", status=status)
         if finish == "length":
-            raise self._invalid("output truncated at the token limit", status=status)
+            raise self._invalid(
+                "output truncated at the token limit", status=status, truncated=True
+            )
         if finish == "content_filter":
             raise self._invalid("output withheld by the content filter", status=status)
         if finish == "insufficient_system_resource":  # DeepSeek: its side ran out

@@ -12,11 +12,20 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+from dataclasses import dataclass
+from typing import Literal
 
 from streams.models import RawJob
 from streams.schemas import enrichment_schema
 
-__all__ = ["input_tokens_estimate", "prompt_version", "system_prompt", "user_message"]
+__all__ = [
+    "Repair",
+    "conversation",
+    "input_tokens_estimate",
+    "prompt_version",
+    "system_prompt",
+    "user_message",
+]
 
 # A stated approximation, not a tokenizer: about four characters a token for English text
 # (the vendors' own rule of thumb); their tokenizers differ from it by some tens of per cent.
@@ -70,3 +79,30 @@ def user_message(job: RawJob) -> str:
             lines.append(f"{label}: {value}")
     lines.append(f"Description:\n{job.description}")
     return "\n".join(lines)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Repair:
+    """A conversation continued: the model's answer, and what was wrong with it."""
+
+    answer: str
+    problems: str
+
+
+Turn = tuple[Literal["user", "assistant"], str]
+
+
+def conversation(job: RawJob, repair: Repair | None) -> list[Turn]:
+    """The turns after the system prompt: the job; for a repair, the model's answer and
+    what was wrong with it, so the model corrects its own answer rather than start over."""
+    turns: list[Turn] = [("user", user_message(job))]
+    if repair is not None:
+        turns += [
+            ("assistant", repair.answer),
+            (
+                "user",
+                f"That reply is not valid: {repair.problems}. Reply again with the whole "
+                "corrected JSON object only.",
+            ),
+        ]
+    return turns

@@ -20,7 +20,7 @@ import random
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from streams.config.slices import LimitsConfig, RoutingConfig
@@ -30,6 +30,7 @@ from streams.errors import (
     BudgetExhausted,
     DeadlineExceeded,
     EnrichmentFailed,
+    InvalidOutput,
     ProviderError,
     ProviderTimeout,
     RateLimited,
@@ -38,7 +39,7 @@ from streams.errors import (
 )
 from streams.models import Attempt, RawJob
 from streams.providers.base import Completion, EnrichRequest, Provider
-from streams.providers.prompt import input_tokens_estimate
+from streams.providers.prompt import Repair, input_tokens_estimate
 from streams.routing.breaker import CircuitBreaker
 from streams.routing.budget import Budget, budgets_today
 from streams.routing.gate import Gate
@@ -282,6 +283,9 @@ class Router:
                 state.tries[name] = 0  # a new round
             state.tries[name] += 1
             result = await self._attempt(name, state)
+            if isinstance(result, InvalidOutput) and (fix := self._repair(state, result)):
+                state.tries[name] += 1
+                result = await self._attempt(name, state, request=fix)
             if isinstance(result, Completion):
                 latency_ms = (self.clock() - started) * 1000
                 return Routed(
@@ -349,11 +353,29 @@ class Router:
         await self.sleep(delay)
         self.telemetry.waited(what, started_ns=since)
 
-    async def _attempt(self, name: str, state: _Job) -> Completion | ProviderError:
-        """One call through the provider's gate. DeadlineExceeded ends the job (with the
-        call recorded if it was under way)."""
-        gate = self.gates[name]
+    def _repair(self, state: _Job, error: InvalidOutput) -> EnrichRequest | None:
+        """The one retry that may save an invalid answer on the same provider, cheaper than
+        a fallback's whole call: a truncated one with twice the room (up to the cap), one that
+        failed validation with the model told what was wrong (the conversation continued).
+        None when repair is off or cannot help (a refusal, a blank answer, no more room)."""
+        if not self.config.repair:
+            return None
         request = state.request
+        if error.truncated:
+            room = min(request.max_tokens * 2, self.config.repair_max_tokens)
+            return replace(request, max_tokens=room) if room > request.max_tokens else None
+        if error.answer is None:
+            return None
+        return replace(request, repair=Repair(answer=error.answer, problems=error.message))
+
+    async def _attempt(
+        self, name: str, state: _Job, *, request: EnrichRequest | None = None
+    ) -> Completion | ProviderError:
+        """One call through the provider's gate (``request``: a repair of the job's).
+        DeadlineExceeded ends the job (with the call recorded if it was under way)."""
+        gate = self.gates[name]
+        repairing = request is not None
+        request = request or state.request
         model = request.model or gate.provider.model
         began: float | None = None
         waiting_since = time.time_ns()
@@ -397,6 +419,8 @@ class Router:
             attempt = completion.attempt(
                 provider=name, attempt=state.tries[name], latency_ms=latency_ms
             )
+            if repairing:
+                attempt = attempt.model_copy(update={"outcome": "repaired"})
             self._record(state, attempt, completion)
             return completion
         self._failed(state, name, model, error, began=began)

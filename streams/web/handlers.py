@@ -214,7 +214,9 @@ class Handlers:
         stages = self.dead_letters.per_minute()
         totals = self.stats.totals_by_provider().values()
         hits = sum(t.get("cache_hits", 0) for t in totals)
-        successes = sum(t["outcomes"].get("success", 0) for t in totals)
+        successes = sum(
+            t["outcomes"].get("success", 0) + t["outcomes"].get("repaired", 0) for t in totals
+        )
         return b.JobFlow(
             totals=_job_counts(flow.totals),
             lag=b.ConsumerLag(
