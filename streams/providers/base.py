@@ -37,6 +37,7 @@ from streams.errors import (
     redact,
 )
 from streams.models import Attempt, Enrichment, RawJob, Usage
+from streams.providers.plausible import implausible
 from streams.providers.prompt import Repair, input_tokens_estimate
 
 __all__ = [
@@ -333,7 +334,7 @@ class Provider(ABC):
         if text is None or not text.strip():
             raise self._invalid("blank content", status=status)
         try:
-            return Enrichment.model_validate_json(text)
+            enrichment = Enrichment.model_validate_json(text)
         except ValidationError as exc:
             raise self._invalid(
                 f"answer does not match the Enrichment schema ({exc.error_count()} errors; "
@@ -341,6 +342,13 @@ class Provider(ABC):
                 status=status,
                 answer=text,
             ) from None
+        if found := implausible(enrichment):
+            raise self._invalid(
+                f"answer is implausible: {'; '.join(found[:REPAIR_ERRORS])}",
+                status=status,
+                answer=text,
+            )
+        return enrichment
 
 
 def retry_after_s(headers: httpx.Headers, *, now: float | None = None) -> float | None:

@@ -10,6 +10,7 @@ import pytest
 
 from devstack.harness import SimulatorThread
 from streams.config.settings import Settings
+from streams.errors import EnrichmentFailed
 from streams.models import RawJob
 from streams.providers.base import Provider
 from streams.routing.router import Router
@@ -74,3 +75,22 @@ async def test_a_repair_that_fails_again_falls_back_and_off_means_no_repair(
         ("openai", "invalid_output"),
         ("deepseek", "success"),
     ]
+
+
+async def test_an_implausible_answer_is_invalid_and_its_repair_is_told_why(
+    base_settings: Settings, providers: dict[str, Provider], sim: SimulatorThread
+) -> None:
+    # "EUR 90-110 per year": schema-valid, and no posting means it; the simulator's answer
+    # stays wrong when told (it derives, it does not listen), so every attempt is invalid.
+    job = JOB.model_copy(update={"description": "Python. Munich. EUR 90-110 per year."})
+    router = Router(alone(base_settings, "openai").routing(), providers)
+    with pytest.raises(EnrichmentFailed) as failed:
+        await route(router, job)
+    attempts = failed.value.attempts
+    assert [(a.provider, a.outcome) for a in attempts] == [
+        ("openai", "invalid_output"),
+        ("openai", "invalid_output"),  # the repair, told the reason below
+        ("deepseek", "invalid_output"),
+        ("deepseek", "invalid_output"),
+    ]
+    assert all(a.error is not None and "a year is implausible" in a.error.message for a in attempts)
