@@ -17,7 +17,8 @@ def answer(**changes: Any) -> Enrichment:
 
 
 def salary(**changes: Any) -> dict[str, Any]:
-    return BASE["salary"] | changes
+    base: dict[str, Any] = BASE["salary"]
+    return base | changes
 
 
 def test_a_sensible_answer_passes() -> None:
