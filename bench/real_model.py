@@ -6,8 +6,11 @@ Twenty postings (none of them in the tests) go through the router to llama.cpp's
 (``devstack.local_model``: SmolLM2-135M-Instruct unless ``--gguf``) as the ``compatible``
 provider alone, twice in one run: with repair on and with it off. Reports, per run, how many
 answers were valid at the first try, valid after one repair (an invalid answer told what was
-wrong; a truncated one given twice the room), and invalid; latency p50/p95 per job; output
-tokens per second of the server's own counts; and the tokens the repairs cost.
+wrong; a truncated one given twice the room), and invalid; why first answers failed
+(truncated, not the schema, implausible: schema-valid but failing the plausibility checks, so
+valid before those checks); latency p50/p95 per job; output tokens per second of the server's
+own counts; and the tokens the repairs cost. The router is given the server's slots as its
+concurrency and no circuit breaker, so it measures the model rather than the queue.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import asyncio
 import json
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -114,7 +118,15 @@ def jobs() -> list[RawJob]:
     ]
 
 
-async def run(url: str, *, repair: bool, max_tokens: int) -> dict[str, Any]:
+def why(attempt: Attempt) -> str:
+    message = attempt.error.message if attempt.error else ""
+    for reason in ("truncated", "implausible", "schema"):
+        if reason in message:
+            return reason
+    return attempt.outcome
+
+
+async def run(url: str, *, repair: bool, max_tokens: int, parallel: int) -> dict[str, Any]:
     settings = load_settings(
         compatible_base_url=url,
         compatible_model=MODEL_NAME,
@@ -124,6 +136,10 @@ async def run(url: str, *, repair: bool, max_tokens: int) -> dict[str, Any]:
         llm_job_deadline_s=300,
         llm_attempt_timeout_s=120,
         llm_retry_attempts=1,
+        llm_breaker_failures=1000,
+        llm_breaker_window=10_000,
+        llm_topic_partitions=1,
+        llm_provider_limits={"compatible": {"concurrency": parallel}},
         llm_data_dir=Path(tempfile.mkdtemp(prefix="bench-real-")),
     )
     providers = build_providers(settings.provider)
@@ -131,6 +147,7 @@ async def run(url: str, *, repair: bool, max_tokens: int) -> dict[str, Any]:
     counts = {"first_try": 0, "after_repair": 0, "invalid": 0}
     latencies: list[float] = []
     attempts: list[Attempt] = []
+    first_failed: Counter[str] = Counter()
     started = time.monotonic()
 
     async def one(job: RawJob) -> None:
@@ -146,6 +163,8 @@ async def run(url: str, *, repair: bool, max_tokens: int) -> dict[str, Any]:
             counts["invalid"] += 1
         latencies.append((time.monotonic() - began) * 1000)
         attempts.extend(made)
+        if made[0].outcome != "success":
+            first_failed[why(made[0])] += 1
 
     await asyncio.gather(*(one(job) for job in jobs()))
     seconds = time.monotonic() - started
@@ -157,8 +176,9 @@ async def run(url: str, *, repair: bool, max_tokens: int) -> dict[str, Any]:
         "repair": repair,
         "jobs": len(POSTINGS),
         **counts,
+        "first_answers_failed": dict(first_failed),
         "calls": len(attempts),
-        "outcomes": sorted(a.outcome for a in attempts),
+        "outcomes": dict(Counter(a.outcome for a in attempts)),
         "job_p50_ms": round(percentile(latencies, 50)),
         "job_p95_ms": round(percentile(latencies, 95)),
         "output_tokens": output,
@@ -177,7 +197,9 @@ def main() -> None:
     log = Path(tempfile.mkdtemp(prefix="bench-model-")) / "model.log"
     with LocalModel(log=log, gguf=args.gguf, parallel=args.parallel) as model:
         for repair in (True, False):
-            row = asyncio.run(run(model.url, repair=repair, max_tokens=args.max_tokens))
+            row = asyncio.run(
+                run(model.url, repair=repair, max_tokens=args.max_tokens, parallel=args.parallel)
+            )
             print(json.dumps(row), flush=True)
 
 

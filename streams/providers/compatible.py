@@ -5,8 +5,10 @@ rather than what OpenAI's own API adds.
 Differences from ``openai.py``: ``max_tokens`` (every one of them takes it; not all take
 ``max_completion_tokens``), any temperature, no ``prompt_cache_key`` (OpenAI's routing hint),
 no key unless the server was started with one, and, for a server that takes only
-``json_object`` (``COMPATIBLE_RESPONSE_FORMAT``), the schema in the prompt. Either way the
-answer is validated here, as every provider's is. Its price is zero unless ``LLM_PRICES``
+``json_object`` (``COMPATIBLE_RESPONSE_FORMAT``), the schema in the prompt. The schema sent
+carries the plausibility bounds (``plausible.bounded_schema``): llama.cpp's grammar, vLLM's and
+SGLang's decoders enforce them. Either way the answer is validated here, as every provider's
+is. Its price is zero unless ``LLM_PRICES``
 names the model (self-hosted capacity has a cost too: say it there).
 """
 
@@ -16,7 +18,7 @@ from typing import Any
 
 from streams.providers.base import EnrichRequest
 from streams.providers.openai import OpenAIProvider
-from streams.schemas import enrichment_schema
+from streams.providers.plausible import bounded_schema
 
 __all__ = ["CompatibleProvider"]
 
@@ -36,7 +38,7 @@ class CompatibleProvider(OpenAIProvider):
                 "json_schema": {
                     "name": "job_enrichment",
                     "strict": True,
-                    "schema": enrichment_schema(),
+                    "schema": bounded_schema(),
                 },
             }
         body: dict[str, Any] = {

@@ -11,19 +11,26 @@ A constrained decoder enforces only what the schema says, and the schema admits
   ``80000`` an hour is a yearly figure with the wrong period. Currencies of smaller units
   (JPY, INR, KRW, …) are not judged: their amounts overlap across periods;
 - years of experience within 0-50;
-- skills and tech stack without duplicates (case and spacing ignored), at most 40 of each,
-  each at most 80 characters; at most 20 key requirements; a summary of at most 800
-  characters.
+- skills and tech stack without duplicates (case and spacing ignored), at most 25 of each,
+  each at most 60 characters; at most 10 key requirements of at most 200 characters; a
+  summary of at most 500 characters.
 
 These are checks, not the published schema: records written before them still read, and the
-schema's contract is unchanged.
+schema's contract is unchanged. Servers whose constrained decoding enforces bounds (llama.cpp's
+grammar, behind Ollama and most self-hosted servers) are sent them too (``bounded_schema``):
+a tiny model otherwise fills a list until its token limit cuts the answer off.
 """
 
 from __future__ import annotations
 
-from streams.models import Enrichment, SalaryRange
+import copy
+import functools
+from typing import Any
 
-__all__ = ["ISO_4217", "implausible"]
+from streams.models import Enrichment, SalaryRange
+from streams.schemas import enrichment_schema
+
+__all__ = ["ISO_4217", "bounded_schema", "implausible"]
 
 # The active codes, as a text to read at a glance (a list of 180 strings would not be).
 ISO_4217 = frozenset(
@@ -43,9 +50,9 @@ WHOLE_UNITS = frozenset(
 PERIOD_MAX = {"hour": 1_000, "day": 10_000, "month": 200_000, "year": 5_000_000}
 YEAR_MIN = 1_000
 MAX_YEARS = 50
-MAX_ITEMS = {"skills": 40, "tech_stack": 40, "key_requirements": 20}
-MAX_ITEM_CHARS = 80
-MAX_SUMMARY_CHARS = 800
+MAX_ITEMS = {"skills": 25, "tech_stack": 25, "key_requirements": 10}
+MAX_ITEM_CHARS = {"skills": 60, "tech_stack": 60, "key_requirements": 200}
+MAX_SUMMARY_CHARS = 500
 
 
 def implausible(answer: Enrichment) -> list[str]:
@@ -60,9 +67,9 @@ def implausible(answer: Enrichment) -> list[str]:
         if field != "key_requirements":
             found += _duplicates(field, items)
         found += [
-            f"{field} item {item[:20]!r}… is longer than {MAX_ITEM_CHARS} characters"
+            f"{field} item {item[:20]!r}… is longer than {MAX_ITEM_CHARS[field]} characters"
             for item in items
-            if len(item) > MAX_ITEM_CHARS and field != "key_requirements"
+            if len(item) > MAX_ITEM_CHARS[field]
         ]
     if len(answer.summary) > MAX_SUMMARY_CHARS:
         found.append(f"summary has {len(answer.summary)} characters, at most {MAX_SUMMARY_CHARS}")
@@ -98,3 +105,22 @@ def _duplicates(field: str, items: list[str]) -> list[str]:
             repeated.append(item)
         seen.add(key)
     return [f"{field} lists {item!r} more than once" for item in repeated]
+
+
+@functools.cache
+def bounded_schema() -> dict[str, Any]:
+    """The Enrichment schema with the bounds above as JSON Schema keywords (maxLength,
+    maxItems, minimum, maximum, pattern), for constrained decoders that enforce them. What
+    the keywords cannot say (duplicates, the period, min <= max) stays a check."""
+    schema = copy.deepcopy(enrichment_schema())
+    fields = schema["properties"]
+    fields["summary"]["maxLength"] = MAX_SUMMARY_CHARS
+    for field, limit in MAX_ITEMS.items():
+        fields[field]["maxItems"] = limit
+        fields[field]["items"]["maxLength"] = MAX_ITEM_CHARS[field]
+    fields["years_experience"] |= {"minimum": 0, "maximum": MAX_YEARS}
+    salary = fields["salary"]["properties"]
+    salary["min"]["minimum"] = salary["max"]["minimum"] = 0
+    salary["currency"]["pattern"] = "^[A-Z]{3}$"
+    result: dict[str, Any] = schema
+    return result

@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 
 from streams.models import Enrichment
-from streams.providers.plausible import implausible
+from streams.providers.plausible import bounded_schema, implausible
+from streams.schemas import enrichment_schema
 from tests.shadow.test_compare import BASE
 
 
@@ -38,12 +39,22 @@ def test_a_sensible_answer_passes() -> None:
         ({"salary": salary(min=40, max=60)}, "a year is implausible"),
         ({"years_experience": 2018}, "not within 0-50"),
         ({"skills": ["Python", "python ", "SQL"]}, "lists 'python ' more than once"),
-        ({"tech_stack": ["x" * 81]}, "longer than 80 characters"),
-        ({"key_requirements": ["r"] * 21}, "at most 20"),
-        ({"summary": "s" * 801}, "at most 800"),
+        ({"tech_stack": ["x" * 61]}, "longer than 60 characters"),
+        ({"key_requirements": ["r"] * 11}, "at most 10"),
+        ({"summary": "s" * 501}, "at most 500"),
     ],
 )
 def test_each_rule(changes: dict[str, Any], says: str) -> None:
     found = implausible(answer(**changes))
     assert len(found) == 1
     assert says in found[0]
+
+
+def test_the_bounds_go_to_constrained_decoders_as_keywords() -> None:
+    schema = bounded_schema()
+    fields = schema["properties"]
+    assert fields["skills"]["maxItems"] == 25
+    assert fields["skills"]["items"]["maxLength"] == 60
+    assert fields["years_experience"]["maximum"] == 50
+    assert fields["salary"]["properties"]["currency"]["pattern"] == "^[A-Z]{3}$"
+    assert "maxItems" not in enrichment_schema()["properties"]["skills"], "a copy, not an edit"
