@@ -230,7 +230,12 @@ async def test_schema_invalid_output_on_every_attempt_is_dead_lettered(
     letter = json.loads(record.value)
     assert letter["stage"] == "enrich"
     outcomes = [(a["provider"], a["outcome"]) for a in letter["attempts"]]
-    assert outcomes == [("openai", "invalid_output"), ("deepseek", "invalid_output")]
+    assert outcomes == [  # each answer, then its repair (told why), failed
+        ("openai", "invalid_output"),
+        ("openai", "invalid_output"),
+        ("deepseek", "invalid_output"),
+        ("deepseek", "invalid_output"),
+    ]
     assert "Enrichment schema" in letter["attempts"][0]["error"]["message"]
 
 
