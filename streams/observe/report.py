@@ -33,7 +33,6 @@ COLUMNS = (
     "day",
     "calls",
     "success",
-    "repaired",
     "failed",
     "rate_limited",
     "input_tokens",
@@ -50,6 +49,7 @@ COLUMNS = (
     "estimated_cost_usd",
     "shadow_calls",
     "shadow_cost_usd",
+    "repaired",  # new columns go last: a CSV read by position keeps working
 )
 
 
@@ -107,7 +107,6 @@ def rows(report: dict[str, Any]) -> list[dict[str, Any]]:
                     "day": day,
                     "calls": summary["calls"],
                     "success": outcomes.get("success", 0),
-                    "repaired": outcomes.get("repaired", 0),
                     "failed": summary["calls"]
                     - outcomes.get("success", 0)
                     - outcomes.get("repaired", 0),
@@ -126,6 +125,7 @@ def rows(report: dict[str, Any]) -> list[dict[str, Any]]:
                     "estimated_cost_usd": summary.get("estimated_cost_usd", 0.0),
                     "shadow_calls": summary.get("shadow_calls", 0),
                     "shadow_cost_usd": summary.get("shadow_cost_usd", 0.0),
+                    "repaired": outcomes.get("repaired", 0),
                 }
             )
     return out
