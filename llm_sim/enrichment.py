@@ -129,17 +129,18 @@ def derive_enrichment(text: str) -> dict[str, Any]:
     description = text.split("Description:", 1)[-1].strip()
     first_sentence = re.split(r"(?<=[.!?])\s", description, maxsplit=1)[0][:200]
     requirements = [
-        line.strip(" -•*\t")
+        line.strip(" -•*\t")[:150]
         for line in description.splitlines()
         if line.strip().startswith(("-", "•", "*")) and line.strip(" -•*\t")
     ][:5]
     return {
-        "summary": f"{title}: {first_sentence}".strip(),
+        # as a model would: short, not the whole of a long title
+        "summary": f"{title[:100]}: {first_sentence}".strip(),
         "seniority": _first(SENIORITY, title_lower, "unknown"),
         "role_family": _first(ROLE_FAMILY, title_lower, _first(ROLE_FAMILY, lower, "other")),
         "skills": skills,
         "tech_stack": [s for s in skills if s in TECH],
-        "years_experience": int(years.group(1)) if years else None,
+        "years_experience": int(years.group(1)) if years and int(years.group(1)) <= 50 else None,
         "remote_policy": remote,
         "salary": _salary(text),
         "key_requirements": requirements,
