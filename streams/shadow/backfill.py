@@ -18,7 +18,7 @@ from pydantic import BaseModel, ValidationError
 from streams.config.slices import RoutingConfig, ShadowCandidate
 from streams.deadline import Deadline
 from streams.errors import EnrichmentFailed, ProviderUnavailable, failed_attempt
-from streams.kafka.admin import partitions_of, read_to_end, read_up_to
+from streams.kafka.admin import partitions_of, read_up_to
 from streams.kafka.clients import producer, reader
 from streams.kafka.schema_registry import Framing, payload_of
 from streams.models import EnrichedJob, ShadowResult
@@ -29,6 +29,7 @@ from streams.providers.prompt import input_tokens_estimate
 from streams.routing.router import Routed, Router
 from streams.shadow.record import compared, ledger
 from streams.shadow.runner import SHADOW_DEADLINE_S, candidate_routing
+from streams.shadow.source import shadow_results
 
 __all__ = ["Backfill", "Estimate", "estimate"]
 
@@ -188,15 +189,9 @@ class Backfill:
         return {job.job_id: answer for job, answer in zip(jobs, answers, strict=True)}
 
     async def _compared(self) -> set[str]:
-        done = set()
-        for record in await read_to_end(self.bootstrap_servers, self.shadow_topic):
-            try:
-                result = ShadowResult.model_validate_json(payload_of(record.value or b""))
-            except ValidationError:
-                continue
-            if result.candidate == self.candidate.name and result.outcome != "dropped":
-                done.add(result.job_id)
-        return done
+        results = await shadow_results(self.bootstrap_servers, self.shadow_topic)
+        name = self.candidate.name
+        return {r.job_id for r in results if r.candidate == name and r.outcome != "dropped"}
 
 
 async def _newest_enriched(bootstrap_servers: str, topic: str, count: int) -> list[EnrichedJob]:

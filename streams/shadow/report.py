@@ -13,7 +13,6 @@ from __future__ import annotations
 import math
 import statistics
 from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import datetime
 
 from pydantic import BaseModel
@@ -89,23 +88,18 @@ def _percentile(values: list[float], share: float) -> float | None:
     return round(ordered[min(len(ordered) - 1, math.ceil(share * len(ordered)) - 1)], 1)
 
 
-@dataclass(frozen=True, kw_only=True)
-class _Sides:
-    """Both sides' latency and cost over the jobs sent to the candidate."""
-
-    results: list[ShadowResult]
-
-    def side(self, production: bool) -> Side:
-        answers = [r.production if production else r.shadow for r in self.results]
-        present = [a for a in answers if a is not None]
-        answered = [a for a in present if a.enrichment is not None]
-        cost = sum(a.usage.cost_usd for a in present)
-        return Side(
-            models=sorted({f"{a.provider}/{a.model}" for a in present}),
-            latency_p50_ms=_percentile([a.latency_ms for a in answered], 0.5),
-            latency_p95_ms=_percentile([a.latency_ms for a in answered], 0.95),
-            cost_per_1000_usd=round(cost / len(present) * 1000, 6) if present else None,
-        )
+def _side(results: list[ShadowResult], *, production: bool) -> Side:
+    """One side's latency and cost over the jobs sent to the candidate."""
+    answers = [r.production if production else r.shadow for r in results]
+    present = [a for a in answers if a is not None]
+    answered = [a for a in present if a.enrichment is not None]
+    cost = sum(a.usage.cost_usd for a in present)
+    return Side(
+        models=sorted({f"{a.provider}/{a.model}" for a in present}),
+        latency_p50_ms=_percentile([a.latency_ms for a in answered], 0.5),
+        latency_p95_ms=_percentile([a.latency_ms for a in answered], 0.95),
+        cost_per_1000_usd=round(cost / len(present) * 1000, 6) if present else None,
+    )
 
 
 def compare_report(
@@ -133,8 +127,7 @@ def _report(
     sent = [r for r in results if r.outcome != "dropped"]
     compared = [r for r in results if r.outcome == "compared"]
     paths = list(dict.fromkeys(path for r in compared for path in r.scores))  # schema order
-    sides = _Sides(results=sent)
-    production, shadow = sides.side(True), sides.side(False)
+    production, shadow = _side(sent, production=True), _side(sent, production=False)
     saving = None
     ours, theirs = production.cost_per_1000_usd, shadow.cost_per_1000_usd
     if enriched_per_day is not None and ours is not None and theirs is not None:

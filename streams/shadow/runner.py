@@ -31,7 +31,7 @@ from streams.deadline import Deadline
 from streams.errors import EnrichmentFailed
 from streams.kafka.schema_registry import Framing
 from streams.models import MAX_DEADLINE_MS, EnrichedJob, ShadowResult
-from streams.pipeline.publisher import Outgoing, framed, publish_all
+from streams.pipeline.publisher import framed, publish_all
 from streams.pipeline.ticket import Ticket
 from streams.providers.base import EnrichRequest, Provider
 from streams.routing.limits import WHOLE, Share
@@ -176,19 +176,15 @@ class Shadows:
         except EnrichmentFailed as exc:
             return exc
 
-    async def _publish(self, result: ShadowResult, ticket: Ticket | None) -> None:
-        headers = ticket.headers if ticket is not None else None
-        await publish_all(self.outgoing(result, headers))
-
-    def outgoing(
-        self, result: ShadowResult, headers: dict[str, bytes] | None = None
-    ) -> list[Outgoing]:
-        """The result and its candidate's calls on the ledger, as records."""
+    async def _publish(self, result: ShadowResult, ticket: Ticket) -> None:
+        """The result, and its candidate's calls on the ledger."""
         calls = ledger(result, price_version=self.price_version)
-        return [
-            *(framed(self.framing, self.topics.calls, result.job_id, call) for call in calls),
-            framed(self.framing, self.topics.shadow, result.job_id, result, headers),
-        ]
+        await publish_all(
+            [
+                *(framed(self.framing, self.topics.calls, result.job_id, call) for call in calls),
+                framed(self.framing, self.topics.shadow, result.job_id, result, ticket.headers),
+            ]
+        )
 
     def over_budget(self, name: str) -> bool:
         """Whether candidate ``name`` has spent its daily budget (for the whole group)."""

@@ -13,7 +13,7 @@ from streams.kafka.schema_registry import payload_of
 from streams.models import ShadowResult, utcnow
 from streams.shadow.report import CandidateReport, compare_report
 
-__all__ = ["read_comparison"]
+__all__ = ["read_comparison", "shadow_results"]
 
 DAY_S = 86_400
 
@@ -30,14 +30,11 @@ async def read_comparison(
     """Each candidate's report over [since, until) (default: all that is kept, to now)."""
     until = until or utcnow()
     since_ms = int(since.timestamp() * 1000) if since is not None else None
-    results = []
-    for record in await read_to_end(bootstrap_servers, shadow_topic, since_ms=since_ms):
-        try:
-            result = ShadowResult.model_validate_json(payload_of(record.value or b""))
-        except ValidationError:
-            continue  # not a shadow result: nothing to count
-        if result.at < until and candidate in (None, result.candidate):
-            results.append(result)
+    results = [
+        result
+        for result in await shadow_results(bootstrap_servers, shadow_topic, since_ms=since_ms)
+        if result.at < until and candidate in (None, result.candidate)
+    ]
     if not results:
         return []
     start = since or min(r.at for r in results)
@@ -50,3 +47,17 @@ async def read_comparison(
     )
     per_day = round(volume / seconds * DAY_S, 1) if seconds > 0 else None
     return compare_report(results, enriched_per_day=per_day)
+
+
+async def shadow_results(
+    bootstrap_servers: str, topic: str, *, since_ms: int | None = None
+) -> list[ShadowResult]:
+    """Every shadow result on ``topic`` (stamped ``since_ms`` or later), plain or framed; a
+    record that is not one is skipped: nothing to count."""
+    results = []
+    for record in await read_to_end(bootstrap_servers, topic, since_ms=since_ms):
+        try:
+            results.append(ShadowResult.model_validate_json(payload_of(record.value or b"")))
+        except ValidationError:
+            continue
+    return results
