@@ -15,6 +15,7 @@ from typing import Any
 from aiohttp import web
 
 from llm_sim.dialect import Call, Dialect, tokens
+from llm_sim.schema_rules import ANTHROPIC, refused
 
 ERROR_TYPES = {
     400: "invalid_request_error",
@@ -128,6 +129,16 @@ class AnthropicDialect(Dialect):
         problem = self._check_sampling(model, body)
         if problem:
             return anthropic_error(400, problem)
+        found = refused(
+            ((body.get("output_config") or {}).get("format") or {}).get("schema"), ANTHROPIC
+        )
+        if found:
+            where, keyword = found
+            return anthropic_error(
+                400,
+                f"output_config.format.schema: '{keyword}' is not supported in structured "
+                f"outputs (at {'.'.join(where) or 'the root'})",
+            )
         system = _system_blocks(body.get("system"))
         if isinstance(system, str):
             return anthropic_error(400, system)

@@ -13,6 +13,7 @@ from typing import Any
 from aiohttp import web
 
 from llm_sim.dialect import Call, Dialect, tokens
+from llm_sim.schema_rules import GEMINI, refused
 
 STATUSES = {
     400: "INVALID_ARGUMENT",
@@ -91,6 +92,14 @@ class GeminiDialect(Dialect):
         if "responseJsonSchema" in config and config.get("responseMimeType") != "application/json":
             return google_error(
                 400, "responseJsonSchema requires responseMimeType application/json"
+            )
+        found = refused(config.get("responseJsonSchema"), GEMINI)
+        if found:
+            where, keyword = found
+            return google_error(
+                400,
+                f'Invalid JSON payload received. Unknown name "{keyword}" at '
+                f"'generation_config.response_json_schema{''.join(f'.{w}' for w in where)}'",
             )
         if model is None or model not in self.models:
             return self.model_missing(str(model))

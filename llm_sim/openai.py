@@ -15,6 +15,7 @@ from typing import Any
 from aiohttp import web
 
 from llm_sim.dialect import Call, Dialect, tokens
+from llm_sim.schema_rules import OPENAI_STRICT, not_strict, refused
 
 
 def openai_error(status: int, message: str, kind: str, code: str | None) -> web.Response:
@@ -114,10 +115,26 @@ class OpenAIDialect(Dialect):
             return "Unsupported value: 'temperature' does not support this value with this model."
         response_format = body.get("response_format") or {}
         if response_format.get("type") == "json_schema":
-            spec = response_format.get("json_schema") or {}
-            if not spec.get("name") or not isinstance(spec.get("schema"), dict):
-                return "response_format.json_schema needs a name and a schema"
+            return self.check_schema(response_format.get("json_schema") or {})
         return None
+
+    def check_schema(self, spec: dict[str, Any]) -> str | None:
+        """Strict mode takes a subset of JSON Schema, and refuses the rest."""
+        if not spec.get("name") or not isinstance(spec.get("schema"), dict):
+            return "response_format.json_schema needs a name and a schema"
+        if spec.get("strict") is not True:
+            return None
+        found = refused(spec["schema"], OPENAI_STRICT)
+        if found:
+            where, keyword = found
+            problem = f"'{keyword}' is not permitted"
+        elif found := not_strict(spec["schema"]):
+            where, problem = found
+        else:
+            return None
+        return (
+            f"Invalid schema for response_format '{spec['name']}': In context={where}, {problem}."
+        )
 
     def error(self, status: int, *, retry_after_s: float | None) -> web.Response:
         if status == 429:
@@ -259,6 +276,13 @@ class CompatibleDialect(OpenAIDialect):
 
     def serves(self, model: str) -> bool:
         return True
+
+    def check_schema(self, spec: dict[str, Any]) -> str | None:
+        """llama.cpp's grammar takes any schema, and leaves out what it cannot enforce
+        (``uniqueItems``); vLLM's and SGLang's decoders likewise."""
+        if not spec.get("name") or not isinstance(spec.get("schema"), dict):
+            return "response_format.json_schema needs a name and a schema"
+        return None
 
     def check_parameters(self, model: str, body: dict[str, Any], messages: list[Any]) -> str | None:
         if "max_completion_tokens" in body:

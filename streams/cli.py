@@ -548,12 +548,23 @@ def _control(command: ControlCommand) -> None:
     help="Say per subject whether the models are compatible with what the Schema Registry "
     "at URL holds (its Confluent API); exit 1 if one is not. Topic names from the settings.",
 )
-def schemas(directory: Path, check: bool, registry_url: str | None) -> None:
+@click.option(
+    "--upgrade-registry",
+    "upgrade_url",
+    metavar="URL",
+    default=None,
+    help="Register the new major version of a contract (e.g. enriched-job version 2) in the "
+    "Schema Registry at URL, which its compatibility check refuses by design; the rest as "
+    "the worker registers them. Run it once the topic's consumers read the new version.",
+)
+def schemas(
+    directory: Path, check: bool, registry_url: str | None, upgrade_url: str | None
+) -> None:
     """Write the JSON Schema of every message into DIR (generated from the models)."""
     from streams.schemas import stale_contracts, write_contracts
 
-    if registry_url is not None:
-        _check_registry(registry_url)
+    if registry_url is not None or upgrade_url is not None:
+        _registry_command(check_url=registry_url, upgrade_url=upgrade_url)
         return
     if check:
         stale = stale_contracts(directory)
@@ -565,14 +576,20 @@ def schemas(directory: Path, check: bool, registry_url: str | None) -> None:
         click.echo(f"wrote {path}")
 
 
-def _check_registry(url: str) -> None:
+def _registry_command(*, check_url: str | None, upgrade_url: str | None) -> None:
     from streams.config.slices import RegistryConfig
     from streams.kafka.schema_registry import Registry, topic_contracts
 
     settings = _settings()
-    config = RegistryConfig(url=url, basic_auth=settings.llm_schema_registry_basic_auth)
+    url = upgrade_url or check_url or ""
+    registry = Registry(RegistryConfig(url=url, basic_auth=settings.llm_schema_registry_basic_auth))
+    contracts = topic_contracts(settings.kafka())
     try:
-        verdicts = Registry(config).check(topic_contracts(settings.kafka()))
+        if upgrade_url is not None:
+            upgraded = registry.upgrade(contracts)
+            click.echo(f"upgraded: {', '.join(upgraded)}" if upgraded else "nothing to upgrade")
+            return
+        verdicts = registry.check(contracts)
     except StreamsError as exc:
         raise click.ClickException(str(exc)) from None
     for subject, change in verdicts.items():

@@ -4,7 +4,7 @@
         await jobs.publish([RawJob(job_id="j1", title="...", description="...")])
         enriched = await jobs.enrich(RawJob(...), timeout=60)  # request and reply
         async with contextlib.aclosing(jobs.results(group="my-consumer")) as results:
-            async for result in results:  # EnrichedJob | DeadLetter
+            async for result in results:  # EnrichedJobRecord | DeadLetter
                 ...
 
 Jobs are validated RawJobs keyed by job_id, as the worker expects them; results come typed.
@@ -28,12 +28,12 @@ from streams.errors import StreamsError
 from streams.kafka.admin import partitions_of
 from streams.kafka.clients import group_reader, producer, reader
 from streams.kafka.schema_registry import Framing, Registry, payload_of, registered_contract
-from streams.models import DeadLetter, EnrichedJob, RawJob
+from streams.models import DeadLetter, EnrichedJobRecord, RawJob
 from streams.telemetry.messaging import processing, sending
 
 __all__ = ["JobFailed", "JobsClient"]
 
-Result = EnrichedJob | DeadLetter
+Result = EnrichedJobRecord | DeadLetter
 
 
 class JobFailed(StreamsError):
@@ -133,8 +133,8 @@ class JobsClient:
                 if taken:
                     await consumer.commit(taken)
 
-    async def enrich(self, job: RawJob, *, timeout: float) -> EnrichedJob:  # noqa: ASYNC109
-        """Publish ``job`` and wait for its result: the EnrichedJob, or JobFailed with the
+    async def enrich(self, job: RawJob, *, timeout: float) -> EnrichedJobRecord:  # noqa: ASYNC109
+        """Publish ``job`` and wait for its result: the EnrichedJobRecord, or JobFailed with the
         dead letter's reason, or TimeoutError after ``timeout`` seconds."""
         async with reader(self.bootstrap) as consumer:
             partitions = [
@@ -164,10 +164,10 @@ class JobsClient:
         value = record.value or b""
         if record.topic == self.dead_letter_topic:
             return DeadLetter.model_validate_json(payload_of(value))
-        return EnrichedJob.model_validate_json(payload_of(value))
+        return EnrichedJobRecord.model_validate_json(payload_of(value))
 
 
-def _reply(result: Result) -> EnrichedJob:
+def _reply(result: Result) -> EnrichedJobRecord:
     if isinstance(result, DeadLetter):
         raise JobFailed(result)
     return result

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import base64
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
+from streams.enrichment import ENRICHMENT_VERSION, Enrichment, EnrichmentV1
+from streams.message import Message
 from streams.pricing import ModelPrice
 from streams.vocab import Lane, Outcome, ProviderName, Stage
 
@@ -22,14 +24,12 @@ __all__ = [
     "ControlCommand",
     "DeadLetter",
     "EnrichedJob",
-    "Enrichment",
+    "EnrichedJobRecord",
     "ErrorInfo",
     "JobOptions",
-    "Message",
     "OriginalRecord",
     "ProviderCall",
     "RawJob",
-    "SalaryRange",
     "ShadowAnswer",
     "ShadowResult",
     "Usage",
@@ -49,12 +49,6 @@ MAX_BATCH_DEADLINE_MS = 48 * 3600 * 1000
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
-
-
-class Message(BaseModel):
-    """Base of every topic message: unknown fields are an error, not silently dropped."""
-
-    model_config = ConfigDict(extra="forbid")
 
 
 class JobOptions(Message):
@@ -100,43 +94,6 @@ class RawJob(Message):
     posted_at: datetime | None = None
     salary_text: str | None = Field(default=None, max_length=500)
     options: JobOptions | None = None
-
-
-# --- The structured output asked of the providers -------------------------------------
-# Every field is required and optional values are ``X | None``, with no numeric or length
-# constraints: the subset every vendor's strict mode accepts (OpenAI's strict mode is the
-# narrowest: it requires every property and forbids additional ones).
-
-
-class SalaryRange(Message):
-    min: float | None
-    max: float | None
-    currency: str | None = Field(description="ISO 4217 code, e.g. EUR")
-    period: Literal["hour", "day", "month", "year"] | None
-
-
-class Enrichment(Message):
-    summary: str = Field(description="Two sentences at most.")
-    seniority: Literal["intern", "junior", "mid", "senior", "lead", "principal", "unknown"]
-    role_family: Literal[
-        "engineering",
-        "data",
-        "design",
-        "product",
-        "marketing",
-        "sales",
-        "operations",
-        "support",
-        "finance",
-        "people",
-        "other",
-    ]
-    skills: list[str]
-    tech_stack: list[str]
-    years_experience: int | None = Field(description="Minimum years asked for, if stated.")
-    remote_policy: Literal["remote", "hybrid", "onsite", "unknown"]
-    salary: SalaryRange | None
-    key_requirements: list[str]
 
 
 # --- What the service publishes ----------------------------------------------------------
@@ -204,11 +161,14 @@ class Attempt(Message):
     ended_at: datetime = Field(default_factory=utcnow, exclude=True)  # made as the call ends
 
 
-class EnrichedJob(Message):
-    schema_version: Literal[1] = SCHEMA_VERSION
+class EnrichedJobRecord(Message):
+    """A ``jobs.enriched`` record of any schema version, as a reader takes it: version 1
+    records (written before the Enrichment contract narrowed) hold ``EnrichmentV1`` answers."""
+
+    schema_version: Literal[1, 2]
     job_id: str
     job: RawJob
-    enrichment: Enrichment
+    enrichment: EnrichmentV1
     provider: str
     model: str
     attempts: list[Attempt]
@@ -221,6 +181,15 @@ class EnrichedJob(Message):
         description="a hash of the instructions and schema the answer was made with; with "
         "schema_version, model and the job's options, what produced this result",
     )
+
+
+class EnrichedJob(EnrichedJobRecord):
+    """What this version writes to ``jobs.enriched``: an answer held to Enrichment version 2."""
+
+    contract_version: ClassVar[int] = ENRICHMENT_VERSION
+
+    schema_version: Literal[2] = ENRICHMENT_VERSION
+    enrichment: Enrichment
 
 
 class OriginalRecord(Message):
@@ -340,7 +309,10 @@ class ShadowAnswer(Message):
 
     provider: str
     model: str
-    enrichment: Enrichment | None = Field(description="None: no valid answer")
+    enrichment: EnrichmentV1 | None = Field(
+        description="None: no valid answer; a version 1 answer when read from a version 1 "
+        "enriched job (a backfill of older jobs)"
+    )
     usage: Usage = Field(default_factory=Usage, description="every attempt's, summed")
     latency_ms: float = Field(ge=0, description="from the first attempt to the answer")
     attempts: list[Attempt] = Field(default_factory=list)

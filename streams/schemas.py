@@ -1,8 +1,12 @@
 """JSON Schema documents generated from the models.
 
-Two uses: the published contracts in ``schemas/`` (one file per message, with ``$id`` and a
-version), and the Enrichment schema sent to providers, flattened to the subset that every
-vendor's strict structured-output mode accepts.
+Two uses: the published contracts in ``schemas/`` (one file per message and version, with
+``$id`` and the version), and the Enrichment schema sent to providers in the strict form every
+vendor's structured output takes (each vendor then gets the keywords it accepts:
+``streams.providers.structured``).
+
+A message's earlier versions stay in ``schemas/`` as they were published: records written
+under them are still on the topics, and their readers keep them.
 """
 
 from __future__ import annotations
@@ -12,22 +16,35 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from streams.models import SCHEMA_VERSION, TOPIC_MESSAGES, Enrichment
+from streams.enrichment import Enrichment
+from streams.models import TOPIC_MESSAGES
 
-__all__ = ["contract", "enrichment_schema", "stale_contracts", "write_contracts"]
+__all__ = [
+    "contract",
+    "contract_file",
+    "enrichment_schema",
+    "stale_contracts",
+    "write_contracts",
+]
 
 JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 
 
 def contract(name: str) -> dict[str, Any]:
     """The published schema of one message, e.g. ``contract("raw-job")``."""
-    schema = TOPIC_MESSAGES[name].model_json_schema(mode="serialization")
+    model = TOPIC_MESSAGES[name]
+    version = model.contract_version
     return {
         "$schema": JSON_SCHEMA_DIALECT,
-        "$id": f"urn:llm-provider-streams:schema:{name}:v{SCHEMA_VERSION}",
-        "version": SCHEMA_VERSION,
-        **schema,
+        "$id": f"urn:llm-provider-streams:schema:{name}:v{version}",
+        "version": version,
+        **model.model_json_schema(mode="serialization"),
     }
+
+
+def contract_file(name: str) -> str:
+    """The file name of a message's current contract, e.g. ``enriched-job.v2.json``."""
+    return f"{name}.v{TOPIC_MESSAGES[name].contract_version}.json"
 
 
 def render(schema: dict[str, Any]) -> str:
@@ -38,7 +55,7 @@ def write_contracts(directory: Path) -> list[Path]:
     directory.mkdir(parents=True, exist_ok=True)
     written = []
     for name in TOPIC_MESSAGES:
-        path = directory / f"{name}.v{SCHEMA_VERSION}.json"
+        path = directory / contract_file(name)
         path.write_text(render(contract(name)), encoding="utf-8")
         written.append(path)
     return written
@@ -48,7 +65,7 @@ def stale_contracts(directory: Path) -> list[str]:
     """File names in ``directory`` that differ from what the models generate."""
     stale = []
     for name in TOPIC_MESSAGES:
-        path = directory / f"{name}.v{SCHEMA_VERSION}.json"
+        path = directory / contract_file(name)
         if not path.exists() or path.read_text(encoding="utf-8") != render(contract(name)):
             stale.append(path.name)
     return stale
@@ -56,8 +73,9 @@ def stale_contracts(directory: Path) -> list[str]:
 
 @cache
 def enrichment_schema() -> dict[str, Any]:
-    """The Enrichment schema in the strict subset: no $ref, no titles or defaults,
-    every object closed and fully required, nullable values as ``"type": [X, "null"]``."""
+    """The Enrichment schema (the current version, every keyword) in the strict form: no
+    $ref, no titles or defaults, every object closed and fully required, nullable values as
+    ``"type": [X, "null"]``."""
     raw = Enrichment.model_json_schema()
     definitions = raw.pop("$defs", {})
 

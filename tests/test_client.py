@@ -9,7 +9,8 @@ import pytest
 
 from devstack.harness import SimulatorThread, worker_process
 from streams.client import JobFailed, JobsClient
-from streams.models import DeadLetter, EnrichedJob, RawJob
+from streams.enrichment import ENRICHMENT_VERSION
+from streams.models import DeadLetter, EnrichedJobRecord, RawJob
 
 pytestmark = pytest.mark.slow
 
@@ -40,10 +41,11 @@ async def test_publish_results_and_request_reply(
             assert acknowledged == [1, 2, 3]
 
             reply = await jobs.enrich(_job("asked"), timeout=30)
-            assert isinstance(reply, EnrichedJob)
+            assert isinstance(reply, EnrichedJobRecord)
+            assert reply.schema_version == ENRICHMENT_VERSION
             assert reply.job_id == "asked"
 
-            seen: list[EnrichedJob | DeadLetter] = []
+            seen: list[EnrichedJobRecord | DeadLetter] = []
             results = jobs.results(group="client-test", from_beginning=True)
             async with contextlib.aclosing(results):
                 async for result in results:

@@ -9,7 +9,7 @@ import jsonschema
 import pytest
 from pydantic import ValidationError
 
-from streams.models import TOPIC_MESSAGES, ControlCommand, RawJob
+from streams.models import TOPIC_MESSAGES, ControlCommand, EnrichedJob, EnrichedJobRecord, RawJob
 from streams.schemas import contract, enrichment_schema, stale_contracts
 from tests.conftest import ROOT
 
@@ -25,9 +25,63 @@ def test_every_contract_has_an_id_and_a_version() -> None:
     for name in TOPIC_MESSAGES:
         schema = contract(name)
         jsonschema.Draft202012Validator.check_schema(schema)
-        assert schema["version"] == 1
+        version = TOPIC_MESSAGES[name].contract_version
+        assert schema["version"] == version
+        assert schema["$id"].endswith(f":{name}:v{version}")
         ids.add(schema["$id"])
     assert len(ids) == len(TOPIC_MESSAGES)
+
+
+def _contract_file(name: str) -> dict[str, Any]:
+    loaded: dict[str, Any] = json.loads((ROOT / "schemas" / name).read_text(encoding="utf-8"))
+    return loaded
+
+
+def _enriched(version: int, **enrichment: Any) -> dict[str, Any]:
+    answer = {
+        "summary": "Builds payment APIs.",
+        "seniority": "senior",
+        "role_family": "engineering",
+        "skills": ["Go"],
+        "tech_stack": ["PostgreSQL"],
+        "years_experience": 4,
+        "remote_policy": "remote",
+        "salary": {"min": 70000, "max": 85000, "currency": "EUR", "period": "year"},
+        "key_requirements": [],
+    }
+    job = {"job_id": "j1", "title": "Backend Engineer", "description": "Go."}
+    return {
+        "schema_version": version,
+        "job_id": "j1",
+        "job": job,
+        "enrichment": answer | enrichment,
+        "provider": "openai",
+        "model": "gpt-5.4-mini",
+        "attempts": [],
+        "usage": {},
+        "latency_ms": 12.5,
+    }
+
+
+def test_a_version_1_record_stays_readable_and_version_2_holds_its_answers_to_more() -> None:
+    nonsense = {"years_experience": 2018, "salary": None, "skills": ["Go", "go"]}
+    old = _enriched(1, **nonsense)
+    jsonschema.validate(old, _contract_file("enriched-job.v1.json"))  # as it was published
+    assert EnrichedJobRecord.model_validate(old).enrichment.years_experience == 2018
+
+    new = EnrichedJob.model_validate(_enriched(2)).model_dump(mode="json")
+    assert new["schema_version"] == 2
+    jsonschema.validate(new, _contract_file("enriched-job.v2.json"))
+    assert EnrichedJobRecord.model_validate(new).schema_version == 2
+
+    for wrong in (
+        _enriched(2, **nonsense),
+        _enriched(2, salary={**new["enrichment"]["salary"], "currency": "johns"}),
+    ):
+        with pytest.raises(jsonschema.ValidationError):
+            jsonschema.validate(wrong, _contract_file("enriched-job.v2.json"))
+        with pytest.raises(ValidationError):
+            EnrichedJob.model_validate(wrong)
 
 
 def test_examples_are_valid_and_varied() -> None:
@@ -61,8 +115,7 @@ def test_provider_schema_stays_in_the_strict_subset() -> None:
         assert "$ref" not in node
         assert "anyOf" not in node
         assert "title" not in node
-        for keyword in ("minLength", "maxLength", "minimum", "maximum", "pattern", "default"):
-            assert keyword not in node
+        assert "default" not in node
         types = node.get("type")
         if types == "object" or (isinstance(types, list) and "object" in types):
             assert node["additionalProperties"] is False

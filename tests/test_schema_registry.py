@@ -22,7 +22,13 @@ from streams.client import JobsClient
 from streams.config.settings import Settings, load_settings
 from streams.config.slices import RegistryConfig
 from streams.errors import ConfigurationError
-from streams.kafka.schema_registry import Registry, frame, registered_contract, subject_of
+from streams.kafka.schema_registry import (
+    Registry,
+    for_registry,
+    frame,
+    registered_contract,
+    subject_of,
+)
 from streams.models import RawJob
 from tests.conftest import ROOT, run_cli
 from tests.kafka_helpers import consume, job_record, produce
@@ -113,6 +119,35 @@ def test_an_incompatible_change_is_refused_at_start_and_by_the_check(
     lines = dict(line.split(": ", 1) for line in checked.stdout.splitlines())
     assert lines[subject] == "INCOMPATIBLE: field 'job_id' changed type"
     assert lines[subject_of(settings.llm_topic_raw)] == "compatible"
+
+
+def test_a_new_major_version_is_refused_until_the_operator_upgrades_the_subject(
+    env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = _settings(env, monkeypatch)
+    url = env["LLM_SCHEMA_REGISTRY_URL"]
+    subject = subject_of(settings.llm_topic_enriched)
+    # What an earlier release registered: enriched-job version 1, as it was published.
+    published = json.loads((ROOT / "schemas" / "enriched-job.v1.json").read_text())
+    client = _client(url)
+    client.register_schema(subject, Schema(json.dumps(for_registry(published)), "JSON"))
+    client.set_compatibility(subject, "BACKWARD")
+
+    with pytest.raises(ConfigurationError) as refused:
+        create_app(settings)
+    assert "version 1 to 2" in str(refused.value)
+    assert "llm-streams schemas --upgrade-registry" in str(refused.value)
+
+    upgraded = run_cli("schemas", "--upgrade-registry", url, env=env)
+    assert upgraded.returncode == 0, upgraded.stderr
+    assert upgraded.stdout.strip() == f"upgraded: {subject}"
+    assert client.get_compatibility(subject) == "BACKWARD", "its level is given back"
+    latest = json.loads(client.get_latest_version(subject).schema.schema_str or "{}")
+    assert latest["version"] == 2
+    checked = run_cli("schemas", "--check-registry", url, env=env)
+    assert f"{subject}: compatible" in checked.stdout
+    again = run_cli("schemas", "--upgrade-registry", url, env=env)
+    assert again.stdout.strip() == "nothing to upgrade"
 
 
 def test_a_registry_that_is_down_at_start_is_a_clear_error_not_a_hang(

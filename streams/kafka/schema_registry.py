@@ -41,6 +41,7 @@ __all__ = [
     "Framing",
     "Registry",
     "describe_change",
+    "for_registry",
     "frame",
     "payload_of",
     "registered_contract",
@@ -84,11 +85,16 @@ def topic_contracts(kafka: KafkaConfig) -> dict[str, dict[str, Any]]:
 
 
 def registered_contract(name: str) -> dict[str, Any]:
-    """A message's published schema as registries check it: the same contract with its
-    ``$defs`` written in place and declared as draft-07, which it also is. Apicurio's
-    compatibility check resolves no ``$ref`` into ``$defs`` (it answers 500 "Unresolved JSON
-    Schema reference") and knows no draft newer than 7 ("could not determine version")."""
-    schema = contract(name) | {"$schema": "http://json-schema.org/draft-07/schema#"}
+    """A message's published schema as registries check it (``for_registry``)."""
+    return for_registry(contract(name))
+
+
+def for_registry(published: dict[str, Any]) -> dict[str, Any]:
+    """A published contract as registries check it: the same schema with its ``$defs``
+    written in place and declared as draft-07, which it also is. Apicurio's compatibility
+    check resolves no ``$ref`` into ``$defs`` (it answers 500 "Unresolved JSON Schema
+    reference") and knows no draft newer than 7 ("could not determine version")."""
+    schema = published | {"$schema": "http://json-schema.org/draft-07/schema#"}
     definitions = schema.pop("$defs", {})
 
     def inline(node: Any) -> Any:
@@ -175,6 +181,37 @@ class Registry:
                 verdicts[subject] = None if ok else self._change(subject, schema)
         return verdicts
 
+    def upgrade(self, schemas: Mapping[str, dict[str, Any]]) -> list[str]:
+        """Register a new major version of a contract (its ``version`` above the registered
+        one's), which no compatibility level but NONE admits: the subject is set to NONE for
+        that one registration and given its level back. The subjects so upgraded; a schema of
+        the same version goes through ``register``'s check."""
+        upgraded = []
+        for topic, schema in schemas.items():
+            subject = subject_of(topic)
+            with self._said(subject):
+                registered = self._registered_version(subject)
+                if registered is None or registered >= schema.get("version", 1):
+                    continue
+                self._compatibility(subject)
+                level = self._client.get_compatibility(subject)
+                self._client.set_compatibility(subject, "NONE")
+                try:
+                    self._client.register_schema(subject, _schema(schema))
+                finally:
+                    self._client.set_compatibility(subject, level)
+            upgraded.append(subject)
+        self.register(schemas)
+        return upgraded
+
+    def _registered_version(self, subject: str) -> int | None:
+        """The contract version of the subject's latest schema; None when it has none."""
+        if subject not in self._client.get_subjects():
+            return None
+        latest = json.loads(self._client.get_latest_version(subject).schema.schema_str or "{}")
+        version: int = latest.get("version", 1)
+        return version
+
     def schema(self, schema_id: int) -> dict[str, Any] | None:
         """The schema registered under ``schema_id``; None when the registry has none."""
         try:
@@ -230,8 +267,16 @@ def _schema(schema: dict[str, Any]) -> Schema:
 
 
 def describe_change(registered: dict[str, Any], new: dict[str, Any]) -> str:
-    """What a consumer of the registered schema would notice: fields added as required,
-    fields removed, fields whose type changed (top level), in words."""
+    """What a consumer of the registered schema would notice: a new major version of the
+    contract, fields added as required, fields removed, fields whose type changed (top
+    level), in words."""
+    old, new_version = registered.get("version", 1), new.get("version", 1)
+    if new_version > old:
+        return (
+            f"a new major version of the contract (version {old} to {new_version}), not "
+            "backward compatible by design; once its consumers read it (the README says what "
+            "changed), register it with: llm-streams schemas --upgrade-registry URL"
+        )
     old_props, new_props = registered.get("properties", {}), new.get("properties", {})
     old_required, new_required = set(registered.get("required", [])), set(new.get("required", []))
     said = [f"field {name!r} is new and required" for name in sorted(new_required - old_required)]

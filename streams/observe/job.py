@@ -24,7 +24,8 @@ from pydantic import Field, ValidationError
 from streams.kafka.admin import partitions_in, partitions_of, read_up_to, seek_to_time
 from streams.kafka.clients import admin, reader
 from streams.kafka.schema_registry import payload_of
-from streams.models import DeadLetter, EnrichedJob, Message, ProviderCall
+from streams.message import Message
+from streams.models import DeadLetter, EnrichedJobRecord, ProviderCall
 from streams.pipeline.lane.records import PartitionState, recover
 from streams.pipeline.once import SOURCE_HEADER
 from streams.telemetry.propagation import trace_id_of, trace_of
@@ -56,7 +57,7 @@ class JobReport(Message):
     lineage: list[str] = Field(description="its records, oldest first: topic/partition/offset")
     attempts: list[ProviderCall] = Field(description="its provider calls, oldest first")
     timeline: list[JobEvent] = Field(description="oldest first")
-    result: EnrichedJob | None = None
+    result: EnrichedJobRecord | None = None
     dead_letter: DeadLetter | None = None
 
 
@@ -164,7 +165,7 @@ class _Ending:
     record: Any
     state: State
     said: str
-    result: EnrichedJob | None = None
+    result: EnrichedJobRecord | None = None
     letter: DeadLetter | None = None
 
 
@@ -183,7 +184,7 @@ class _Story:
         self.job_id = job_id
         self.raw = raw
         self.attempts = [c for c in (_parsed(ProviderCall, r) for r in calls) if c is not None]
-        endings = [_enriched(r, e) for r in enriched if (e := _parsed(EnrichedJob, r))]
+        endings = [_enriched(r, e) for r in enriched if (e := _parsed(EnrichedJobRecord, r))]
         endings += [_dead_lettered(r, d) for r in letters if (d := _parsed(DeadLetter, r))]
         self.endings = sorted(endings, key=lambda e: e.record.timestamp)
 
@@ -223,7 +224,7 @@ class _Story:
         return [JobEvent(at=at, event=what) for at, _, what in events]
 
 
-def _enriched(record: Any, job: EnrichedJob) -> _Ending:
+def _enriched(record: Any, job: EnrichedJobRecord) -> _Ending:
     how = "from the cache" if job.cached else f"by {job.provider} {job.model}"
     said = f"enriched {how}, on {_source(record)}"
     return _Ending(record=record, state="enriched", said=said, result=job)

@@ -24,8 +24,10 @@ from typing import Any
 from pydantic import Field, ValidationError
 
 from streams.config.slices import CacheConfig
+from streams.enrichment import ENRICHMENT_VERSION, Enrichment
 from streams.kafka.readers import WholeTopic
-from streams.models import SCHEMA_VERSION, Enrichment, Message, RawJob, Usage, utcnow
+from streams.message import Message
+from streams.models import RawJob, Usage, utcnow
 from streams.providers.prompt import prompt_version
 
 __all__ = ["CachedEnrichment", "RepostCache", "repost_key"]
@@ -54,7 +56,7 @@ def repost_key(job: RawJob) -> str:
         "model": options.model if options else None,
         "temperature": options.temperature if options else None,
         "max_tokens": options.max_tokens if options else None,
-        "schema_version": SCHEMA_VERSION,
+        "schema_version": ENRICHMENT_VERSION,
         "prompt_version": prompt_version(),
     }
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()

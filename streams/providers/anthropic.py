@@ -20,7 +20,7 @@ from streams.errors import BadRequest, ProviderError
 from streams.models import Usage
 from streams.providers.base import Answer, EnrichRequest, Health, Provider
 from streams.providers.prompt import conversation, system_prompt
-from streams.schemas import enrichment_schema
+from streams.providers.structured import ANTHROPIC, schema_for
 
 __all__ = ["AnthropicProvider"]
 
@@ -69,14 +69,14 @@ class AnthropicProvider(Provider):
         }
         if uses_output_config(model):
             body["output_config"] = {
-                "format": {"type": "json_schema", "schema": enrichment_schema()}
+                "format": {"type": "json_schema", "schema": schema_for(ANTHROPIC)}
             }
         else:
             body["tools"] = [
                 {
                     "name": TOOL_NAME,
                     "description": "Record the structured enrichment of a job posting.",
-                    "input_schema": enrichment_schema(),
+                    "input_schema": schema_for(ANTHROPIC),
                 }
             ]
             body["tool_choice"] = {"type": "tool", "name": TOOL_NAME}

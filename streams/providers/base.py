@@ -23,6 +23,7 @@ from pydantic import ValidationError
 
 from streams.config.slices import ProviderConfig
 from streams.deadline import Deadline
+from streams.enrichment import Enrichment
 from streams.errors import (
     AuthenticationError,
     BadRequest,
@@ -36,8 +37,7 @@ from streams.errors import (
     describe,
     redact,
 )
-from streams.models import Attempt, Enrichment, RawJob, Usage
-from streams.providers.plausible import implausible
+from streams.models import Attempt, RawJob, Usage
 from streams.providers.prompt import Repair, input_tokens_estimate
 
 __all__ = [
@@ -342,12 +342,6 @@ class Provider(ABC):
                 status=status,
                 answer=text,
             ) from None
-        if found := implausible(enrichment):
-            raise self._invalid(
-                f"answer is implausible: {'; '.join(found[:REPAIR_ERRORS])}",
-                status=status,
-                answer=text,
-            )
         return enrichment
 
 

@@ -6,8 +6,8 @@ Differences from ``openai.py``: ``max_tokens`` (every one of them takes it; not 
 ``max_completion_tokens``), any temperature, no ``prompt_cache_key`` (OpenAI's routing hint),
 no key unless the server was started with one, and, for a server that takes only
 ``json_object`` (``COMPATIBLE_RESPONSE_FORMAT``), the schema in the prompt. The schema sent
-carries the plausibility bounds (``plausible.bounded_schema``): llama.cpp's grammar, vLLM's and
-SGLang's decoders enforce them. Either way the answer is validated here, as every provider's
+carries the keywords llama.cpp's grammar enforces (vLLM's and SGLang's decoders take them
+too). Either way the answer is validated here, as every provider's
 is. Its price is zero unless ``LLM_PRICES``
 names the model (self-hosted capacity has a cost too: say it there).
 """
@@ -18,7 +18,7 @@ from typing import Any
 
 from streams.providers.base import EnrichRequest
 from streams.providers.openai import OpenAIProvider
-from streams.providers.plausible import bounded_schema
+from streams.providers.structured import LLAMA_CPP, schema_for
 
 __all__ = ["CompatibleProvider"]
 
@@ -38,7 +38,7 @@ class CompatibleProvider(OpenAIProvider):
                 "json_schema": {
                     "name": "job_enrichment",
                     "strict": True,
-                    "schema": bounded_schema(),
+                    "schema": schema_for(LLAMA_CPP),
                 },
             }
         body: dict[str, Any] = {

@@ -15,7 +15,7 @@ from streams.errors import AuthenticationError, ProviderError, QuotaExhausted
 from streams.models import Usage
 from streams.providers.base import Answer, EnrichRequest, Health, Provider, duration_s
 from streams.providers.prompt import conversation, system_prompt
-from streams.schemas import enrichment_schema
+from streams.providers.structured import GEMINI, schema_for
 
 __all__ = ["GeminiProvider"]
 
@@ -44,7 +44,7 @@ class GeminiProvider(Provider):
         config: dict[str, Any] = {
             "maxOutputTokens": request.max_tokens,
             "responseMimeType": "application/json",
-            "responseJsonSchema": enrichment_schema(),
+            "responseJsonSchema": schema_for(GEMINI),
         }
         if request.temperature is not None:
             config["temperature"] = request.temperature

@@ -11,8 +11,8 @@ import httpx
 from streams.errors import ProviderError, ProviderUnavailable
 from streams.models import Usage
 from streams.providers.base import Answer, EnrichRequest, Health, Provider
-from streams.providers.plausible import bounded_schema
 from streams.providers.prompt import conversation, system_prompt
+from streams.providers.structured import LLAMA_CPP, schema_for
 
 __all__ = ["OllamaProvider"]
 
@@ -43,7 +43,7 @@ class OllamaProvider(Provider):
                 ),
             ],
             "stream": False,  # the default is NDJSON streaming
-            "format": bounded_schema(),  # llama.cpp's grammar enforces the bounds
+            "format": schema_for(LLAMA_CPP),
             "options": options,
         }
         return "/api/chat", body

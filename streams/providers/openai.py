@@ -17,7 +17,7 @@ from streams.errors import BadRequest, ProviderError, ProviderUnavailable, Quota
 from streams.models import Usage
 from streams.providers.base import Answer, EnrichRequest, Health, Provider
 from streams.providers.prompt import conversation, prompt_version, system_prompt
-from streams.schemas import enrichment_schema
+from streams.providers.structured import OPENAI_STRICT, schema_for
 
 __all__ = ["OpenAIProvider"]
 
@@ -47,7 +47,7 @@ class OpenAIProvider(Provider):
                 "json_schema": {
                     "name": "job_enrichment",
                     "strict": True,
-                    "schema": enrichment_schema(),
+                    "schema": schema_for(OPENAI_STRICT),
                 },
             },
         }

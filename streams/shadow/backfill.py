@@ -21,7 +21,7 @@ from streams.errors import EnrichmentFailed, ProviderUnavailable, failed_attempt
 from streams.kafka.admin import partitions_of, read_up_to
 from streams.kafka.clients import producer, reader
 from streams.kafka.schema_registry import Framing, payload_of
-from streams.models import EnrichedJob, ShadowResult
+from streams.models import EnrichedJobRecord, ShadowResult
 from streams.pricing import ModelPrice
 from streams.providers.base import EnrichRequest, Provider
 from streams.providers.batch.base import BatchAPI, ItemOutcome
@@ -48,7 +48,7 @@ class Estimate(BaseModel):
 
 
 def estimate(
-    jobs: list[EnrichedJob],
+    jobs: list[EnrichedJobRecord],
     *,
     already_compared: int,
     price: ModelPrice | None,
@@ -87,7 +87,7 @@ class Backfill:
     poll_s: float
     framing: Framing = Framing.OFF
 
-    async def jobs(self, count: int) -> tuple[list[EnrichedJob], int]:
+    async def jobs(self, count: int) -> tuple[list[EnrichedJobRecord], int]:
         """The newest ``count`` enriched jobs answered by calls, less those the candidate
         has compared already (and how many those were)."""
         done = await self._compared()
@@ -96,7 +96,7 @@ class Backfill:
         return todo, len(newest) - len(todo)
 
     async def run(
-        self, jobs: list[EnrichedJob], *, progress: Callable[[str], None]
+        self, jobs: list[EnrichedJobRecord], *, progress: Callable[[str], None]
     ) -> list[ShadowResult]:
         answers = await (self._batched(jobs, progress) if self.batch_api else self._live(jobs))
         results = [
@@ -118,7 +118,7 @@ class Backfill:
         delivery: asyncio.Future[object] = await client.send(topic, value, key=key.encode())
         return delivery
 
-    def _request(self, job: EnrichedJob) -> EnrichRequest:
+    def _request(self, job: EnrichedJobRecord) -> EnrichRequest:
         options = job.job.options
         return EnrichRequest(
             job=job.job,
@@ -130,7 +130,7 @@ class Backfill:
         )
 
     async def _batched(
-        self, jobs: list[EnrichedJob], progress: Callable[[str], None]
+        self, jobs: list[EnrichedJobRecord], progress: Callable[[str], None]
     ) -> dict[str, Routed | EnrichmentFailed]:
         api = self.batch_api
         assert api is not None
@@ -172,12 +172,12 @@ class Backfill:
             str(error), attempts=[attempt.model_copy(update={"batch_id": batch_id})]
         )
 
-    async def _live(self, jobs: list[EnrichedJob]) -> dict[str, Routed | EnrichmentFailed]:
+    async def _live(self, jobs: list[EnrichedJobRecord]) -> dict[str, Routed | EnrichmentFailed]:
         providers: Mapping[str, Provider] = {self.candidate.provider: self.provider}
         router = Router(candidate_routing(self.candidate, self.routing), providers, lane="shadow")
         room = asyncio.Semaphore(LIVE_CONCURRENCY)
 
-        async def ask(job: EnrichedJob) -> Routed | EnrichmentFailed:
+        async def ask(job: EnrichedJobRecord) -> Routed | EnrichmentFailed:
             async with room:
                 try:
                     deadline = Deadline.after(SHADOW_DEADLINE_S)
@@ -194,7 +194,9 @@ class Backfill:
         return {r.job_id for r in results if r.candidate == name and r.outcome != "dropped"}
 
 
-async def _newest_enriched(bootstrap_servers: str, topic: str, count: int) -> list[EnrichedJob]:
+async def _newest_enriched(
+    bootstrap_servers: str, topic: str, count: int
+) -> list[EnrichedJobRecord]:
     """The newest ``count`` enriched jobs with an answer of their own (not a repost's)."""
     partitions = [TopicPartition(topic, p) for p in await partitions_of(bootstrap_servers, topic)]
     if not partitions:
@@ -211,7 +213,7 @@ async def _newest_enriched(bootstrap_servers: str, topic: str, count: int) -> li
     jobs = {}
     for record in records:
         try:
-            job = EnrichedJob.model_validate_json(payload_of(record.value or b""))
+            job = EnrichedJobRecord.model_validate_json(payload_of(record.value or b""))
         except ValidationError:
             continue
         if not job.cached:

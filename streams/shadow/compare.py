@@ -25,7 +25,7 @@ from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
-from streams.models import Enrichment
+from streams.enrichment import EnrichmentV1
 from streams.schemas import enrichment_schema
 
 __all__ = ["NUMBER_TOLERANCE", "agreement", "field_rules", "scores"]
@@ -57,7 +57,7 @@ def _rules(node: dict[str, Any], path: str) -> Iterator[tuple[str, str]]:
         yield path, "text"
 
 
-def scores(production: Enrichment, candidate: Enrichment) -> dict[str, float]:
+def scores(production: EnrichmentV1, candidate: EnrichmentV1) -> dict[str, float]:
     """Every field's score, by its dotted path."""
     ours, theirs = production.model_dump(mode="json"), candidate.model_dump(mode="json")
     return {

@@ -9,7 +9,7 @@ from streams.config.slices import ShadowCandidate
 from streams.errors import EnrichmentFailed
 from streams.models import (
     Attempt,
-    EnrichedJob,
+    EnrichedJobRecord,
     ProviderCall,
     ShadowAnswer,
     ShadowResult,
@@ -46,7 +46,7 @@ def ledger(result: ShadowResult, *, price_version: str) -> list[ProviderCall]:
     ]
 
 
-def production_side(enriched: EnrichedJob) -> ShadowAnswer:
+def production_side(enriched: EnrichedJobRecord) -> ShadowAnswer:
     return ShadowAnswer(
         provider=enriched.provider,
         model=enriched.model,
@@ -59,7 +59,7 @@ def production_side(enriched: EnrichedJob) -> ShadowAnswer:
 
 def compared(
     candidate: ShadowCandidate,
-    production: EnrichedJob,
+    production: EnrichedJobRecord,
     answer: Routed | EnrichmentFailed,
     *,
     origin: Origin,
@@ -109,7 +109,7 @@ def compared(
 
 
 def dropped(
-    candidate: ShadowCandidate, production: EnrichedJob, *, origin: Origin, reason: str
+    candidate: ShadowCandidate, production: EnrichedJobRecord, *, origin: Origin, reason: str
 ) -> ShadowResult:
     """A sampled job the candidate was not sent (its queue full, its budget spent)."""
     return _result(candidate, production, origin=origin, outcome="dropped", reason=reason)
@@ -117,7 +117,7 @@ def dropped(
 
 def _result(
     candidate: ShadowCandidate,
-    production: EnrichedJob,
+    production: EnrichedJobRecord,
     *,
     origin: Origin,
     outcome: Literal["compared", "invalid", "failed", "dropped"],

@@ -18,7 +18,8 @@ from pydantic import (
     model_validator,
 )
 
-from streams.models import Attempt, Enrichment, JobOptions, RawJob, Usage
+from streams.enrichment import Enrichment
+from streams.models import Attempt, JobOptions, RawJob, Usage
 from streams.observe.stats import DAYS_KEPT
 from streams.shadow.report import CandidateReport
 from streams.vocab import ProviderName

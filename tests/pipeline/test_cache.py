@@ -10,7 +10,8 @@ from devstack.harness import SimulatorThread
 from llm_sim.enrichment import derive_enrichment
 from streams.app import StreamsApp, create_app
 from streams.config.settings import Settings
-from streams.models import Enrichment, JobOptions, RawJob, Usage
+from streams.enrichment import Enrichment
+from streams.models import JobOptions, RawJob, Usage
 from streams.pipeline.cache import CachedEnrichment, RepostCache, repost_key
 from tests.kafka_helpers import consume, job_record, produce, wait_for
 

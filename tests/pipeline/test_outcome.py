@@ -15,8 +15,9 @@ from aiokafka.errors import MessageSizeTooLargeError
 
 from streams.config.settings import Settings
 from streams.config.slices import CacheConfig
+from streams.enrichment import Enrichment
 from streams.errors import DeadlineExceeded, RecordRejected, failed_attempt
-from streams.models import Enrichment, RawJob, Usage
+from streams.models import RawJob, Usage
 from streams.pipeline.cache import CachedEnrichment, RepostCache
 from streams.pipeline.once import PublishedBefore
 from streams.pipeline.outcome import Outcomes

@@ -20,7 +20,7 @@ from streams.errors import (
 )
 from streams.providers.base import EnrichRequest
 from streams.providers.prompt import system_prompt
-from streams.schemas import enrichment_schema
+from streams.providers.structured import ANTHROPIC, schema_for
 from tests.providers.helpers import EXAMPLES, JOB, VALID, Recorder, recorded, response
 
 
@@ -58,7 +58,7 @@ async def test_request_uses_output_config_headers_and_a_top_level_system() -> No
     ]
     assert [m["role"] for m in body["messages"]] == ["user"]
     assert body["output_config"] == {
-        "format": {"type": "json_schema", "schema": enrichment_schema()}
+        "format": {"type": "json_schema", "schema": schema_for(ANTHROPIC)}
     }
     assert "tools" not in body
     # cached tokens are outside input_tokens on the wire, inside Usage.input_tokens here
@@ -86,7 +86,7 @@ async def test_models_without_structured_outputs_get_a_forced_tool() -> None:
     )
     body = recorder.sent
     assert body["tool_choice"] == {"type": "tool", "name": "record_enrichment"}
-    assert body["tools"][0]["input_schema"] == enrichment_schema()
+    assert body["tools"][0]["input_schema"] == schema_for(ANTHROPIC)
     assert "output_config" not in body
     assert completion.enrichment.role_family == "data"
 

@@ -19,7 +19,7 @@ from streams.errors import (
     RateLimited,
 )
 from streams.providers.base import EnrichRequest
-from streams.schemas import enrichment_schema
+from streams.providers.structured import GEMINI, schema_for
 from tests.providers.helpers import EXAMPLES, JOB, VALID, Recorder, recorded, response
 
 RPC = "type.googleapis.com/google.rpc."
@@ -55,7 +55,7 @@ async def test_request_uses_response_json_schema_and_the_api_key_header() -> Non
     assert "key" not in request.url.params, "the key travels in a header, never in the URL"
     config = body["generationConfig"]
     assert config["responseMimeType"] == "application/json"
-    assert config["responseJsonSchema"] == enrichment_schema()
+    assert config["responseJsonSchema"] == schema_for(GEMINI)
     assert "responseSchema" not in config
     assert config["maxOutputTokens"] == 300
     assert config["temperature"] == 0.3

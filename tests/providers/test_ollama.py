@@ -13,7 +13,7 @@ from llm_sim.ollama import OllamaDialect
 from streams.deadline import Deadline
 from streams.errors import BadRequest, InvalidOutput, ProviderUnavailable, RateLimited
 from streams.providers.base import EnrichRequest
-from streams.providers.plausible import bounded_schema
+from streams.providers.structured import LLAMA_CPP, schema_for
 from tests.providers.helpers import (
     EXAMPLES,
     JOB,
@@ -47,7 +47,7 @@ async def test_request_is_valid_non_streaming_with_the_schema_as_format() -> Non
     openapi_validator(SPEC, "ChatRequest").validate(body)
     assert recorder.requests[0].url.path == "/api/chat"
     assert body["stream"] is False
-    assert body["format"] == bounded_schema()  # the schema, with bounds its grammar enforces
+    assert body["format"] == schema_for(LLAMA_CPP)  # the keywords its grammar enforces
     assert body["options"] == {"num_predict": 300, "temperature": 0.3}
     assert completion.usage.input_tokens == 0, "prompt_eval_count may be missing"
     assert completion.usage.output_tokens == 30

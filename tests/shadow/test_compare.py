@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from streams.models import Enrichment
+from streams.enrichment import Enrichment
 from streams.shadow.compare import agreement, field_rules, scores
 
 BASE: dict[str, Any] = {
@@ -37,7 +37,7 @@ def test_the_rules_come_from_the_schema_types() -> None:
         "remote_policy": "exact",
         "salary.min": "number",
         "salary.max": "number",
-        "salary.currency": "text",
+        "salary.currency": "exact",
         "salary.period": "exact",
         "key_requirements": "set",
     }

@@ -7,7 +7,8 @@ from typing import Literal
 
 import pytest
 
-from streams.models import Enrichment, ShadowAnswer, ShadowResult, Usage
+from streams.enrichment import Enrichment
+from streams.models import ShadowAnswer, ShadowResult, Usage
 from streams.shadow.report import compare_report, interval
 from streams.shadow.runner import sampled
 from tests.shadow.test_compare import BASE

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import copy
+from typing import Any
+
 import httpx
+import pytest
 
 from devstack.harness import SimulatorThread
 from llm_sim import DEFAULT_API_KEY
+from streams.providers.structured import ANTHROPIC, GEMINI, LLAMA_CPP, OPENAI_STRICT, schema_for
+from streams.schemas import enrichment_schema
 
 AUTH = {"Authorization": f"Bearer {DEFAULT_API_KEY}"}
 MESSAGES = [{"role": "user", "content": "Title: Engineer\nDescription:\nPython. Remote."}]
@@ -126,3 +132,75 @@ def test_cache_markers_are_checked_like_the_vendors_do(sim: SimulatorThread) -> 
     response = httpx.post(f"{sim.url}/openai/v1/chat/completions", json=openai, headers=AUTH)
     assert response.status_code == 400
     assert "prompt_cache_key" in response.json()["error"]["message"]
+
+
+def _structured(sim: SimulatorThread, vendor: str, schema: dict[str, Any]) -> httpx.Response:
+    """One structured-output request to ``vendor``'s endpoint with ``schema``."""
+    if vendor == "anthropic":
+        return httpx.post(
+            f"{sim.url}/anthropic/v1/messages",
+            json={
+                "model": "claude-haiku-4-5",
+                "max_tokens": 300,
+                "messages": MESSAGES,
+                "output_config": {"format": {"type": "json_schema", "schema": schema}},
+            },
+            headers={"x-api-key": DEFAULT_API_KEY, "anthropic-version": "2023-06-01"},
+        )
+    if vendor == "gemini":
+        return httpx.post(
+            f"{sim.url}/gemini/v1beta/models/gemini-2.5-flash-lite:generateContent",
+            json={
+                "contents": [{"role": "user", "parts": [{"text": MESSAGES[0]["content"]}]}],
+                "generationConfig": {
+                    "responseMimeType": "application/json",
+                    "responseJsonSchema": schema,
+                },
+            },
+            headers={"x-goog-api-key": DEFAULT_API_KEY},
+        )
+    spec = {"name": "job_enrichment", "strict": True, "schema": schema}
+    return httpx.post(
+        f"{sim.url}/{vendor}/v1/chat/completions",
+        json={
+            "model": "gpt-5.4-mini" if vendor == "openai" else "local",
+            "messages": MESSAGES,
+            "response_format": {"type": "json_schema", "json_schema": spec},
+        },
+        headers=AUTH,
+    )
+
+
+@pytest.mark.parametrize(
+    ("vendor", "accepted", "refused"),
+    [
+        ("openai", OPENAI_STRICT, "'maxLength' is not permitted"),
+        ("anthropic", ANTHROPIC, "'maxLength' is not supported"),
+        ("gemini", GEMINI, 'Unknown name "maxLength"'),
+        ("compatible", LLAMA_CPP, None),
+    ],
+)
+def test_a_vendor_refuses_keywords_it_does_not_take_and_accepts_what_we_send_it(
+    sim: SimulatorThread, vendor: str, accepted: frozenset[str], refused: str | None
+) -> None:
+    whole = _structured(sim, vendor, enrichment_schema())
+    if refused is None:  # llama.cpp's grammar leaves out what it cannot enforce
+        assert whole.status_code == 200
+    else:
+        assert whole.status_code == 400
+        assert refused in whole.json()["error"]["message"]
+    assert _structured(sim, vendor, schema_for(accepted)).status_code == 200
+
+
+def test_openai_strict_mode_wants_every_object_closed_and_fully_required(
+    sim: SimulatorThread,
+) -> None:
+    schema = schema_for(OPENAI_STRICT)
+    open_salary = copy.deepcopy(schema)
+    open_salary["properties"]["salary"]["additionalProperties"] = True
+    response = _structured(sim, "openai", open_salary)
+    assert response.status_code == 400
+    assert "('properties', 'salary'), 'additionalProperties'" in response.text
+    optional = copy.deepcopy(schema)
+    optional["required"].remove("summary")
+    assert "Missing 'summary'" in _structured(sim, "openai", optional).text

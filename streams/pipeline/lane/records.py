@@ -28,7 +28,8 @@ from pydantic import Field, ValidationError
 
 from streams.kafka.admin import read_up_to
 from streams.kafka.clients import reader
-from streams.models import Message, OriginalRecord, RawJob, utcnow
+from streams.message import Message
+from streams.models import OriginalRecord, RawJob, utcnow
 
 __all__ = ["LaneBatch", "LaneJob", "PartitionState", "batch_key", "job_key", "recover", "settle"]
 

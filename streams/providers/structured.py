@@ -1,0 +1,96 @@
+"""The Enrichment schema as each vendor's structured output takes it: exactly the keywords it
+accepts. A keyword it does not accept is said in words in the field's ``description`` instead
+(the model still reads the bound), and every answer is validated here against the whole
+contract, so what a vendor does not enforce is enforced anyway.
+
+Which keywords each vendor accepts (their structured-output references):
+
+- OpenAI ``json_schema`` strict: ``pattern`` and ``format`` on strings, ``minimum``,
+  ``maximum``, ``exclusiveMinimum``, ``exclusiveMaximum`` and ``multipleOf`` on numbers,
+  ``minItems`` and ``maxItems`` on arrays; a schema with any other (``minLength``,
+  ``maxLength``, ``uniqueItems``, …) is refused with 400.
+- Anthropic ``output_config.format`` (and a tool's ``input_schema``): no numeric, length or
+  pattern constraint; ``minItems`` only 0 or 1; a few string ``format``s.
+- Gemini ``responseJsonSchema``: ``format``, ``minItems``, ``maxItems``, ``minimum``,
+  ``maximum``, and no string constraint.
+- llama.cpp's grammar (behind Ollama's ``format`` and most OpenAI-compatible servers): the
+  numeric, length, item-count and ``pattern`` keywords, not ``uniqueItems``.
+- No enforcement (a schema in the prompt: DeepSeek, ``json_object`` servers): every keyword,
+  since only the model reads it.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+from typing import Any
+
+from streams.schemas import enrichment_schema
+
+__all__ = ["ANTHROPIC", "EVERY_KEYWORD", "GEMINI", "LLAMA_CPP", "OPENAI_STRICT", "schema_for"]
+
+# What every vendor takes: the shape of the answer.
+_STRUCTURE = frozenset(
+    {"type", "properties", "required", "additionalProperties", "items", "enum", "anyOf"}
+)
+_ANNOTATIONS = frozenset({"description"})
+OPENAI_STRICT = (
+    _STRUCTURE
+    | _ANNOTATIONS
+    | {"pattern", "format", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"}
+    | {"multipleOf", "minItems", "maxItems"}
+)
+ANTHROPIC = _STRUCTURE | _ANNOTATIONS | {"format"}
+GEMINI = _STRUCTURE | _ANNOTATIONS | {"format", "minimum", "maximum", "minItems", "maxItems"}
+LLAMA_CPP = (
+    _STRUCTURE
+    | _ANNOTATIONS
+    | {"pattern", "format", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"}
+    | {"minItems", "maxItems", "minLength", "maxLength"}
+)
+EVERY_KEYWORD: frozenset[str] | None = None
+
+# The keywords a schema of ours may hold beyond the structure, in words.
+_SAID = {
+    "minimum": "at least {}",
+    "maximum": "at most {}",
+    "minLength": "at least {} characters",
+    "maxLength": "at most {} characters",
+    "minItems": "at least {} items",
+    "maxItems": "at most {} items",
+    "uniqueItems": "no item twice",
+    "pattern": "matching {}",
+}
+
+
+@functools.cache
+def schema_for(accepted: frozenset[str] | None) -> dict[str, Any]:
+    """The Enrichment schema with only the keywords in ``accepted`` (None: all of them)."""
+    schema = copy.deepcopy(enrichment_schema())
+    if accepted is None:
+        return schema
+    result: dict[str, Any] = _keep(schema, accepted)
+    return result
+
+
+def _keep(node: dict[str, Any], accepted: frozenset[str]) -> dict[str, Any]:
+    kept: dict[str, Any] = {}
+    said: list[tuple[int, str]] = []
+    for keyword, value in node.items():
+        if keyword not in accepted:
+            if keyword not in _SAID:
+                raise ValueError(f"the Enrichment schema uses {keyword!r}: say how it is said")
+            if value is not False:
+                said.append((list(_SAID).index(keyword), _SAID[keyword].format(value)))
+        elif keyword == "properties":
+            kept[keyword] = {name: _keep(field, accepted) for name, field in value.items()}
+        elif keyword == "items":
+            kept[keyword] = _keep(value, accepted)
+        elif keyword == "anyOf":
+            kept[keyword] = [_keep(option, accepted) for option in value]
+        else:
+            kept[keyword] = value
+    if said:
+        words = "; ".join(words for _, words in sorted(said))
+        kept["description"] = f"{kept['description']} ({words})" if "description" in kept else words
+    return kept
