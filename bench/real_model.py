@@ -1,16 +1,19 @@
-"""A real model's answers, counted: valid at first try, valid after repair, invalid.
+"""A real model's answers, counted: valid at first try, valid after repair, invalid; before
+and after Enrichment schema version 2.
 
     .venv/bin/python -m bench.real_model [--gguf PATH] [--max-tokens 512] [--parallel 2]
+                                         [--no-repair]
 
 Twenty postings (none of them in the tests) go through the router to llama.cpp's server
 (``devstack.local_model``: SmolLM2-135M-Instruct unless ``--gguf``) as the ``compatible``
-provider alone, twice in one run: with repair on and with it off. Reports, per run, how many
-answers were valid at the first try, valid after one repair (an invalid answer told what was
-wrong; a truncated one given twice the room), and invalid; why first answers failed
-(truncated, not the schema, implausible: schema-valid but failing the plausibility checks, so
-valid before those checks); latency p50/p95 per job; output tokens per second of the server's
-own counts; and the tokens the repairs cost. The router is given the server's slots as its
-concurrency and no circuit breaker, so it measures the model rather than the queue.
+provider alone, twice in one run: before the schema change (version 1's schema sent, answers
+held to version 1) and after (version 2's schema with the keywords llama.cpp's grammar
+enforces, answers held to all of version 2). Reports, per run, how many answers were valid at
+the first try, valid after one repair (an invalid answer told what was wrong; a truncated one
+given twice the room), and invalid; why first answers failed (truncated, invalid under the
+contract); latency p50/p95 per job; output tokens per second of the server's own counts; and
+the tokens the repairs cost. The router is given the server's slots as its concurrency and no
+circuit breaker, so it measures the model rather than the queue.
 """
 
 from __future__ import annotations
@@ -28,10 +31,14 @@ from bench.common import percentile
 from devstack.local_model import MODEL_NAME, LocalModel
 from streams.config.settings import load_settings
 from streams.deadline import Deadline
-from streams.errors import EnrichmentFailed
+from streams.enrichment import Enrichment, EnrichmentV1
+from streams.errors import EnrichmentFailed, InvalidOutput
 from streams.models import Attempt, RawJob
+from streams.providers.base import EnrichRequest
 from streams.providers.build import build_providers
+from streams.providers.compatible import CompatibleProvider
 from streams.routing.router import Router, request_for
+from streams.schemas import enrichment_schema
 
 POSTINGS = [
     (
@@ -111,6 +118,32 @@ POSTINGS = [
 ]
 
 
+class BeforeVersion2(CompatibleProvider):
+    """The compatible provider as it was before Enrichment version 2: version 1's schema
+    sent, and an answer valid under version 1 taken."""
+
+    def build(self, request: EnrichRequest, model: str) -> tuple[str, dict[str, Any]]:
+        path, body = super().build(request, model)
+        body["response_format"]["json_schema"]["schema"] = enrichment_schema(EnrichmentV1)
+        return path, body
+
+    def _validate(self, text: str | None, *, status: int) -> Enrichment:
+        try:
+            return super()._validate(text, status=status)
+        except InvalidOutput:
+            if text is None or not _valid_v1(text):
+                raise
+            return Enrichment.model_construct(**json.loads(text))
+
+
+def _valid_v1(text: str) -> bool:
+    try:
+        EnrichmentV1.model_validate_json(text)
+    except ValueError:
+        return False
+    return True
+
+
 def jobs() -> list[RawJob]:
     return [
         RawJob(job_id=f"bench-real-{n}", title=title, description=text)
@@ -120,13 +153,15 @@ def jobs() -> list[RawJob]:
 
 def why(attempt: Attempt) -> str:
     message = attempt.error.message if attempt.error else ""
-    for reason in ("truncated", "implausible", "schema"):
+    for reason in ("truncated", "schema"):
         if reason in message:
             return reason
     return attempt.outcome
 
 
-async def run(url: str, *, repair: bool, max_tokens: int, parallel: int) -> dict[str, Any]:
+async def run(
+    url: str, *, contract: int, repair: bool, max_tokens: int, parallel: int
+) -> dict[str, Any]:
     settings = load_settings(
         compatible_base_url=url,
         compatible_model=MODEL_NAME,
@@ -143,6 +178,8 @@ async def run(url: str, *, repair: bool, max_tokens: int, parallel: int) -> dict
         llm_data_dir=Path(tempfile.mkdtemp(prefix="bench-real-")),
     )
     providers = build_providers(settings.provider)
+    if contract == 1:
+        providers["compatible"] = BeforeVersion2(settings.provider("compatible"))
     router = Router(settings.routing(), providers)
     counts = {"first_try": 0, "after_repair": 0, "invalid": 0}
     latencies: list[float] = []
@@ -173,6 +210,7 @@ async def run(url: str, *, repair: bool, max_tokens: int, parallel: int) -> dict
     output = sum(a.usage.output_tokens for a in attempts)
     repair_tokens = sum(a.usage.output_tokens for a in attempts if a.attempt > 1)
     return {
+        "contract": contract,
         "repair": repair,
         "jobs": len(POSTINGS),
         **counts,
@@ -193,12 +231,19 @@ def main() -> None:
     parser.add_argument("--gguf", type=Path, default=None, help="default: SmolLM2-135M-Instruct")
     parser.add_argument("--max-tokens", type=int, default=512)
     parser.add_argument("--parallel", type=int, default=2, help="the server's slots")
+    parser.add_argument("--no-repair", dest="repair", action="store_false")
     args = parser.parse_args()
     log = Path(tempfile.mkdtemp(prefix="bench-model-")) / "model.log"
     with LocalModel(log=log, gguf=args.gguf, parallel=args.parallel) as model:
-        for repair in (True, False):
+        for contract in (1, 2):
             row = asyncio.run(
-                run(model.url, repair=repair, max_tokens=args.max_tokens, parallel=args.parallel)
+                run(
+                    model.url,
+                    contract=contract,
+                    repair=args.repair,
+                    max_tokens=args.max_tokens,
+                    parallel=args.parallel,
+                )
             )
             print(json.dumps(row), flush=True)
 

@@ -16,7 +16,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from streams.enrichment import Enrichment
+from streams.enrichment import Enrichment, EnrichmentV1
 from streams.models import TOPIC_MESSAGES
 
 __all__ = [
@@ -72,11 +72,11 @@ def stale_contracts(directory: Path) -> list[str]:
 
 
 @cache
-def enrichment_schema() -> dict[str, Any]:
-    """The Enrichment schema (the current version, every keyword) in the strict form: no
-    $ref, no titles or defaults, every object closed and fully required, nullable values as
-    ``"type": [X, "null"]``."""
-    raw = Enrichment.model_json_schema()
+def enrichment_schema(version: type[EnrichmentV1] = Enrichment) -> dict[str, Any]:
+    """The Enrichment schema (the current version unless another is named; every keyword) in
+    the strict form: no $ref, no titles or defaults, every object closed and fully required,
+    nullable values as ``"type": [X, "null"]``."""
+    raw = version.model_json_schema()
     definitions = raw.pop("$defs", {})
 
     def strict(node: Any) -> Any:

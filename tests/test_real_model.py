@@ -77,7 +77,7 @@ async def test_a_real_model_enriches_or_falls_back_and_reports_real_usage(
             timeout_s=180,
         )
     seconds = time.monotonic() - started
-    schema = json.loads((ROOT / "schemas" / "enriched-job.v1.json").read_text())
+    schema = json.loads((ROOT / "schemas" / "enriched-job.v2.json").read_text())
     jobs = [EnrichedJob.model_validate_json(r.value) for r in enriched]
     for record in enriched:
         jsonschema.validate(json.loads(record.value), schema)

@@ -17,6 +17,7 @@ from streams.deadline import Deadline
 from streams.providers.base import EnrichRequest
 from streams.providers.build import build_providers
 from streams.routing.router import Routed, Router
+from streams.schemas import contract_file
 from streams.vocab import PROVIDER_NAMES
 from tests.conftest import ROOT
 from tests.kafka_helpers import (
@@ -35,7 +36,7 @@ SCHEMAS = ROOT / "schemas"
 
 
 def _schema(name: str) -> dict[str, Any]:
-    loaded: dict[str, Any] = json.loads((SCHEMAS / f"{name}.v1.json").read_text())
+    loaded: dict[str, Any] = json.loads((SCHEMAS / contract_file(name)).read_text())
     return loaded
 
 
