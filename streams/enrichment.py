@@ -94,7 +94,7 @@ def _without_duplicates(items: list[str]) -> list[str]:
 CurrencyCode = Annotated[
     str,
     AfterValidator(_iso_4217),
-    WithJsonSchema({"type": "string", "enum": sorted(ISO_4217)}),
+    WithJsonSchema({"type": "string", "pattern": "^[A-Z]{3}$", "enum": sorted(ISO_4217)}),
 ]
 
 

@@ -38,7 +38,7 @@ class CompatibleProvider(OpenAIProvider):
                 "json_schema": {
                     "name": "job_enrichment",
                     "strict": True,
-                    "schema": schema_for(LLAMA_CPP),
+                    "schema": schema_for(LLAMA_CPP, grammar=True),
                 },
             }
         body: dict[str, Any] = {

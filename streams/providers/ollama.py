@@ -43,7 +43,7 @@ class OllamaProvider(Provider):
                 ),
             ],
             "stream": False,  # the default is NDJSON streaming
-            "format": schema_for(LLAMA_CPP),
+            "format": schema_for(LLAMA_CPP, grammar=True),
             "options": options,
         }
         return "/api/chat", body

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from streams.models import RawJob
-from streams.schemas import enrichment_schema
+from streams.providers.structured import EVERY_KEYWORD, schema_for
 
 __all__ = [
     "Repair",
@@ -50,7 +50,7 @@ def system_prompt(*, with_schema: bool, instructions: str | None = None) -> str:
 @functools.cache
 def _schema_text() -> str:
     # Every job's prompt, its version and its token estimate use it: serialised once.
-    return json.dumps(enrichment_schema(), separators=(",", ":"))
+    return json.dumps(schema_for(EVERY_KEYWORD), separators=(",", ":"))
 
 
 def prompt_version(instructions: str | None = None) -> str:

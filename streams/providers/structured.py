@@ -17,6 +17,11 @@ Which keywords each vendor accepts (their structured-output references):
   numeric, length, item-count and ``pattern`` keywords, not ``uniqueItems``.
 - No enforcement (a schema in the prompt: DeepSeek, ``json_object`` servers): every keyword,
   since only the model reads it.
+
+No vendor that bills the schema as input gets an enum longer than ``MAX_ENUM_SENT`` (the
+currency's 180 codes, about 300 tokens a call): the field's pattern and description stand for
+it, and the answer is checked here against the list. A local grammar (llama.cpp's) keeps it:
+there it costs no tokens, and a tiny model cannot write a code that is not one.
 """
 
 from __future__ import annotations
@@ -27,7 +32,15 @@ from typing import Any
 
 from streams.schemas import enrichment_schema
 
-__all__ = ["ANTHROPIC", "EVERY_KEYWORD", "GEMINI", "LLAMA_CPP", "OPENAI_STRICT", "schema_for"]
+__all__ = [
+    "ANTHROPIC",
+    "EVERY_KEYWORD",
+    "GEMINI",
+    "LLAMA_CPP",
+    "MAX_ENUM_SENT",
+    "OPENAI_STRICT",
+    "schema_for",
+]
 
 # What every vendor takes: the shape of the answer.
 _STRUCTURE = frozenset(
@@ -49,6 +62,7 @@ LLAMA_CPP = (
     | {"minItems", "maxItems", "minLength", "maxLength"}
 )
 EVERY_KEYWORD: frozenset[str] | None = None
+MAX_ENUM_SENT = 32
 
 # The keywords a schema of ours may hold beyond the structure, in words.
 _SAID = {
@@ -64,30 +78,34 @@ _SAID = {
 
 
 @functools.cache
-def schema_for(accepted: frozenset[str] | None) -> dict[str, Any]:
-    """The Enrichment schema with only the keywords in ``accepted`` (None: all of them)."""
-    schema = copy.deepcopy(enrichment_schema())
-    if accepted is None:
-        return schema
-    result: dict[str, Any] = _keep(schema, accepted)
+def schema_for(accepted: frozenset[str] | None, *, grammar: bool = False) -> dict[str, Any]:
+    """The Enrichment schema with only the keywords in ``accepted`` (None: all of them).
+    ``grammar``: for a local decoder that compiles the schema into a grammar and bills no
+    tokens for it, so it keeps enums longer than ``MAX_ENUM_SENT``."""
+    most = None if grammar else MAX_ENUM_SENT
+    result: dict[str, Any] = _keep(copy.deepcopy(enrichment_schema()), accepted, most)
     return result
 
 
-def _keep(node: dict[str, Any], accepted: frozenset[str]) -> dict[str, Any]:
+def _keep(
+    node: dict[str, Any], accepted: frozenset[str] | None, most: int | None
+) -> dict[str, Any]:
     kept: dict[str, Any] = {}
     said: list[tuple[int, str]] = []
     for keyword, value in node.items():
-        if keyword not in accepted:
+        if keyword == "enum" and most is not None and len(value) > most:
+            continue  # the field's pattern and description stand for it
+        if accepted is not None and keyword not in accepted:
             if keyword not in _SAID:
                 raise ValueError(f"the Enrichment schema uses {keyword!r}: say how it is said")
             if value is not False:
                 said.append((list(_SAID).index(keyword), _SAID[keyword].format(value)))
         elif keyword == "properties":
-            kept[keyword] = {name: _keep(field, accepted) for name, field in value.items()}
+            kept[keyword] = {name: _keep(field, accepted, most) for name, field in value.items()}
         elif keyword == "items":
-            kept[keyword] = _keep(value, accepted)
+            kept[keyword] = _keep(value, accepted, most)
         elif keyword == "anyOf":
-            kept[keyword] = [_keep(option, accepted) for option in value]
+            kept[keyword] = [_keep(option, accepted, most) for option in value]
         else:
             kept[keyword] = value
     if said:

@@ -47,7 +47,9 @@ async def test_request_is_valid_non_streaming_with_the_schema_as_format() -> Non
     openapi_validator(SPEC, "ChatRequest").validate(body)
     assert recorder.requests[0].url.path == "/api/chat"
     assert body["stream"] is False
-    assert body["format"] == schema_for(LLAMA_CPP)  # the keywords its grammar enforces
+    assert body["format"] == schema_for(
+        LLAMA_CPP, grammar=True
+    )  # the keywords its grammar enforces
     assert body["options"] == {"num_predict": 300, "temperature": 0.3}
     assert completion.usage.input_tokens == 0, "prompt_eval_count may be missing"
     assert completion.usage.output_tokens == 30

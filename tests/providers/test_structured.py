@@ -13,6 +13,7 @@ from streams.providers.structured import (
     EVERY_KEYWORD,
     GEMINI,
     LLAMA_CPP,
+    MAX_ENUM_SENT,
     OPENAI_STRICT,
     schema_for,
 )
@@ -57,11 +58,18 @@ def test_each_vendor_keeps_the_bounds_it_enforces() -> None:
     assert llama["summary"]["maxLength"] == 500
     assert "uniqueItems" not in llama["skills"]
     currency = openai["salary"]["properties"]["currency"]
-    assert "EUR" in currency["enum"]
-    assert None in currency["enum"]
-    assert "johns" not in currency["enum"]
+    assert currency["pattern"] == "^[A-Z]{3}$"
+    assert "enum" not in currency, "180 codes would cost about 300 prompt tokens a call"
+    grammar = schema_for(LLAMA_CPP, grammar=True)["properties"]["salary"]["properties"]
+    assert "EUR" in grammar["currency"]["enum"], "a local grammar bills no tokens for it"
+    assert None in grammar["currency"]["enum"]
 
 
-def test_a_schema_in_the_prompt_has_every_keyword() -> None:
-    assert schema_for(EVERY_KEYWORD) == enrichment_schema()
-    assert enrichment_schema()["properties"]["skills"]["uniqueItems"] is True
+def test_a_schema_in_the_prompt_has_every_keyword_but_a_long_enum() -> None:
+    whole, sent = enrichment_schema(), schema_for(EVERY_KEYWORD)
+    assert sent["properties"]["skills"] == whole["properties"]["skills"]
+    assert whole["properties"]["skills"]["uniqueItems"] is True
+    currency = whole["properties"]["salary"]["properties"]["currency"]
+    assert len(currency["enum"]) > MAX_ENUM_SENT  # the contract has the list
+    assert "enum" not in sent["properties"]["salary"]["properties"]["currency"]
+    assert sent["properties"]["seniority"] == whole["properties"]["seniority"]
