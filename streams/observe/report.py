@@ -50,6 +50,8 @@ COLUMNS = (
     "shadow_calls",
     "shadow_cost_usd",
     "repaired",  # new columns go last: a CSV read by position keeps working
+    "repaired_cost_usd",
+    "success_cost_usd",
 )
 
 
@@ -126,6 +128,8 @@ def rows(report: dict[str, Any]) -> list[dict[str, Any]]:
                     "shadow_calls": summary.get("shadow_calls", 0),
                     "shadow_cost_usd": summary.get("shadow_cost_usd", 0.0),
                     "repaired": outcomes.get("repaired", 0),
+                    "repaired_cost_usd": summary["outcome_cost_usd"].get("repaired", 0.0),
+                    "success_cost_usd": summary["outcome_cost_usd"].get("success", 0.0),
                 }
             )
     return out

@@ -1,8 +1,10 @@
 """Per-provider statistics from ``llm.calls``: the arithmetic, kept apart from the tables.
 
-A stats record is a plain dict (it lives in changelog-backed Faust tables as JSON): counts by
-outcome, latency sum, max and a histogram (for p50/p95/p99), tokens and cost. Records add up,
-so minutes roll up into hours, days and totals.
+A stats record is a plain dict (it lives in changelog-backed Faust tables as JSON): counts and
+cost by outcome, latency sum, max and a histogram (for p50/p95/p99), tokens and cost. Records
+add up, so minutes roll up into hours, days and totals. Cost by outcome is what compares a
+repair with a fallback: a ``repaired`` answer's cost beside a ``success`` on the provider
+fallen back to.
 """
 
 from __future__ import annotations
@@ -65,6 +67,7 @@ def empty() -> Stats:
         "estimated_cost_usd": 0.0,
         "shadow_calls": 0,
         "shadow_cost_usd": 0.0,
+        "outcome_cost_usd": {},
     }
 
 
@@ -82,6 +85,8 @@ def add(stats: Stats | None, call: ProviderCall) -> Stats:
         return out
     out["calls"] += 1
     out["outcomes"][call.outcome] = out["outcomes"].get(call.outcome, 0) + 1
+    spent = out["outcome_cost_usd"]
+    spent[call.outcome] = round(spent.get(call.outcome, 0.0) + call.usage.cost_usd, 10)
     out["latency_ms_sum"] += call.latency_ms
     out["latency_ms_max"] = max(out["latency_ms_max"], call.latency_ms)
     out["latency_buckets"][bisect.bisect_left(BUCKETS_MS, call.latency_ms)] += 1
@@ -106,6 +111,9 @@ def merge(a: Stats, b: Stats) -> Stats:
     outcomes = dict(a["outcomes"])
     for outcome, count in b["outcomes"].items():
         outcomes[outcome] = outcomes.get(outcome, 0) + count
+    spent = dict(a.get("outcome_cost_usd", {}))
+    for outcome, usd in b.get("outcome_cost_usd", {}).items():
+        spent[outcome] = round(spent.get(outcome, 0.0) + usd, 10)
     return {
         "calls": a["calls"] + b["calls"],
         "outcomes": outcomes,
@@ -134,6 +142,7 @@ def merge(a: Stats, b: Stats) -> Stats:
         ),
         "shadow_calls": a.get("shadow_calls", 0) + b.get("shadow_calls", 0),
         "shadow_cost_usd": round(a.get("shadow_cost_usd", 0.0) + b.get("shadow_cost_usd", 0.0), 10),
+        "outcome_cost_usd": spent,
     }
 
 
@@ -185,6 +194,9 @@ def summary(stats: Stats) -> dict[str, Any]:
         "estimated_cost_usd": round(stats.get("estimated_cost_usd", 0.0), 6),
         "shadow_calls": stats.get("shadow_calls", 0),
         "shadow_cost_usd": round(stats.get("shadow_cost_usd", 0.0), 6),
+        "outcome_cost_usd": {
+            outcome: round(usd, 6) for outcome, usd in stats.get("outcome_cost_usd", {}).items()
+        },
     }
 
 

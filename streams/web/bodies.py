@@ -243,6 +243,11 @@ class Summary(Body):
         "tokens, which are production's",
     )
     shadow_cost_usd: float = Field(default=0.0, description="of cost_usd, the shadow calls'")
+    outcome_cost_usd: dict[str, float] = Field(
+        default_factory=dict,
+        description="production's cost_usd by outcome: a repaired answer's cost beside a "
+        "success on the provider fallen back to",
+    )
 
 
 HealthState = Literal["healthy", "degraded", "down", "disabled", "unknown"]

@@ -129,3 +129,17 @@ def test_a_shadow_call_is_on_the_bill_and_out_of_production_figures() -> None:
     assert figures["calls"] == 1
     assert figures["latency_ms"]["max"] == 120.0, "production's latency alone"
     assert figures["input_tokens"] == 100
+
+
+def test_cost_by_outcome_sets_a_repair_beside_a_fallback() -> None:
+    first = _call("invalid_output", cost=0.001)
+    repaired = _call("repaired", cost=0.0015)
+    fallback = _call(cost=0.004)  # the answer another provider gave
+    record = st.add(st.add(st.add(None, first), repaired), fallback)
+    figures = st.summary(st.merge(record, st.add(None, _call("repaired", cost=0.0005))))
+    assert figures["outcome_cost_usd"] == {
+        "invalid_output": pytest.approx(0.001),
+        "repaired": pytest.approx(0.002),
+        "success": pytest.approx(0.004),
+    }
+    assert figures["outcomes"]["repaired"] == 2
