@@ -30,6 +30,8 @@ class OpenAIDialect(Dialect):
     models: tuple[str, ...] = ("gpt-5.4-mini", "gpt-5.4-nano", "gpt-4.1-mini", "gpt-4o-mini")
     cache_unit_tokens = 128
     cache_minimum_tokens = 1024
+    # Strict json_schema takes a subset of JSON Schema and refuses the rest.
+    strict_subset = True
 
     def routes(self, generate: Any) -> list[web.RouteDef]:
         return [
@@ -119,10 +121,9 @@ class OpenAIDialect(Dialect):
         return None
 
     def check_schema(self, spec: dict[str, Any]) -> str | None:
-        """Strict mode takes a subset of JSON Schema, and refuses the rest."""
         if not spec.get("name") or not isinstance(spec.get("schema"), dict):
             return "response_format.json_schema needs a name and a schema"
-        if spec.get("strict") is not True:
+        if spec.get("strict") is not True or not self.strict_subset:
             return None
         found = refused(spec["schema"], OPENAI_STRICT)
         if found:
@@ -267,6 +268,9 @@ class CompatibleDialect(OpenAIDialect):
     prefix = "/compatible/v1"
     env_name = "COMPATIBLE_BASE_URL"
     models: tuple[str, ...] = ("local",)
+    # llama.cpp's grammar takes any schema and leaves out what it cannot enforce
+    # (uniqueItems); vLLM's and SGLang's decoders likewise.
+    strict_subset = False
 
     def auth_error(self, request: web.Request) -> web.Response | None:
         presented = request.headers.get("Authorization")
@@ -276,13 +280,6 @@ class CompatibleDialect(OpenAIDialect):
 
     def serves(self, model: str) -> bool:
         return True
-
-    def check_schema(self, spec: dict[str, Any]) -> str | None:
-        """llama.cpp's grammar takes any schema, and leaves out what it cannot enforce
-        (``uniqueItems``); vLLM's and SGLang's decoders likewise."""
-        if not spec.get("name") or not isinstance(spec.get("schema"), dict):
-            return "response_format.json_schema needs a name and a schema"
-        return None
 
     def check_parameters(self, model: str, body: dict[str, Any], messages: list[Any]) -> str | None:
         if "max_completion_tokens" in body:

@@ -100,8 +100,9 @@ def not_strict(schema: Any, where: tuple[str, ...] = ()) -> tuple[tuple[str, ...
             found = not_strict(field, (*where, "properties", name))
             if found:
                 return found
-    for option in [schema.get("items"), *(schema.get("anyOf") or [])]:
-        found = not_strict(option, (*where, "items")) if option is not None else None
+    nested = [("items", schema.get("items")), *(("anyOf", o) for o in schema.get("anyOf") or [])]
+    for label, option in nested:
+        found = not_strict(option, (*where, label))
         if found:
             return found
     return None

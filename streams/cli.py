@@ -563,8 +563,8 @@ def schemas(
     """Write the JSON Schema of every message into DIR (generated from the models)."""
     from streams.schemas import stale_contracts, write_contracts
 
-    if registry_url is not None or upgrade_url is not None:
-        _registry_command(check_url=registry_url, upgrade_url=upgrade_url)
+    if upgrade_url is not None or registry_url is not None:
+        _registry_command(upgrade_url or registry_url or "", upgrade=upgrade_url is not None)
         return
     if check:
         stale = stale_contracts(directory)
@@ -576,16 +576,15 @@ def schemas(
         click.echo(f"wrote {path}")
 
 
-def _registry_command(*, check_url: str | None, upgrade_url: str | None) -> None:
+def _registry_command(url: str, *, upgrade: bool) -> None:
     from streams.config.slices import RegistryConfig
     from streams.kafka.schema_registry import Registry, topic_contracts
 
     settings = _settings()
-    url = upgrade_url or check_url or ""
     registry = Registry(RegistryConfig(url=url, basic_auth=settings.llm_schema_registry_basic_auth))
     contracts = topic_contracts(settings.kafka())
     try:
-        if upgrade_url is not None:
+        if upgrade:
             upgraded = registry.upgrade(contracts)
             click.echo(f"upgraded: {', '.join(upgraded)}" if upgraded else "nothing to upgrade")
             return

@@ -147,13 +147,15 @@ class SalaryRange(SalaryRangeV1):
         amounts = [a for a in (self.min, self.max) if a is not None]
         if self.currency not in WHOLE_UNITS or self.period is None or not amounts:
             return self
-        top, bottom = max(amounts), min(amounts)
-        if top > PERIOD_MAX[self.period] or (self.period == "year" and bottom < YEAR_MIN):
-            amount = top if top > PERIOD_MAX[self.period] else bottom
-            raise ValueError(
-                f"{amount:g} {self.currency} a {self.period} is implausible: check the period"
-            )
-        return self
+        if max(amounts) > PERIOD_MAX[self.period]:
+            amount = max(amounts)
+        elif self.period == "year" and min(amounts) < YEAR_MIN:
+            amount = min(amounts)
+        else:
+            return self
+        raise ValueError(
+            f"{amount:g} {self.currency} a {self.period} is implausible: check the period"
+        )
 
 
 class Enrichment(EnrichmentV1):

@@ -51,6 +51,14 @@ def _client(url: str) -> SchemaRegistryClient:
     return SchemaRegistryClient({"url": url, "timeout": 10})
 
 
+def _registered_before(url: str, subject: str, schema: dict[str, Any]) -> SchemaRegistryClient:
+    """``schema`` registered under ``subject`` at BACKWARD, as an earlier release left it."""
+    client = _client(url)
+    client.register_schema(subject, Schema(json.dumps(schema), "JSON"))
+    client.set_compatibility(subject, "BACKWARD")
+    return client
+
+
 def _read(client: SchemaRegistryClient, record: Any) -> dict[str, Any]:
     """As a consumer in another language would: the writer's schema fetched by its id."""
     deserializer = JSONDeserializer(
@@ -105,9 +113,7 @@ def test_an_incompatible_change_is_refused_at_start_and_by_the_check(
     # What consumers have today, as if an older release had registered it: job_id a number.
     older = registered_contract("enriched-job")
     older["properties"] = dict(older["properties"], job_id={"type": "integer"})
-    client = _client(url)
-    client.register_schema(subject, Schema(json.dumps(older), "JSON"))
-    client.set_compatibility(subject, "BACKWARD")
+    _registered_before(url, subject, older)
 
     with pytest.raises(ConfigurationError) as refused:
         create_app(settings)
@@ -129,9 +135,7 @@ def test_a_new_major_version_is_refused_until_the_operator_upgrades_the_subject(
     subject = subject_of(settings.llm_topic_enriched)
     # What an earlier release registered: enriched-job version 1, as it was published.
     published = json.loads((ROOT / "schemas" / "enriched-job.v1.json").read_text())
-    client = _client(url)
-    client.register_schema(subject, Schema(json.dumps(for_registry(published)), "JSON"))
-    client.set_compatibility(subject, "BACKWARD")
+    client = _registered_before(url, subject, for_registry(published))
 
     with pytest.raises(ConfigurationError) as refused:
         create_app(settings)

@@ -190,11 +190,10 @@ class Registry:
         for topic, schema in schemas.items():
             subject = subject_of(topic)
             with self._said(subject):
-                registered = self._registered_version(subject)
-                if registered is None or registered >= schema.get("version", 1):
+                latest = self._latest(subject)
+                if latest is None or latest.get("version", 1) >= schema.get("version", 1):
                     continue
-                self._compatibility(subject)
-                level = self._client.get_compatibility(subject)
+                level = self._compatibility(subject)
                 self._client.set_compatibility(subject, "NONE")
                 try:
                     self._client.register_schema(subject, _schema(schema))
@@ -204,13 +203,16 @@ class Registry:
         self.register(schemas)
         return upgraded
 
-    def _registered_version(self, subject: str) -> int | None:
-        """The contract version of the subject's latest schema; None when it has none."""
-        if subject not in self._client.get_subjects():
-            return None
-        latest = json.loads(self._client.get_latest_version(subject).schema.schema_str or "{}")
-        version: int = latest.get("version", 1)
-        return version
+    def _latest(self, subject: str) -> dict[str, Any] | None:
+        """The subject's latest schema; None when it has none."""
+        try:
+            found = self._client.get_latest_version(subject)
+        except SchemaRegistryError as exc:
+            if exc.http_status_code == 404:
+                return None
+            raise
+        latest: dict[str, Any] = json.loads(found.schema.schema_str or "{}")
+        return latest
 
     def schema(self, schema_id: int) -> dict[str, Any] | None:
         """The schema registered under ``schema_id``; None when the registry has none."""
@@ -223,18 +225,19 @@ class Registry:
         loaded: dict[str, Any] = json.loads(found.schema_str or "{}")
         return loaded
 
-    def _compatibility(self, subject: str) -> None:
-        """BACKWARD, unless the operator set a level for the subject."""
+    def _compatibility(self, subject: str) -> str:
+        """The subject's level: BACKWARD, set now, unless the operator set one."""
         try:
-            self._client.get_compatibility(subject)
+            level: str = self._client.get_compatibility(subject)
         except SchemaRegistryError as exc:
             if exc.http_status_code != 404:
                 raise
             self._client.set_compatibility(subject, "BACKWARD")
+            return "BACKWARD"
+        return level
 
     def _change(self, subject: str, schema: dict[str, Any]) -> str:
-        registered = json.loads(self._client.get_latest_version(subject).schema.schema_str or "{}")
-        return describe_change(registered, schema)
+        return describe_change(self._latest(subject) or {}, schema)
 
     @contextlib.contextmanager
     def _said(self, subject: str) -> Iterator[None]:

@@ -91,15 +91,14 @@ def _keep(
     node: dict[str, Any], accepted: frozenset[str] | None, most: int | None
 ) -> dict[str, Any]:
     kept: dict[str, Any] = {}
-    said: list[tuple[int, str]] = []
+    dropped: dict[str, Any] = {}
     for keyword, value in node.items():
         if keyword == "enum" and most is not None and len(value) > most:
             continue  # the field's pattern and description stand for it
         if accepted is not None and keyword not in accepted:
             if keyword not in _SAID:
                 raise ValueError(f"the Enrichment schema uses {keyword!r}: say how it is said")
-            if value is not False:
-                said.append((list(_SAID).index(keyword), _SAID[keyword].format(value)))
+            dropped[keyword] = value
         elif keyword == "properties":
             kept[keyword] = {name: _keep(field, accepted, most) for name, field in value.items()}
         elif keyword == "items":
@@ -108,7 +107,11 @@ def _keep(
             kept[keyword] = [_keep(option, accepted, most) for option in value]
         else:
             kept[keyword] = value
-    if said:
-        words = "; ".join(words for _, words in sorted(said))
+    words = "; ".join(
+        said.format(dropped[keyword])
+        for keyword, said in _SAID.items()
+        if dropped.get(keyword, False) is not False
+    )
+    if words:
         kept["description"] = f"{kept['description']} ({words})" if "description" in kept else words
     return kept
