@@ -7,7 +7,7 @@ import os
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 from aiokafka import AIOKafkaProducer
@@ -16,17 +16,22 @@ from devstack.broker import LocalKafka
 from devstack.broker.launcher import free_port
 from devstack.harness import SimulatorClient, SimulatorProcess, isolated_topics_env
 from streams.config.settings import Settings, load_settings
+from streams.kafka.security import client_options
 from streams.models import RawJob
+
+# Every run's app id and topics start with it: a secured cluster's ACLs name the prefix.
+BENCH_APP_PREFIX = "bench"
 
 
 @contextlib.contextmanager
-def broker() -> Iterator[str]:
-    """KAFKA_BOOTSTRAP_SERVERS if set, else a local broker for the run."""
+def broker() -> Iterator[dict[str, str]]:
+    """The variables that reach the cluster: the KAFKA_* settings of this environment when
+    KAFKA_BOOTSTRAP_SERVERS is set (TLS and SASL included), else a local broker for the run."""
     if os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
-        yield os.environ["KAFKA_BOOTSTRAP_SERVERS"]
+        yield {name: value for name, value in os.environ.items() if name.startswith("KAFKA_")}
         return
     with tempfile.TemporaryDirectory() as data, LocalKafka(data_dir=Path(data)) as kafka:
-        yield kafka.bootstrap_servers
+        yield kafka.client_env()
 
 
 @contextlib.contextmanager
@@ -39,14 +44,15 @@ def simulator() -> Iterator[SimulatorProcess]:
         sim.stop()
 
 
-def settings_for(bootstrap: str, sim: SimulatorClient, **overrides: object) -> Settings:
-    """Settings with fresh topic names, pointed at the simulator."""
-    run = f"bench{uuid.uuid4().hex[:8]}"
+def settings_for(kafka: Mapping[str, str], sim: SimulatorClient, **overrides: object) -> Settings:
+    """Settings with fresh topic names (and app id, both starting with ``bench``), pointed at
+    the cluster ``kafka`` (``broker()``'s variables) and the simulator."""
+    run = f"{BENCH_APP_PREFIX}{uuid.uuid4().hex[:8]}"
     env = (
         sim.env()
         | isolated_topics_env(run)
+        | dict(kafka)
         | {
-            "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
             "LLM_APP_ID": run,
             "LLM_DATA_DIR": tempfile.mkdtemp(prefix="bench-worker-"),
             "LLM_SERVICE_PORT": str(free_port()),
@@ -79,7 +85,7 @@ def _job(n: int) -> RawJob:
 
 async def produce_jobs(settings: Settings, jobs: int) -> dict[str, float]:
     """Publish ``jobs`` small jobs to the raw topic; when each was sent (epoch seconds)."""
-    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers, linger_ms=5)
+    producer = AIOKafkaProducer(**client_options(settings.cluster()), linger_ms=5)
     await producer.start()
     sent_at: dict[str, float] = {}
     for n in range(jobs):

@@ -19,21 +19,22 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from bench.common import broker, percentile, settings_for, simulator
 from streams.app import create_app
 from streams.config.settings import Settings
+from streams.kafka.security import client_options
 
 
 async def run(settings: Settings, jobs: int) -> dict[str, object]:
-    app = create_app(settings)
-    bootstrap = settings.kafka_bootstrap_servers
+    app = await create_app(settings)
+    kafka = client_options(settings.cluster())
     async with app.running():
         consumer = AIOKafkaConsumer(
             settings.llm_topic_enriched,
             settings.llm_topic_dead_letter,
-            bootstrap_servers=bootstrap,
+            **kafka,
             group_id=None,
             auto_offset_reset="earliest",
         )
         await consumer.start()
-        producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5)
+        producer = AIOKafkaProducer(**kafka, linger_ms=5)
         await producer.start()
         started = time.time()
         sent_at: dict[str, float] = {}
@@ -84,7 +85,7 @@ def main() -> None:
     parser.add_argument("--failure-rate", type=float, default=0.3)
     parser.add_argument("--latency-ms", type=float, default=50)
     args = parser.parse_args()
-    with broker() as bootstrap, simulator() as sim:
+    with broker() as kafka, simulator() as sim:
         for provider in ("openai", "deepseek"):
             sim.set_faults(provider, latency_ms=args.latency_ms, latency_jitter_ms=args.latency_ms)
         sim.set_faults(
@@ -94,7 +95,7 @@ def main() -> None:
             errors={500: args.failure_rate},
         )
         settings = settings_for(
-            bootstrap,
+            kafka,
             sim,
             llm_provider_chain=["openai", "deepseek"],
             llm_worker_concurrency=64,

@@ -22,9 +22,9 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=3000)
     parser.add_argument("--concurrency", type=int, default=64)
     args = parser.parse_args()
-    with broker() as bootstrap, simulator() as sim:
+    with broker() as kafka, simulator() as sim:
         settings = settings_for(
-            bootstrap, sim, llm_provider_chain=["openai"], llm_worker_concurrency=args.concurrency
+            kafka, sim, llm_provider_chain=["openai"], llm_worker_concurrency=args.concurrency
         )
         profiler = Profiler(interval=0.001)
         profiler.start()

@@ -30,6 +30,7 @@ from devstack.harness import SimulatorClient
 from devstack.supervisor import wait_until_consuming
 from streams.config.settings import Settings
 from streams.kafka.admin import ensure_topic
+from streams.kafka.security import client_options
 
 PARTITIONS = 8
 
@@ -38,7 +39,7 @@ async def _drain(settings: Settings, jobs: int) -> float:
     """Seconds from the first job produced to the last enriched job consumed."""
     consumer = AIOKafkaConsumer(
         settings.llm_topic_enriched,
-        bootstrap_servers=settings.kafka_bootstrap_servers,
+        **client_options(settings.cluster()),
         group_id=None,
         auto_offset_reset="earliest",
     )
@@ -68,16 +69,16 @@ def _cpu_s(fleet: psutil.Process) -> float:
 
 
 def run(
-    bootstrap: str, sim: SimulatorClient, processes: int, args: argparse.Namespace
+    kafka: dict[str, str], sim: SimulatorClient, processes: int, args: argparse.Namespace
 ) -> dict[str, float]:
     settings = settings_for(
-        bootstrap,
+        kafka,
         sim,
         llm_provider_chain=["openai"],
         llm_worker_concurrency=args.concurrency,
         llm_topic_partitions=PARTITIONS,
     )
-    asyncio.run(ensure_topic(bootstrap, settings.llm_topic_raw, partitions=PARTITIONS))
+    asyncio.run(ensure_topic(settings.cluster(), settings.llm_topic_raw, partitions=PARTITIONS))
     env = dict(os.environ) | {
         "LLM_WORKER_CONCURRENCY": str(args.concurrency),
         "LLM_TOPIC_PARTITIONS": str(PARTITIONS),
@@ -119,10 +120,10 @@ def main() -> None:
     parser.add_argument("--processes", type=int, nargs="+", default=[1, 2, 4])
     args = parser.parse_args()
     rows = []
-    with broker() as bootstrap, simulator() as sim:
+    with broker() as kafka, simulator() as sim:
         sim.set_faults("openai", latency_ms=args.latency_ms)
         for processes in args.processes:
-            rows.append(run(bootstrap, sim, processes, args))
+            rows.append(run(kafka, sim, processes, args))
             print(json.dumps(rows[-1]), flush=True)
     base = rows[0]["jobs_per_s"]
     for row in rows:

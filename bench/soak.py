@@ -23,13 +23,14 @@ from bench.common import broker, produce_jobs, settings_for, simulator
 from devstack.broker.launcher import free_port
 from devstack.harness import worker_process
 from streams.config.settings import Settings
+from streams.kafka.security import client_options
 
 
 async def _run(settings: Settings, worker: psutil.Process, jobs: int) -> list[tuple[int, float]]:
     """(jobs enriched so far, worker RSS in MB), sampled as the run goes."""
     consumer = AIOKafkaConsumer(
         settings.llm_topic_enriched,
-        bootstrap_servers=settings.kafka_bootstrap_servers,
+        **client_options(settings.cluster()),
         group_id=None,
         auto_offset_reset="earliest",
     )
@@ -57,10 +58,10 @@ def main() -> None:
     parser.add_argument("--latency-ms", type=float, default=0)
     parser.add_argument("--concurrency", type=int, default=64)
     args = parser.parse_args()
-    with broker() as bootstrap, simulator() as sim:
+    with broker() as kafka, simulator() as sim:
         sim.set_faults("openai", latency_ms=args.latency_ms)
         settings = settings_for(
-            bootstrap, sim, llm_provider_chain=["openai"], llm_worker_concurrency=args.concurrency
+            kafka, sim, llm_provider_chain=["openai"], llm_worker_concurrency=args.concurrency
         )
         env = dict(os.environ) | {
             "LLM_SERVICE_PORT": str(free_port()),

@@ -25,6 +25,7 @@ from bench.common import broker, settings_for, simulator
 from devstack.harness import worker_process
 from streams.config.settings import Settings
 from streams.kafka.admin import partitions_of
+from streams.kafka.security import client_options
 from streams.models import ProviderCall, Usage
 
 
@@ -53,10 +54,10 @@ def _counted(port: int) -> int:
 
 async def _publish(settings: Settings, events: int) -> float:
     topic = settings.llm_topic_calls
-    partitions = await partitions_of(settings.kafka_bootstrap_servers, topic)
+    partitions = await partitions_of(settings.cluster(), topic)
     payloads = [_event(n) for n in range(events)]
     producer = AIOKafkaProducer(
-        bootstrap_servers=settings.kafka_bootstrap_servers, linger_ms=20, max_batch_size=512_000
+        **client_options(settings.cluster()), linger_ms=20, max_batch_size=512_000
     )
     await producer.start()
     began = time.perf_counter()
@@ -76,8 +77,8 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=100_000)
     parser.add_argument("--worker-checkout", type=Path, default=None)
     args = parser.parse_args()
-    with broker() as bootstrap, simulator() as sim:
-        settings = settings_for(bootstrap, sim, llm_topic_partitions=4)
+    with broker() as kafka, simulator() as sim:
+        settings = settings_for(kafka, sim, llm_topic_partitions=4)
         port = settings.llm_service_port
         log = Path(settings.llm_data_dir) / "worker.log"
         with worker_process({"LLM_SERVICE_PORT": str(port)}, log, checkout=args.worker_checkout):

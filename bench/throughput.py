@@ -2,7 +2,7 @@
 
     .venv/bin/python -m bench.throughput [--latency-ms 0 50 200] [--concurrency 16 64 256]
                                          [--jobs N] [--tracing] [--schema-registry]
-                                         [--shadow]
+                                         [--shadow] [--sasl-cluster]
 
 For each provider latency L and worker concurrency C, the same N jobs go through
 (1) the pipeline (the Faust worker in this process) and (2) a minimal aiokafka consume →
@@ -13,8 +13,10 @@ jobs and peak RSS. ``--tracing`` runs the pipeline again with traces and metrics
 over OTLP/HTTP (to a receiver in its own process that keeps nothing), ``--schema-registry``
 with every record framed for a Schema Registry (Apicurio, in its own process), ``--shadow``
 with a shadow candidate sent half the jobs after their live answers (and the plain run
-again, for the run-to-run spread); each reports its ratios to the plain run, throughput,
-CPU and produced→consumed p50.
+again, for the run-to-run spread), ``--sasl-cluster`` on a local three-broker cluster over
+SASL_SSL (SCRAM-SHA-512, topics replicated 3 times, min.insync.replicas 2) instead of the one
+plaintext broker; each reports its ratios to the plain run, throughput, CPU and
+produced→consumed p50.
 """
 
 from __future__ import annotations
@@ -37,11 +39,14 @@ import psutil
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from httpx_aiohttp import AiohttpTransport
 
-from bench.common import broker, job_line, percentile, settings_for, simulator
+from bench.common import BENCH_APP_PREFIX, broker, job_line, percentile, settings_for, simulator
+from devstack.broker import LocalKafka
 from devstack.registry import LocalRegistry
 from streams.app import create_app
 from streams.config.settings import Settings
+from streams.config.slices import KafkaCluster
 from streams.kafka.admin import ensure_topic, partitions_when_created
+from streams.kafka.security import client_options
 from streams.models import RawJob
 from streams.providers.base import EnrichRequest
 from streams.providers.openai import OpenAIProvider
@@ -62,13 +67,13 @@ def produce_elsewhere(settings: Settings, topic: str, jobs: int) -> subprocess.P
     )
 
 
-async def wait_for_records(bootstrap: str, topic: str, count: int) -> None:
+async def wait_for_records(cluster: KafkaCluster, topic: str, count: int) -> None:
     """Return once ``topic`` holds ``count`` records (polling its end offsets: cheap)."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None)
+    consumer = AIOKafkaConsumer(**client_options(cluster), group_id=None)
     await consumer.start()
     try:
         # Found once: a client per look would cost the measured process CPU of its own.
-        partitions = await partitions_when_created(bootstrap, topic, every_s=0.1)
+        partitions = await partitions_when_created(cluster, topic, every_s=0.1)
         while sum((await consumer.end_offsets(partitions)).values()) < count:  # noqa: ASYNC110
             await asyncio.sleep(0.1)
     finally:
@@ -76,7 +81,7 @@ async def wait_for_records(bootstrap: str, topic: str, count: int) -> None:
 
 
 async def e2e_latencies(
-    bootstrap: str, raw_topic: str, out_topic: str
+    cluster: KafkaCluster, raw_topic: str, out_topic: str
 ) -> tuple[list[float], float]:
     """Per job, the output record's timestamp minus the input record's (ms), read after
     the run from both topics; and the steady rate (jobs/s between the 10th and the 90th
@@ -84,7 +89,7 @@ async def e2e_latencies(
 
     async def read(topic: str) -> dict[str, int]:
         consumer = AIOKafkaConsumer(
-            topic, bootstrap_servers=bootstrap, group_id=None, auto_offset_reset="earliest"
+            topic, **client_options(cluster), group_id=None, auto_offset_reset="earliest"
         )
         await consumer.start()
         stamps: dict[str, int] = {}
@@ -133,18 +138,18 @@ async def _measure(run: Callable[[], Awaitable[None]]) -> dict[str, float]:
 
 async def pipeline(settings: Settings, jobs: int) -> dict[str, Any]:
     """The worker in this process, as the environment configures it (OTEL_*, the registry)."""
-    app = create_app(settings, telemetry=telemetry_from_env(install=False))
-    bootstrap = settings.kafka_bootstrap_servers
+    app = await create_app(settings, telemetry=telemetry_from_env(install=False))
+    cluster = settings.cluster()
 
     async def run() -> None:
         async with app.running():
             producer = produce_elsewhere(settings, settings.llm_topic_raw, jobs)
-            await wait_for_records(bootstrap, settings.llm_topic_enriched, jobs)
+            await wait_for_records(cluster, settings.llm_topic_enriched, jobs)
             producer.wait()
 
     figures = await _measure(run)
     latencies, steady = await e2e_latencies(
-        bootstrap, settings.llm_topic_raw, settings.llm_topic_enriched
+        cluster, settings.llm_topic_raw, settings.llm_topic_enriched
     )
     return figures | {"latencies": latencies, "steady": steady}
 
@@ -154,9 +159,8 @@ async def baseline(settings: Settings, jobs: int, concurrency: int) -> dict[str,
     adapter = OpenAIProvider(settings.provider("openai"))
     out_topic = f"{settings.llm_topic_enriched}.baseline"
     in_topic = f"{settings.llm_topic_raw}.baseline"
-    await ensure_topic(
-        settings.kafka_bootstrap_servers, in_topic, partitions=settings.llm_topic_partitions
-    )
+    cluster = settings.cluster()
+    await ensure_topic(cluster, in_topic, partitions=settings.llm_topic_partitions)
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     client = httpx.AsyncClient(
         base_url=settings.provider("openai").base_url,
@@ -167,12 +171,12 @@ async def baseline(settings: Settings, jobs: int, concurrency: int) -> dict[str,
     async def run() -> None:
         consumer = AIOKafkaConsumer(
             in_topic,
-            bootstrap_servers=settings.kafka_bootstrap_servers,
+            **client_options(cluster),
             group_id=f"{settings.llm_app_id}-baseline",
             auto_offset_reset="earliest",
             enable_auto_commit=False,
         )
-        producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers)
+        producer = AIOKafkaProducer(**client_options(cluster))
         await consumer.start()
         await producer.start()
         slots = asyncio.Semaphore(concurrency)
@@ -211,16 +215,19 @@ async def baseline(settings: Settings, jobs: int, concurrency: int) -> dict[str,
     figures = await _measure(run)
     await client.aclose()
     await adapter.aclose()
-    latencies, steady = await e2e_latencies(settings.kafka_bootstrap_servers, in_topic, out_topic)
+    latencies, steady = await e2e_latencies(cluster, in_topic, out_topic)
     return figures | {"latencies": latencies, "steady": steady}
 
 
 @contextlib.contextmanager
-def variants(*, tracing: bool, registry: bool, shadow: bool) -> Iterator[dict[str, dict[str, str]]]:
+def variants(
+    *, tracing: bool, registry: bool, shadow: bool, sasl_cluster: bool
+) -> Iterator[dict[str, dict[str, str]]]:
     """The pipeline's runs besides the plain one, by name: the variables each sets (for the
     worker and the producer alike): traces and metrics exported over OTLP/HTTP to a receiver
     in its own process; records framed for a Schema Registry (Apicurio, in its own); a
-    shadow candidate on half the jobs, and the plain run again."""
+    shadow candidate on half the jobs, and the plain run again; a three-broker cluster over
+    SASL_SSL (its brokers in processes of their own)."""
     with contextlib.ExitStack() as stack:
         runs: dict[str, dict[str, str]] = {}
         if tracing:
@@ -239,6 +246,10 @@ def variants(*, tracing: bool, registry: bool, shadow: bool) -> Iterator[dict[st
             runs["pipeline again"] = {}
             candidate = {"provider": "openai", "model": "gpt-5.4-nano", "sample": 0.5}
             runs["pipeline+shadow"] = {"LLM_SHADOW": json.dumps([candidate])}
+        if sasl_cluster:
+            data = Path(tempfile.mkdtemp(prefix="bench-cluster-"))
+            cluster = LocalKafka(data_dir=data, nodes=3, sasl=True, app_id=BENCH_APP_PREFIX)
+            runs["pipeline+sasl_ssl x3"] = stack.enter_context(cluster).client_env()
         yield runs
 
 
@@ -283,13 +294,23 @@ def main() -> None:
     parser.add_argument(
         "--shadow", action="store_true", help="also the pipeline shadowing half the jobs"
     )
+    parser.add_argument(
+        "--sasl-cluster",
+        action="store_true",
+        help="also the pipeline on a local three-broker cluster over SASL_SSL",
+    )
     args = parser.parse_args()
     use_uvloop()  # the worker's event loop, for both (the baseline's author would use it too)
     rows = []
     with (
-        broker() as bootstrap,
+        broker() as kafka,
         simulator() as sim,
-        variants(tracing=args.tracing, registry=args.schema_registry, shadow=args.shadow) as others,
+        variants(
+            tracing=args.tracing,
+            registry=args.schema_registry,
+            shadow=args.shadow,
+            sasl_cluster=args.sasl_cluster,
+        ) as others,
     ):
         for latency in args.latency_ms:
             sim.set_faults("openai", latency_ms=latency)
@@ -301,12 +322,12 @@ def main() -> None:
                     "llm_worker_concurrency": concurrency,
                     "llm_provider_limits": {"openai": {"concurrency": max(64, concurrency)}},
                 }
-                settings = settings_for(bootstrap, sim, **overrides)
+                settings = settings_for(kafka, sim, **overrides)
                 ours = _row("pipeline", asyncio.run(pipeline(settings, jobs)), jobs)
                 run = [ours]
                 for name, values in others.items():  # the same again: topics of its own
                     with environment(values):
-                        fresh = settings_for(bootstrap, sim, **overrides)
+                        fresh = settings_for(kafka | values, sim, **overrides)
                         row = _row(name, asyncio.run(pipeline(fresh, jobs)), jobs)
                     row["ratio_to_plain"] = round(
                         row["steady_jobs_per_s"] / ours["steady_jobs_per_s"], 3

@@ -20,9 +20,11 @@ from streams.control.follower import ControlFollower, ControlState
 from streams.errors import ConfigurationError, describe
 from streams.kafka import backoff
 from streams.kafka.outage import OutageLog, broker_reachable
+from streams.kafka.preflight import ClusterFacts, inspect_cluster, prepare_topics
 from streams.kafka.readers import Follower, Supervisor
 from streams.kafka.schema_registry import Framing, Registry, topic_contracts
-from streams.kafka.topics import Topics
+from streams.kafka.security import faust_credentials
+from streams.kafka.topics import Topics, topic_specs
 from streams.models import MAX_DEADLINE_MS
 from streams.observe.aggregate import Aggregator
 from streams.observe.dead_letters import DeadLetterFollower
@@ -98,16 +100,28 @@ class StreamsApp:
             await app.stop()
 
 
-def create_app(
+async def create_app(
     settings: Settings, *, router: Router | None = None, telemetry: Telemetry | None = None
 ) -> StreamsApp:
-    """A configured app. ``router`` replaces the one built from settings (tests use it to
-    inject failures the providers cannot produce); ``telemetry``, the one the ``OTEL_*``
-    variables ask for."""
+    """A configured app, its topics made on the cluster (``streams.kafka.preflight``: a
+    cluster that refuses the service raises ClusterRefused, saying why). ``router`` replaces
+    the one built from settings (tests use it to inject failures the providers cannot
+    produce); ``telemetry``, the one the ``OTEL_*`` variables ask for."""
     backoff.install()  # before any Kafka client starts
-    telemetry = telemetry or telemetry_from_env()
-    app = _faust_app(settings)
+    cluster = settings.cluster()
+    facts = await inspect_cluster(cluster)
+    built = _build(settings, facts, router=router, telemetry=telemetry or telemetry_from_env())
+    specs = topic_specs(built.faust, built.topics)
+    await prepare_topics(cluster, facts, topics=specs, group=settings.llm_app_id)
+    return built
+
+
+def _build(
+    settings: Settings, facts: ClusterFacts, *, router: Router | None, telemetry: Telemetry
+) -> StreamsApp:
+    """Every part, wired into one Faust app (nothing connects yet)."""
     kafka = settings.kafka()
+    app = _faust_app(settings, facts)
     topics = Topics.declare(app, kafka)
     providers = build_providers(settings.provider)
     router = router or Router(settings.routing(), providers, telemetry=telemetry)
@@ -124,14 +138,14 @@ def create_app(
     )
     control = ControlFollower(
         ControlState(RuntimeConfig(settings), router, shadows=shadows),
-        bootstrap_servers=kafka.bootstrap_servers,
+        cluster=kafka.cluster,
         topic=settings.llm_topic_control,
     )
     _hand_over_lanes(app, lanes.batch, raw=topics.raw.get_topic_name())
 
     stats_path = _stats_path(settings, router, shadows)
     dead_letters = DeadLetterFollower(
-        bootstrap_servers=kafka.bootstrap_servers, topic=topics.dead_letter.get_topic_name()
+        cluster=kafka.cluster, topic=topics.dead_letter.get_topic_name()
     )
     flow = _job_flow(settings, topics)
 
@@ -147,7 +161,6 @@ def create_app(
         published=published,
         concurrency=settings.llm_worker_concurrency,
         revoke_grace_s=settings.llm_revoke_grace_s,
-        bootstrap_servers=kafka.bootstrap_servers,
         ready=control.ready,
     )
 
@@ -267,19 +280,19 @@ def _stats_path(settings: Settings, router: Router, shadows: Shadows) -> list[Fo
     (the shadow candidates' from ``llm.shadow``)."""
     kafka = settings.kafka()
     aggregator = Aggregator(
-        bootstrap_servers=kafka.bootstrap_servers,
+        cluster=kafka.cluster,
         calls_topic=kafka.calls,
         partitions=kafka.partitions,
         stats_topic=kafka.stats,
         group_id=f"{settings.llm_app_id}.stats",
     )
     spend = SpendFollower(
-        bootstrap_servers=kafka.bootstrap_servers,
+        cluster=kafka.cluster,
         topic=kafka.stats,
         on_change=router.set_spent_today,
     )
     shadow = SpendFollower(
-        bootstrap_servers=kafka.bootstrap_servers,
+        cluster=kafka.cluster,
         topic=kafka.shadow,
         on_change=shadows.set_spent_today,
         spent=shadow_spend,
@@ -320,7 +333,7 @@ def job_lookup(settings: Settings, *, look_back_s: float = DEFAULT_LOOK_BACK_S) 
     """Finds one job's records on the topics (the web view's and ``llm-streams job``'s)."""
     kafka = settings.kafka()
     return JobLookup(
-        bootstrap_servers=kafka.bootstrap_servers,
+        cluster=kafka.cluster,
         window=settings.llm_worker_concurrency,
         look_back_s=look_back_s,
         topics=JobTopics(
@@ -350,7 +363,7 @@ def backfill_for(settings: Settings, name: str) -> Backfill:
     kafka = settings.kafka()
     return Backfill(
         candidate=candidate,
-        bootstrap_servers=kafka.bootstrap_servers,
+        cluster=kafka.cluster,
         enriched_topic=kafka.enriched,
         shadow_topic=kafka.shadow,
         calls_topic=kafka.calls,
@@ -365,7 +378,7 @@ def backfill_for(settings: Settings, name: str) -> Backfill:
 
 def _job_flow(settings: Settings, topics: Topics) -> JobFlow:
     return JobFlow(
-        bootstrap_servers=settings.kafka_bootstrap_servers,
+        cluster=settings.cluster(),
         topics=FlowTopics(
             raw=topics.raw.get_topic_name(),
             enriched=topics.enriched.get_topic_name(),
@@ -410,7 +423,7 @@ def _watch_broker(app: faust.App) -> None:
 def _published_before(settings: Settings) -> PublishedBefore:
     kafka = settings.kafka()
     return PublishedBefore(
-        bootstrap_servers=kafka.bootstrap_servers,
+        cluster=kafka.cluster,
         group_id=settings.llm_app_id,
         raw_topic=kafka.raw,
         outcome_topics=(kafka.enriched, kafka.dead_letter),
@@ -423,12 +436,16 @@ def _published_before(settings: Settings) -> PublishedBefore:
     )
 
 
-def _faust_app(settings: Settings) -> faust.App:
+def _faust_app(settings: Settings, facts: ClusterFacts) -> faust.App:
     settings.llm_data_dir.mkdir(parents=True, exist_ok=True)
+    cluster = settings.cluster()
     return faust.App(
         settings.llm_app_id,
         # Faust's aiokafka transport, made safe across a seek (streams.kafka.transport).
-        broker=f"streams-kafka://{settings.kafka_bootstrap_servers}",
+        broker=f"streams-kafka://{cluster.bootstrap_servers}",
+        broker_credentials=faust_credentials(cluster.security),
+        # For the topics Faust makes itself (the tables' changelogs, made on their start).
+        topic_replication_factor=facts.replication_factor,
         store="memory://",
         datadir=str(settings.llm_data_dir),
         topic_partitions=settings.llm_topic_partitions,

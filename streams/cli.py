@@ -75,7 +75,13 @@ def worker(processes: str) -> None:
     from streams.worker import Worker, use_uvloop
 
     use_uvloop()
-    app = create_app(settings).faust
+    # The loop Faust's worker then runs on: the app is made (and the cluster checked) in it.
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    try:
+        app = loop.run_until_complete(create_app(settings)).faust
+    except StreamsError as exc:
+        raise click.ClickException(str(exc)) from None
     # Faust's own command line would read ours: hand it no arguments.
     sys.argv = sys.argv[:1]
     Worker(
@@ -86,7 +92,13 @@ def worker(processes: str) -> None:
 
 
 @main.command()
-@click.option("--port", type=int, default=9092, show_default=True)
+@click.option(
+    "--port",
+    type=int,
+    default=9092,
+    show_default=True,
+    help="The first node's client port; the others take the next ones.",
+)
 @click.option(
     "--data-dir",
     type=click.Path(file_okay=False, path_type=Path),
@@ -94,18 +106,34 @@ def worker(processes: str) -> None:
     show_default=True,
     help="Kept across restarts: the broker finds its topics again.",
 )
-def broker(port: int, data_dir: Path) -> None:
-    """Run a single-node Apache Kafka (KRaft) from the official jars until Ctrl-C."""
+@click.option(
+    "--nodes",
+    type=click.IntRange(min=1, max=9),
+    default=1,
+    show_default=True,
+    help="Combined broker-and-controller nodes; topics replicated min(3, nodes) times.",
+)
+@click.option(
+    "--sasl",
+    is_flag=True,
+    help="A SASL_SSL listener (SCRAM-SHA-512, a CA it makes), ACLs on, and the service's "
+    "principal given exactly the README's ACLs.",
+)
+def broker(port: int, data_dir: Path, nodes: int, sasl: bool) -> None:
+    """Run a local Apache Kafka (KRaft) from the official jars until Ctrl-C: one broker, or a
+    cluster. Prints 'ready HOST:PORT,...', then the settings a worker needs."""
     from devstack.broker import LocalKafka
 
-    kafka = LocalKafka(data_dir=data_dir, port=port)
-    # The handler only asks; kafka.wait() returns once the broker has shut down.
+    kafka = LocalKafka(data_dir=data_dir, port=port, nodes=nodes, sasl=sasl)
+    # The handler only asks; kafka.wait() returns once the brokers have shut down.
     with _stop_on_signals(kafka.terminate):
         try:
             bootstrap = kafka.start()
         except StreamsError as exc:
             raise click.ClickException(str(exc)) from None
         click.echo(f"ready {bootstrap}")
+        for name, value in kafka.client_env().items():
+            click.echo(f"{name}={value}")
         sys.stdout.flush()
         code = kafka.wait()
     kafka.stop()
@@ -261,12 +289,10 @@ async def _produce(settings: Settings, topic: str, jobs: list[RawJob]) -> int:
     from streams.telemetry.sdk import from_env
 
     # A topic auto-created by the first send would get the broker's partition count.
-    await ensure_topic(
-        settings.kafka_bootstrap_servers, topic, partitions=settings.llm_topic_partitions
-    )
+    await ensure_topic(settings.cluster(), topic, partitions=settings.llm_topic_partitions)
     from_env()  # the global tracer, when OTEL_* asks for one: a send span per job
     async with JobsClient(
-        bootstrap=settings.kafka_bootstrap_servers,
+        cluster=settings.cluster(),
         raw_topic=topic,
         schema_registry=settings.schema_registry(),  # framed when one is configured
     ) as client:
@@ -340,7 +366,7 @@ def compare(
     kafka = settings.kafka()
     reports = asyncio.run(
         read_comparison(
-            kafka.bootstrap_servers,
+            kafka.cluster,
             shadow_topic=kafka.shadow,
             enriched_topic=kafka.enriched,
             since=since,
@@ -427,10 +453,11 @@ async def _tail(
     from streams.kafka.admin import partitions_of
     from streams.kafka.clients import reader
 
-    partitions = await partitions_of(settings.kafka_bootstrap_servers, topic)
+    cluster = settings.cluster()
+    partitions = await partitions_of(cluster, topic)
     if not partitions:
         raise click.ClickException(f"topic {topic!r} does not exist (yet)")
-    async with reader(settings.kafka_bootstrap_servers) as consumer:
+    async with reader(cluster) as consumer:
         assigned = [TopicPartition(topic, p) for p in sorted(partitions)]
         consumer.assign(assigned)
         begins = await consumer.beginning_offsets(assigned)
@@ -523,7 +550,7 @@ def _control(command: ControlCommand) -> None:
             publish(
                 command,
                 config=RuntimeConfig(settings),
-                bootstrap_servers=settings.kafka_bootstrap_servers,
+                cluster=settings.cluster(),
                 topic=settings.llm_topic_control,
             )
         )
@@ -605,11 +632,11 @@ def batches(provider: ProviderName | None) -> None:
     from streams.pipeline.lane.records import recover
 
     settings = _settings()
-    bootstrap, topic = settings.kafka_bootstrap_servers, settings.llm_topic_batch
+    cluster, topic = settings.cluster(), settings.llm_topic_batch
 
     async def read() -> list[Any]:
-        partitions = await partitions_of(bootstrap, topic)
-        return [await recover(bootstrap, topic, p) for p in partitions]
+        partitions = await partitions_of(cluster, topic)
+        return [await recover(cluster, topic, p) for p in partitions]
 
     now = datetime.now(UTC)
     waiting: dict[tuple[str, str], int] = {}

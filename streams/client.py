@@ -1,6 +1,6 @@
 """A Python client for the people who publish jobs and consume results.
 
-    async with JobsClient(bootstrap="localhost:9092") as jobs:
+    async with JobsClient(bootstrap="localhost:9092") as jobs:  # or cluster=settings.cluster()
         await jobs.publish([RawJob(job_id="j1", title="...", description="...")])
         enriched = await jobs.enrich(RawJob(...), timeout=60)  # request and reply
         async with contextlib.aclosing(jobs.results(group="my-consumer")) as results:
@@ -8,6 +8,8 @@
                 ...
 
 Jobs are validated RawJobs keyed by job_id, as the worker expects them; results come typed.
+A cluster with TLS or SASL is given as ``cluster``: ``load_settings().cluster()`` reads the
+same ``KAFKA_*`` variables as the worker.
 With ``schema_registry`` (its Confluent API's URL, or a ``RegistryConfig`` with credentials)
 jobs are framed with the id of RawJob's schema, registered if need be; results are read
 framed or not.
@@ -23,7 +25,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaProducer, TopicPartition
 
-from streams.config.slices import RegistryConfig
+from streams.config.slices import KafkaCluster, RegistryConfig
 from streams.errors import StreamsError
 from streams.kafka.admin import partitions_of
 from streams.kafka.clients import group_reader, producer, reader
@@ -48,13 +50,16 @@ class JobsClient:
     def __init__(
         self,
         *,
-        bootstrap: str,
+        cluster: KafkaCluster | None = None,
+        bootstrap: str | None = None,
         raw_topic: str = "jobs.raw",
         enriched_topic: str = "jobs.enriched",
         dead_letter_topic: str = "jobs.dead-letter",
         schema_registry: str | RegistryConfig | None = None,
     ) -> None:
-        self.bootstrap = bootstrap
+        if (cluster is None) == (bootstrap is None):
+            raise TypeError("JobsClient takes either cluster or bootstrap (a plaintext broker)")
+        self.cluster = cluster or KafkaCluster.plaintext(bootstrap or "")
         if isinstance(schema_registry, str):
             schema_registry = RegistryConfig(url=schema_registry, basic_auth=None)
         self.schema_registry = schema_registry
@@ -70,7 +75,7 @@ class JobsClient:
             registry = Registry(self.schema_registry)
             schemas = {self.raw_topic: registered_contract("raw-job")}
             self._framing = await asyncio.to_thread(registry.register, schemas)
-        self._producer = await self._clients.enter_async_context(producer(self.bootstrap))
+        self._producer = await self._clients.enter_async_context(producer(self.cluster))
         return self
 
     async def __aexit__(
@@ -116,7 +121,7 @@ class JobsClient:
         While the caller holds a result it is in the job's trace (a ``process`` span)."""
         taken: dict[TopicPartition, int] = {}
         async with group_reader(
-            self.bootstrap, group_id=group, from_start=from_beginning
+            self.cluster, group_id=group, from_start=from_beginning
         ) as consumer:
             consumer.subscribe([self.enriched_topic, self.dead_letter_topic])
             try:
@@ -136,7 +141,7 @@ class JobsClient:
     async def enrich(self, job: RawJob, *, timeout: float) -> EnrichedJobRecord:  # noqa: ASYNC109
         """Publish ``job`` and wait for its result: the EnrichedJobRecord, or JobFailed with the
         dead letter's reason, or TimeoutError after ``timeout`` seconds."""
-        async with reader(self.bootstrap) as consumer:
+        async with reader(self.cluster) as consumer:
             partitions = [
                 TopicPartition(topic, p)
                 for topic in (self.enriched_topic, self.dead_letter_topic)
@@ -155,7 +160,7 @@ class JobsClient:
                                 return _reply(self._result(record))
 
     async def _partitions(self, topic: str) -> list[int]:
-        found = await partitions_of(self.bootstrap, topic)
+        found = await partitions_of(self.cluster, topic)
         if not found:
             raise StreamsError(f"topic {topic} does not exist: is a worker running?")
         return found

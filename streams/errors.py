@@ -2,6 +2,7 @@
 
 StreamsError
 ├── ConfigurationError            settings or a config patch that cannot be used
+├── ClusterRefused                the Kafka cluster refused the service, or cannot meet its settings
 ├── ProviderError                 one provider attempt failed (carries provider and HTTP status)
 │   ├── RetryableProviderError    worth another try, maybe after ``retry_after_s``
 │   │   ├── ProviderTimeout       connect/read/write timeout
@@ -39,6 +40,7 @@ __all__ = [
     "BadRequest",
     "BatchFailed",
     "BudgetExhausted",
+    "ClusterRefused",
     "ConfigurationError",
     "DeadlineExceeded",
     "EnrichmentFailed",
@@ -65,6 +67,11 @@ class StreamsError(Exception):
 
 class ConfigurationError(StreamsError):
     """Settings or a configuration patch that cannot be used."""
+
+
+class ClusterRefused(StreamsError):
+    """The Kafka cluster refused this service (authentication, TLS, a missing ACL), or cannot
+    meet its settings (replication); the message names the cause in one line."""
 
 
 class ProviderError(StreamsError):
@@ -235,7 +242,10 @@ def describe(exc: ValidationError, *, upper: bool = False, limit: int | None = N
     shown = errors if limit is None else errors[:limit]
     parts = []
     for error in shown:
-        where = ".".join(str(part) for part in error["loc"]) or "value"
+        where = ".".join(str(part) for part in error["loc"])
+        if not where:  # a check of several fields together says which in its message
+            parts.append(error["msg"].removeprefix("Value error, "))
+            continue
         parts.append(f"{where.upper() if upper else where}: {error['msg']}")
     more = len(errors) - len(shown)
     return "; ".join(parts) + (f" (+{more} more)" if more > 0 else "")

@@ -14,13 +14,18 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from devstack.broker.launcher import LocalProcess, free_port
+from devstack.broker.secure import SERVICE_APP_ID as CLUSTER_APP
 from devstack.harness import SimulatorThread, isolated_topics_env
 from streams.config.settings import Settings, load_settings
 from streams.errors import StreamsError
+
+if TYPE_CHECKING:
+    from devstack.broker import LocalKafka
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -43,7 +48,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """A test that uses the broker (or the Schema Registry) is marked ``broker``: ``make
     test-fast`` leaves those out."""
     for item in items:
-        if {"kafka_bootstrap", "schema_registry"} & set(getattr(item, "fixturenames", ())):
+        needs = {"kafka_bootstrap", "kafka_cluster", "schema_registry"}
+        if needs & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.broker)
 
 
@@ -89,6 +95,41 @@ def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
+def kafka_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalKafka]:
+    """A three-node KRaft cluster with a SASL_SSL listener (SCRAM-SHA-512, a CA of its own)
+    and the StandardAuthorizer, the service's principal given exactly the README's ACLs for
+    app ids starting with ``CLUSTER_APP``: for what only a cluster shows (replication, leader
+    elections, authentication, ACLs). Started once, by the first test that asks for it."""
+    from devstack.broker import LocalKafka
+
+    cluster = LocalKafka(
+        data_dir=tmp_path_factory.mktemp("cluster"), nodes=3, sasl=True, app_id=CLUSTER_APP
+    )
+    yield from _serving(cluster, "three-broker Kafka cluster (SASL_SSL)", service_itself=cluster)
+
+
+@pytest.fixture
+def cluster_env(
+    kafka_cluster: LocalKafka, sim: SimulatorThread, unique: str, tmp_path: Path
+) -> dict[str, str]:
+    """Environment for one test's worker on the cluster, as the service's principal: its
+    app id and topics named as the ACLs allow (``llm-enricher-<unique>``, ``llm.<unique>.*``)."""
+    return (
+        sim.env()
+        | isolated_topics_env(f"llm.{unique}")
+        | kafka_cluster.client_env()
+        | {
+            "LLM_APP_ID": f"{CLUSTER_APP}-{unique}",
+            "LLM_TOPIC_PARTITIONS": "6",
+            "LLM_PROVIDER_CHAIN": "openai,deepseek",
+            "LLM_DATA_DIR": str(tmp_path / "worker"),
+            "LLM_SERVICE_PORT": str(free_port()),
+            "LLM_RETRY_INITIAL_BACKOFF_S": "0.01",
+        }
+    )
+
+
+@pytest.fixture(scope="session")
 def schema_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """One Confluent-compatible Schema Registry per session: ``SCHEMA_REGISTRY_URL`` if set,
     else Apicurio from Maven Central (``devstack.registry``). Its URL (the Confluent API)."""
@@ -112,9 +153,9 @@ def local_model(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     yield from _serving(LocalModel(log=log), "llama.cpp server")
 
 
-def _serving(service: LocalProcess, what: str) -> Iterator[str]:
-    """A session's service: started (or the tests that need it fail, saying why), its URL,
-    stopped at the end."""
+def _serving(service: LocalProcess, what: str, *, service_itself: Any = None) -> Iterator[Any]:
+    """A session's service: started (or the tests that need it fail, saying why), its URL
+    (or ``service_itself``), stopped at the end."""
     started = time.monotonic()
     try:
         url = service.start()
@@ -122,7 +163,7 @@ def _serving(service: LocalProcess, what: str) -> Iterator[str]:
         pytest.fail(f"no {what} for the tests: {exc}", pytrace=False)
     print(f"\n{what} up in {time.monotonic() - started:.1f} s at {url}")
     try:
-        yield url
+        yield url if service_itself is None else service_itself
     finally:
         service.stop()
 

@@ -1,4 +1,5 @@
-"""Plain aiokafka helpers for checking what the service did on the broker."""
+"""Plain aiokafka helpers for checking what the service did on the broker. Each takes the
+broker's address (a plaintext broker) or a ``KafkaCluster`` (the SASL_SSL cluster)."""
 
 from __future__ import annotations
 
@@ -13,13 +14,25 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 from streams.config.runtime import RuntimeConfig
 from streams.config.settings import Settings
+from streams.config.slices import KafkaCluster
 from streams.control.commands import publish
 from streams.kafka.admin import partitions_of
+from streams.kafka.security import client_options
 from streams.models import ControlCommand
+
+Target = str | KafkaCluster
+
+
+def cluster_of(target: Target) -> KafkaCluster:
+    return KafkaCluster.plaintext(target) if isinstance(target, str) else target
+
+
+def _options(target: Target) -> dict[str, Any]:
+    return client_options(cluster_of(target))
 
 
 async def produce(
-    bootstrap: str,
+    bootstrap: Target,
     topic: str,
     records: Sequence[tuple[bytes | None, bytes]],
     *,
@@ -28,7 +41,7 @@ async def produce(
     headers: list[tuple[str, bytes]] | None = None,
 ) -> None:
     producer = AIOKafkaProducer(
-        bootstrap_servers=bootstrap, acks="all", max_request_size=max_request_size
+        **_options(bootstrap), acks="all", max_request_size=max_request_size
     )
     await producer.start()
     try:
@@ -50,11 +63,13 @@ def job_record(job_id: str, **fields: Any) -> tuple[bytes, bytes]:
     return job_id.encode(), json.dumps(job).encode()
 
 
-async def consume(bootstrap: str, topic: str, *, count: int, timeout_s: float = 60.0) -> list[Any]:
+async def consume(
+    bootstrap: Target, topic: str, *, count: int, timeout_s: float = 60.0
+) -> list[Any]:
     """The first ``count`` records of ``topic`` (all partitions), or fail after the timeout.
     Waits a moment longer to catch records beyond ``count`` (duplicates, strays)."""
     consumer = AIOKafkaConsumer(
-        topic, bootstrap_servers=bootstrap, group_id=None, auto_offset_reset="earliest"
+        topic, **_options(bootstrap), group_id=None, auto_offset_reset="earliest"
     )
     await consumer.start()
     records: list[Any] = []
@@ -74,9 +89,9 @@ async def consume(bootstrap: str, topic: str, *, count: int, timeout_s: float = 
     return records
 
 
-async def committed(bootstrap: str, group: str, topic: str) -> dict[int, int]:
+async def committed(bootstrap: Target, group: str, topic: str) -> dict[int, int]:
     """The group's committed offsets on ``topic``, by partition."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = AIOKafkaAdminClient(**_options(bootstrap))
     await admin.start()
     try:
         offsets = await admin.list_consumer_group_offsets(group)
@@ -85,11 +100,11 @@ async def committed(bootstrap: str, group: str, topic: str) -> dict[int, int]:
     return {tp.partition: meta.offset for tp, meta in offsets.items() if tp.topic == topic}
 
 
-async def end_offsets(bootstrap: str, topic: str) -> dict[int, int]:
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None)
+async def end_offsets(bootstrap: Target, topic: str) -> dict[int, int]:
+    consumer = AIOKafkaConsumer(**_options(bootstrap), group_id=None)
     await consumer.start()
     try:
-        partitions = await partitions_of(bootstrap, topic)
+        partitions = await partitions_of(cluster_of(bootstrap), topic)
         ends = await consumer.end_offsets([TopicPartition(topic, p) for p in partitions])
     finally:
         await consumer.stop()
@@ -110,7 +125,7 @@ async def send_command(settings: Settings, command: ControlCommand) -> None:
     await publish(
         command,
         config=RuntimeConfig(settings),
-        bootstrap_servers=settings.kafka_bootstrap_servers,
+        cluster=settings.cluster(),
         topic=settings.llm_topic_control,
     )
 

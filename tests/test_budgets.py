@@ -46,7 +46,7 @@ async def test_budgets_fall_back_then_pause_intake_then_resume(
     enriched_topic = settings.llm_topic_enriched
     status_url = f"http://127.0.0.1:{settings.llm_service_port}/status"
     settings = settings.model_copy(update={"llm_budgets": {"openai": TINY_USD}})
-    app = create_app(settings)
+    app = await create_app(settings)
     router = app.router
     async with app.running(), httpx.AsyncClient() as web:
         await produce(bootstrap, raw, [job_record("first")])
@@ -110,7 +110,7 @@ async def test_calls_cut_off_by_the_deadline_are_billed_as_estimated_spend(
         }
     )
     sim.set_faults("openai", latency_ms=8000)
-    app = create_app(settings)
+    app = await create_app(settings)
     base = f"http://127.0.0.1:{settings.llm_service_port}"
     async with app.running(), httpx.AsyncClient() as web:
         await produce(bootstrap, settings.llm_topic_raw, [job_record(f"cut{n}") for n in range(2)])

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import signal
+from datetime import UTC, datetime
 from pathlib import Path
 
+import httpx
 import jsonschema
 import pytest
 
@@ -100,3 +102,33 @@ def test_tail_says_when_the_topic_does_not_exist(worker_env: dict[str, str]) -> 
     result = run_cli("tail", "--topic", "no.such.topic", "--limit", "1", env=worker_env)
     assert result.returncode == 1
     assert "does not exist" in result.stderr
+
+
+def test_every_command_that_reads_or_writes_a_topic_connects_over_sasl_ssl(
+    cluster_env: dict[str, str], tmp_path: Path
+) -> None:
+    """On the three-broker SASL_SSL cluster, as the service's principal with only its ACLs:
+    the worker and each command that reaches a topic, with the same KAFKA_* settings."""
+    env = cluster_env
+    today = datetime.now(UTC).date().isoformat()
+    with worker_process(env, tmp_path / "worker.log"):
+        produced = run_cli("produce", str(EXAMPLES), env=env)
+        assert produced.returncode == 0, produced.stderr
+        tailed = run_cli("tail", "--limit", "3", "--timeout", "60", env=env)
+        assert tailed.returncode == 0, tailed.stderr
+        job_id = json.loads(tailed.stdout.splitlines()[0])["job_id"]
+        web = f"http://127.0.0.1:{env['LLM_SERVICE_PORT']}"
+        assert httpx.get(f"{web}/health").json()["broker"]["connected"] is True
+        assert httpx.get(f"{web}/jobs/{job_id}").json()["state"] == "enriched"
+        for command in (
+            ["job", job_id, "--json"],
+            ["report", "--from", today, "--to", today, "--reprice", "--format", "json"],
+            ["replay", "--dry-run"],
+            ["compare", "--format", "json"],
+            ["batches"],
+            ["provider", "disable", "deepseek"],
+            ["config", "set", "LLM_JOB_DEADLINE_S=30"],
+        ):
+            done = run_cli(*command, env=env)
+            assert done.returncode == 0, f"{command}: {done.stderr}"
+        assert json.loads(run_cli("job", job_id, "--json", env=env).stdout)["state"] == "enriched"

@@ -9,6 +9,7 @@ import pytest
 
 from devstack.harness import SimulatorThread, worker_process
 from streams.client import JobFailed, JobsClient
+from streams.config.settings import load_settings
 from streams.enrichment import ENRICHMENT_VERSION
 from streams.models import DeadLetter, EnrichedJobRecord, RawJob
 
@@ -65,3 +66,32 @@ async def test_publish_results_and_request_reply(
             with pytest.raises(JobFailed, match="failed at enrich") as failed:
                 await jobs.enrich(_job("doomed"), timeout=30)
             assert failed.value.letter.job_id == "doomed"
+
+
+async def test_the_client_connects_as_the_worker_does_over_sasl_ssl(
+    cluster_env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On the three-broker SASL_SSL cluster, with the client given the same settings'
+    cluster (a consumer group named after the app id, as its ACLs allow)."""
+    for name, value in cluster_env.items():
+        monkeypatch.setenv(name, value)
+    cluster = load_settings().cluster()
+    client = JobsClient(
+        cluster=cluster,
+        raw_topic=cluster_env["LLM_TOPIC_RAW"],
+        enriched_topic=cluster_env["LLM_TOPIC_ENRICHED"],
+        dead_letter_topic=cluster_env["LLM_TOPIC_DEAD_LETTER"],
+    )
+    with worker_process(cluster_env, tmp_path / "worker.log"):
+        async with client as jobs:
+            assert await jobs.publish([_job("s0"), _job("s1")]) == 2
+            reply = await jobs.enrich(_job("s-asked"), timeout=60)
+            assert reply.job_id == "s-asked"
+            seen: set[str] = set()
+            results = jobs.results(group=f"{cluster_env['LLM_APP_ID']}-client", from_beginning=True)
+            async with contextlib.aclosing(results):
+                async for result in results:
+                    seen.add(str(result.job_id))
+                    if len(seen) == 3:
+                        break
+    assert seen == {"s0", "s1", "s-asked"}

@@ -21,6 +21,7 @@ from devstack.broker.launcher import free_port
 from devstack.harness import SimulatorThread, isolated_topics_env, worker_process
 from streams.app import create_app
 from streams.config.settings import Settings, load_settings
+from streams.config.slices import KafkaCluster
 from streams.kafka.admin import read_to_end
 from streams.models import DeadLetter
 from tests.kafka_helpers import (
@@ -36,12 +37,15 @@ pytestmark = pytest.mark.slow
 
 
 async def _job_ids(bootstrap: str, topic: str) -> Counter[str]:
-    return Counter(json.loads(r.value)["job_id"] for r in await read_to_end(bootstrap, topic))
+    return Counter(
+        json.loads(r.value)["job_id"]
+        for r in await read_to_end(KafkaCluster.plaintext(bootstrap), topic)
+    )
 
 
 async def _positions(bootstrap: str, topic: str) -> dict[str, tuple[int, int]]:
     """Each record's key and where it sits: key -> (partition, offset)."""
-    records = await read_to_end(bootstrap, topic)
+    records = await read_to_end(KafkaCluster.plaintext(bootstrap), topic)
     return {r.key.decode(): (r.partition, r.offset) for r in records}
 
 
@@ -395,7 +399,7 @@ async def test_a_10_mb_description_is_dead_lettered_with_a_reason(
     finally:
         await admin.close()
     huge = job_record("huge", description="x" * 10_000_000)
-    app = create_app(settings)
+    app = await create_app(settings)
     async with app.running():
         await produce(bootstrap, raw, [huge, job_record("next")], max_request_size=big)
         (letter,) = await consume(bootstrap, settings.llm_topic_dead_letter, count=1)
@@ -418,7 +422,7 @@ async def test_a_stopping_worker_closes_its_provider_connections(
         for name, value in own.env().items():
             monkeypatch.setenv(name, value)
         settings = load_settings()
-        app = create_app(settings)
+        app = await create_app(settings)
         async with app.running():
             await produce(
                 settings.kafka_bootstrap_servers,
@@ -442,7 +446,7 @@ async def test_a_hanging_provider_times_out_and_the_job_moves_on(
 ) -> None:
     settings = settings.model_copy(update={"llm_attempt_timeout_s": 1.0, "llm_retry_attempts": 1})
     sim.set_faults("openai", hang_rate=1.0)
-    app = create_app(settings)
+    app = await create_app(settings)
     async with app.running():
         await produce(settings.kafka_bootstrap_servers, settings.llm_topic_raw, [job_record("h1")])
         (record,) = await consume(
@@ -466,7 +470,7 @@ async def test_an_outage_of_every_provider_pauses_intake_and_dead_letters_nothin
     for provider in ("openai", "deepseek"):
         sim.set_faults(provider, errors={503: 1.0})
     jobs = [job_record(f"outage-{n}") for n in range(40)]
-    app = create_app(settings)
+    app = await create_app(settings)
     router = app.router
     async with app.running():
         await produce(bootstrap, settings.llm_topic_raw, jobs)

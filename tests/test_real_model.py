@@ -68,7 +68,7 @@ async def test_a_real_model_enriches_or_falls_back_and_reports_real_usage(
         for job_id, title, text in POSTINGS
     ]
     started = time.monotonic()
-    app = create_app(settings)
+    app = await create_app(settings)
     async with app.running():
         await produce(settings.kafka_bootstrap_servers, settings.llm_topic_raw, records)
         enriched = await consume(

@@ -19,6 +19,7 @@ import pytest
 from devstack.broker.launcher import free_port
 from devstack.harness import SimulatorThread, worker_process
 from streams.app import REBALANCE_TIMEOUT_S
+from streams.config.slices import KafkaCluster
 from streams.kafka.admin import read_to_end
 from tests.kafka_helpers import committed, job_record, produce
 
@@ -87,7 +88,7 @@ def _unfinished(env: dict[str, str], done: set[str], ports: list[int], logs: lis
     """Where the jobs without an outcome sit, the group's commits, each worker's calls and
     whether it is in a rebalance, and what its log said last."""
     bootstrap = env["KAFKA_BOOTSTRAP_SERVERS"]
-    raw = asyncio.run(read_to_end(bootstrap, env["LLM_TOPIC_RAW"]))
+    raw = asyncio.run(read_to_end(KafkaCluster.plaintext(bootstrap), env["LLM_TOPIC_RAW"]))
     missing = sorted((r.partition, r.offset) for r in raw if r.key.decode() not in done)
     commits = asyncio.run(committed(bootstrap, env["LLM_APP_ID"], env["LLM_TOPIC_RAW"]))
     workers = {}
@@ -138,8 +139,12 @@ def test_four_workers_hold_the_group_limits(
         )
 
         def finished() -> set[str]:
-            outputs = asyncio.run(read_to_end(bootstrap, env["LLM_TOPIC_ENRICHED"]))
-            letters = asyncio.run(read_to_end(bootstrap, env["LLM_TOPIC_DEAD_LETTER"]))
+            outputs = asyncio.run(
+                read_to_end(KafkaCluster.plaintext(bootstrap), env["LLM_TOPIC_ENRICHED"])
+            )
+            letters = asyncio.run(
+                read_to_end(KafkaCluster.plaintext(bootstrap), env["LLM_TOPIC_DEAD_LETTER"])
+            )
             return {json.loads(r.value)["job_id"] for r in (*outputs, *letters)}
 
         _wait("a third finished", lambda: len(finished()) > JOBS // 3, timeout_s=120)
@@ -157,7 +162,9 @@ def test_four_workers_hold_the_group_limits(
         survivor = f"http://127.0.0.1:{ports[0]}"
         recount = sum(
             1
-            for r in asyncio.run(read_to_end(bootstrap, env["LLM_TOPIC_CALLS"]))
+            for r in asyncio.run(
+                read_to_end(KafkaCluster.plaintext(bootstrap), env["LLM_TOPIC_CALLS"])
+            )
             if json.loads(r.value)["provider"] == "openai"
         )
         _wait("the statistics to catch up", lambda: _stats_calls(survivor) >= recount, timeout_s=60)
@@ -172,7 +179,9 @@ def test_four_workers_hold_the_group_limits(
     assert most <= RPM
     assert most >= RPM * 0.8, "the group used most of its quota"
     assert stats["peak_in_flight"]["openai"] <= CONCURRENCY
-    letters = asyncio.run(read_to_end(bootstrap, env["LLM_TOPIC_DEAD_LETTER"]))
+    letters = asyncio.run(
+        read_to_end(KafkaCluster.plaintext(bootstrap), env["LLM_TOPIC_DEAD_LETTER"])
+    )
     assert letters == [], [json.loads(r.value)["error"] for r in letters[:3]]
 
 
@@ -219,8 +228,12 @@ def test_a_killed_workers_partitions_are_taken_over_soon_under_binding_limits(
         )
 
         def outcomes() -> list[str]:
-            outputs = asyncio.run(read_to_end(bootstrap, env["LLM_TOPIC_ENRICHED"]))
-            letters = asyncio.run(read_to_end(bootstrap, env["LLM_TOPIC_DEAD_LETTER"]))
+            outputs = asyncio.run(
+                read_to_end(KafkaCluster.plaintext(bootstrap), env["LLM_TOPIC_ENRICHED"])
+            )
+            letters = asyncio.run(
+                read_to_end(KafkaCluster.plaintext(bootstrap), env["LLM_TOPIC_DEAD_LETTER"])
+            )
             return [json.loads(r.value)["job_id"] for r in (*outputs, *letters)]
 
         _wait("ten finished", lambda: len(outcomes()) >= 10, timeout_s=60)
@@ -244,7 +257,10 @@ def test_a_killed_workers_partitions_are_taken_over_soon_under_binding_limits(
             time.sleep(1)
     done = outcomes()
     assert sorted(done) == sorted({*done}), "each job published once"
-    assert asyncio.run(read_to_end(bootstrap, env["LLM_TOPIC_DEAD_LETTER"])) == []
+    assert (
+        asyncio.run(read_to_end(KafkaCluster.plaintext(bootstrap), env["LLM_TOPIC_DEAD_LETTER"]))
+        == []
+    )
     stats = sim.stats()
     assert max_in_a_minute(stats["arrivals"]["openai"]) <= rpm
     assert stats["peak_in_flight"]["openai"] <= concurrency

@@ -81,7 +81,7 @@ async def test_plain_and_framed_jobs_are_enriched_and_every_record_out_is_framed
     other = dict(registered_contract("raw-job"), required=["job_id", "tenant"])
     other_id = client.register_schema(f"{raw}.other-value", Schema(json.dumps(other), "JSON"))
     jobs = JobsClient(bootstrap=bootstrap, raw_topic=raw, schema_registry=url)
-    app = create_app(settings)
+    app = await create_app(settings)
     async with app.running(), jobs:
         await jobs.publish(RawJob(job_id="framed", title="Engineer", description="Go."))
         plain_job = job_record("plain")
@@ -104,7 +104,7 @@ async def test_plain_and_framed_jobs_are_enriched_and_every_record_out_is_framed
     assert client.get_compatibility(subject_of(settings.llm_topic_enriched)) == "BACKWARD"
 
 
-def test_an_incompatible_change_is_refused_at_start_and_by_the_check(
+async def test_an_incompatible_change_is_refused_at_start_and_by_the_check(
     env: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     settings = _settings(env, monkeypatch)
@@ -116,7 +116,7 @@ def test_an_incompatible_change_is_refused_at_start_and_by_the_check(
     _registered_before(url, subject, older)
 
     with pytest.raises(ConfigurationError) as refused:
-        create_app(settings)
+        await create_app(settings)
     assert subject in str(refused.value)
     assert "field 'job_id' changed type" in str(refused.value)
 
@@ -127,7 +127,7 @@ def test_an_incompatible_change_is_refused_at_start_and_by_the_check(
     assert lines[subject_of(settings.llm_topic_raw)] == "compatible"
 
 
-def test_a_new_major_version_is_refused_until_the_operator_upgrades_the_subject(
+async def test_a_new_major_version_is_refused_until_the_operator_upgrades_the_subject(
     env: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     settings = _settings(env, monkeypatch)
@@ -138,7 +138,7 @@ def test_a_new_major_version_is_refused_until_the_operator_upgrades_the_subject(
     client = _registered_before(url, subject, for_registry(published))
 
     with pytest.raises(ConfigurationError) as refused:
-        create_app(settings)
+        await create_app(settings)
     assert "version 1 to 2" in str(refused.value)
     assert "llm-streams schemas --upgrade-registry" in str(refused.value)
 
@@ -154,7 +154,7 @@ def test_a_new_major_version_is_refused_until_the_operator_upgrades_the_subject(
     assert again.stdout.strip() == "nothing to upgrade"
 
 
-def test_a_registry_that_is_down_at_start_is_a_clear_error_not_a_hang(
+async def test_a_registry_that_is_down_at_start_is_a_clear_error_not_a_hang(
     worker_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from devstack.broker.launcher import free_port
@@ -163,7 +163,7 @@ def test_a_registry_that_is_down_at_start_is_a_clear_error_not_a_hang(
     settings = _settings(worker_env | {"LLM_SCHEMA_REGISTRY_URL": down}, monkeypatch)
     began = time.monotonic()
     with pytest.raises(ConfigurationError, match="cannot be reached"):
-        create_app(settings)
+        await create_app(settings)
     assert time.monotonic() - began < 30
 
 
@@ -176,7 +176,7 @@ async def test_the_cached_ids_keep_the_pipeline_going_when_the_registry_goes_awa
         raw = settings.llm_topic_raw
         registry = Registry(RegistryConfig(url=forwarder.url, basic_auth=None))
         raw_id = registry.register({raw: registered_contract("raw-job")}).ids[raw]
-        app = create_app(settings)
+        app = await create_app(settings)
         async with app.running():
             forwarder.cut()
             _, payload = job_record("after-the-registry")

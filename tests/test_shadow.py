@@ -63,7 +63,7 @@ async def test_compare_finds_what_the_candidate_got_wrong_and_live_results_stay(
     settings = with_shadow(settings, candidate(sample=0.5))
     ids = [f"job{n}" for n in range(400)]
     chosen = {job_id for job_id in ids if sampled(job_id, 0.5)}
-    app = create_app(settings)
+    app = await create_app(settings)
     async with app.running():
         await produce(
             settings.kafka_bootstrap_servers, settings.llm_topic_raw, [job_record(i) for i in ids]
@@ -115,7 +115,7 @@ async def test_compare_finds_what_the_candidate_got_wrong_and_live_results_stay(
 async def test_a_candidate_set_at_run_time_takes_the_next_jobs(
     settings: Settings, sim: SimulatorThread
 ) -> None:
-    app = create_app(settings)
+    app = await create_app(settings)
     async with app.running():
         bootstrap = settings.kafka_bootstrap_servers
         await produce(bootstrap, settings.llm_topic_raw, [job_record("before")])
@@ -136,7 +136,7 @@ async def test_a_candidate_keeps_to_its_own_rate_limit_and_counts_what_it_drops(
     settings: Settings, sim: SimulatorThread
 ) -> None:
     settings = with_shadow(settings, candidate(limits={"rpm": 30}, queue=5))
-    app = create_app(settings)
+    app = await create_app(settings)
     async with app.running():
         ids = [f"job{n}" for n in range(60)]
         await produce(
@@ -172,7 +172,7 @@ async def test_a_spent_candidate_budget_stops_shadow_calls_never_live_ones(
     settings: Settings, sim: SimulatorThread
 ) -> None:
     settings = with_shadow(settings, candidate(daily_budget_usd=1e-9))
-    app = create_app(settings)
+    app = await create_app(settings)
     async with app.running():
         bootstrap = settings.kafka_bootstrap_servers
         await produce(bootstrap, settings.llm_topic_raw, [job_record("first")])
@@ -196,7 +196,7 @@ async def test_a_spent_candidate_budget_stops_shadow_calls_never_live_ones(
 async def test_a_backfill_goes_through_the_batch_api_at_the_batch_rate(
     settings: Settings, sim: SimulatorThread, worker_env: dict[str, str]
 ) -> None:
-    app = create_app(settings)
+    app = await create_app(settings)
     async with app.running():
         ids = [f"job{n}" for n in range(100)]
         await produce(

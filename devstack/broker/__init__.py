@@ -1,5 +1,6 @@
-"""Running a real Apache Kafka broker locally, without Docker."""
+"""Running a real Apache Kafka broker, or a cluster of them, locally without Docker."""
 
-from devstack.broker.launcher import KAFKA_VERSION, BrokerError, LocalKafka, ensure_jars
+from devstack.broker.launcher import KAFKA_VERSION, BrokerError, ensure_jars
+from devstack.broker.nodes import LocalKafka
 
 __all__ = ["KAFKA_VERSION", "BrokerError", "LocalKafka", "ensure_jars"]

@@ -26,12 +26,17 @@ from streams.config.slices import (
     BatchConfig,
     BreakerPolicy,
     CacheConfig,
+    KafkaCluster,
     KafkaConfig,
+    KafkaSecurity,
     LimitsConfig,
     ProviderConfig,
     RegistryConfig,
+    Replication,
     RetryPolicy,
     RoutingConfig,
+    SaslMechanism,
+    SecurityProtocol,
     ShadowCandidate,
     WebConfig,
 )
@@ -75,8 +80,25 @@ class Settings(_ProviderFields):
     """Every setting. Parts never receive this object whole: each gets its slice (a small
     frozen value, e.g. ``routing()``), built by the methods at the end."""
 
-    # Kafka
-    kafka_bootstrap_servers: str = "localhost:9092"
+    # Kafka: where, and how every client authenticates and encrypts
+    kafka_bootstrap_servers: str = Field(default="localhost:9092", min_length=1)
+    kafka_security_protocol: SecurityProtocol = "PLAINTEXT"
+    kafka_sasl_mechanism: SaslMechanism | None = None
+    kafka_sasl_username: str | None = Field(default=None, min_length=1)
+    kafka_sasl_password: SecretStr | None = None
+    kafka_sasl_oauth_token_file: Path | None = None
+    # SASL over an unencrypted connection sends the records, and with PLAIN the password
+    # itself, in clear: only when said on purpose.
+    kafka_allow_unencrypted_sasl: bool = False
+    kafka_ssl_cafile: Path | None = None
+    kafka_ssl_certfile: Path | None = None
+    kafka_ssl_keyfile: Path | None = None
+    kafka_ssl_key_password: SecretStr | None = None
+    # AWS_MSK_IAM's region (the variable AWS's own tools read).
+    aws_region: str | None = None
+    # None: the smaller of 3 and the cluster's brokers; min.insync.replicas one less (>= 1).
+    llm_topic_replication_factor: int | None = Field(default=None, ge=1, le=32)
+    llm_topic_min_insync_replicas: int | None = Field(default=None, ge=1, le=32)
     llm_app_id: str = Field(default="llm-enricher", min_length=1)
     llm_topic_raw: str = "jobs.raw"
     llm_topic_enriched: str = "jobs.enriched"
@@ -219,6 +241,24 @@ class Settings(_ProviderFields):
         # An override names only the models it changes; the rest keep their defaults.
         return {**DEFAULT_PRICES, **value}
 
+    @field_validator("kafka_security_protocol", "kafka_sasl_mechanism", mode="before")
+    @classmethod
+    def _upper(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _check_kafka_security(self) -> Settings:
+        problems = _security_problems(self)
+        if problems:
+            raise ValueError("; ".join(problems))
+        factor, min_insync = self.llm_topic_replication_factor, self.llm_topic_min_insync_replicas
+        if factor is not None and min_insync is not None and min_insync > factor:
+            raise ValueError(
+                f"LLM_TOPIC_MIN_INSYNC_REPLICAS ({min_insync}) is above "
+                f"LLM_TOPIC_REPLICATION_FACTOR ({factor}): no write could ever be acknowledged"
+            )
+        return self
+
     @model_validator(mode="after")
     def _check_chain(self) -> Settings:
         if not self.llm_provider_chain:
@@ -283,9 +323,30 @@ class Settings(_ProviderFields):
             repair_max_tokens=self.llm_repair_max_tokens,
         )
 
+    def cluster(self) -> KafkaCluster:
+        return KafkaCluster(
+            bootstrap_servers=self.kafka_bootstrap_servers,
+            security=KafkaSecurity(
+                protocol=self.kafka_security_protocol,
+                mechanism=self.kafka_sasl_mechanism,
+                username=self.kafka_sasl_username,
+                password=self.kafka_sasl_password,
+                oauth_token_file=self.kafka_sasl_oauth_token_file,
+                aws_region=self.aws_region,
+                cafile=self.kafka_ssl_cafile,
+                certfile=self.kafka_ssl_certfile,
+                keyfile=self.kafka_ssl_keyfile,
+                key_password=self.kafka_ssl_key_password,
+            ),
+            replication=Replication(
+                factor=self.llm_topic_replication_factor,
+                min_insync=self.llm_topic_min_insync_replicas,
+            ),
+        )
+
     def kafka(self) -> KafkaConfig:
         return KafkaConfig(
-            bootstrap_servers=self.kafka_bootstrap_servers,
+            cluster=self.cluster(),
             partitions=self.llm_topic_partitions,
             raw=self.llm_topic_raw,
             enriched=self.llm_topic_enriched,
@@ -305,7 +366,7 @@ class Settings(_ProviderFields):
 
     def batch(self) -> BatchConfig:
         return BatchConfig(
-            bootstrap_servers=self.kafka_bootstrap_servers,
+            cluster=self.cluster(),
             topic=self.llm_topic_batch,
             outcome_topics=(self.llm_topic_enriched, self.llm_topic_dead_letter),
             partitions=self.llm_topic_partitions,
@@ -321,7 +382,7 @@ class Settings(_ProviderFields):
         if not self.llm_cache_enabled:
             return None
         return CacheConfig(
-            bootstrap_servers=self.kafka_bootstrap_servers,
+            cluster=self.cluster(),
             topic=self.llm_topic_cache,
             max_entries=self.llm_cache_max_entries,
             max_age_s=self.llm_cache_max_age_s,
@@ -337,11 +398,69 @@ class Settings(_ProviderFields):
     def web(self) -> WebConfig:
         return WebConfig(
             app_id=self.llm_app_id,
-            bootstrap_servers=self.kafka_bootstrap_servers,
+            cluster=self.cluster(),
             control_topic=self.llm_topic_control,
             admin_token=self.llm_service_admin_token,
             process_batch_max=self.llm_process_batch_max,
         )
+
+
+_SASL = ("SASL_PLAINTEXT", "SASL_SSL")
+_PASSWORD_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
+
+
+def _security_problems(settings: Settings) -> list[str]:
+    """What makes the Kafka security settings unusable together, each said with the
+    variables to change."""
+    protocol, mechanism = settings.kafka_security_protocol, settings.kafka_sasl_mechanism
+    said = f"KAFKA_SECURITY_PROTOCOL={protocol}"
+    problems = []
+    if protocol in _SASL and mechanism is None:
+        problems.append(
+            f"{said} needs KAFKA_SASL_MECHANISM (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512, "
+            "OAUTHBEARER or AWS_MSK_IAM)"
+        )
+    if protocol not in _SASL and mechanism is not None:
+        problems.append(
+            f"KAFKA_SASL_MECHANISM is set but {said} does not authenticate with SASL "
+            "(SASL_SSL does)"
+        )
+    if protocol == "SASL_PLAINTEXT" and not settings.kafka_allow_unencrypted_sasl:
+        problems.append(
+            f"{said} sends every record{' and the password' if mechanism == 'PLAIN' else ''} "
+            "unencrypted: use SASL_SSL, or set KAFKA_ALLOW_UNENCRYPTED_SASL=true to mean it"
+        )
+    if (
+        protocol in _SASL
+        and mechanism in _PASSWORD_MECHANISMS
+        and not (settings.kafka_sasl_username and settings.kafka_sasl_password)
+    ):
+        problems.append(
+            f"KAFKA_SASL_MECHANISM={mechanism} needs KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD"
+        )
+    if mechanism == "OAUTHBEARER" and settings.kafka_sasl_oauth_token_file is None:
+        problems.append("KAFKA_SASL_MECHANISM=OAUTHBEARER needs KAFKA_SASL_OAUTH_TOKEN_FILE")
+    if mechanism == "AWS_MSK_IAM" and not settings.aws_region:
+        problems.append("KAFKA_SASL_MECHANISM=AWS_MSK_IAM needs AWS_REGION")
+    tls_files = {
+        "KAFKA_SSL_CAFILE": settings.kafka_ssl_cafile,
+        "KAFKA_SSL_CERTFILE": settings.kafka_ssl_certfile,
+        "KAFKA_SSL_KEYFILE": settings.kafka_ssl_keyfile,
+    }
+    files = {**tls_files, "KAFKA_SASL_OAUTH_TOKEN_FILE": settings.kafka_sasl_oauth_token_file}
+    if protocol not in ("SSL", "SASL_SSL"):
+        named = [name for name, path in tls_files.items() if path is not None]
+        if named or settings.kafka_ssl_key_password is not None:
+            problems.append(
+                f"{', '.join(named) or 'KAFKA_SSL_KEY_PASSWORD'} set but {said} does not use "
+                "TLS (SSL or SASL_SSL do)"
+            )
+    if settings.kafka_ssl_keyfile is not None and settings.kafka_ssl_certfile is None:
+        problems.append("KAFKA_SSL_KEYFILE needs KAFKA_SSL_CERTFILE (the key's certificate)")
+    for name, path in files.items():
+        if path is not None and not path.is_file():
+            problems.append(f"{name}: no such file: {path}")
+    return problems
 
 
 def runtime_keys() -> frozenset[str]:

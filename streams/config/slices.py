@@ -8,6 +8,7 @@ from __future__ import annotations
 import random
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
@@ -19,12 +20,17 @@ __all__ = [
     "BatchConfig",
     "BreakerPolicy",
     "CacheConfig",
+    "KafkaCluster",
     "KafkaConfig",
+    "KafkaSecurity",
     "LimitsConfig",
     "ProviderConfig",
     "RegistryConfig",
+    "Replication",
     "RetryPolicy",
     "RoutingConfig",
+    "SaslMechanism",
+    "SecurityProtocol",
     "ShadowCandidate",
     "WebConfig",
 ]
@@ -140,11 +146,82 @@ class RoutingConfig:
         return self.limits.get(name, LimitsConfig())
 
 
+SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
+# AWS_MSK_IAM is OAUTHBEARER with a token AWS's signer makes (the name Redpanda Connect and
+# librdkafka users know it by).
+SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBEARER", "AWS_MSK_IAM"]
+
+
 @dataclass(frozen=True, kw_only=True)
-class KafkaConfig:
-    """The broker and every topic's name."""
+class KafkaSecurity:
+    """How every client authenticates and encrypts (``KAFKA_SECURITY_PROTOCOL`` and the
+    ``KAFKA_SASL_*`` / ``KAFKA_SSL_*`` settings), checked for consistency by the settings."""
+
+    protocol: SecurityProtocol
+    mechanism: SaslMechanism | None
+    username: str | None
+    password: SecretStr | None
+    oauth_token_file: Path | None  # OAUTHBEARER: a token kept fresh by something else
+    aws_region: str | None  # AWS_MSK_IAM
+    cafile: Path | None  # None: the system's CAs
+    certfile: Path | None  # mTLS: the client's certificate (and its key, if keyfile is None)
+    keyfile: Path | None
+    key_password: SecretStr | None
+
+    @property
+    def tls(self) -> bool:
+        return self.protocol in ("SSL", "SASL_SSL")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Replication:
+    """What the topics this service creates get; None: worked out from the cluster (the
+    smaller of 3 and its brokers; one less than that for min.insync.replicas, at least 1)."""
+
+    factor: int | None
+    min_insync: int | None
+
+    def for_brokers(self, brokers: int) -> tuple[int, int]:
+        """(replication factor, min.insync.replicas) on a cluster of ``brokers``."""
+        factor = self.factor or min(3, max(1, brokers))
+        return factor, self.min_insync or max(1, factor - 1)
+
+
+@dataclass(frozen=True, kw_only=True)
+class KafkaCluster:
+    """Where the cluster is, how to reach it, and how the topics made on it are replicated:
+    the one value every Kafka client and topic this service makes is built from."""
 
     bootstrap_servers: str
+    security: KafkaSecurity
+    replication: Replication
+
+    @classmethod
+    def plaintext(cls, bootstrap_servers: str) -> KafkaCluster:
+        """A cluster reached without TLS or SASL (a local broker), replication worked out."""
+        return cls(
+            bootstrap_servers=bootstrap_servers,
+            security=KafkaSecurity(
+                protocol="PLAINTEXT",
+                mechanism=None,
+                username=None,
+                password=None,
+                oauth_token_file=None,
+                aws_region=None,
+                cafile=None,
+                certfile=None,
+                keyfile=None,
+                key_password=None,
+            ),
+            replication=Replication(factor=None, min_insync=None),
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class KafkaConfig:
+    """The cluster and every topic's name."""
+
+    cluster: KafkaCluster
     partitions: int
     raw: str
     enriched: str
@@ -163,7 +240,7 @@ class KafkaConfig:
 class BatchConfig:
     """The batch lane's slice."""
 
-    bootstrap_servers: str
+    cluster: KafkaCluster
     topic: str  # where the lane keeps its jobs and batches, partitioned like the raw topic
     outcome_topics: tuple[str, ...]  # where a finishing batch's results may be already
     partitions: int
@@ -179,7 +256,7 @@ class BatchConfig:
 class CacheConfig:
     """The repost cache's slice."""
 
-    bootstrap_servers: str
+    cluster: KafkaCluster
     topic: str
     max_entries: int
     max_age_s: float
@@ -198,7 +275,7 @@ class WebConfig:
     """The web view's slice."""
 
     app_id: str
-    bootstrap_servers: str
+    cluster: KafkaCluster
     control_topic: str  # where its state changes go
     admin_token: SecretStr | None
     process_batch_max: int

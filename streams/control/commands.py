@@ -14,6 +14,7 @@ import json
 from typing import Any
 
 from streams.config.runtime import RuntimeConfig
+from streams.config.slices import KafkaCluster
 from streams.errors import ConfigurationError
 from streams.kafka.admin import ensure_topic
 from streams.kafka.clients import producer
@@ -32,14 +33,14 @@ def command_key(command: ControlCommand) -> str:
 
 
 async def publish(
-    command: ControlCommand, *, config: RuntimeConfig, bootstrap_servers: str, topic: str
+    command: ControlCommand, *, config: RuntimeConfig, cluster: KafkaCluster, topic: str
 ) -> None:
     """Send one command (CLI and web view). Validates a config patch against ``config``
     first."""
     if command.action == "set_config":
         config.patched(command.config or {})
-    await ensure_topic(bootstrap_servers, topic, partitions=1, compacted=True)
-    async with producer(bootstrap_servers) as client:
+    await ensure_topic(cluster, topic, partitions=1, compacted=True)
+    async with producer(cluster) as client:
         await client.send_and_wait(
             topic, command.model_dump_json().encode(), key=command_key(command).encode()
         )

@@ -11,6 +11,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from streams.config.runtime import RuntimeConfig
+from streams.config.slices import KafkaCluster
 from streams.errors import ConfigurationError
 from streams.kafka.readers import WholeTopic
 from streams.models import ControlCommand
@@ -56,8 +57,8 @@ class ControlState:
 class ControlFollower(WholeTopic):
     """Applies every command on the control topic, on every worker, in topic order."""
 
-    def __init__(self, state: ControlState, *, bootstrap_servers: str, topic: str) -> None:
-        super().__init__(bootstrap_servers=bootstrap_servers, topic=topic)
+    def __init__(self, state: ControlState, *, cluster: KafkaCluster, topic: str) -> None:
+        super().__init__(cluster=cluster, topic=topic)
         self.state = state
 
     def apply(self, record: Any) -> None:

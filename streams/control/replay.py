@@ -67,17 +67,17 @@ async def replay(
 ) -> list[ReplayResult]:
     """Republish the selected dead letters' original records to the raw topic, keyed as
     they were. Returns what happened to each selected letter, in dead-letter order."""
-    bootstrap = settings.kafka_bootstrap_servers
+    cluster = settings.cluster()
     done = {
         record.key.decode()
-        for record in await read_to_end(bootstrap, settings.llm_topic_replays)
+        for record in await read_to_end(cluster, settings.llm_topic_replays)
         if record.key is not None and record.value is not None
     }
     outcomes = [
         ReplayResult(
             letter=letter, where=where, verdict=_verdict(letter, where, done, dry_run, force)
         )
-        for letter, where in _letters(await read_to_end(bootstrap, settings.llm_topic_dead_letter))
+        for letter, where in _letters(await read_to_end(cluster, settings.llm_topic_dead_letter))
         if selection.matches(letter)
     ]
     chosen = [outcome for outcome in outcomes if outcome.verdict == "replayed"]
@@ -104,10 +104,10 @@ def _verdict(letter: DeadLetter, where: str, done: set[str], dry_run: bool, forc
 
 
 async def _republish(settings: Settings, chosen: list[ReplayResult]) -> None:
-    bootstrap = settings.kafka_bootstrap_servers
-    await ensure_topic(bootstrap, settings.llm_topic_raw, partitions=settings.llm_topic_partitions)
-    await ensure_topic(bootstrap, settings.llm_topic_replays, partitions=1, compacted=True)
-    async with producer(bootstrap) as client:
+    cluster = settings.cluster()
+    await ensure_topic(cluster, settings.llm_topic_raw, partitions=settings.llm_topic_partitions)
+    await ensure_topic(cluster, settings.llm_topic_replays, partitions=1, compacted=True)
+    async with producer(cluster) as client:
         for outcome in chosen:
             original = outcome.letter.original
             await client.send_and_wait(

@@ -3,18 +3,23 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from aiokafka import TopicPartition
 from aiokafka.admin import NewTopic
-from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.errors import TopicAlreadyExistsError, TopicAuthorizationFailedError, for_code
 
+from streams.config.slices import KafkaCluster
+from streams.errors import ClusterRefused
 from streams.kafka.clients import admin, reader
 
 __all__ = [
+    "TopicSpec",
     "count_between",
+    "create_topics",
     "ensure_topic",
     "partitions_in",
     "partitions_of",
@@ -27,9 +32,9 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 
-async def partitions_of(bootstrap_servers: str, name: str) -> list[int]:
+async def partitions_of(cluster: KafkaCluster, name: str) -> list[int]:
     """The topic's partition numbers; empty when it does not exist."""
-    async with admin(bootstrap_servers) as client:
+    async with admin(cluster) as client:
         return await partitions_in(client, name)
 
 
@@ -41,27 +46,67 @@ async def partitions_in(client: Any, name: str) -> list[int]:
     return sorted(p["partition"] for p in described["partitions"])
 
 
+@dataclass(frozen=True, kw_only=True)
+class TopicSpec:
+    """A topic as this service creates it. ``retention_s`` also deletes records older than
+    that (with ``compacted``: the latest per key too)."""
+
+    name: str
+    partitions: int
+    compacted: bool = False
+    retention_s: float | None = None
+
+
 async def ensure_topic(
-    bootstrap_servers: str,
+    cluster: KafkaCluster,
     name: str,
     *,
     partitions: int,
     compacted: bool = False,
     retention_s: float | None = None,
 ) -> None:
-    """Create ``name`` with ``partitions`` partitions unless it exists. ``retention_s``
-    also deletes records older than that (with ``compacted``: the latest per key too)."""
-    async with admin(bootstrap_servers) as client:
+    """Create ``name`` unless it exists, replicated as ``cluster.replication`` says."""
+    spec = TopicSpec(name=name, partitions=partitions, compacted=compacted, retention_s=retention_s)
+    async with admin(cluster) as client:
         if name in await client.list_topics():
             return
-        topic = NewTopic(
-            name,
-            num_partitions=partitions,
-            replication_factor=1,
-            topic_configs=_cleanup(compacted=compacted, retention_s=retention_s),
+        brokers = len((await client.describe_cluster())["brokers"])
+        await create_topics(client, [spec], replication=cluster.replication.for_brokers(brokers))
+
+
+async def create_topics(
+    client: Any, specs: Sequence[TopicSpec], *, replication: tuple[int, int]
+) -> None:
+    """Create the topics with (replication factor, min.insync.replicas), asking an admin
+    client already started; one that exists already (made meanwhile by another) is left as
+    it is. A refusal raises ClusterRefused naming the topic and why."""
+    if not specs:
+        return
+    factor, min_insync = replication
+    topics = [
+        NewTopic(
+            spec.name,
+            num_partitions=spec.partitions,
+            replication_factor=factor,
+            topic_configs=_cleanup(compacted=spec.compacted, retention_s=spec.retention_s)
+            | {"min.insync.replicas": str(min_insync)},
         )
-        with contextlib.suppress(TopicAlreadyExistsError):  # created meanwhile by another
-            await client.create_topics([topic])
+        for spec in specs
+    ]
+    response = await client.create_topics(topics)
+    for name, code, *message in response.topic_errors:
+        if code in (0, TopicAlreadyExistsError.errno):
+            continue
+        reason = f" ({message[0]})" if message and message[0] else ""
+        if code == TopicAuthorizationFailedError.errno:
+            raise ClusterRefused(
+                f"not authorized to create topic {name}: the principal needs Create (and Read, "
+                "Write, Describe) on it, or the topic made by an operator"
+            )
+        raise ClusterRefused(
+            f"the cluster refused to create topic {name} with {factor} replicas and "
+            f"min.insync.replicas {min_insync}: {for_code(code).__name__}{reason}"
+        )
 
 
 def _cleanup(*, compacted: bool, retention_s: float | None) -> dict[str, str]:
@@ -73,7 +118,7 @@ def _cleanup(*, compacted: bool, retention_s: float | None) -> dict[str, str]:
 
 
 async def read_to_end(
-    bootstrap_servers: str,
+    cluster: KafkaCluster,
     name: str,
     *,
     committed_only: bool = False,
@@ -82,10 +127,10 @@ async def read_to_end(
     """Every record of ``name`` (``since_ms``: stamped then or later) up to its end when
     called (for CLIs that look back); empty when the topic does not exist.
     ``committed_only``: none of an aborted transaction's."""
-    partitions = [TopicPartition(name, p) for p in await partitions_of(bootstrap_servers, name)]
+    partitions = [TopicPartition(name, p) for p in await partitions_of(cluster, name)]
     if not partitions:
         return []
-    async with reader(bootstrap_servers, committed_only=committed_only) as consumer:
+    async with reader(cluster, committed_only=committed_only) as consumer:
         consumer.assign(partitions)
         if since_ms is None:
             await consumer.seek_to_beginning(*partitions)
@@ -94,12 +139,12 @@ async def read_to_end(
         return await read_up_to(consumer, await consumer.end_offsets(partitions))
 
 
-async def count_between(bootstrap_servers: str, name: str, since_ms: int, until_ms: int) -> int:
+async def count_between(cluster: KafkaCluster, name: str, since_ms: int, until_ms: int) -> int:
     """How many records of ``name`` are stamped in [since_ms, until_ms), from offsets alone."""
-    partitions = [TopicPartition(name, p) for p in await partitions_of(bootstrap_servers, name)]
+    partitions = [TopicPartition(name, p) for p in await partitions_of(cluster, name)]
     if not partitions:
         return 0
-    async with reader(bootstrap_servers) as consumer:
+    async with reader(cluster) as consumer:
         ends = await consumer.end_offsets(partitions)
         starts = await consumer.offsets_for_times({tp: since_ms for tp in partitions})
         stops = await consumer.offsets_for_times({tp: until_ms for tp in partitions})
@@ -111,10 +156,10 @@ async def count_between(bootstrap_servers: str, name: str, since_ms: int, until_
 
 
 async def partitions_when_created(
-    bootstrap_servers: str, name: str, *, every_s: float = 1.0
+    cluster: KafkaCluster, name: str, *, every_s: float = 1.0
 ) -> list[TopicPartition]:
     """The topic's partitions, once someone (the worker) has created it."""
-    while not (found := await partitions_of(bootstrap_servers, name)):  # noqa: ASYNC110 (no event tells of a new topic)
+    while not (found := await partitions_of(cluster, name)):  # noqa: ASYNC110 (no event tells of a new topic)
         await asyncio.sleep(every_s)
     return [TopicPartition(name, p) for p in found]
 

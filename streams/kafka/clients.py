@@ -1,6 +1,7 @@
 """The one place Kafka clients are made outside Faust: an admin client, a producer that waits
 for every replica, a transactional producer, a group-less consumer that reads partitions it is
-given, and a consumer in a group that commits through transactions."""
+given, and a consumer in a group that commits through transactions. Each connects to the
+cluster as ``KafkaCluster`` says (``streams.kafka.security``)."""
 
 from __future__ import annotations
 
@@ -11,14 +12,17 @@ from typing import Any, TypeVar
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 
+from streams.config.slices import KafkaCluster
+from streams.kafka.security import client_options
+
 __all__ = ["admin", "group_reader", "producer", "reader", "transactional_producer"]
 
 _Client = TypeVar("_Client", AIOKafkaProducer, AIOKafkaConsumer)
 
 
 @contextlib.asynccontextmanager
-async def admin(bootstrap_servers: str) -> AsyncIterator[Any]:
-    client = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
+async def admin(cluster: KafkaCluster) -> AsyncIterator[Any]:
+    client = AIOKafkaAdminClient(**client_options(cluster))
     await client.start()
     try:
         yield client
@@ -26,10 +30,10 @@ async def admin(bootstrap_servers: str) -> AsyncIterator[Any]:
         await client.close()
 
 
-def producer(bootstrap_servers: str) -> contextlib.AbstractAsyncContextManager[AIOKafkaProducer]:
+def producer(cluster: KafkaCluster) -> contextlib.AbstractAsyncContextManager[AIOKafkaProducer]:
     """Acknowledged by every in-sync replica, and idempotent: a retried send is written once."""
     return _started(
-        AIOKafkaProducer(bootstrap_servers=bootstrap_servers, acks="all", enable_idempotence=True)
+        AIOKafkaProducer(**client_options(cluster), acks="all", enable_idempotence=True)
     )
 
 
@@ -40,22 +44,21 @@ GATHERED = {"fetch_min_bytes": 1 << 20, "fetch_max_wait_ms": 500}
 
 
 def reader(
-    bootstrap_servers: str, *, committed_only: bool = False, gathered: bool = False
+    cluster: KafkaCluster, *, committed_only: bool = False, gathered: bool = False
 ) -> contextlib.AbstractAsyncContextManager[AIOKafkaConsumer]:
     """A consumer outside any group, committing nothing: it reads what it is assigned
     (``committed_only``: none of an aborted or open transaction's records; ``gathered``:
     records up to half a second late, for fewer fetches of a busy topic)."""
-    return _consumer(
-        bootstrap_servers, group_id=None, committed_only=committed_only, gathered=gathered
-    )
+    return _consumer(cluster, group_id=None, committed_only=committed_only, gathered=gathered)
 
 
 def transactional_producer(
-    bootstrap_servers: str, *, transactional_id: str, transaction_timeout_ms: int
+    cluster: KafkaCluster, *, transactional_id: str, transaction_timeout_ms: int
 ) -> contextlib.AbstractAsyncContextManager[AIOKafkaProducer]:
+    """Idempotent and acknowledged by every in-sync replica, as transactions require."""
     return _started(
         AIOKafkaProducer(
-            bootstrap_servers=bootstrap_servers,
+            **client_options(cluster),
             transactional_id=transactional_id,
             transaction_timeout_ms=transaction_timeout_ms,
         )
@@ -63,13 +66,13 @@ def transactional_producer(
 
 
 def group_reader(
-    bootstrap_servers: str, *, group_id: str, gathered: bool = False, from_start: bool = True
+    cluster: KafkaCluster, *, group_id: str, gathered: bool = False, from_start: bool = True
 ) -> contextlib.AbstractAsyncContextManager[AIOKafkaConsumer]:
     """A consumer in ``group_id`` that reads committed records only and commits nothing by
     itself (its owner commits what it has taken, or sends the offsets with a transaction);
     a group without offsets starts at the beginning, or with ``from_start`` False the end."""
     return _consumer(
-        bootstrap_servers,
+        cluster,
         group_id=group_id,
         committed_only=True,
         gathered=gathered,
@@ -78,7 +81,7 @@ def group_reader(
 
 
 def _consumer(
-    bootstrap_servers: str,
+    cluster: KafkaCluster,
     *,
     group_id: str | None,
     committed_only: bool,
@@ -87,7 +90,7 @@ def _consumer(
 ) -> contextlib.AbstractAsyncContextManager[AIOKafkaConsumer]:
     return _started(
         AIOKafkaConsumer(
-            bootstrap_servers=bootstrap_servers,
+            **client_options(cluster),
             group_id=group_id,
             enable_auto_commit=False,  # offsets are committed on purpose, or not at all
             isolation_level="read_committed" if committed_only else "read_uncommitted",

@@ -27,6 +27,7 @@ from typing import Any, TypeVar
 from aiokafka import TopicPartition
 from aiokafka.errors import KafkaError
 
+from streams.config.slices import KafkaCluster
 from streams.kafka.admin import ensure_topic, partitions_when_created, seek_to_time
 from streams.kafka.clients import reader
 
@@ -59,13 +60,13 @@ class WholeTopic(Follower):
     def __init__(
         self,
         *,
-        bootstrap_servers: str,
+        cluster: KafkaCluster,
         topic: str,
         retention_s: float | None = None,
         gathered: bool = False,
     ) -> None:
         super().__init__()
-        self.bootstrap_servers = bootstrap_servers
+        self.cluster = cluster
         self.topic = topic
         self.name = f"following {topic}"
         self._retention_s = retention_s
@@ -76,13 +77,13 @@ class WholeTopic(Follower):
 
     async def follow(self) -> None:
         await ensure_topic(
-            self.bootstrap_servers,
+            self.cluster,
             self.topic,
             partitions=1,
             compacted=True,
             retention_s=self._retention_s,
         )
-        async with reader(self.bootstrap_servers, gathered=self._gathered) as consumer:
+        async with reader(self.cluster, gathered=self._gathered) as consumer:
             partition = TopicPartition(self.topic, 0)
             consumer.assign([partition])
             await consumer.seek_to_beginning(partition)
@@ -102,9 +103,9 @@ class SinceTime(Follower):
     Subclasses forget what they held (``restart``), say what a record does (``on_record``)
     and may act after each poll (``polled``)."""
 
-    def __init__(self, *, bootstrap_servers: str, topic: str, committed_only: bool = False) -> None:
+    def __init__(self, *, cluster: KafkaCluster, topic: str, committed_only: bool = False) -> None:
         super().__init__()
-        self.bootstrap_servers = bootstrap_servers
+        self.cluster = cluster
         self.topic = topic
         self.name = f"following {topic}"
         self._committed_only = committed_only
@@ -123,8 +124,8 @@ class SinceTime(Follower):
 
     async def follow(self) -> None:
         self.restart()
-        async with reader(self.bootstrap_servers, committed_only=self._committed_only) as consumer:
-            partitions = await partitions_when_created(self.bootstrap_servers, self.topic)
+        async with reader(self.cluster, committed_only=self._committed_only) as consumer:
+            partitions = await partitions_when_created(self.cluster, self.topic)
             consumer.assign(partitions)
             ends = await consumer.end_offsets(partitions)
             await seek_to_time(consumer, partitions, self.since_ms())

@@ -7,10 +7,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from streams.config.slices import KafkaConfig
-from streams.errors import ConfigurationError
-from streams.kafka.admin import partitions_of
+from streams.kafka.admin import TopicSpec
 
-__all__ = ["Topics"]
+__all__ = ["Topics", "topic_specs"]
 
 if TYPE_CHECKING:
     import faust
@@ -67,21 +66,6 @@ class Topics:
             shadow=topic(config.shadow),
         )
 
-    async def check_partitions(self, bootstrap_servers: str) -> None:
-        """Fail with a clear message when an existing topic has the wrong partition count
-        (for example one left by an older version): Faust would fail later, per record."""
-        wrong = []
-        for topic in self.all():
-            name = topic.get_topic_name()
-            actual = len(await partitions_of(bootstrap_servers, name))
-            if actual and actual != topic.partitions:
-                wrong.append(f"{name} has {actual} partitions, needs {topic.partitions}")
-        if wrong:
-            raise ConfigurationError(
-                "; ".join(wrong)
-                + " (delete the topic, or name a new one in its LLM_TOPIC_* setting)"
-            )
-
     def all(self) -> list[Any]:
         return [
             self.raw,
@@ -95,3 +79,20 @@ class Topics:
             self.batch,
             self.shadow,
         ]
+
+
+def topic_specs(app: faust.App, topics: Topics) -> list[TopicSpec]:
+    """Every topic a worker uses, as it must be created: its own, and Faust's (each table's
+    changelog, and the leader topic its partition assignor subscribes to)."""
+    changelogs = [table.changelog_topic for table in app.tables.values()]
+    leader = TopicSpec(name=f"{app.conf.id}-__assignor-__leader", partitions=1)  # Faust's name
+    return [*(_spec(app, topic) for topic in [*topics.all(), *changelogs]), leader]
+
+
+def _spec(app: faust.App, topic: Any) -> TopicSpec:
+    return TopicSpec(
+        name=topic.get_topic_name(),
+        partitions=topic.partitions or app.conf.topic_partitions,
+        compacted=bool(topic.compacting),
+        retention_s=topic.retention if topic.deleting else None,
+    )

@@ -30,6 +30,8 @@ this worker's share, minutes. ``release_in_flight``, set by the pipeline, is ask
 the records it gives back unacknowledged (not sent to a provider, or past a grace): Faust then
 waits for none of them, commits none of them, and the partition's next owner reads them again.
 
+Its producer is idempotent and waits for every in-sync replica (``Producer``).
+
 The broker URL ``streams-kafka://host:port`` selects this transport (an entry point in
 ``pyproject.toml``).
 """
@@ -43,7 +45,7 @@ from typing import Any, NamedTuple
 from faust.transport.drivers import aiokafka
 from faust.types import TP, Message
 
-__all__ = ["Consumer", "Transport"]
+__all__ = ["Consumer", "Producer", "Transport"]
 
 
 class _Seek(NamedTuple):
@@ -146,5 +148,14 @@ class Consumer(aiokafka.Consumer):
         return seek if seek is not None and seek.epoch > self._fetched_in else None
 
 
+class Producer(aiokafka.Producer):
+    """Every record acknowledged by all in-sync replicas and written once however often a
+    send is retried (idempotence): Faust asks for both only in its exactly-once mode."""
+
+    def _settings_extra(self) -> Mapping[str, Any]:
+        return {"acks": "all", "enable_idempotence": True}
+
+
 class Transport(aiokafka.Transport):
     Consumer = Consumer
+    Producer = Producer

@@ -34,6 +34,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
 from pydantic import BaseModel, Field, ValidationError
 
+from streams.config.slices import KafkaCluster
 from streams.kafka.admin import ensure_topic
 from streams.kafka.clients import group_reader, transactional_producer
 from streams.kafka.readers import Follower
@@ -101,13 +102,13 @@ class Aggregator(Follower, ConsumerRebalanceListener):  # type: ignore[misc]
     def __init__(
         self,
         *,
-        bootstrap_servers: str,
+        cluster: KafkaCluster,
         calls_topic: str,
         partitions: int,
         stats_topic: str,
         group_id: str,
     ) -> None:
-        self.bootstrap_servers = bootstrap_servers
+        self.cluster = cluster
         self.partitions = partitions
         self.calls_topic = calls_topic
         self.stats_topic = stats_topic
@@ -120,16 +121,16 @@ class Aggregator(Follower, ConsumerRebalanceListener):  # type: ignore[misc]
         the batch in hand; started over, it goes on from the committed offsets."""
         # Created here, not by a subscription: an auto-created topic gets the broker's
         # partition count.
-        await ensure_topic(self.bootstrap_servers, self.calls_topic, partitions=self.partitions)
-        await ensure_topic(self.bootstrap_servers, self.stats_topic, partitions=1)
+        await ensure_topic(self.cluster, self.calls_topic, partitions=self.partitions)
+        await ensure_topic(self.cluster, self.stats_topic, partitions=1)
         self.ready.set()  # nothing waits for the sums: they are read back from llm.stats
         producing = transactional_producer(
-            self.bootstrap_servers,
+            self.cluster,
             transactional_id=f"{self.group_id}.{uuid.uuid4().hex}",
             transaction_timeout_ms=TRANSACTION_TIMEOUT_MS,
         )
         # gathered: a batch per half second anyway
-        reading = group_reader(self.bootstrap_servers, group_id=self.group_id, gathered=True)
+        reading = group_reader(self.cluster, group_id=self.group_id, gathered=True)
         async with producing as producer, reading as consumer:
             consumer.subscribe([self.calls_topic], listener=self)
             while True:

@@ -13,6 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from streams.config.slices import KafkaCluster
 from streams.kafka.readers import SinceTime
 from streams.kafka.schema_registry import payload_of
 from streams.models import ErrorInfo
@@ -39,11 +40,11 @@ class DeadLetterFollower(SinceTime):
     def __init__(
         self,
         *,
-        bootstrap_servers: str,
+        cluster: KafkaCluster,
         topic: str,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        super().__init__(bootstrap_servers=bootstrap_servers, topic=topic)
+        super().__init__(cluster=cluster, topic=topic)
         self._clock = clock
         self._by_minute: dict[int, Counter[str]] = {}
         self._recent: deque[dict[str, Any]] = deque(maxlen=RECENT_KEPT)

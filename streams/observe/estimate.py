@@ -78,9 +78,7 @@ def estimates(jobs: Counter[str], totals: dict[str, st.Stats]) -> list[Estimate]
 async def totals_so_far(settings: Settings) -> dict[str, st.Stats]:
     """Every provider's figures since the start, summed from ``llm.stats``."""
     totals: dict[str, st.Stats] = {}
-    records = await read_to_end(
-        settings.kafka_bootstrap_servers, settings.llm_topic_stats, committed_only=True
-    )
+    records = await read_to_end(settings.cluster(), settings.llm_topic_stats, committed_only=True)
     for record in records:
         try:
             batch = StatsBatch.model_validate_json(record.value or b"")

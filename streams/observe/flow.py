@@ -21,6 +21,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 
+from streams.config.slices import KafkaCluster
 from streams.errors import StreamsError
 from streams.kafka.admin import partitions_in
 from streams.kafka.clients import admin, reader
@@ -55,11 +56,11 @@ class JobFlow:
     def __init__(
         self,
         *,
-        bootstrap_servers: str,
+        cluster: KafkaCluster,
         topics: FlowTopics,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self.bootstrap_servers = bootstrap_servers
+        self.cluster = cluster
         self.roles = {
             "in": topics.raw,
             "enriched": topics.enriched,
@@ -148,8 +149,8 @@ class JobFlow:
         """Made on first use and kept: a dashboard asks every few seconds."""
         if self._consumer is None or self._admin is None:
             held = self._clients_held
-            self._consumer = await held.enter_async_context(reader(self.bootstrap_servers))
-            self._admin = await held.enter_async_context(admin(self.bootstrap_servers))
+            self._consumer = await held.enter_async_context(reader(self.cluster))
+            self._admin = await held.enter_async_context(admin(self.cluster))
         return self._consumer, self._admin
 
 

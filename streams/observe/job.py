@@ -21,6 +21,7 @@ from aiokafka import TopicPartition
 from aiokafka.partitioner import murmur2
 from pydantic import Field, ValidationError
 
+from streams.config.slices import KafkaCluster
 from streams.kafka.admin import partitions_in, partitions_of, read_up_to, seek_to_time
 from streams.kafka.clients import admin, reader
 from streams.kafka.schema_registry import payload_of
@@ -81,12 +82,12 @@ class JobLookup:
     def __init__(
         self,
         *,
-        bootstrap_servers: str,
+        cluster: KafkaCluster,
         topics: JobTopics,
         window: int,
         look_back_s: float = DEFAULT_LOOK_BACK_S,
     ) -> None:
-        self.bootstrap_servers = bootstrap_servers
+        self.cluster = cluster
         self.topics = topics
         self.window = window  # records a worker works on at once (LLM_WORKER_CONCURRENCY)
         self.look_back_s = look_back_s
@@ -116,13 +117,13 @@ class JobLookup:
     async def _keyed(self, key: str, topics: Sequence[str]) -> dict[str, list[Any]]:
         """Per topic, its records keyed ``key`` within the look-back, oldest first: the
         key's partition of each, read by one consumer."""
-        async with admin(self.bootstrap_servers) as client:
+        async with admin(self.cluster) as client:
             counts = {topic: len(await partitions_in(client, topic)) for topic in topics}
         partitions = [TopicPartition(t, key_partition(key, n)) for t, n in counts.items() if n]
         records: list[Any] = []
         if partitions:
             since_ms = int((time.time() - self.look_back_s) * 1000)
-            async with reader(self.bootstrap_servers, committed_only=True) as consumer:
+            async with reader(self.cluster, committed_only=True) as consumer:
                 consumer.assign(partitions)
                 await seek_to_time(consumer, partitions, since_ms)
                 records = await read_up_to(consumer, await consumer.end_offsets(partitions))
@@ -130,8 +131,8 @@ class JobLookup:
         return {t: [r for r in records if r.topic == t and r.key == wanted] for t in topics}
 
     async def _not_ended(self, record: Any) -> tuple[State, str]:
-        if await partitions_of(self.bootstrap_servers, self.topics.batch):  # a lane ever ran
-            lane = await recover(self.bootstrap_servers, self.topics.batch, record.partition)
+        if await partitions_of(self.cluster, self.topics.batch):  # a lane ever ran
+            lane = await recover(self.cluster, self.topics.batch, record.partition)
             if (where := _in_lane(lane, _source(record))) is not None:
                 return "batch_lane", where
         committed, group_state = await self._group(record)
@@ -149,7 +150,7 @@ class JobLookup:
         (Kafka's: Stable, PreparingRebalance, Empty, ...)."""
         tp = TopicPartition(record.topic, record.partition)
         group_id = self.topics.group_id
-        async with admin(self.bootstrap_servers) as client:
+        async with admin(self.cluster) as client:
             offsets = await client.list_consumer_group_offsets(group_id)
             (described,) = await client.describe_consumer_groups([group_id])
         committed = offsets.get(tp)

@@ -79,7 +79,7 @@ async def repriced(settings: Settings, *, first: date, last: date) -> dict[str, 
     """The report rebuilt from ``llm.calls`` with ``settings.llm_prices``. A call whose model
     has no price keeps the cost it was recorded with."""
     days: dict[str, dict[str, st.Stats]] = {}
-    for record in await read_to_end(settings.kafka_bootstrap_servers, settings.llm_topic_calls):
+    for record in await read_to_end(settings.cluster(), settings.llm_topic_calls):
         try:
             call = ProviderCall.model_validate_json(payload_of(record.value))
         except ValidationError:

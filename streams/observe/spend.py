@@ -18,6 +18,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from streams.config.slices import KafkaCluster
 from streams.kafka.readers import SinceTime
 from streams.kafka.schema_registry import payload_of
 from streams.models import ShadowResult
@@ -55,14 +56,14 @@ class SpendFollower(SinceTime):
     def __init__(
         self,
         *,
-        bootstrap_servers: str,
+        cluster: KafkaCluster,
         topic: str,
         on_change: Callable[[dict[str, float]], None],
         spent: Callable[[bytes], Spent] = provider_spend,
         clock: Callable[[], float] = time.time,
     ) -> None:
         # Read committed: the aggregator writes its batches in transactions.
-        super().__init__(bootstrap_servers=bootstrap_servers, topic=topic, committed_only=True)
+        super().__init__(cluster=cluster, topic=topic, committed_only=True)
         self._on_change = on_change
         self._spent = spent
         self._clock = clock

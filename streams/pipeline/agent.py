@@ -19,7 +19,7 @@ from typing import Any
 
 import faust
 
-from streams.errors import ConfigurationError, RecordRejected
+from streams.errors import RecordRejected
 from streams.kafka.topics import Topics
 from streams.pipeline.acks import InOrderAcks
 from streams.pipeline.enricher import Enricher
@@ -138,7 +138,6 @@ def install_enrich_agent(
     published: PublishedBefore,
     concurrency: int,
     revoke_grace_s: float,
-    bootstrap_servers: str,
     ready: asyncio.Event,
 ) -> None:
     """Register the agent on ``app``. It takes no record before ``ready`` is set (a
@@ -159,14 +158,6 @@ def install_enrich_agent(
     async def enrich(stream: Any) -> None:
         manual = stream.noack()
         window = InOrderAcks(limit=concurrency, ack=manual.ack, on_failure=app.crash)
-        # Declared before the first send: a topic auto-created by a send would get the
-        # broker's default partition count, not ours.
-        try:
-            await topics.check_partitions(bootstrap_servers)
-        except ConfigurationError as exc:
-            await app.crash(exc)
-            return
-        await asyncio.gather(*(topic.maybe_declare() for topic in topics.all()))
         await ready.wait()
         consumer: Any = app.consumer  # streams.kafka.transport's
         records = _Records(window=window, lanes=lanes, published=published, consumer=consumer)

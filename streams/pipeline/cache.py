@@ -69,7 +69,7 @@ def _normalised(text: str | None) -> str:
 class RepostCache(WholeTopic):
     def __init__(self, config: CacheConfig, *, clock: Callable[[], float] = time.time) -> None:
         super().__init__(
-            bootstrap_servers=config.bootstrap_servers,
+            cluster=config.cluster,
             topic=config.topic,
             retention_s=config.max_age_s,
             # This worker's own entries are in memory at once (put); another worker's may

@@ -29,6 +29,7 @@ from typing import Any
 
 from aiokafka import TopicPartition
 
+from streams.config.slices import KafkaCluster
 from streams.kafka.admin import partitions_of, read_up_to, seek_to_time
 from streams.kafka.clients import admin, reader
 from streams.kafka.readers import retried
@@ -67,13 +68,13 @@ class PublishedBefore:
     def __init__(
         self,
         *,
-        bootstrap_servers: str,
+        cluster: KafkaCluster,
         group_id: str,
         raw_topic: str,
         outcome_topics: Collection[str],
         longest_look_back_s: float,
     ) -> None:
-        self.bootstrap_servers = bootstrap_servers
+        self.cluster = cluster
         self.group_id = group_id
         self.raw_topic = raw_topic
         self.outcome_topics = outcome_topics
@@ -125,20 +126,18 @@ class PublishedBefore:
         return await retried("reading published outcomes", lambda: self._scan(raw))
 
     async def _scan(self, raw: set[TopicPartition]) -> Done:
-        async with admin(self.bootstrap_servers) as client:
+        async with admin(self.cluster) as client:
             committed = await client.list_consumer_group_offsets(
                 self.group_id, partitions=sorted(raw)
             )
-        async with reader(self.bootstrap_servers) as consumer:
+        async with reader(self.cluster) as consumer:
             firsts, ends = await consumer.beginning_offsets(raw), await consumer.end_offsets(raw)
             starts = {tp: max(firsts[tp], _offset(committed.get(tp))) for tp in raw}
             redone = {tp: start for tp, start in starts.items() if start < ends[tp]}
             if not redone:
                 return {}
             since_ms = await self._since_ms(consumer, redone)
-            found = await _sources_since(
-                consumer, self.bootstrap_servers, self.outcome_topics, since_ms
-            )
+            found = await _sources_since(consumer, self.cluster, self.outcome_topics, since_ms)
         done: Done = {tp: set() for tp in redone}
         for tp, offset in found:
             if tp in done and offset >= redone[tp]:
@@ -170,25 +169,25 @@ class PublishedBefore:
 
 
 async def published_sources(
-    bootstrap_servers: str, outcome_topics: Collection[str], *, since_ms: int
+    cluster: KafkaCluster, outcome_topics: Collection[str], *, since_ms: int
 ) -> set[str]:
     """The raw records (``topic/partition/offset``) whose outcome was published since
     ``since_ms`` (less the clock skew)."""
-    async with reader(bootstrap_servers) as consumer:
+    async with reader(cluster) as consumer:
         found = await _sources_since(
-            consumer, bootstrap_servers, outcome_topics, since_ms - int(CLOCK_SKEW_S * 1000)
+            consumer, cluster, outcome_topics, since_ms - int(CLOCK_SKEW_S * 1000)
         )
     return {f"{tp.topic}/{tp.partition}/{offset}" for tp, offset in found}
 
 
 async def _sources_since(
-    consumer: Any, bootstrap_servers: str, outcome_topics: Collection[str], since_ms: int
+    consumer: Any, cluster: KafkaCluster, outcome_topics: Collection[str], since_ms: int
 ) -> list[tuple[TopicPartition, int]]:
     """The source headers of the outcomes written since ``since_ms``, parsed."""
     outcome_tps = [
         TopicPartition(topic, partition)
         for topic in outcome_topics
-        for partition in await partitions_of(bootstrap_servers, topic)
+        for partition in await partitions_of(cluster, topic)
     ]
     if not outcome_tps:
         return []

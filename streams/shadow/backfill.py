@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from aiokafka import AIOKafkaProducer, TopicPartition
 from pydantic import BaseModel, ValidationError
 
-from streams.config.slices import RoutingConfig, ShadowCandidate
+from streams.config.slices import KafkaCluster, RoutingConfig, ShadowCandidate
 from streams.deadline import Deadline
 from streams.errors import EnrichmentFailed, ProviderUnavailable, failed_attempt
 from streams.kafka.admin import partitions_of, read_up_to
@@ -76,7 +76,7 @@ def estimate(
 @dataclass(frozen=True, kw_only=True)
 class Backfill:
     candidate: ShadowCandidate
-    bootstrap_servers: str
+    cluster: KafkaCluster
     enriched_topic: str
     shadow_topic: str
     calls_topic: str
@@ -91,7 +91,7 @@ class Backfill:
         """The newest ``count`` enriched jobs answered by calls, less those the candidate
         has compared already (and how many those were)."""
         done = await self._compared()
-        newest = await _newest_enriched(self.bootstrap_servers, self.enriched_topic, count)
+        newest = await _newest_enriched(self.cluster, self.enriched_topic, count)
         todo = [job for job in newest if job.job_id not in done]
         return todo, len(newest) - len(todo)
 
@@ -102,7 +102,7 @@ class Backfill:
         results = [
             compared(self.candidate, job, answers[job.job_id], origin="backfill") for job in jobs
         ]
-        async with producer(self.bootstrap_servers) as client:
+        async with producer(self.cluster) as client:
             sent = []
             for result in results:
                 for call in ledger(result, price_version=self.price_version):
@@ -189,19 +189,19 @@ class Backfill:
         return {job.job_id: answer for job, answer in zip(jobs, answers, strict=True)}
 
     async def _compared(self) -> set[str]:
-        results = await shadow_results(self.bootstrap_servers, self.shadow_topic)
+        results = await shadow_results(self.cluster, self.shadow_topic)
         name = self.candidate.name
         return {r.job_id for r in results if r.candidate == name and r.outcome != "dropped"}
 
 
 async def _newest_enriched(
-    bootstrap_servers: str, topic: str, count: int
+    cluster: KafkaCluster, topic: str, count: int
 ) -> list[EnrichedJobRecord]:
     """The newest ``count`` enriched jobs with an answer of their own (not a repost's)."""
-    partitions = [TopicPartition(topic, p) for p in await partitions_of(bootstrap_servers, topic)]
+    partitions = [TopicPartition(topic, p) for p in await partitions_of(cluster, topic)]
     if not partitions:
         return []
-    async with reader(bootstrap_servers) as consumer:
+    async with reader(cluster) as consumer:
         consumer.assign(partitions)
         ends = await consumer.end_offsets(partitions)
         firsts = await consumer.beginning_offsets(partitions)

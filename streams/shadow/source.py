@@ -8,6 +8,7 @@ from datetime import datetime
 
 from pydantic import ValidationError
 
+from streams.config.slices import KafkaCluster
 from streams.kafka.admin import count_between, read_to_end
 from streams.kafka.schema_registry import payload_of
 from streams.models import ShadowResult, utcnow
@@ -19,7 +20,7 @@ DAY_S = 86_400
 
 
 async def read_comparison(
-    bootstrap_servers: str,
+    cluster: KafkaCluster,
     *,
     shadow_topic: str,
     enriched_topic: str,
@@ -32,7 +33,7 @@ async def read_comparison(
     since_ms = int(since.timestamp() * 1000) if since is not None else None
     results = [
         result
-        for result in await shadow_results(bootstrap_servers, shadow_topic, since_ms=since_ms)
+        for result in await shadow_results(cluster, shadow_topic, since_ms=since_ms)
         if result.at < until and candidate in (None, result.candidate)
     ]
     if not results:
@@ -40,7 +41,7 @@ async def read_comparison(
     start = since or min(r.at for r in results)
     seconds = (until - start).total_seconds()
     volume = await count_between(
-        bootstrap_servers,
+        cluster,
         enriched_topic,
         int(start.timestamp() * 1000),
         int(until.timestamp() * 1000),
@@ -50,12 +51,12 @@ async def read_comparison(
 
 
 async def shadow_results(
-    bootstrap_servers: str, topic: str, *, since_ms: int | None = None
+    cluster: KafkaCluster, topic: str, *, since_ms: int | None = None
 ) -> list[ShadowResult]:
     """Every shadow result on ``topic`` (stamped ``since_ms`` or later), plain or framed; a
     record that is not one is skipped: nothing to count."""
     results = []
-    for record in await read_to_end(bootstrap_servers, topic, since_ms=since_ms):
+    for record in await read_to_end(cluster, topic, since_ms=since_ms):
         try:
             results.append(ShadowResult.model_validate_json(payload_of(record.value or b"")))
         except ValidationError:

@@ -150,7 +150,7 @@ class Handlers:
             uptime=uptime_s,
             memory=b.Memory(rss_mb=rss_mb, vms_mb=vms_mb, percent=percent),
             memory_usage=b.SeedMemory(rss=rss_mb, vms=vms_mb, percent=percent),
-            broker=b.Broker(connected=broker_ok, bootstrap=self.config.bootstrap_servers),
+            broker=b.Broker(connected=broker_ok, bootstrap=self.config.cluster.bootstrap_servers),
             consumer_lag=lag,
             assigned_partitions=len(self.app.consumer.assignment()) if self.app.consumer else 0,
             providers=providers,
@@ -256,7 +256,7 @@ class Handlers:
         until = utcnow()
         since = until - timedelta(days=call.query.days)
         reports = await read_comparison(
-            self.config.bootstrap_servers,
+            self.config.cluster,
             shadow_topic=self.topics.shadow.get_topic_name(),
             enriched_topic=self.topics.enriched.get_topic_name(),
             since=since,
@@ -462,7 +462,7 @@ class Handlers:
         await publish(
             command,
             config=self.control.state.config,
-            bootstrap_servers=self.config.bootstrap_servers,
+            cluster=self.config.cluster,
             topic=self.config.control_topic,
         )
 

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 
 import pytest
 
+from streams.config.runtime import RuntimeConfig
 from streams.config.settings import Settings, load_settings
 from streams.errors import ConfigurationError
 from streams.pricing import DEFAULT_PRICES
@@ -77,3 +79,84 @@ def test_the_readme_documents_every_setting() -> None:
     table = readme.split("## Configuration", 1)[1].split("\n## ", 1)[0]
     missing = [name.upper() for name in Settings.model_fields if f"`{name.upper()}`" not in table]
     assert not missing, f"README's configuration table lacks {missing}"
+
+
+SCRAM = {
+    "KAFKA_SECURITY_PROTOCOL": "SASL_SSL",
+    "KAFKA_SASL_MECHANISM": "SCRAM-SHA-512",
+    "KAFKA_SASL_USERNAME": "llm",
+    "KAFKA_SASL_PASSWORD": "pw-sentinel-kafka-5e1d",
+}
+
+
+@pytest.mark.parametrize(
+    ("env", "says"),
+    [
+        (
+            {"KAFKA_SECURITY_PROTOCOL": "SASL_SSL"},
+            "KAFKA_SECURITY_PROTOCOL=SASL_SSL needs KAFKA_SASL_MECHANISM",
+        ),
+        (
+            {"KAFKA_SASL_MECHANISM": "PLAIN", "KAFKA_SASL_USERNAME": "u"},
+            "KAFKA_SASL_MECHANISM is set but KAFKA_SECURITY_PROTOCOL=PLAINTEXT",
+        ),
+        (
+            SCRAM | {"KAFKA_SECURITY_PROTOCOL": "SASL_PLAINTEXT"},
+            "unencrypted: use SASL_SSL, or set KAFKA_ALLOW_UNENCRYPTED_SASL=true",
+        ),
+        (
+            SCRAM | {"KAFKA_SECURITY_PROTOCOL": "SASL_PLAINTEXT", "KAFKA_SASL_MECHANISM": "PLAIN"},
+            "sends every record and the password unencrypted",
+        ),
+        (
+            {k: v for k, v in SCRAM.items() if k != "KAFKA_SASL_PASSWORD"},
+            "needs KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD",
+        ),
+        (
+            {"KAFKA_SECURITY_PROTOCOL": "SASL_SSL", "KAFKA_SASL_MECHANISM": "OAUTHBEARER"},
+            "OAUTHBEARER needs KAFKA_SASL_OAUTH_TOKEN_FILE",
+        ),
+        (
+            {"KAFKA_SECURITY_PROTOCOL": "SASL_SSL", "KAFKA_SASL_MECHANISM": "AWS_MSK_IAM"},
+            "AWS_MSK_IAM needs AWS_REGION",
+        ),
+        (SCRAM | {"KAFKA_SSL_CAFILE": "/no/such/ca.pem"}, "KAFKA_SSL_CAFILE: no such file"),
+        (
+            {"KAFKA_SSL_CAFILE": "/etc/hostname"},
+            "KAFKA_SSL_CAFILE set but KAFKA_SECURITY_PROTOCOL=PLAINTEXT does not use TLS",
+        ),
+        (
+            {"KAFKA_SECURITY_PROTOCOL": "SSL", "KAFKA_SSL_KEYFILE": "/etc/hostname"},
+            "KAFKA_SSL_KEYFILE needs KAFKA_SSL_CERTFILE",
+        ),
+        ({"KAFKA_SASL_MECHANISM": "GSSAPI"}, "KAFKA_SASL_MECHANISM"),
+        (
+            {"LLM_TOPIC_REPLICATION_FACTOR": "2", "LLM_TOPIC_MIN_INSYNC_REPLICAS": "3"},
+            "LLM_TOPIC_MIN_INSYNC_REPLICAS (3) is above LLM_TOPIC_REPLICATION_FACTOR (2)",
+        ),
+    ],
+)
+def test_kafka_security_that_cannot_work_is_refused_at_start_naming_the_variables(
+    monkeypatch: pytest.MonkeyPatch, env: dict[str, str], says: str
+) -> None:
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigurationError, match=re.escape(says)) as refused:
+        load_settings()
+    assert SCRAM["KAFKA_SASL_PASSWORD"] not in str(refused.value)
+
+
+def test_one_cluster_value_carries_the_connection_and_never_shows_the_password(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for name, value in (SCRAM | {"KAFKA_SASL_MECHANISM": "scram-sha-512"}).items():
+        monkeypatch.setenv(name, value)
+    cluster = load_settings().cluster()
+    assert cluster.security.protocol == "SASL_SSL"
+    assert cluster.security.mechanism == "SCRAM-SHA-512"
+    assert cluster.replication.for_brokers(1) == (1, 1)
+    assert cluster.replication.for_brokers(3) == (3, 2)
+    assert cluster.replication.for_brokers(5) == (3, 2)
+    assert SCRAM["KAFKA_SASL_PASSWORD"] not in repr(cluster)
+    view = RuntimeConfig(load_settings()).view()
+    assert view["kafka_sasl_password"] == "**********"

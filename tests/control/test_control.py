@@ -34,7 +34,7 @@ async def test_a_disabled_provider_gets_no_attempts_also_after_a_restart(
     settings: Settings, sim: SimulatorThread
 ) -> None:
     bootstrap, raw = settings.kafka_bootstrap_servers, settings.llm_topic_raw
-    first = create_app(settings)
+    first = await create_app(settings)
     async with first.running():
         await send_command(settings, ControlCommand(action="disable", provider="openai"))
 
@@ -47,7 +47,7 @@ async def test_a_disabled_provider_gets_no_attempts_also_after_a_restart(
     assert {json.loads(r.value)["provider"] for r in enriched} == {"deepseek"}
     assert sim.requests().get("openai", 0) == 0
 
-    second = create_app(settings)  # a restart: same app id, same topics
+    second = await create_app(settings)  # a restart: same app id, same topics
     async with second.running():
         await asyncio.wait_for(second.control.ready.wait(), 30)
         assert not second.router.status().providers["openai"].enabled, "replayed before taking jobs"
@@ -66,7 +66,7 @@ async def test_a_disabled_provider_gets_no_attempts_also_after_a_restart(
 async def test_config_patches_apply_everywhere_and_bad_ones_change_nothing(
     settings: Settings, sim: SimulatorThread
 ) -> None:
-    app = create_app(settings)
+    app = await create_app(settings)
     async with app.running():
         await send_command(
             settings,
@@ -164,7 +164,7 @@ async def test_intake_pauses_while_every_provider_is_off_and_nothing_is_dead_let
     settings: Settings, sim: SimulatorThread
 ) -> None:
     bootstrap, raw = settings.kafka_bootstrap_servers, settings.llm_topic_raw
-    app = create_app(settings)
+    app = await create_app(settings)
     async with app.running():
         for provider in ("openai", "deepseek"):
             await send_command(settings, ControlCommand(action="disable", provider=provider))

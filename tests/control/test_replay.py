@@ -13,6 +13,7 @@ import pytest
 
 from devstack.harness import SimulatorThread, worker_process
 from streams.config.settings import Settings
+from streams.config.slices import KafkaCluster
 from streams.kafka.admin import read_to_end
 from streams.observe.estimate import totals_so_far
 from tests.conftest import run_cli
@@ -22,7 +23,7 @@ pytestmark = pytest.mark.slow
 
 
 def _job_ids(bootstrap: str, topic: str) -> Counter[str | None]:
-    records = asyncio.run(read_to_end(bootstrap, topic))
+    records = asyncio.run(read_to_end(KafkaCluster.plaintext(bootstrap), topic))
     return Counter(json.loads(r.value).get("job_id") for r in records)
 
 
@@ -90,7 +91,9 @@ def test_a_dry_run_estimates_the_cost_from_the_statistics(
         )
         for n in range(3):
             _await_job(bootstrap, env["LLM_TOPIC_ENRICHED"], f"ok{n}", count=1)
-        enriched = asyncio.run(read_to_end(bootstrap, env["LLM_TOPIC_ENRICHED"]))
+        enriched = asyncio.run(
+            read_to_end(KafkaCluster.plaintext(bootstrap), env["LLM_TOPIC_ENRICHED"])
+        )
         per_job = sum(json.loads(r.value)["usage"]["cost_usd"] for r in enriched) / 3
 
         deadline = time.monotonic() + 30

@@ -7,6 +7,7 @@ import time
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
+from streams.config.slices import KafkaCluster
 from streams.kafka.admin import ensure_topic
 from streams.observe.dead_letters import DeadLetterFollower
 from streams.observe.flow import FlowTopics, JobFlow
@@ -33,7 +34,7 @@ async def test_records_are_counted_in_the_minute_they_were_written_and_lag_is_un
         group_id=unique,
     )
     for topic in (topics.raw, topics.enriched, topics.dead_letter):
-        await ensure_topic(kafka_bootstrap, topic, partitions=2)
+        await ensure_topic(KafkaCluster.plaintext(kafka_bootstrap), topic, partitions=2)
     minute = int(time.time() // 60) * 60_000
     three_ago, one_ago, now = minute - 180_000, minute - 60_000, minute + 1
     await _write(
@@ -50,7 +51,11 @@ async def test_records_are_counted_in_the_minute_they_were_written_and_lag_is_un
     finally:
         await group.stop()
 
-    flow = JobFlow(bootstrap_servers=kafka_bootstrap, topics=topics, clock=lambda: (now + 5) / 1000)
+    flow = JobFlow(
+        cluster=KafkaCluster.plaintext(kafka_bootstrap),
+        topics=topics,
+        clock=lambda: (now + 5) / 1000,
+    )
     try:
         for _ in range(2):  # the second read takes the minutes long past from what it kept
             read = await flow.read(minutes=4)
@@ -67,7 +72,9 @@ async def test_records_are_counted_in_the_minute_they_were_written_and_lag_is_un
 
 
 def test_dead_letters_are_counted_by_stage_and_minute_with_the_latest_reasons() -> None:
-    follower = DeadLetterFollower(bootstrap_servers="unused", topic="unused", clock=lambda: 7200.0)
+    follower = DeadLetterFollower(
+        cluster=KafkaCluster.plaintext("unused"), topic="unused", clock=lambda: 7200.0
+    )
 
     def letter(stage: str, message: str) -> bytes:
         error = {"type": "E", "message": message}

@@ -11,6 +11,7 @@ import pytest
 from devstack.harness import SimulatorThread
 from streams.app import create_app, job_lookup
 from streams.config.settings import Settings
+from streams.config.slices import KafkaCluster
 from streams.kafka.admin import ensure_topic
 from streams.observe.job import key_partition
 from tests.conftest import run_cli
@@ -27,7 +28,7 @@ async def test_a_jobs_page_tells_where_it_ended_and_how(
     sim.set_faults("openai", errors={500: 1.0})
     sim.set_faults("deepseek", errors={401: 1.0}, match="Job doomed:")
     bootstrap, raw = settings.kafka_bootstrap_servers, settings.llm_topic_raw
-    app = create_app(settings)
+    app = await create_app(settings)
     url = f"http://127.0.0.1:{settings.llm_service_port}"
     async with app.running(), httpx.AsyncClient(base_url=url, timeout=30) as web:
         header = [("traceparent", f"00-{TRACE}-00f067aa0ba902b7-01".encode())]
@@ -81,7 +82,7 @@ async def test_a_job_no_worker_has_taken_is_waiting_behind_the_ones_before_it(
     settings: Settings,
 ) -> None:
     bootstrap, raw = settings.kafka_bootstrap_servers, settings.llm_topic_raw
-    await ensure_topic(bootstrap, raw, partitions=2)
+    await ensure_topic(KafkaCluster.plaintext(bootstrap), raw, partitions=2)
     partition = key_partition("third", 2)
     records = [job_record(name) for name in ("first", "second", "third")]
     await produce(bootstrap, raw, records, partition=partition)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from streams.config.slices import KafkaCluster
 from streams.observe.aggregate import StatsBatch, StatsPartial
 from streams.observe.spend import SpendFollower
 from streams.observe.stats import empty
@@ -22,7 +23,10 @@ def _batch(*parts: tuple[str, float, float]) -> bytes:
 def test_spend_adds_up_per_provider_and_starts_again_each_day() -> None:
     now = [NOON]
     follower = SpendFollower(
-        bootstrap_servers="unused", topic="unused", on_change=lambda _: None, clock=lambda: now[0]
+        cluster=KafkaCluster.plaintext("unused"),
+        topic="unused",
+        on_change=lambda _: None,
+        clock=lambda: now[0],
     )
     yesterday = NOON - 86_400
     follower.apply(_batch(("openai", NOON, 0.25), ("gemini", NOON, 0.5), ("openai", yesterday, 9)))

@@ -60,7 +60,7 @@ async def test_jobs_and_malformed_records_all_end_somewhere(
         (b"extra", b'{"job_id": "e", "title": "x", "description": "y", "salary": 1}'),
         (b"nested", b"[" * 100_000 + b"]" * 100_000),
     ]
-    app = create_app(settings)
+    app = await create_app(settings)
     async with app.running():
         await produce(bootstrap, settings.llm_topic_raw, jobs[:15] + malformed + jobs[15:])
         enriched = await consume(bootstrap, settings.llm_topic_enriched, count=len(jobs))
@@ -98,7 +98,7 @@ async def test_every_provider_failing_dead_letters_with_attempts(
 ) -> None:
     sim.set_faults("openai", errors={500: 1.0})
     sim.set_faults("deepseek", errors={503: 1.0})
-    app = create_app(settings)
+    app = await create_app(settings)
     async with app.running():
         # An outage is waited out until the job's deadline, then the job is dead-lettered.
         await produce(
@@ -124,7 +124,7 @@ async def test_fallback_enriches_when_the_primary_is_down(
     settings: Settings, sim: SimulatorThread
 ) -> None:
     sim.set_faults("openai", errors={401: 1.0})
-    app = create_app(settings)
+    app = await create_app(settings)
     async with app.running():
         await produce(
             settings.kafka_bootstrap_servers,
@@ -154,7 +154,7 @@ async def test_an_unexpected_exception_costs_a_dead_letter_not_the_job(
     settings: Settings, sim: SimulatorThread
 ) -> None:
     router = ExplodingRouter(settings.routing(), build_providers(settings.provider))
-    app = create_app(settings, router=router)
+    app = await create_app(settings, router=router)
     records = [job_record("before"), job_record("boom"), job_record("after")]
     async with app.running():
         await produce(settings.kafka_bootstrap_servers, settings.llm_topic_raw, records)
@@ -179,7 +179,7 @@ async def test_a_slow_job_holds_the_commit_not_the_others(
     after a slow one finish first, and the committed offset must still wait for it."""
     sim.set_faults("openai", latency_ms=6000, match="Job slow:")
     bootstrap, topic = settings.kafka_bootstrap_servers, settings.llm_topic_raw
-    app = create_app(settings)
+    app = await create_app(settings)
     records = [job_record("slow")] + [job_record(f"fast-{n}") for n in range(8)]
     async with app.running():
         # one partition for all of them: the key decides, so send them all with one key
@@ -202,7 +202,7 @@ async def test_each_provider_alone_enriches_the_examples(
     settings = settings.model_copy(update={"llm_provider_chain": [provider]})
     examples = (ROOT / "examples" / "jobs.jsonl").read_text(encoding="utf-8").splitlines()
     records = [(json.loads(line)["job_id"].encode(), line.encode()) for line in examples]
-    app = create_app(settings)
+    app = await create_app(settings)
     async with app.running():
         await produce(settings.kafka_bootstrap_servers, settings.llm_topic_raw, records)
         enriched = await consume(
@@ -220,7 +220,7 @@ async def test_schema_invalid_output_on_every_attempt_is_dead_lettered(
 ) -> None:
     sim.set_faults("openai", outputs={"schema_invalid": 1.0})
     sim.set_faults("deepseek", outputs={"schema_invalid": 1.0})
-    app = create_app(settings)
+    app = await create_app(settings)
     async with app.running():
         await produce(
             settings.kafka_bootstrap_servers, settings.llm_topic_raw, [job_record("garbled")]
@@ -246,7 +246,7 @@ async def test_a_429_storm_dead_letters_nothing_while_deadlines_allow(
     for provider in ("openai", "deepseek"):
         sim.set_faults(provider, errors={429: 0.6}, retry_after_s=0.3)
     jobs = [job_record(f"storm-{n}") for n in range(40)]
-    app = create_app(settings)
+    app = await create_app(settings)
     async with app.running():
         await produce(settings.kafka_bootstrap_servers, settings.llm_topic_raw, jobs)
         enriched = await consume(
@@ -277,7 +277,7 @@ async def test_an_answer_that_takes_70_s_is_taken_within_a_longer_attempt_cap(
         }
     )
     sim.set_faults("openai", latency_ms=70_000)
-    async with create_app(settings).running():
+    async with (await create_app(settings)).running():
         await produce(
             settings.kafka_bootstrap_servers, settings.llm_topic_raw, [job_record("slow")]
         )

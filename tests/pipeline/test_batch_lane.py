@@ -21,6 +21,7 @@ import pytest
 from devstack.harness import SimulatorThread, worker_process
 from streams.app import create_app
 from streams.config.settings import Settings
+from streams.config.slices import KafkaCluster
 from streams.kafka.admin import ensure_topic, read_to_end
 from streams.models import OriginalRecord, RawJob
 from streams.pipeline.lane.records import LaneBatch, LaneJob, batch_key
@@ -57,7 +58,7 @@ async def _outcomes(
 ) -> list[dict[str, dict[str, Any]]]:
     """Run a worker over ``records``: what it published on each topic, by job."""
     bootstrap = settings.kafka_bootstrap_servers
-    async with create_app(settings).running():
+    async with (await create_app(settings)).running():
         await produce(bootstrap, settings.llm_topic_raw, records)
         return [
             _by_job(await consume(bootstrap, topic, count=count)) for topic, count in counts.items()
@@ -215,7 +216,7 @@ async def test_a_batch_sent_but_not_acknowledged_is_found_at_the_vendor_not_sent
     the batch with its jobs on llm.batch, no vendor id, and the batch at the vendor."""
     settings = lane_settings
     sim.set_faults("openai", batch_delay_s=0.3)
-    app = create_app(settings)
+    app = await create_app(settings)
     job = RawJob.model_validate_json(job_record("orphan")[1])
     entry = LaneJob(
         source=f"{settings.llm_topic_raw}/0/0",
@@ -241,7 +242,7 @@ async def test_a_batch_sent_but_not_acknowledged_is_found_at_the_vendor_not_sent
     )
     await api.provider.aclose()
     await ensure_topic(
-        settings.kafka_bootstrap_servers,
+        settings.cluster(),
         settings.llm_topic_batch,
         partitions=settings.llm_topic_partitions,
         compacted=True,
@@ -281,7 +282,7 @@ async def test_a_batch_finished_halfway_by_a_stopped_worker_publishes_each_resul
     publishes the other two, and that one not again."""
     settings = lane_settings
     bootstrap, raw = settings.kafka_bootstrap_servers, settings.llm_topic_raw
-    app = create_app(settings)
+    app = await create_app(settings)
     jobs = {f"half-{n}": RawJob.model_validate_json(job_record(f"half-{n}")[1]) for n in range(3)}
     entries = {
         f"llm-streams-half_{n}": LaneJob(
@@ -313,8 +314,15 @@ async def test_a_batch_finished_halfway_by_a_stopped_worker_publishes_each_resul
         finishing_at=now,
     )
     partitions = settings.llm_topic_partitions
-    await ensure_topic(bootstrap, settings.llm_topic_batch, partitions=partitions, compacted=True)
-    await ensure_topic(bootstrap, settings.llm_topic_enriched, partitions=partitions)
+    await ensure_topic(
+        KafkaCluster.plaintext(bootstrap),
+        settings.llm_topic_batch,
+        partitions=partitions,
+        compacted=True,
+    )
+    await ensure_topic(
+        KafkaCluster.plaintext(bootstrap), settings.llm_topic_enriched, partitions=partitions
+    )
     await produce(
         bootstrap,
         settings.llm_topic_batch,
@@ -332,13 +340,13 @@ async def test_a_batch_finished_halfway_by_a_stopped_worker_publishes_each_resul
         await consume(bootstrap, settings.llm_topic_enriched, count=3)
 
         async def forgotten() -> bool:  # the batch is done: nothing more will come of it
-            records = await read_to_end(bootstrap, settings.llm_topic_batch)
+            records = await read_to_end(KafkaCluster.plaintext(bootstrap), settings.llm_topic_batch)
             latest = {r.key: r.value for r in records}
             return latest.get(batch_key(batch.local_id).encode(), b"") is None
 
         await wait_for(forgotten, timeout_s=30)
     results = [
         json.loads(r.value)["job_id"]
-        for r in await read_to_end(bootstrap, settings.llm_topic_enriched)
+        for r in await read_to_end(KafkaCluster.plaintext(bootstrap), settings.llm_topic_enriched)
     ]
     assert sorted(results) == ["half-0", "half-1", "half-2"], "each result once"

@@ -76,7 +76,7 @@ async def test_a_repost_is_served_from_the_cache_without_a_provider_call(
     repost_value = json.loads(original[1]) | {"job_id": "repost", "company": "ACME "}
     repost = (b"repost", json.dumps(repost_value).encode())
 
-    app = create_app(settings)
+    app = await create_app(settings)
     async with app.running():
         await produce(bootstrap, settings.llm_topic_raw, [original])
         (first,) = await consume(bootstrap, settings.llm_topic_enriched, count=1)
@@ -100,7 +100,7 @@ async def test_a_repost_is_served_from_the_cache_without_a_provider_call(
 
     # A new worker reads the cache topic: the repost of a repost hits there too.
     again = (b"again", json.dumps(repost_value | {"job_id": "again"}).encode())
-    restarted = create_app(settings)
+    restarted = await create_app(settings)
     async with restarted.running():
         await wait_for(lambda: _replayed(restarted))
         await produce(bootstrap, settings.llm_topic_raw, [again])
@@ -119,7 +119,7 @@ async def test_with_the_cache_off_a_repost_is_enriched_again(
 ) -> None:
     settings = settings.model_copy(update={"llm_cache_enabled": False})
     bootstrap = settings.kafka_bootstrap_servers
-    app = create_app(settings)
+    app = await create_app(settings)
     async with app.running():
         await produce(bootstrap, settings.llm_topic_raw, [job_record("x1")])
         await consume(bootstrap, settings.llm_topic_enriched, count=1)

@@ -35,7 +35,7 @@ async def test_fifty_identical_jobs_at_once_make_one_provider_request(
 ) -> None:
     sim.set_faults("openai", latency_ms=500)  # long enough for all 50 to arrive meanwhile
     settings = settings.model_copy(update={"llm_cache_enabled": False})  # coalescing alone
-    app = create_app(settings)
+    app = await create_app(settings)
     async with app.running():
         before = sim.requests().get("openai", 0)
         await produce(settings.kafka_bootstrap_servers, settings.llm_topic_raw, _reposts(50, "r"))
@@ -66,7 +66,7 @@ async def test_when_the_leader_fails_a_follower_takes_over(
     settings: Settings, sim: SimulatorThread
 ) -> None:
     router = FailingFirst(settings.routing(), build_providers(settings.provider))
-    app = create_app(settings, router=router)
+    app = await create_app(settings, router=router)
     async with app.running():
         await produce(settings.kafka_bootstrap_servers, settings.llm_topic_raw, _reposts(10, "f"))
         dead = await consume(

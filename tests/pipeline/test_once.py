@@ -7,6 +7,7 @@ from typing import NamedTuple
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from streams.config.slices import KafkaCluster
 from streams.kafka.admin import ensure_topic
 from streams.kafka.clients import producer
 from streams.pipeline.once import SOURCE_HEADER, PublishedBefore, source_of
@@ -26,8 +27,8 @@ async def _setup(bootstrap: str, unique: str, *, committed: int) -> PublishedBef
     among records without a header or with a foreign one."""
     raw, enriched, dead = f"{unique}-raw", f"{unique}-enriched", f"{unique}-dead"
     for topic in (raw, enriched, dead):
-        await ensure_topic(bootstrap, topic, partitions=2)
-    async with producer(bootstrap) as send:
+        await ensure_topic(KafkaCluster.plaintext(bootstrap), topic, partitions=2)
+    async with producer(KafkaCluster.plaintext(bootstrap)) as send:
         for _ in range(6):
             await send.send_and_wait(raw, b"{}", partition=0)
         for offset, topic in ((0, enriched), (2, dead), (4, enriched)):
@@ -47,7 +48,7 @@ async def _setup(bootstrap: str, unique: str, *, committed: int) -> PublishedBef
     finally:
         await consumer.stop()
     return PublishedBefore(
-        bootstrap_servers=bootstrap,
+        cluster=KafkaCluster.plaintext(bootstrap),
         group_id=group,
         raw_topic=raw,
         outcome_topics=(enriched, dead),
@@ -82,7 +83,7 @@ async def test_a_revoked_partition_is_looked_back_again_when_it_returns(
     published = await _setup(kafka_bootstrap, unique, committed=5)
     tp = TopicPartition(f"{unique}-raw", 0)
     assert not await published.published(Record(tp.topic, 0, 4))
-    async with producer(kafka_bootstrap) as send:
+    async with producer(KafkaCluster.plaintext(kafka_bootstrap)) as send:
         header = source_of(Record(tp.topic, 0, 5))
         await send.send_and_wait(f"{unique}-enriched", b"{}", headers=[(SOURCE_HEADER, header)])
     published.forget([tp])

@@ -14,7 +14,7 @@ import pytest
 from aiokafka.errors import MessageSizeTooLargeError
 
 from streams.config.settings import Settings
-from streams.config.slices import CacheConfig
+from streams.config.slices import CacheConfig, KafkaCluster
 from streams.enrichment import Enrichment
 from streams.errors import DeadlineExceeded, RecordRejected, failed_attempt
 from streams.models import RawJob, Usage
@@ -82,7 +82,12 @@ def _topics(producer: Producer) -> Any:
 @pytest.fixture
 def outcomes(producer: Producer) -> Outcomes:
     cache = RepostCache(
-        CacheConfig(bootstrap_servers="127.0.0.1:1", topic="cache", max_entries=10, max_age_s=1e9)
+        CacheConfig(
+            cluster=KafkaCluster.plaintext("127.0.0.1:1"),
+            topic="cache",
+            max_entries=10,
+            max_age_s=1e9,
+        )
     )
     return Outcomes(topics=_topics(producer), price_version="p1", cache=cache)
 
@@ -208,7 +213,7 @@ async def test_a_record_this_worker_published_is_known_without_reading_the_topic
     """After a rebalance Faust seeks to the committed offsets once the stream has started:
     a record finished in between comes round again."""
     published = PublishedBefore(
-        bootstrap_servers="127.0.0.1:1",  # never asked
+        cluster=KafkaCluster.plaintext("127.0.0.1:1"),  # never asked
         group_id="g",
         raw_topic="jobs.raw",
         outcome_topics=("jobs.enriched",),

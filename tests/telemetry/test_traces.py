@@ -82,7 +82,7 @@ async def test_a_job_continues_its_producers_trace_one_span_per_attempt(
     # openai fails for this job (both tries), deepseek answers: three attempt spans.
     sim.set_faults("openai", errors={500: 1.0}, retry_after_s=0.05, match="Job traced:")
     recorded = Recorded()
-    app = create_app(settings, telemetry=recorded.telemetry)
+    app = await create_app(settings, telemetry=recorded.telemetry)
     bootstrap, raw = settings.kafka_bootstrap_servers, settings.llm_topic_raw
     traceparent = f"00-{PRODUCER_TRACE}-{PRODUCER_SPAN}-01"
     async with app.running():
@@ -148,7 +148,7 @@ async def test_the_client_publishes_in_the_callers_trace_and_reads_results_in_th
     settings: Settings, sim: SimulatorThread
 ) -> None:
     recorded = Recorded()
-    app = create_app(settings, telemetry=recorded.telemetry)
+    app = await create_app(settings, telemetry=recorded.telemetry)
     bootstrap = settings.kafka_bootstrap_servers
     caller = SpanContext(
         trace_id=int(PRODUCER_TRACE, 16),
@@ -182,7 +182,7 @@ async def test_a_process_request_is_traced_in_the_callers_trace(
     settings: Settings, sim: SimulatorThread
 ) -> None:
     recorded = Recorded()
-    app = create_app(settings, telemetry=recorded.telemetry)
+    app = await create_app(settings, telemetry=recorded.telemetry)
     traceparent = f"00-{PRODUCER_TRACE}-{PRODUCER_SPAN}-01"
     async with app.running(), httpx.AsyncClient(timeout=30) as web:
         answer = await web.post(
@@ -207,7 +207,7 @@ async def test_a_batch_lane_job_is_answered_in_its_trace(
         update={"llm_batch_max_age_s": 0.5, "llm_batch_poll_s": 0.2, "llm_cache_enabled": False}
     )
     recorded = Recorded()
-    app = create_app(settings, telemetry=recorded.telemetry)
+    app = await create_app(settings, telemetry=recorded.telemetry)
     bootstrap, raw = settings.kafka_bootstrap_servers, settings.llm_topic_raw
     header = [("traceparent", f"00-{PRODUCER_TRACE}-{PRODUCER_SPAN}-01".encode())]
     job = job_record("batched", options={"lane": "batch", "preferred_provider": "openai"})

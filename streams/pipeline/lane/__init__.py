@@ -126,7 +126,7 @@ class BatchLane:
         return await retried(
             f"batch lane {partition}: reading the results already published",
             lambda: published_sources(
-                self.config.bootstrap_servers, self.config.outcome_topics, since_ms=since_ms
+                self.config.cluster, self.config.outcome_topics, since_ms=since_ms
             ),
         )
 
@@ -134,7 +134,7 @@ class BatchLane:
         # The partition's jobs wait for this; a broker away now is back later.
         state = await retried(
             f"batch lane {partition}: reading it back",
-            lambda: recover(self.config.bootstrap_servers, self.config.topic, partition),
+            lambda: recover(self.config.cluster, self.config.topic, partition),
         )
         published = await self._published_while_finishing(partition, state)
         if state.pending or state.batches:

@@ -26,6 +26,7 @@ from datetime import datetime
 from aiokafka import TopicPartition
 from pydantic import Field, ValidationError
 
+from streams.config.slices import KafkaCluster
 from streams.kafka.admin import read_up_to
 from streams.kafka.clients import reader
 from streams.message import Message
@@ -85,11 +86,11 @@ def batch_key(local_id: str) -> str:
     return f"batch/{local_id}"
 
 
-async def recover(bootstrap_servers: str, topic: str, partition: int) -> PartitionState:
+async def recover(cluster: KafkaCluster, topic: str, partition: int) -> PartitionState:
     """The partition's jobs and batches, as the last owner left them."""
     tp = TopicPartition(topic, partition)
     latest: dict[str, bytes | None] = {}
-    async with reader(bootstrap_servers) as consumer:
+    async with reader(cluster) as consumer:
         consumer.assign([tp])
         await consumer.seek_to_beginning(tp)
         for record in await read_up_to(consumer, await consumer.end_offsets([tp])):
