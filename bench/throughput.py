@@ -160,7 +160,9 @@ async def baseline(settings: Settings, jobs: int, concurrency: int) -> dict[str,
     out_topic = f"{settings.llm_topic_enriched}.baseline"
     in_topic = f"{settings.llm_topic_raw}.baseline"
     cluster = settings.cluster()
-    await ensure_topic(cluster, in_topic, partitions=settings.llm_topic_partitions)
+    # Both made first: a cluster need not create topics on a first send.
+    for topic in (in_topic, out_topic):
+        await ensure_topic(cluster, topic, partitions=settings.llm_topic_partitions)
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     client = httpx.AsyncClient(
         base_url=settings.provider("openai").base_url,
