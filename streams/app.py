@@ -45,7 +45,7 @@ from streams.providers.base import Provider
 from streams.providers.batch import batch_apis
 from streams.providers.build import adapter_for, build_providers
 from streams.routing.limits import Share
-from streams.routing.router import Router, request_for
+from streams.routing.router import Router
 from streams.shadow.backfill import Backfill
 from streams.shadow.runner import Shadows
 from streams.telemetry.sdk import from_env as telemetry_from_env
@@ -218,7 +218,7 @@ def _lanes(
         providers=providers,
         topics=topics,
         price_version=settings.llm_price_version,
-        provider_over_budget=lambda name: router.gates[name].over_budget,
+        provider_over_budget=router.over_budget,
         framing=framing,
         telemetry=telemetry,
     )
@@ -237,7 +237,7 @@ def _lanes(
     finisher = LaneFinisher(
         outcomes=outcomes,
         live=live,
-        request_for=lambda entry: request_for(entry.job, router.config),
+        request_for=lambda entry: router.request_for(entry.job),
         telemetry=telemetry,
     )
     batch = BatchLane(
@@ -245,7 +245,7 @@ def _lanes(
         topics=topics,
         apis=apis,
         finisher=finisher,
-        may_spend=lambda name: not router.status().providers[name].budget.over_budget,
+        may_spend=lambda name: not router.over_budget(name),
     )
     intake = Intake(
         router=router, default_lane=batch_config.default_lane, batch_providers=set(apis)

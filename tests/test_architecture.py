@@ -77,3 +77,17 @@ def test_every_module_declares_its_public_names_and_no_one_reaches_past_them() -
                     if name not in surface and f"{node.module}.{name}" not in modules:
                         reached.append(f"{path.relative_to(ROOT)}: {node.module}.{name}")
     assert reached == []
+
+
+def test_nothing_outside_routing_holds_a_gate() -> None:
+    """The router answers questions (``over_budget``, ``enabled``, ``request_for``,
+    ``status``); how a gate works stays inside ``routing``, and so do its tests."""
+    reaching = []
+    for root in (ROOT / "streams", ROOT / "tests", ROOT / "bench"):
+        for path in root.rglob("*.py"):
+            if "routing" in path.relative_to(ROOT).parts:
+                continue
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                if isinstance(node, ast.Attribute) and node.attr.lstrip("_") == "gates":
+                    reaching.append(f"{path.relative_to(ROOT)}:{node.lineno} .{node.attr}")
+    assert not reaching, reaching

@@ -476,7 +476,7 @@ async def test_an_outage_of_every_provider_pauses_intake_and_dead_letters_nothin
         await produce(bootstrap, settings.llm_topic_raw, jobs)
 
         async def intake_paused() -> bool:
-            return router.next_ready_at() > router.clock()
+            return router.status().intake_paused
 
         await wait_for(intake_paused, timeout_s=20)
         probed = sum(sim.requests().values())

@@ -50,8 +50,7 @@ class Lanes:
     async def take(self, message: Any) -> Coroutine[Any, Any, object]:
         """What finishes the record (waiting first, for a live job, until some provider can
         take a call: the time waited counts against its deadline), in its trace."""
-        router = self.live.router
-        taken_at = router.clock()
+        taken_at = self.intake.clock()
         span = self.telemetry.consumed(message, group=self.group)
         try:
             payload = await self.raw_values.payload(message.value)
@@ -62,7 +61,7 @@ class Lanes:
             return span.around(self._to_batch(ticket))
         waiting_since = time.time_ns()
         try:
-            await router.wait_for_capacity()
+            await self.live.router.wait_for_capacity()
         except BaseException:
             span.close()
             raise

@@ -28,8 +28,7 @@ from streams.models import MAX_BATCH_DEADLINE_MS, MAX_DEADLINE_MS, OriginalRecor
 from streams.pipeline.dead_letter import job_id_of, original_of, reason
 from streams.pipeline.once import SOURCE_HEADER, source_of
 from streams.providers.base import EnrichRequest
-from streams.routing.router import Router, request_for
-from streams.routing.status import RoutingStatus
+from streams.routing.router import Router
 from streams.telemetry.propagation import as_headers, trace_of
 from streams.vocab import Lane
 
@@ -51,9 +50,7 @@ class BatchTarget:
     model: str
 
 
-def batch_target(
-    job: RawJob, routing: RoutingStatus, *, apis: Collection[str]
-) -> BatchTarget | None:
+def batch_target(job: RawJob, router: Router, *, apis: Collection[str]) -> BatchTarget | None:
     """Its preferred provider, or the first in the chain, that has a Batch API (OpenAI,
     Anthropic, Gemini) and is switched on; with none (DeepSeek, Ollama, or all off) it goes
     live."""
@@ -61,10 +58,9 @@ def batch_target(
     preferred = options.preferred_provider if options else None
     if preferred is not None and preferred not in apis:
         return None  # asked for a provider without a Batch API: live
-    for name in ([preferred] if preferred else []) + list(routing.chain):
-        status = routing.providers.get(name)
-        if name in apis and status is not None and status.enabled:
-            model = options.model if options and options.model else status.model
+    for name in ([preferred] if preferred else []) + list(router.chain):
+        if name in apis and name in router.providers and router.enabled(name):
+            model = options.model if options and options.model else router.adapter(name).model
             return BatchTarget(provider=name, model=model)
     return None
 
@@ -137,14 +133,20 @@ def _left_until(due_at: datetime, clock: Clock) -> Deadline:
 
 class Intake:
     """Makes tickets with the router's current defaults and, for a job that may wait, the
-    batch lane's choice of provider."""
+    batch lane's choice of provider. ``clock`` is what deadlines count by (the router's)."""
 
     def __init__(
-        self, *, router: Router, default_lane: Lane, batch_providers: Collection[str] = ()
+        self,
+        *,
+        router: Router,
+        default_lane: Lane,
+        batch_providers: Collection[str] = (),
+        clock: Clock = time.monotonic,
     ) -> None:
         self.router = router
         self.default_lane = default_lane
         self.batch_providers = batch_providers  # those with a Batch API
+        self.clock = clock
 
     def take(
         self,
@@ -155,7 +157,7 @@ class Intake:
         payload: bytes | None = None,
     ) -> Ticket:
         """The ticket for a raw record, or RecordRejected (from the parse error) for one
-        that is not a job. ``taken_at`` (on the router's clock) is when the agent took it;
+        that is not a job. ``taken_at`` (on ``clock``) is when the agent took it;
         ``trace``, the context the job is worked in (by default, the record's own);
         ``payload``, its JSON when it came framed (by default, its value)."""
         value = message.value if payload is None else payload
@@ -183,7 +185,6 @@ class Intake:
     ) -> Ticket:
         """The ticket for a job that came as ``source`` (a record), or another way (None:
         always live). RecordRejected for a live job asking for more than a live call gets."""
-        config = self.router.config
         options = job.options
         lane = (options.lane if options else None) or self.default_lane
         asked_s = options.deadline_ms / 1000 if options and options.deadline_ms else None
@@ -196,18 +197,17 @@ class Intake:
             )
         batch = None
         if source is not None and _may_wait(lane, asked_s):
-            batch = batch_target(job, self.router.status(), apis=self.batch_providers)
+            batch = batch_target(job, self.router, apis=self.batch_providers)
         if batch is None:
-            budget_s = min(asked_s or config.default_deadline_s, LIVE_MAX_S)
+            budget_s = min(asked_s or self.router.default_deadline_s, LIVE_MAX_S)
         else:
             budget_s = asked_s or BATCH_DEFAULT_S
-        clock = self.router.clock
         return Ticket(
             job=job,
-            request=request_for(job, config),
+            request=self.router.request_for(job),
             taken_at=datetime.now(UTC),
             budget_s=budget_s,
-            deadline=Deadline.after(min(budget_s, LIVE_MAX_S), clock=clock, start=taken_at),
+            deadline=Deadline.after(min(budget_s, LIVE_MAX_S), clock=self.clock, start=taken_at),
             batch=batch,
             source=source,
             original=original,

@@ -96,12 +96,21 @@ class _Job:
         return EnrichmentFailed(detail, attempts=self.attempts)
 
 
-def request_for(job: RawJob, config: RoutingConfig) -> EnrichRequest:
-    """The provider request for ``job``: its own options, else the configured defaults."""
+def request_for(
+    job: RawJob,
+    config: RoutingConfig,
+    *,
+    model: str | None = None,
+    instructions: str | None = None,
+) -> EnrichRequest:
+    """The provider request for ``job``: its own options, else the configured defaults; the
+    one way a request is made, live, for a shadow candidate (``model``, and ``instructions``
+    for a prompt variant) and for a backfill, so a candidate is compared under the job's own
+    sampling settings."""
     options = job.options
     return EnrichRequest(
         job=job,
-        model=options.model if options else None,
+        model=model or (options.model if options else None),
         max_tokens=(options.max_tokens if options and options.max_tokens else None)
         or config.max_output_tokens,
         temperature=(
@@ -109,6 +118,7 @@ def request_for(job: RawJob, config: RoutingConfig) -> EnrichRequest:
             if options and options.temperature is not None
             else config.temperature
         ),
+        instructions=instructions,
     )
 
 
@@ -131,12 +141,12 @@ class Router:
         telemetry: Telemetry = Telemetry.OFF,
         lane: Literal["live", "shadow"] = "live",
     ) -> None:
-        self.clock = clock
+        self._clock = clock
         self.telemetry = telemetry
         self.lane = lane  # what its attempt spans say: a shadow candidate's router is apart
         self.sleep = sleep
         self.rng = rng or random.Random()
-        self.gates: dict[str, Gate] = {}
+        self._gates: dict[str, Gate] = {}
         self._providers = providers
         self._paused = False
         self._share = WHOLE
@@ -150,18 +160,18 @@ class Router:
 
     def reconfigure(self, config: RoutingConfig) -> None:
         """Apply a routing config: at start, and for every validated config patch."""
-        self.config = config
-        self.chain = [name for name in config.chain if name in self._providers]
+        self._config = config
+        self._chain = [name for name in config.chain if name in self._providers]
         for name, provider in self._providers.items():
-            gate = self.gates.get(name)
+            gate = self._gates.get(name)
             limits = config.limits_of(name)
             if gate is None:
-                gate = self.gates[name] = Gate(
+                gate = self._gates[name] = Gate(
                     provider,
-                    breaker=CircuitBreaker(provider=name, clock=self.clock, policy=config.breaker),
+                    breaker=CircuitBreaker(provider=name, clock=self._clock, policy=config.breaker),
                     limiter=self._limiter(limits),
                     retry=config.retry,
-                    clock=self.clock,
+                    clock=self._clock,
                     rng=self.rng,
                 )
             else:  # in place: calls in flight keep holding their slots in it
@@ -171,18 +181,18 @@ class Router:
         self._apply_budgets()
 
     def _limiter(self, limits: LimitsConfig) -> ProviderLimiter:
-        return ProviderLimiter(limits, share=self._share, clock=self.clock, sleep=self.sleep)
+        return ProviderLimiter(limits, share=self._share, clock=self._clock, sleep=self.sleep)
 
     def set_share(self, share: Share) -> None:
         """This worker's part of the group's limits (from the partitions it holds)."""
         if share == self._share:
             return
         self._share = share
-        for gate in self.gates.values():
+        for gate in self._gates.values():
             gate.limiter.set_share(share)
         limited = {
             name: gate.limiter.effective()
-            for name, gate in self.gates.items()
+            for name, gate in self._gates.items()
             if gate.limiter.config.rpm or gate.limiter.config.tpm
         }
         log.info("holding %d of %d partitions: limits here %s", share.held, share.of, limited)
@@ -193,9 +203,9 @@ class Router:
         self._apply_budgets()
 
     def _apply_budgets(self) -> None:
-        budgets = budgets_today(self.config.budgets, self._spent_today, self.gates)
+        budgets = budgets_today(self._config.budgets, self._spent_today, self._gates)
         self.total_budget = budgets.pop(TOTAL_BUDGET)
-        for name, gate in self.gates.items():
+        for name, gate in self._gates.items():
             over = budgets[name].exhausted or self.total_budget.exhausted
             if over != gate.over_budget:
                 verb = "over its daily budget: skipped" if over else "within budget again"
@@ -203,19 +213,53 @@ class Router:
             gate.budget, gate.over_budget = budgets[name], over
 
     def set_enabled(self, name: str, enabled: bool) -> None:
-        self.gates[name].enabled = enabled
+        self._gates[name].enabled = enabled
+
+    # --- the questions the rest of the service asks ----------------------------------------
+
+    def request_for(
+        self, job: RawJob, *, model: str | None = None, instructions: str | None = None
+    ) -> EnrichRequest:
+        """``request_for`` at the routing settings in force now."""
+        return request_for(job, self._config, model=model, instructions=instructions)
+
+    def over_budget(self, name: str) -> bool:
+        """Whether ``name`` is over its daily budget or the service's (for the whole group)."""
+        return self._gates[name].over_budget
+
+    def enabled(self, name: str) -> bool:
+        return self._gates[name].enabled
+
+    def deadline(self, seconds: float) -> Deadline:
+        """``seconds`` from now, on the clock the router waits and limits by."""
+        return Deadline.after(seconds, clock=self._clock)
+
+    @property
+    def chain(self) -> tuple[str, ...]:
+        """The providers jobs go to, in the configured order."""
+        return tuple(self._chain)
+
+    @property
+    def providers(self) -> frozenset[str]:
+        """Every configured provider, in the chain or not."""
+        return frozenset(self._gates)
+
+    @property
+    def default_deadline_s(self) -> float:
+        """A job's time when it asks for none, as configured now."""
+        return self._config.default_deadline_s
 
     def status(self) -> RoutingStatus:
         ready_at = self.next_ready_at()
-        now = self.clock()  # read after: a provider ready "now" is not paused
+        now = self._clock()  # read after: a provider ready "now" is not paused
         return RoutingStatus(
-            chain=tuple(self.chain),
-            strategy=self.config.strategy,
+            chain=tuple(self._chain),
+            strategy=self._config.strategy,
             intake_paused=ready_at > now,
             total_budget=self.total_budget,
             providers={
-                name: gate.status(in_chain=name in self.chain, now=now)
-                for name, gate in self.gates.items()
+                name: gate.status(in_chain=name in self._chain, now=now)
+                for name, gate in self._gates.items()
             },
         )
 
@@ -231,7 +275,7 @@ class Router:
 
     def adapter(self, name: str) -> Provider:
         """The provider's adapter, for a call outside routing (a health check, a test)."""
-        return self.gates[name].provider
+        return self._gates[name].provider
 
     # --- routing --------------------------------------------------------------------------
 
@@ -243,20 +287,20 @@ class Router:
         cost per call is already known from the price table and can be expressed by the
         chain's order, while latency moves with the vendor's load, which only live figures
         show."""
-        chain: list[str] = list(self.chain)
-        if self.config.strategy == "latency":
-            chain.sort(key=lambda name: self.gates[name].latency_ms or 0.0)
+        chain: list[str] = list(self._chain)
+        if self._config.strategy == "latency":
+            chain.sort(key=lambda name: self._gates[name].latency_ms or 0.0)
         return preferred_first(chain, preferred)
 
     def next_ready_at(self) -> float:
         """When some provider in the chain can next take a call (inf: all disabled)."""
-        now = self.clock()
-        return min((self.gates[name].ready_at(now) for name in self.chain), default=math.inf)
+        now = self._clock()
+        return min((self._gates[name].ready_at(now) for name in self._chain), default=math.inf)
 
     async def wait_for_capacity(self) -> None:
         """Backpressure: return once some provider in the chain can take a call, instead of
         letting new jobs burn their retries into the dead-letter topic."""
-        while (gap := self.next_ready_at() - self.clock()) > 0:
+        while (gap := self.next_ready_at() - self._clock()) > 0:
             if not self._paused:
                 self._paused = True
                 log.warning(
@@ -276,7 +320,7 @@ class Router:
             deadline=deadline,
             preferred=options.preferred_provider if options else None,
         )
-        started = self.clock()
+        started = self._clock()
         while True:
             name = await self._next_provider(state)
             if state.resting_until.pop(name, None) is not None:
@@ -287,7 +331,7 @@ class Router:
                 state.tries[name] += 1
                 result = await self._attempt(name, state, request=fix)
             if isinstance(result, Completion):
-                latency_ms = (self.clock() - started) * 1000
+                latency_ms = (self._clock() - started) * 1000
                 return Routed(
                     completion=result, provider=name, attempts=state.attempts, latency_ms=latency_ms
                 )
@@ -299,10 +343,10 @@ class Router:
                 continue
             delay = max(
                 result.retry_after_s or 0.0,
-                self.config.retry.backoff_s(state.tries[name], self.rng),
+                self._config.retry.backoff_s(state.tries[name], self.rng),
             )
-            if state.tries[name] >= self.config.retry.attempts or not deadline.allows(delay):
-                state.resting_until[name] = self.clock() + delay  # fall back now
+            if state.tries[name] >= self._config.retry.attempts or not deadline.allows(delay):
+                state.resting_until[name] = self._clock() + delay  # fall back now
                 continue
             await self._wait(f"backoff {name}", delay)
 
@@ -310,11 +354,11 @@ class Router:
         """The provider to try next, waiting (within the deadline) while every usable one
         is resting, open or cooling down; EnrichmentFailed when none is left."""
         while True:
-            now = self.clock()
+            now = self._clock()
             usable = [
                 name
                 for name in self.order(state.preferred)
-                if name not in state.failed_for_good and self.gates[name].enabled
+                if name not in state.failed_for_good and self._gates[name].enabled
             ]
             if not usable:
                 raise state.failure("every provider failed")
@@ -328,9 +372,9 @@ class Router:
                 await self._wait("outage", gap)
                 continue
             for name in candidates:
-                if self.gates[name].admit():
+                if self._gates[name].admit():
                     return name
-            wake = min(self.gates[name].ready_at(now) for name in candidates)
+            wake = min(self._gates[name].ready_at(now) for name in candidates)
             if math.isinf(wake):  # all over budget, until one is raised or the day turns
                 if not state.deadline.allows():
                     raise state.failure(
@@ -343,7 +387,7 @@ class Router:
             # All open or cooling down: wait within the deadline.
             gap = max(wake - now, 0.01)
             if not state.deadline.allows(gap):
-                blocked = ", ".join(f"{n} {self.gates[n].why_waiting()}" for n in candidates)
+                blocked = ", ".join(f"{n} {self._gates[n].why_waiting()}" for n in candidates)
                 raise state.failure(f"unavailable: {blocked}", out_of_time=True)
             await self._wait("providers unavailable", min(gap, POLL_S))
 
@@ -358,11 +402,11 @@ class Router:
         a fallback's whole call: a truncated one with twice the room (up to the cap), one that
         failed validation with the model told what was wrong (the conversation continued).
         None when repair is off or cannot help (a refusal, a blank answer, no more room)."""
-        if not self.config.repair:
+        if not self._config.repair:
             return None
         request = state.request
         if error.truncated:
-            room = min(request.max_tokens * 2, self.config.repair_max_tokens)
+            room = min(request.max_tokens * 2, self._config.repair_max_tokens)
             return replace(request, max_tokens=room) if room > request.max_tokens else None
         if error.answer is None:
             return None
@@ -373,7 +417,7 @@ class Router:
     ) -> Completion | ProviderError:
         """One call through the provider's gate (``request``: a repair of the job's).
         DeadlineExceeded ends the job (with the call recorded if it was under way)."""
-        gate = self.gates[name]
+        gate = self._gates[name]
         repairing = request is not None
         request = request or state.request
         model = request.model or gate.provider.model
@@ -386,8 +430,8 @@ class Router:
                 self.telemetry.waited(f"slot {name}", started_ns=waiting_since)
                 if not state.deadline.allows():
                     raise state.deadline.exceeded("no time left to start an attempt")
-                began = self.clock()
-                attempt_deadline = state.deadline.capped(self.config.attempt_timeout_s)
+                began = self._clock()
+                attempt_deadline = state.deadline.capped(self._config.attempt_timeout_s)
                 task = asyncio.current_task()
                 assert task is not None
                 self._on_the_wire.add(task)
@@ -438,7 +482,7 @@ class Router:
         """Record a failed attempt. One cut off by its cap or the job's deadline after it
         was sent is billed by the vendor all the same: it carries an estimate of that."""
         cut_off = began is not None and isinstance(error, ProviderTimeout | DeadlineExceeded)
-        provider = self.gates[name].provider
+        provider = self._gates[name].provider
         attempt = failed_attempt(
             error,
             provider=name,
@@ -457,13 +501,13 @@ class Router:
             job_id=state.request.job.job_id,
             request=state.request,
             lane=self.lane,
-            base_url=self.gates[attempt.provider].provider.config.base_url,
+            base_url=self._gates[attempt.provider].provider.config.base_url,
             started_ns=time.time_ns() - int(attempt.latency_ms * 1e6),
             completion=completion,
         )
 
     def _ms(self, since: float | None) -> float:
-        return 0.0 if since is None else (self.clock() - since) * 1000
+        return 0.0 if since is None else (self._clock() - since) * 1000
 
 
 def _estimate_tokens(request: EnrichRequest) -> int:

@@ -26,7 +26,7 @@ from streams.pricing import ModelPrice
 from streams.providers.base import EnrichRequest, Provider
 from streams.providers.batch.base import BatchAPI, ItemOutcome
 from streams.providers.prompt import input_tokens_estimate
-from streams.routing.router import Routed, Router
+from streams.routing.router import Routed, Router, request_for
 from streams.shadow.record import compared, ledger
 from streams.shadow.runner import SHADOW_DEADLINE_S, candidate_routing
 from streams.shadow.source import shadow_results
@@ -118,14 +118,13 @@ class Backfill:
         delivery: asyncio.Future[object] = await client.send(topic, value, key=key.encode())
         return delivery
 
-    def _request(self, job: EnrichedJobRecord) -> EnrichRequest:
-        options = job.job.options
-        return EnrichRequest(
-            job=job.job,
+    def request(self, job: EnrichedJobRecord) -> EnrichRequest:
+        """What the candidate is asked for ``job``: as live shadowing asks it (the job's
+        own options, the candidate's model and prompt variant)."""
+        return request_for(
+            job.job,
+            self.routing,
             model=self.candidate.model,
-            max_tokens=(options.max_tokens if options and options.max_tokens else None)
-            or self.routing.max_output_tokens,
-            temperature=self.routing.temperature,
             instructions=self.candidate.instructions,
         )
 
@@ -139,7 +138,7 @@ class Backfill:
         batch_id = await api.submit(
             label=f"backfill-{int(time.time())}",
             model=model,
-            requests=[(job.job_id, self._request(job)) for job in jobs],
+            requests=[(job.job_id, self.request(job)) for job in jobs],
         )
         progress(f"submitted batch {batch_id} of {len(jobs)} jobs to {api.name}")
         # The vendor tells nothing when a batch ends: polled, as the batch lane does.
@@ -181,7 +180,7 @@ class Backfill:
             async with room:
                 try:
                     deadline = Deadline.after(SHADOW_DEADLINE_S)
-                    return await router.enrich(self._request(job), deadline=deadline)
+                    return await router.enrich(self.request(job), deadline=deadline)
                 except EnrichmentFailed as exc:
                     return exc
 

@@ -147,8 +147,8 @@ class Shadows:
         if reason is not None:
             await self._publish(dropped(config, enriched, origin="live", reason=reason), ticket)
             return
-        request = dataclasses.replace(
-            ticket.request, model=config.model, instructions=config.instructions
+        request = slot.router.request_for(
+            ticket.job, model=config.model, instructions=config.instructions
         )
         try:
             answer = await self._ask(slot.router, request)
@@ -162,9 +162,8 @@ class Shadows:
         config = slot.config
         if len(slot.tasks) > config.queue:  # this job's task is one of them
             return f"queue full ({config.queue} waiting on this worker)"
-        gate = slot.router.gates[config.provider]
-        if gate.over_budget:
-            return f"over its daily budget ({gate.budget})"
+        if slot.router.over_budget(config.provider):
+            return f"over its daily budget ({config.daily_budget_usd} USD)"
         if self._provider_over_budget(config.provider):
             return f"{config.provider} is over its live daily budget"
         return None
@@ -189,7 +188,7 @@ class Shadows:
     def over_budget(self, name: str) -> bool:
         """Whether candidate ``name`` has spent its daily budget (for the whole group)."""
         slot = self._candidates[name]
-        return slot.router.gates[slot.config.provider].over_budget
+        return slot.router.over_budget(slot.config.provider)
 
     def pending(self) -> dict[str, int]:
         """Shadow calls queued or under way on this worker, per candidate."""

@@ -74,7 +74,7 @@ async def test_config_patches_apply_everywhere_and_bad_ones_change_nothing(
         )
 
         async def applied() -> bool:
-            return app.router.chain == ["deepseek", "openai"]
+            return app.router.chain == ("deepseek", "openai")
 
         await wait_for(applied)
         # an invalid patch that reached the topic anyway is refused by the worker
@@ -95,11 +95,11 @@ async def test_config_patches_apply_everywhere_and_bad_ones_change_nothing(
         )
 
         async def later_patch() -> bool:
-            return app.router.config.retry.attempts == 4
+            return app.control.state.config.routing().retry.attempts == 4
 
         await wait_for(later_patch)
-        assert app.router.config.default_deadline_s == settings.llm_job_deadline_s
-        assert app.router.chain == ["deepseek", "openai"]
+        assert app.router.default_deadline_s == settings.llm_job_deadline_s
+        assert app.router.chain == ("deepseek", "openai")
         await produce(settings.kafka_bootstrap_servers, settings.llm_topic_raw, [job_record("c")])
         (record,) = await consume(
             settings.kafka_bootstrap_servers, settings.llm_topic_enriched, count=1

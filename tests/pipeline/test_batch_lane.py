@@ -27,7 +27,6 @@ from streams.models import OriginalRecord, RawJob
 from streams.pipeline.lane.records import LaneBatch, LaneJob, batch_key
 from streams.providers.batch import batch_apis
 from streams.providers.build import build_providers
-from streams.routing.router import request_for
 from tests.kafka_helpers import consume, job_record, produce, wait_for
 
 pytestmark = pytest.mark.slow
@@ -236,7 +235,7 @@ async def test_a_batch_sent_but_not_acknowledged_is_found_at_the_vendor_not_sent
         jobs={"llm-streams-orphan_0": entry},
     )
     api = batch_apis(build_providers(settings.provider))["openai"]
-    request = request_for(job, app.router.config)
+    request = app.router.request_for(job)
     await api.submit(
         label=batch.local_id, model=batch.model, requests=[("llm-streams-orphan_0", request)]
     )
@@ -300,7 +299,7 @@ async def test_a_batch_finished_halfway_by_a_stopped_worker_publishes_each_resul
     vendor_id = await api.submit(
         label="llm-streams-half",
         model="gpt-5.4-mini",
-        requests=[(key, request_for(e.job, app.router.config)) for key, e in entries.items()],
+        requests=[(key, app.router.request_for(e.job)) for key, e in entries.items()],
     )
     await api.provider.aclose()
     now = datetime.now(UTC)

@@ -51,7 +51,7 @@ def _job(job_id: str = "j1", **options: Any) -> dict[str, Any]:
 
 
 def test_auto_without_a_deadline_goes_live_with_the_live_default(intake: Intake) -> None:
-    ticket = intake.take(_record(_job()), taken_at=intake.router.clock())
+    ticket = intake.take(_record(_job()), taken_at=intake.clock())
     assert ticket.lane == "live"
     assert ticket.budget_s == 45
     assert ticket.deadline.left() == pytest.approx(45, abs=1)
@@ -62,7 +62,7 @@ def test_auto_without_a_deadline_goes_live_with_the_live_default(intake: Intake)
 
 def test_auto_with_a_day_or_more_goes_to_the_batch_lane(intake: Intake) -> None:
     ticket = intake.take(
-        _record(_job(lane="auto", deadline_ms=24 * HOUR_MS)), taken_at=intake.router.clock()
+        _record(_job(lane="auto", deadline_ms=24 * HOUR_MS)), taken_at=intake.clock()
     )
     assert ticket.batch is not None
     assert ticket.batch.provider == "openai"
@@ -74,21 +74,21 @@ def test_auto_with_a_day_or_more_goes_to_the_batch_lane(intake: Intake) -> None:
 
 def test_auto_with_less_than_a_day_goes_live(intake: Intake) -> None:
     ticket = intake.take(
-        _record(_job(lane="auto", deadline_ms=2 * HOUR_MS)), taken_at=intake.router.clock()
+        _record(_job(lane="auto", deadline_ms=2 * HOUR_MS)), taken_at=intake.clock()
     )
     assert ticket.lane == "live"
     assert ticket.budget_s == LIVE_MAX_S
 
 
 def test_the_batch_lane_without_a_deadline_has_the_vendors_window(intake: Intake) -> None:
-    ticket = intake.take(_record(_job(lane="batch")), taken_at=intake.router.clock())
+    ticket = intake.take(_record(_job(lane="batch")), taken_at=intake.clock())
     assert ticket.batch is not None
     assert ticket.budget_s == BATCH_DEFAULT_S
 
 
 def test_a_provider_without_a_batch_api_keeps_the_job_live(intake: Intake) -> None:
     job = _job(lane="batch", preferred_provider="deepseek")
-    assert intake.take(_record(job), taken_at=intake.router.clock()).lane == "live"
+    assert intake.take(_record(job), taken_at=intake.clock()).lane == "live"
     intake.router.set_enabled("openai", False)
     intake.router.set_enabled("anthropic", False)
     assert intake.take(_record(_job(lane="batch")), taken_at=0).lane == "live"

@@ -15,7 +15,6 @@ from streams.config.slices import LimitsConfig, RetryPolicy
 from streams.errors import EnrichmentFailed
 from streams.models import JobOptions, RawJob
 from streams.providers.base import Provider
-from streams.routing.breaker import CircuitBreaker
 from streams.routing.router import Router
 from tests.kafka_helpers import wait_for
 from tests.routing.fake_clock import FakeClock, router_for
@@ -81,7 +80,7 @@ async def test_a_rate_limited_provider_cools_down_while_the_job_falls_back(
         ("openai", "rate_limited"),
         ("deepseek", "success"),
     ]
-    assert router.gates["openai"].cooling_until == pytest.approx(clock.now + 4, abs=0.01)
+    assert router.status().providers["openai"].rate_limited_for_s == pytest.approx(4, abs=0.01)
     requests_before = sim.requests()["openai"]
     await route(router, JOB)
     assert sim.requests()["openai"] == requests_before, "no calls while it cools down"
@@ -181,10 +180,6 @@ async def _true(value: bool) -> bool:
     return value
 
 
-def _state(breaker: CircuitBreaker) -> str:
-    return breaker.state
-
-
 async def test_an_open_circuit_is_skipped_and_probed_after_the_cooldown(
     base_settings: Settings, providers: dict[str, Provider], sim: SimulatorThread
 ) -> None:
@@ -200,7 +195,7 @@ async def test_an_open_circuit_is_skipped_and_probed_after_the_cooldown(
     )
     for _ in range(3):
         await route(router, JOB)
-    assert _state(router.gates["openai"].breaker) == "open"
+    assert router.status().providers["openai"].circuit.state == "open"
     before = sim.requests()["openai"]
     routed = await route(router, JOB)
     assert [a.provider for a in routed.attempts] == ["deepseek"]
@@ -209,7 +204,7 @@ async def test_an_open_circuit_is_skipped_and_probed_after_the_cooldown(
     clock.now += 30
     routed = await route(router, JOB)
     assert routed.provider == "openai", "the half-open probe succeeds"
-    assert _state(router.gates["openai"].breaker) == "closed"
+    assert router.status().providers["openai"].circuit.state == "closed"
 
 
 async def test_backpressure_waits_until_a_provider_is_back(
@@ -233,8 +228,10 @@ async def test_the_latency_strategy_prefers_the_faster_provider(
     router = Router(
         base_settings.model_copy(update={"llm_routing_strategy": "latency"}).routing(), providers
     )
-    router.gates["openai"].observe(120.0)  # both measured: openai slower
-    router.gates["deepseek"].observe(5.0)
+    for first in ("openai", "deepseek"):  # both measured: openai slower
+        await route(
+            router, JOB.model_copy(update={"options": JobOptions(preferred_provider=first)})
+        )
     assert router.order(None) == ["deepseek", "openai"]
     routed = await route(router, JOB)
     assert routed.provider == "deepseek"
