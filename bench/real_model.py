@@ -37,7 +37,7 @@ from streams.models import Attempt, RawJob
 from streams.providers.base import EnrichRequest
 from streams.providers.build import build_providers
 from streams.providers.compatible import CompatibleProvider
-from streams.routing.router import Router, request_for
+from streams.routing.router import Router
 from streams.schemas import enrichment_schema
 
 POSTINGS = [
@@ -190,9 +190,7 @@ async def run(
     async def one(job: RawJob) -> None:
         began = time.monotonic()
         try:
-            routed = await router.enrich(
-                request_for(job, router.config), deadline=Deadline.after(300)
-            )
+            routed = await router.enrich(router.request_for(job), deadline=Deadline.after(300))
             made = routed.attempts
             counts["after_repair" if made[-1].outcome == "repaired" else "first_try"] += 1
         except EnrichmentFailed as exc:

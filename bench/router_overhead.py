@@ -30,7 +30,7 @@ from streams.deadline import Deadline
 from streams.models import RawJob
 from streams.providers.base import EnrichRequest
 from streams.providers.build import build_providers
-from streams.routing.router import Router, request_for
+from streams.routing.router import Router
 
 LITELLM_VENV = Path(".venv-litellm")
 JOB = RawJob(
@@ -102,7 +102,7 @@ async def ours(calls: int, concurrency: int) -> dict[str, float]:
         (await client.post(path, json=body)).json()
 
     router = Router(settings.routing(), providers)
-    request = request_for(JOB, router.config)
+    request = router.request_for(JOB)
     results = {
         "direct_httpx": await _timed(direct, calls, concurrency),
         "our_router": await _timed(
