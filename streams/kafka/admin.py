@@ -24,9 +24,9 @@ __all__ = [
     "partitions_in",
     "partitions_of",
     "partitions_when_created",
+    "read_range",
     "read_to_end",
-    "read_up_to",
-    "seek_to_time",
+    "start_range",
 ]
 
 log = logging.getLogger(__name__)
@@ -131,12 +131,44 @@ async def read_to_end(
     if not partitions:
         return []
     async with reader(cluster, committed_only=committed_only) as consumer:
-        consumer.assign(partitions)
-        if since_ms is None:
-            await consumer.seek_to_beginning(*partitions)
-        else:
-            await seek_to_time(consumer, partitions, since_ms)
-        return await read_up_to(consumer, await consumer.end_offsets(partitions))
+        return await read_range(consumer, partitions, since_ms=since_ms)
+
+
+async def start_range(
+    consumer: Any,
+    partitions: list[TopicPartition],
+    *,
+    since_ms: int | None = None,
+    last: int | None = None,
+) -> dict[TopicPartition, int]:
+    """Assign ``partitions`` to ``consumer`` and seek each to where a read of it starts: its
+    first record, or with ``since_ms`` the first stamped then or later, or with ``last`` its
+    last ``last`` records. Their end offsets now: where such a read stops."""
+    consumer.assign(partitions)
+    if since_ms is None and last is None:
+        # Before anything else is awaited: sought after an awaited call, a newly assigned
+        # partition was read as if at its end (nothing, seen with aiokafka 0.14).
+        await consumer.seek_to_beginning(*partitions)
+    ends: dict[TopicPartition, int] = await consumer.end_offsets(partitions)
+    if since_ms is not None:
+        await _seek_to_time(consumer, partitions, since_ms)
+    elif last is not None:
+        firsts = await consumer.beginning_offsets(partitions)
+        for tp in partitions:
+            consumer.seek(tp, max(firsts[tp], ends[tp] - last))
+    return ends
+
+
+async def read_range(
+    consumer: Any,
+    partitions: list[TopicPartition],
+    *,
+    since_ms: int | None = None,
+    last: int | None = None,
+) -> list[Any]:
+    """The records from where ``start_range`` starts up to the end each had when called."""
+    ends = await start_range(consumer, partitions, since_ms=since_ms, last=last)
+    return await _read_up_to(consumer, ends)
 
 
 async def count_between(cluster: KafkaCluster, name: str, since_ms: int, until_ms: int) -> int:
@@ -164,7 +196,7 @@ async def partitions_when_created(
     return [TopicPartition(name, p) for p in found]
 
 
-async def seek_to_time(consumer: Any, partitions: list[TopicPartition], at_ms: int) -> None:
+async def _seek_to_time(consumer: Any, partitions: list[TopicPartition], at_ms: int) -> None:
     """Each partition to its first record stamped ``at_ms`` or later (its end, where none is)."""
     found = await consumer.offsets_for_times({tp: at_ms for tp in partitions})
     for tp in partitions:
@@ -174,7 +206,7 @@ async def seek_to_time(consumer: Any, partitions: list[TopicPartition], at_ms: i
             consumer.seek(tp, found[tp].offset)
 
 
-async def read_up_to(consumer: Any, ends: dict[TopicPartition, int]) -> list[Any]:
+async def _read_up_to(consumer: Any, ends: dict[TopicPartition, int]) -> list[Any]:
     """The records of an assigned, sought ``consumer`` from its positions up to ``ends``."""
     records: list[Any] = []
     # Positions, not last offsets: compaction and transaction markers leave holes.

@@ -28,7 +28,7 @@ from aiokafka import TopicPartition
 from aiokafka.errors import KafkaError
 
 from streams.config.slices import KafkaCluster
-from streams.kafka.admin import ensure_topic, partitions_when_created, seek_to_time
+from streams.kafka.admin import ensure_topic, partitions_when_created, start_range
 from streams.kafka.clients import reader
 
 __all__ = ["Follower", "SinceTime", "Supervisor", "WholeTopic", "retried"]
@@ -85,9 +85,7 @@ class WholeTopic(Follower):
         )
         async with reader(self.cluster, gathered=self._gathered) as consumer:
             partition = TopicPartition(self.topic, 0)
-            consumer.assign([partition])
-            await consumer.seek_to_beginning(partition)
-            end = (await consumer.end_offsets([partition]))[partition]
+            end = (await start_range(consumer, [partition]))[partition]
             if end == 0:
                 self.ready.set()
             while True:
@@ -126,9 +124,7 @@ class SinceTime(Follower):
         self.restart()
         async with reader(self.cluster, committed_only=self._committed_only) as consumer:
             partitions = await partitions_when_created(self.cluster, self.topic)
-            consumer.assign(partitions)
-            ends = await consumer.end_offsets(partitions)
-            await seek_to_time(consumer, partitions, self.since_ms())
+            ends = await start_range(consumer, partitions, since_ms=self.since_ms())
             while True:
                 batches = await consumer.getmany(timeout_ms=POLL_MS)
                 for records in batches.values():

@@ -22,7 +22,7 @@ from aiokafka.partitioner import murmur2
 from pydantic import Field, ValidationError
 
 from streams.config.slices import KafkaCluster
-from streams.kafka.admin import partitions_in, partitions_of, read_up_to, seek_to_time
+from streams.kafka.admin import partitions_in, partitions_of, read_range
 from streams.kafka.clients import admin, reader
 from streams.kafka.schema_registry import payload_of
 from streams.message import Message
@@ -124,9 +124,7 @@ class JobLookup:
         if partitions:
             since_ms = int((time.time() - self.look_back_s) * 1000)
             async with reader(self.cluster, committed_only=True) as consumer:
-                consumer.assign(partitions)
-                await seek_to_time(consumer, partitions, since_ms)
-                records = await read_up_to(consumer, await consumer.end_offsets(partitions))
+                records = await read_range(consumer, partitions, since_ms=since_ms)
         wanted = key.encode()
         return {t: [r for r in records if r.topic == t and r.key == wanted] for t in topics}
 

@@ -30,7 +30,7 @@ from typing import Any
 from aiokafka import TopicPartition
 
 from streams.config.slices import KafkaCluster
-from streams.kafka.admin import partitions_of, read_up_to, seek_to_time
+from streams.kafka.admin import partitions_of, read_range
 from streams.kafka.clients import admin, reader
 from streams.kafka.readers import retried
 
@@ -191,11 +191,8 @@ async def _sources_since(
     ]
     if not outcome_tps:
         return []
-    consumer.assign(outcome_tps)
-    ends = await consumer.end_offsets(outcome_tps)
-    await seek_to_time(consumer, outcome_tps, since_ms)
     sources = []
-    for record in await read_up_to(consumer, ends):
+    for record in await read_range(consumer, outcome_tps, since_ms=since_ms):
         for name, value in record.headers or ():
             if name == SOURCE_HEADER and (source := _parse_source(value)) is not None:
                 sources.append(source)

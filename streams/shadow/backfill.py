@@ -18,7 +18,7 @@ from pydantic import BaseModel, ValidationError
 from streams.config.slices import KafkaCluster, RoutingConfig, ShadowCandidate
 from streams.deadline import Deadline
 from streams.errors import EnrichmentFailed, ProviderUnavailable, failed_attempt
-from streams.kafka.admin import partitions_of, read_up_to
+from streams.kafka.admin import partitions_of, read_range
 from streams.kafka.clients import producer, reader
 from streams.kafka.schema_registry import Framing, payload_of
 from streams.models import EnrichedJobRecord, ShadowResult
@@ -201,14 +201,9 @@ async def _newest_enriched(
     if not partitions:
         return []
     async with reader(cluster) as consumer:
-        consumer.assign(partitions)
-        ends = await consumer.end_offsets(partitions)
-        firsts = await consumer.beginning_offsets(partitions)
         # Each partition's newest records: every one of the newest N may be on one of them;
         # cached answers are skipped, so some more are read.
-        for tp in partitions:
-            consumer.seek(tp, max(firsts[tp], ends[tp] - 2 * count))
-        records = await read_up_to(consumer, ends)
+        records = await read_range(consumer, partitions, last=2 * count)
     jobs = {}
     for record in records:
         try:

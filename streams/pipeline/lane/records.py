@@ -27,7 +27,7 @@ from aiokafka import TopicPartition
 from pydantic import Field, ValidationError
 
 from streams.config.slices import KafkaCluster
-from streams.kafka.admin import read_up_to
+from streams.kafka.admin import read_range
 from streams.kafka.clients import reader
 from streams.message import Message
 from streams.models import OriginalRecord, RawJob, utcnow
@@ -91,9 +91,7 @@ async def recover(cluster: KafkaCluster, topic: str, partition: int) -> Partitio
     tp = TopicPartition(topic, partition)
     latest: dict[str, bytes | None] = {}
     async with reader(cluster) as consumer:
-        consumer.assign([tp])
-        await consumer.seek_to_beginning(tp)
-        for record in await read_up_to(consumer, await consumer.end_offsets([tp])):
+        for record in await read_range(consumer, [tp]):
             latest[(record.key or b"").decode()] = record.value
     state = PartitionState()
     for key, value in latest.items():
