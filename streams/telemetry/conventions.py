@@ -9,7 +9,7 @@ service's own prefix.
 
 from __future__ import annotations
 
-from typing import Final
+from typing import Any, Final
 
 __all__ = [
     "DURATION_BUCKETS_S",
@@ -18,6 +18,8 @@ __all__ = [
     "SEMCONV_VERSION",
     "SERVICE",
     "TOKEN_BUCKETS",
+    "kafka_process",
+    "kafka_send",
     "provider_name",
 ]
 
@@ -41,6 +43,34 @@ _PROVIDER_NAMES: Final = {
 def provider_name(provider: str) -> str:
     """``gen_ai.provider.name`` for one of this service's provider names."""
     return _PROVIDER_NAMES.get(provider, provider)
+
+
+def kafka_send(topic: str, key: str) -> dict[str, Any]:
+    """A Kafka ``send`` span's messaging attributes."""
+    return {
+        "messaging.system": "kafka",
+        "messaging.operation.name": "send",
+        "messaging.operation.type": "send",
+        "messaging.destination.name": topic,
+        "messaging.kafka.message.key": key,
+    }
+
+
+def kafka_process(record: Any, *, group: str) -> dict[str, Any]:
+    """A Kafka ``process`` span's messaging attributes, for a record of aiokafka's or
+    Faust's (both have topic, partition, offset and key)."""
+    attributes = {
+        "messaging.system": "kafka",
+        "messaging.operation.name": "process",
+        "messaging.operation.type": "process",
+        "messaging.destination.name": record.topic,
+        "messaging.destination.partition.id": str(record.partition),
+        "messaging.consumer.group.name": group,
+        "messaging.kafka.offset": record.offset,
+    }
+    if record.key is not None:
+        attributes["messaging.kafka.message.key"] = bytes(record.key).decode("utf-8", "replace")
+    return attributes
 
 
 class SERVICE:

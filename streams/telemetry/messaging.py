@@ -14,7 +14,7 @@ from typing import Any
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind
 
-from streams.telemetry.conventions import SCHEMA_URL
+from streams.telemetry.conventions import SCHEMA_URL, kafka_process, kafka_send
 from streams.telemetry.propagation import as_headers, carrier_of, context_of, trace_of
 
 __all__ = ["processing", "sending"]
@@ -27,13 +27,7 @@ def sending(topic: str, key: str) -> Iterator[list[tuple[str, bytes]]]:
     with tracer.start_as_current_span(
         f"send {topic}",
         kind=SpanKind.PRODUCER,
-        attributes={
-            "messaging.system": "kafka",
-            "messaging.operation.name": "send",
-            "messaging.operation.type": "send",
-            "messaging.destination.name": topic,
-            "messaging.kafka.message.key": key,
-        },
+        attributes=kafka_send(topic, key),
     ):
         yield list(as_headers(carrier_of()).items())
 
@@ -47,14 +41,6 @@ def processing(record: Any, *, group: str) -> Iterator[None]:
         f"process {record.topic}",
         context=context_of(trace_of(record.headers)),
         kind=SpanKind.CONSUMER,
-        attributes={
-            "messaging.system": "kafka",
-            "messaging.operation.name": "process",
-            "messaging.operation.type": "process",
-            "messaging.destination.name": record.topic,
-            "messaging.destination.partition.id": str(record.partition),
-            "messaging.consumer.group.name": group,
-            "messaging.kafka.offset": record.offset,
-        },
+        attributes=kafka_process(record, group=group),
     ):
         yield

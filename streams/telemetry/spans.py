@@ -34,6 +34,7 @@ from streams.telemetry.conventions import (
     SCHEMA_URL,
     SERVICE,
     TOKEN_BUCKETS,
+    kafka_process,
     provider_name,
 )
 from streams.telemetry.propagation import attached, carrier_of, context_of, trace_of
@@ -72,19 +73,8 @@ class Telemetry:
     def consumed(self, message: Any, *, group: str) -> JobSpan:
         """The ``process`` span of a Faust record, in the trace its headers name (a new
         one when they name none)."""
-        attributes: Attributes = {
-            "messaging.system": "kafka",
-            "messaging.operation.name": "process",
-            "messaging.operation.type": "process",
-            "messaging.destination.name": message.topic,
-            "messaging.destination.partition.id": str(message.partition),
-            "messaging.consumer.group.name": group,
-            "messaging.kafka.offset": message.offset,
-        }
-        if message.key is not None:
-            key = bytes(message.key).decode("utf-8", "replace")
-            attributes["messaging.kafka.message.key"] = key
         name = f"process {message.topic}"
+        attributes = kafka_process(message, group=group)
         return self._job_span(name, SpanKind.CONSUMER, message.headers, attributes)
 
     def requested(self, headers: Any, *, method: str, route: str) -> JobSpan:
