@@ -7,11 +7,16 @@ vendor's structured output takes (each vendor then gets the keywords it accepts:
 
 A message's earlier versions stay in ``schemas/`` as they were published: records written
 under them are still on the topics, and their readers keep them.
+
+Every change of a schema's form (strict for vendors, inlined for registries, a vendor's
+keywords) goes through one walker, ``map_schema``, that knows which keywords hold schemas; the
+fields a consumer compares are listed by ``leaf_fields``.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterator, Mapping
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -23,6 +28,8 @@ __all__ = [
     "contract",
     "contract_file",
     "enrichment_schema",
+    "leaf_fields",
+    "map_schema",
     "stale_contracts",
     "write_contracts",
 ]
@@ -71,31 +78,72 @@ def stale_contracts(directory: Path) -> list[str]:
     return stale
 
 
+# The keywords whose values are schemas: one, a list of them, or a map of names to them.
+_ONE = ("items", "additionalProperties", "not", "contains")
+_LIST = ("anyOf", "oneOf", "allOf", "prefixItems")
+_MAP = ("properties", "patternProperties", "$defs")
+
+Hook = Callable[[dict[str, Any]], dict[str, Any]]
+
+
+def map_schema(
+    schema: dict[str, Any], hook: Hook = dict, *, inline_refs: bool = False
+) -> dict[str, Any]:
+    """``schema`` with every schema in it (itself included) passed through ``hook``, the
+    innermost first, so a hook sees its children already mapped. ``inline_refs``: each
+    ``$ref`` into the schema's ``$defs`` is replaced by that definition (its siblings merged
+    over it), and ``$defs`` dropped."""
+    definitions = schema.get("$defs", {}) if inline_refs else {}
+
+    def walk(node: dict[str, Any]) -> dict[str, Any]:
+        ref = node.get("$ref", "")
+        if ref.startswith("#/$defs/") and inline_refs:
+            siblings = {key: value for key, value in node.items() if key != "$ref"}
+            return walk(definitions[ref.removeprefix("#/$defs/")]) | walk(siblings)
+        out: dict[str, Any] = {}
+        for key, value in node.items():
+            if key == "$defs" and inline_refs:
+                continue
+            if key in _ONE and isinstance(value, dict):
+                out[key] = walk(value)
+            elif key in _LIST:
+                out[key] = [walk(item) for item in value]
+            elif key in _MAP:
+                out[key] = {name: walk(item) for name, item in value.items()}
+            else:
+                out[key] = value
+        return hook(out)
+
+    return walk(schema)
+
+
+def leaf_fields(schema: dict[str, Any], path: str = "") -> Iterator[tuple[str, dict[str, Any]]]:
+    """Each field that is not an object, with its dotted path (``salary.currency``), in a
+    schema without ``$ref`` (``enrichment_schema``'s)."""
+    types = schema.get("type", [])
+    if "object" in ({types} if isinstance(types, str) else set(types)):
+        for name, child in schema["properties"].items():
+            yield from leaf_fields(child, f"{path}.{name}" if path else name)
+    else:
+        yield path, schema
+
+
 @cache
 def enrichment_schema(version: type[EnrichmentV1] = Enrichment) -> dict[str, Any]:
     """The Enrichment schema (the current version unless another is named; every keyword) in
     the strict form: no $ref, no titles or defaults, every object closed and fully required,
     nullable values as ``"type": [X, "null"]``."""
-    raw = version.model_json_schema()
-    definitions = raw.pop("$defs", {})
+    return map_schema(version.model_json_schema(), _strict, inline_refs=True)
 
-    def strict(node: Any) -> Any:
-        if isinstance(node, list):
-            return [strict(item) for item in node]
-        if not isinstance(node, dict):
-            return node
-        if "$ref" in node:
-            return strict(definitions[node["$ref"].rsplit("/", 1)[-1]])
-        out = {k: strict(v) for k, v in node.items() if k not in ("title", "default")}
-        if "anyOf" in out:
-            out = _merge_nullable(out)
-        if out.get("type") == "object":
-            out["required"] = list(out.get("properties", {}))
-            out["additionalProperties"] = False
-        return out
 
-    result: dict[str, Any] = strict(raw)
-    return result
+def _strict(node: Mapping[str, Any]) -> dict[str, Any]:
+    out = {key: value for key, value in node.items() if key not in ("title", "default")}
+    if "anyOf" in out:
+        out = _merge_nullable(out)
+    if out.get("type") == "object":
+        out["required"] = list(out.get("properties", {}))
+        out["additionalProperties"] = False
+    return out
 
 
 def _merge_nullable(node: dict[str, Any]) -> dict[str, Any]:

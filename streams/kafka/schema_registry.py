@@ -28,7 +28,7 @@ from confluent_kafka.schema_registry.error import SchemaRegistryError
 
 from streams.config.slices import KafkaConfig, RegistryConfig
 from streams.errors import ConfigurationError
-from streams.schemas import contract
+from streams.schemas import contract, map_schema
 
 # The client speaks HTTP with httpx2 where it is installed (it comes with confluent-kafka),
 # else httpx: its transport errors are that library's.
@@ -94,22 +94,8 @@ def for_registry(published: dict[str, Any]) -> dict[str, Any]:
     written in place and declared as draft-07, which it also is. Apicurio's compatibility
     check resolves no ``$ref`` into ``$defs`` (it answers 500 "Unresolved JSON Schema
     reference") and knows no draft newer than 7 ("could not determine version")."""
-    schema = published | {"$schema": "http://json-schema.org/draft-07/schema#"}
-    definitions = schema.pop("$defs", {})
-
-    def inline(node: Any) -> Any:
-        if isinstance(node, dict):
-            ref = node.get("$ref", "")
-            if ref.startswith("#/$defs/"):
-                rest = {key: value for key, value in node.items() if key != "$ref"}
-                return inline(definitions[ref.removeprefix("#/$defs/")]) | inline(rest)
-            return {key: inline(value) for key, value in node.items()}
-        if isinstance(node, list):
-            return [inline(item) for item in node]
-        return node
-
-    inlined: dict[str, Any] = inline(schema)
-    return inlined
+    draft_07 = published | {"$schema": "http://json-schema.org/draft-07/schema#"}
+    return map_schema(draft_07, inline_refs=True)
 
 
 def subject_of(topic: str) -> str:

@@ -30,7 +30,7 @@ import copy
 import functools
 from typing import Any
 
-from streams.schemas import enrichment_schema
+from streams.schemas import enrichment_schema, map_schema
 
 __all__ = [
     "ANTHROPIC",
@@ -83,13 +83,15 @@ def schema_for(accepted: frozenset[str] | None, *, grammar: bool = False) -> dic
     ``grammar``: for a local decoder that compiles the schema into a grammar and bills no
     tokens for it, so it keeps enums longer than ``MAX_ENUM_SENT``."""
     most = None if grammar else MAX_ENUM_SENT
-    result: dict[str, Any] = _keep(copy.deepcopy(enrichment_schema()), accepted, most)
-    return result
+    keep = functools.partial(_keep, accepted=accepted, most=most)
+    return map_schema(copy.deepcopy(enrichment_schema()), keep)
 
 
 def _keep(
-    node: dict[str, Any], accepted: frozenset[str] | None, most: int | None
+    node: dict[str, Any], *, accepted: frozenset[str] | None, most: int | None
 ) -> dict[str, Any]:
+    """One schema (its children already done) with only the ``accepted`` keywords, the
+    others said in its description."""
     kept: dict[str, Any] = {}
     dropped: dict[str, Any] = {}
     for keyword, value in node.items():
@@ -99,12 +101,6 @@ def _keep(
             if keyword not in _SAID:
                 raise ValueError(f"the Enrichment schema uses {keyword!r}: say how it is said")
             dropped[keyword] = value
-        elif keyword == "properties":
-            kept[keyword] = {name: _keep(field, accepted, most) for name, field in value.items()}
-        elif keyword == "items":
-            kept[keyword] = _keep(value, accepted, most)
-        elif keyword == "anyOf":
-            kept[keyword] = [_keep(option, accepted, most) for option in value]
         else:
             kept[keyword] = value
     words = "; ".join(

@@ -22,11 +22,10 @@ from __future__ import annotations
 import functools
 import re
 from collections import Counter
-from collections.abc import Iterator
 from typing import Any
 
 from streams.enrichment import EnrichmentV1
-from streams.schemas import enrichment_schema
+from streams.schemas import enrichment_schema, leaf_fields
 
 __all__ = ["NUMBER_TOLERANCE", "agreement", "field_rules", "scores"]
 
@@ -38,23 +37,17 @@ _EDGE = re.compile(r"^[\W_]+|[\W_]+$")
 @functools.cache
 def field_rules() -> dict[str, str]:
     """Each compared field's dotted path and its rule: exact, number, set or text."""
-    return dict(_rules(enrichment_schema(), ""))
+    return {path: _rule(node) for path, node in leaf_fields(enrichment_schema())}
 
 
-def _rules(node: dict[str, Any], path: str) -> Iterator[tuple[str, str]]:
+def _rule(node: dict[str, Any]) -> str:
     types = node.get("type", [])
     types = {types} if isinstance(types, str) else set(types)
-    if "object" in types:
-        for name, child in node["properties"].items():
-            yield from _rules(child, f"{path}.{name}" if path else name)
-    elif "enum" in node or "integer" in types or "boolean" in types:
-        yield path, "exact"
-    elif "number" in types:
-        yield path, "number"
-    elif "array" in types:
-        yield path, "set"
-    else:
-        yield path, "text"
+    if "enum" in node or "integer" in types or "boolean" in types:
+        return "exact"
+    if "number" in types:
+        return "number"
+    return "set" if "array" in types else "text"
 
 
 def scores(production: EnrichmentV1, candidate: EnrichmentV1) -> dict[str, float]:
