@@ -46,11 +46,13 @@ def run_cli(
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """A test that uses the broker (or the Schema Registry) is marked ``broker``: ``make
-    test-fast`` leaves those out."""
+    test-fast`` leaves those out. The tests on the three-broker cluster run last, together:
+    its three brokers start for them and do not sit beside every other test."""
     for item in items:
         needs = {"kafka_bootstrap", "kafka_cluster", "schema_registry"}
         if needs & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.broker)
+    items.sort(key=lambda item: "kafka_cluster" in getattr(item, "fixturenames", ()))
 
 
 def _docker_answers() -> bool:

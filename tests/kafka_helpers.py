@@ -111,15 +111,6 @@ async def end_offsets(bootstrap: Target, topic: str) -> dict[int, int]:
     return {tp.partition: offset for tp, offset in ends.items()}
 
 
-async def wait_for(predicate: Any, *, timeout_s: float = 30.0, interval_s: float = 0.2) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if await predicate():
-            return
-        await asyncio.sleep(interval_s)
-    raise AssertionError(f"condition not met within {timeout_s}s")
-
-
 async def send_command(settings: Settings, command: ControlCommand) -> None:
     """Publish a control command as the CLI does."""
     await publish(

@@ -15,6 +15,7 @@ from streams.app import create_app
 from streams.config.settings import Settings
 from streams.models import ControlCommand
 from streams.web.health import consumer_lag
+from tests.eventually import eventually_async
 from tests.kafka_helpers import (
     commit_rounds,
     consume,
@@ -22,7 +23,6 @@ from tests.kafka_helpers import (
     job_record,
     produce,
     send_command,
-    wait_for,
 )
 
 pytestmark = pytest.mark.slow
@@ -56,7 +56,7 @@ async def test_budgets_fall_back_then_pause_intake_then_resume(
         async def openai_over_budget() -> bool:
             return router.status().providers["openai"].budget.over_budget
 
-        await wait_for(openai_over_budget)  # once the first call's cost is in the stats
+        await eventually_async(openai_over_budget)  # once the first call's cost is in the stats
         await produce(bootstrap, raw, [job_record(f"fallback{n}") for n in range(4)])
         by_job = _providers(await consume(bootstrap, enriched_topic, count=5))
         assert by_job == {"first": "openai"} | {f"fallback{n}": "deepseek" for n in range(4)}
@@ -66,7 +66,7 @@ async def test_budgets_fall_back_then_pause_intake_then_resume(
         async def intake_paused() -> bool:
             return bool((await web.get(status_url)).json()["intake_paused"])
 
-        await wait_for(intake_paused)
+        await eventually_async(intake_paused)
         status = (await web.get(status_url)).json()
         assert status["budget"]["daily_usd"] == TINY_USD
         assert status["budget"]["spent_today_usd"] > TINY_USD
@@ -81,7 +81,7 @@ async def test_budgets_fall_back_then_pause_intake_then_resume(
             lag = await consumer_lag(app.faust, raw)
             return bool(lag) and not any(lag.values())
 
-        await wait_for(taken)
+        await eventually_async(taken)
         await commit_rounds(app, 2)
         assert sum(sim.requests().values()) == calls_before, "no call while over budget"
         assert sum((await end_offsets(bootstrap, enriched_topic)).values()) == 5
@@ -120,7 +120,7 @@ async def test_calls_cut_off_by_the_deadline_are_billed_as_estimated_spend(
         async def counted() -> bool:
             return app.router.status().providers["openai"].budget.over_budget
 
-        await wait_for(counted, timeout_s=30)  # the budget counts the estimate
+        await eventually_async(counted, timeout_s=30)  # the budget counts the estimate
         totals = (await web.get(f"{base}/statistics")).json()["totals"]["openai"]
     assert {json.loads(r.value)["error"]["type"] for r in letters} == {"DeadlineExceeded"}
     for record in calls:

@@ -30,6 +30,7 @@ from streams.config.settings import load_settings
 from streams.config.slices import KafkaCluster
 from streams.kafka.admin import read_to_end
 from streams.kafka.clients import admin, producer
+from tests.eventually import eventually_async
 from tests.kafka_helpers import job_record
 
 pytestmark = pytest.mark.slow
@@ -97,10 +98,12 @@ async def rolling_restart(kafka: LocalKafka, cluster: KafkaCluster, env: dict[st
     for node in kafka.node_ids:
         await asyncio.to_thread(kafka.stop_node, node)  # SIGTERM: a controlled shutdown
         await _start(kafka, node)
-        deadline = time.monotonic() + 120
-        while not await _all_in_sync(cluster, topics):  # rejoined the ISR: the next one
-            assert time.monotonic() < deadline, f"node {node} did not rejoin the ISR"
-            await asyncio.sleep(0.5)
+        await eventually_async(  # rejoined the ISR: the next one
+            lambda: _all_in_sync(cluster, topics),
+            timeout_s=120,
+            every_s=0.5,
+            what=f"node {node} back in the ISR",
+        )
 
 
 async def kill_the_coordinator(
@@ -144,10 +147,13 @@ async def test_a_broker_fault_under_load_loses_nothing_and_bills_every_call(
         fault_at = time.time()
         await fault(kafka_cluster, cluster, env)
         await publishing
-        deadline = time.monotonic() + 240
-        while len((outputs := await _outputs(cluster, env))[0]) < JOBS:
-            assert time.monotonic() < deadline, f"{len(outputs[0])} of {JOBS} jobs finished"
-            await asyncio.sleep(1)
+        outputs = await eventually_async(
+            lambda: _outputs(cluster, env),
+            lambda found: len(found[0]) >= JOBS,
+            timeout_s=240,
+            every_s=1,
+            what=f"all {JOBS} jobs finished",
+        )
         ledger = _ledger(await read_to_end(cluster, env["LLM_TOPIC_CALLS"]))
         calls = Counter(sim.requests()) - Counter(before)
         statistics = await _statistics_once_caught_up(ports[0], ledger)

@@ -24,13 +24,13 @@ from streams.config.settings import Settings, load_settings
 from streams.config.slices import KafkaCluster
 from streams.kafka.admin import read_to_end
 from streams.models import DeadLetter
+from tests.eventually import eventually, eventually_async
 from tests.kafka_helpers import (
     committed,
     consume,
     end_offsets,
     job_record,
     produce,
-    wait_for,
 )
 
 pytestmark = pytest.mark.slow
@@ -63,11 +63,13 @@ def _backlog_under_way(env: dict[str, str], prefix: str, jobs: int) -> tuple[set
 
 def _wait_for_enriched(env: dict[str, str], count: int) -> int:
     """Wait until the enriched topic holds ``count`` records; how many it holds then."""
-    deadline = time.monotonic() + 60
-    while (done := _records(env["KAFKA_BOOTSTRAP_SERVERS"], env["LLM_TOPIC_ENRICHED"])) < count:
-        assert time.monotonic() < deadline, f"{done} enriched, waiting for {count}"
-        time.sleep(0.05)
-    return done
+    return eventually(
+        lambda: _records(env["KAFKA_BOOTSTRAP_SERVERS"], env["LLM_TOPIC_ENRICHED"]),
+        lambda done: done >= count,
+        timeout_s=60,
+        every_s=0.05,
+        what=f"{count} enriched",
+    )
 
 
 def _outputs_when_done(
@@ -258,13 +260,19 @@ def test_fuzzed_input_is_dead_lettered_and_the_worker_carries_on(
     records.append(marker)
     with worker_process(env, tmp_path_factory.mktemp("fuzz") / "worker.log") as worker:
         asyncio.run(produce(bootstrap, env["LLM_TOPIC_RAW"], records))
-        deadline = time.monotonic() + 60
-        while _records(bootstrap, env["LLM_TOPIC_ENRICHED"]) + _records(
-            bootstrap, env["LLM_TOPIC_DEAD_LETTER"]
-        ) < len(records):
-            assert time.monotonic() < deadline, "a record went missing"
+
+        def finished() -> int:
             assert worker.poll() is None, "the worker crashed"
-            time.sleep(0.2)
+            return _records(bootstrap, env["LLM_TOPIC_ENRICHED"]) + _records(
+                bootstrap, env["LLM_TOPIC_DEAD_LETTER"]
+            )
+
+        eventually(
+            finished,
+            lambda done: done >= len(records),
+            timeout_s=60,
+            what="every record enriched or dead-lettered (none missing)",
+        )
         assert worker.poll() is None
     enriched = asyncio.run(_job_ids(bootstrap, env["LLM_TOPIC_ENRICHED"]))
     assert "after-the-garbage" in enriched
@@ -297,25 +305,27 @@ def test_the_worker_rides_out_a_broker_restart(
         with worker_process(env, tmp_path / "worker.log") as worker:
             records = [job_record(f"r{n}") for n in range(jobs)]
             asyncio.run(produce(bootstrap, env["LLM_TOPIC_RAW"], records))
-            deadline = time.monotonic() + 60
-            while _records(bootstrap, env["LLM_TOPIC_ENRICHED"]) < 50:
-                assert time.monotonic() < deadline
-                time.sleep(0.05)
+            _wait_for_enriched(env, 50)
             stopped_at = datetime.now()
             kafka.stop()
             time.sleep(20)
             kafka.start()
             outage = (stopped_at, datetime.now())
             assert kafka.bootstrap_servers == bootstrap, "same port, same data"
-            deadline = time.monotonic() + 180
-            while True:
+
+            def outputs() -> tuple[Counter[str], Counter[str], bool]:
+                assert worker.poll() is None, "the worker died"
+                back = "broker reachable again" in (tmp_path / "worker.log").read_text()
                 enriched = asyncio.run(_job_ids(bootstrap, env["LLM_TOPIC_ENRICHED"]))
                 dead = asyncio.run(_job_ids(bootstrap, env["LLM_TOPIC_DEAD_LETTER"]))
-                back = "broker reachable again" in (tmp_path / "worker.log").read_text()
-                if len(set(enriched) | set(dead)) == jobs and back:
-                    break
-                assert worker.poll() is None, "the worker died"
-                assert time.monotonic() < deadline, f"{len(enriched)} enriched, {len(dead)} dead"
+                return enriched, dead, back
+
+            enriched, dead, _ = eventually(
+                outputs,
+                lambda found: len(set(found[0]) | set(found[1])) == jobs and found[2],
+                timeout_s=180,
+                what=f"all {jobs} jobs out and the broker said back",
+            )
         lost, duplicates = _lost_and_duplicates({f"r{n}" for n in range(jobs)}, enriched, dead)
         log = (tmp_path / "worker.log").read_text()  # whole once the worker has stopped
         outage_lines = _lines_between(log, *outage)
@@ -436,7 +446,7 @@ async def test_a_stopping_worker_closes_its_provider_connections(
             return bool(own.stats()["open_connections"] == 0)
 
         # At once: idle connections would also close by themselves, a few seconds later.
-        await wait_for(all_closed, timeout_s=1, interval_s=0.05)
+        await eventually_async(all_closed, timeout_s=1, every_s=0.05)
     finally:
         own.stop()
 
@@ -478,13 +488,13 @@ async def test_an_outage_of_every_provider_pauses_intake_and_dead_letters_nothin
         async def intake_paused() -> bool:
             return router.status().intake_paused
 
-        await wait_for(intake_paused, timeout_s=20)
+        await eventually_async(intake_paused, timeout_s=20)
         probed = sum(sim.requests().values())
 
         async def probed_twice_more() -> bool:  # the outage goes on: circuits probe and fail
             return sum(sim.requests().values()) >= probed + 4
 
-        await wait_for(probed_twice_more, timeout_s=20)
+        await eventually_async(probed_twice_more, timeout_s=20)
         assert sum((await end_offsets(bootstrap, settings.llm_topic_dead_letter)).values()) == 0
         sim.reset()
         enriched = await consume(bootstrap, settings.llm_topic_enriched, count=len(jobs))

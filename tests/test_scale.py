@@ -21,6 +21,7 @@ from devstack.harness import SimulatorThread, worker_process
 from streams.app import REBALANCE_TIMEOUT_S
 from streams.config.slices import KafkaCluster
 from streams.kafka.admin import read_to_end
+from tests.eventually import eventually
 from tests.kafka_helpers import committed, job_record, produce
 
 pytestmark = pytest.mark.slow
@@ -44,10 +45,7 @@ def max_in_a_minute(arrivals: list[float]) -> int:
 
 
 def _wait(what: str, predicate: Callable[[], bool], *, timeout_s: float) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not predicate():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.5)
+    eventually(predicate, timeout_s=timeout_s, every_s=0.5, what=what)
 
 
 def _started(

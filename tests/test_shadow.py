@@ -22,7 +22,8 @@ from streams.models import ControlCommand, EnrichedJob, ProviderCall, ShadowResu
 from streams.pricing import DEFAULT_PRICES
 from streams.shadow.runner import sampled
 from tests.conftest import run_cli
-from tests.kafka_helpers import consume, end_offsets, job_record, produce, send_command, wait_for
+from tests.eventually import eventually, eventually_async
+from tests.kafka_helpers import consume, end_offsets, job_record, produce, send_command
 
 pytestmark = pytest.mark.slow
 
@@ -75,7 +76,7 @@ async def test_compare_finds_what_the_candidate_got_wrong_and_live_results_stay(
         async def all_shadowed() -> bool:
             return await count(settings, settings.llm_topic_shadow) >= len(chosen)
 
-        await wait_for(all_shadowed, timeout_s=60)
+        await eventually_async(all_shadowed, timeout_s=60)
     jobs = [EnrichedJob.model_validate_json(r.value) for r in enriched]
     # The live results are what a run without shadowing gives: production's model, unperturbed.
     assert sorted(j.job_id for j in jobs) == sorted(ids)
@@ -126,7 +127,7 @@ async def test_a_candidate_set_at_run_time_takes_the_next_jobs(
         async def shadowing() -> bool:
             return CANDIDATE in app.shadows.pending()
 
-        await wait_for(shadowing)
+        await eventually_async(shadowing)
         await produce(bootstrap, settings.llm_topic_raw, [job_record("after")])
         [result] = await consume(bootstrap, settings.llm_topic_shadow, count=1)
     assert ShadowResult.model_validate_json(result.value).job_id == "after"
@@ -147,7 +148,7 @@ async def test_a_candidate_keeps_to_its_own_rate_limit_and_counts_what_it_drops(
         async def all_shadowed() -> bool:
             return await count(settings, settings.llm_topic_shadow) >= 60
 
-        await wait_for(all_shadowed, timeout_s=60)
+        await eventually_async(all_shadowed, timeout_s=60)
     results = [
         ShadowResult.model_validate_json(r.value)
         for r in await read_all(settings, settings.llm_topic_shadow)
@@ -181,7 +182,7 @@ async def test_a_spent_candidate_budget_stops_shadow_calls_never_live_ones(
         async def over_budget() -> bool:
             return app.shadows.over_budget(CANDIDATE)
 
-        await wait_for(over_budget)
+        await eventually_async(over_budget)
         await produce(bootstrap, settings.llm_topic_raw, [job_record(f"j{n}") for n in range(20)])
         await consume(bootstrap, settings.llm_topic_enriched, count=21)
         results = await consume(bootstrap, settings.llm_topic_shadow, count=21)
@@ -283,7 +284,4 @@ def test_a_worker_killed_while_shadowing_pays_no_shadow_call_twice(
 
 
 def _wait_until(done: Any, timeout_s: float = 90) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not done():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.2)
+    eventually(done, timeout_s=timeout_s)

@@ -17,6 +17,7 @@ from streams.config.runtime import RuntimeConfig
 from streams.config.settings import Settings
 from streams.errors import ConfigurationError
 from streams.models import ControlCommand
+from tests.eventually import eventually_async
 from tests.kafka_helpers import (
     commit_rounds,
     committed,
@@ -24,7 +25,6 @@ from tests.kafka_helpers import (
     job_record,
     produce,
     send_command,
-    wait_for,
 )
 
 pytestmark = pytest.mark.slow
@@ -41,7 +41,7 @@ async def test_a_disabled_provider_gets_no_attempts_also_after_a_restart(
         async def applied() -> bool:
             return not first.router.status().providers["openai"].enabled
 
-        await wait_for(applied)
+        await eventually_async(applied)
         await produce(bootstrap, raw, [job_record(f"a{n}") for n in range(5)])
         enriched = await consume(bootstrap, settings.llm_topic_enriched, count=5)
     assert {json.loads(r.value)["provider"] for r in enriched} == {"deepseek"}
@@ -58,7 +58,7 @@ async def test_a_disabled_provider_gets_no_attempts_also_after_a_restart(
         async def enabled() -> bool:
             return second.router.status().providers["openai"].enabled
 
-        await wait_for(enabled)
+        await eventually_async(enabled)
     assert {json.loads(r.value)["provider"] for r in enriched} == {"deepseek"}
     assert sim.requests().get("openai", 0) == 0
 
@@ -76,7 +76,7 @@ async def test_config_patches_apply_everywhere_and_bad_ones_change_nothing(
         async def applied() -> bool:
             return app.router.chain == ("deepseek", "openai")
 
-        await wait_for(applied)
+        await eventually_async(applied)
         # an invalid patch that reached the topic anyway is refused by the worker
         bad = ControlCommand(action="set_config", config={"llm_job_deadline_s": -1})
         from aiokafka import AIOKafkaProducer
@@ -97,7 +97,7 @@ async def test_config_patches_apply_everywhere_and_bad_ones_change_nothing(
         async def later_patch() -> bool:
             return app.control.state.config.routing().retry.attempts == 4
 
-        await wait_for(later_patch)
+        await eventually_async(later_patch)
         assert app.router.default_deadline_s == settings.llm_job_deadline_s
         assert app.router.chain == ("deepseek", "openai")
         await produce(settings.kafka_bootstrap_servers, settings.llm_topic_raw, [job_record("c")])
@@ -172,7 +172,7 @@ async def test_intake_pauses_while_every_provider_is_off_and_nothing_is_dead_let
         async def all_off() -> bool:
             return app.router.next_ready_at() == float("inf")
 
-        await wait_for(all_off)
+        await eventually_async(all_off)
         await produce(bootstrap, raw, [job_record(f"p{n}") for n in range(6)])
         await commit_rounds(app, 3)
         offsets = await committed(bootstrap, settings.llm_app_id, raw)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-import time
 from collections import Counter
 from pathlib import Path
 
@@ -17,6 +16,7 @@ from streams.config.slices import KafkaCluster
 from streams.kafka.admin import read_to_end
 from streams.observe.estimate import totals_so_far
 from tests.conftest import run_cli
+from tests.eventually import eventually
 from tests.kafka_helpers import end_offsets, job_record, produce
 
 pytestmark = pytest.mark.slow
@@ -28,10 +28,11 @@ def _job_ids(bootstrap: str, topic: str) -> Counter[str | None]:
 
 
 def _await_job(bootstrap: str, topic: str, job_id: str | None, *, count: int) -> None:
-    deadline = time.monotonic() + 60
-    while _job_ids(bootstrap, topic)[job_id] < count:
-        assert time.monotonic() < deadline, f"{job_id} not {count}x in {topic}"
-        time.sleep(0.2)
+    eventually(
+        lambda: _job_ids(bootstrap, topic)[job_id] >= count,
+        timeout_s=60,
+        what=f"{job_id} {count}x in {topic}",
+    )
 
 
 def test_a_dead_letter_is_replayed_once_after_the_provider_recovers(
@@ -96,10 +97,11 @@ def test_a_dry_run_estimates_the_cost_from_the_statistics(
         )
         per_job = sum(json.loads(r.value)["usage"]["cost_usd"] for r in enriched) / 3
 
-        deadline = time.monotonic() + 30
-        while asyncio.run(totals_so_far(settings)).get("openai", {}).get("calls", 0) < 3:
-            assert time.monotonic() < deadline, "the calls reached the statistics"
-            time.sleep(0.5)
+        eventually(
+            lambda: asyncio.run(totals_so_far(settings)).get("openai", {}).get("calls", 0) >= 3,
+            every_s=0.5,
+            what="the calls in the statistics",
+        )
         for provider in ("openai", "deepseek"):
             sim.set_faults(provider, errors={401: 1.0})
         asyncio.run(produce(bootstrap, env["LLM_TOPIC_RAW"], [job_record("failed")]))

@@ -10,12 +10,12 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import ROOT
+from tests.eventually import eventually
 
 pytestmark = pytest.mark.slow
 
@@ -35,11 +35,7 @@ def test_up_enriches_with_the_simulator_and_stops_on_ctrl_c(
             stderr=subprocess.STDOUT,
         )
     try:
-        deadline = time.monotonic() + 120
-        while "worker ready" not in log.read_text():
-            assert up.poll() is None, log.read_text()
-            assert time.monotonic() < deadline, log.read_text()
-            time.sleep(0.3)
+        _wait_for(log, "worker ready", process=up)
         text = log.read_text()
         assert "simulating openai, deepseek" in text
         assert "traces: off (--traces starts a local Jaeger" in text
@@ -135,12 +131,20 @@ def _copy(primary: int, to: Path) -> None:
             out.flush()
 
 
-def _wait_for(log: Path, expected: str | re.Pattern[str], timeout_s: float = 120) -> None:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        text = ANSI.sub("", log.read_text(errors="replace")) if log.exists() else ""
-        found = expected in text if isinstance(expected, str) else expected.search(text)
-        if found:
-            return
-        assert time.monotonic() < deadline, f"never saw {expected!r} in:\n{text[-3000:]}"
-        time.sleep(0.3)
+def _wait_for(
+    log: Path,
+    expected: str | re.Pattern[str],
+    timeout_s: float = 120,
+    *,
+    process: subprocess.Popen[bytes] | None = None,
+) -> None:
+    """Until ``log`` says ``expected`` (while ``process``, if given, runs)."""
+
+    def read() -> str:
+        assert process is None or process.poll() is None, log.read_text(errors="replace")
+        return ANSI.sub("", log.read_text(errors="replace")) if log.exists() else ""
+
+    def seen(text: str) -> bool:
+        return expected in text if isinstance(expected, str) else bool(expected.search(text))
+
+    eventually(read, seen, timeout_s=timeout_s, every_s=0.3, what=f"{expected!r} in the log")

@@ -15,7 +15,8 @@ from streams.config.slices import KafkaCluster
 from streams.kafka.admin import ensure_topic
 from streams.observe.job import key_partition
 from tests.conftest import run_cli
-from tests.kafka_helpers import consume, job_record, produce, wait_for
+from tests.eventually import eventually_async
+from tests.kafka_helpers import consume, job_record, produce
 
 pytestmark = pytest.mark.slow
 
@@ -42,7 +43,7 @@ async def test_a_jobs_page_tells_where_it_ended_and_how(
         sim.set_faults("deepseek", latency_ms=3000, match="Job slow:")
         calls = sim.requests().get("deepseek", 0)
         await produce(bootstrap, raw, [job_record("slow")])
-        await wait_for(lambda: _more(sim, calls))
+        await eventually_async(lambda: _more(sim, calls))
         slow = (await web.get("/jobs/slow")).json()
         job = {"job_id": "via-http", "title": "Engineer", "description": "Go."}
         assert (await web.post("/process", json={"job": job})).status_code == 200

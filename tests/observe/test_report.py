@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -15,6 +14,7 @@ import pytest
 from devstack.harness import worker_process
 from streams.pricing import DEFAULT_PRICES
 from tests.conftest import run_cli
+from tests.eventually import eventually
 from tests.kafka_helpers import job_record, produce
 
 pytestmark = pytest.mark.slow
@@ -34,12 +34,12 @@ def test_the_report_matches_the_web_view_and_a_price_change_reprices_it(
     with worker_process(env, tmp_path / "worker.log"):
         records = [job_record(f"rep-{n}") for n in range(5)]
         asyncio.run(produce(env["KAFKA_BOOTSTRAP_SERVERS"], env["LLM_TOPIC_RAW"], records))
-        deadline = time.monotonic() + 60
-        while (web := _web_report(env, today))["providers"].get("openai", {}).get("total", {}).get(
-            "calls"
-        ) != 5:
-            assert time.monotonic() < deadline, web
-            time.sleep(0.3)
+        web = eventually(
+            lambda: _web_report(env, today),
+            lambda web: web["providers"].get("openai", {}).get("total", {}).get("calls") == 5,
+            timeout_s=60,
+            what="5 openai calls in the report",
+        )
 
         as_json = run_cli("report", "--from", today, "--to", today, "--format", "json", env=env)
         assert as_json.returncode == 0, as_json.stderr

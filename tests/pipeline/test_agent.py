@@ -20,6 +20,7 @@ from streams.routing.router import Routed, Router
 from streams.schemas import contract_file
 from streams.vocab import PROVIDER_NAMES
 from tests.conftest import ROOT
+from tests.eventually import eventually_async
 from tests.kafka_helpers import (
     commit_rounds,
     committed,
@@ -27,7 +28,6 @@ from tests.kafka_helpers import (
     end_offsets,
     job_record,
     produce,
-    wait_for,
 )
 
 pytestmark = pytest.mark.slow
@@ -66,7 +66,7 @@ async def test_jobs_and_malformed_records_all_end_somewhere(
         enriched = await consume(bootstrap, settings.llm_topic_enriched, count=len(jobs))
         dead = await consume(bootstrap, settings.llm_topic_dead_letter, count=len(malformed))
         calls = await consume(bootstrap, settings.llm_topic_calls, count=len(jobs))
-        await wait_for(lambda: _all_committed(settings), timeout_s=30)
+        await eventually_async(lambda: _all_committed(settings), timeout_s=30)
 
     ids = Counter(json.loads(r.value)["job_id"] for r in enriched)
     assert ids == Counter(f"job-{n}" for n in range(30)), "every job enriched exactly once"
@@ -164,7 +164,7 @@ async def test_an_unexpected_exception_costs_a_dead_letter_not_the_job(
         enriched = await consume(
             settings.kafka_bootstrap_servers, settings.llm_topic_enriched, count=2
         )
-        await wait_for(lambda: _all_committed(settings), timeout_s=30)
+        await eventually_async(lambda: _all_committed(settings), timeout_s=30)
     (letter,) = [json.loads(r.value) for r in dead]
     assert letter["job_id"] == "boom"
     assert letter["stage"] == "enrich"
@@ -191,7 +191,7 @@ async def test_a_slow_job_holds_the_commit_not_the_others(
         offsets = await committed(bootstrap, settings.llm_app_id, topic)
         assert all(offset == 0 for offset in offsets.values()), offsets
         everything = await consume(bootstrap, settings.llm_topic_enriched, count=9)
-        await wait_for(lambda: _all_committed(settings), timeout_s=30)
+        await eventually_async(lambda: _all_committed(settings), timeout_s=30)
     assert {json.loads(r.value)["job_id"] for r in everything} >= {"slow"}
 
 
@@ -252,7 +252,7 @@ async def test_a_429_storm_dead_letters_nothing_while_deadlines_allow(
         enriched = await consume(
             settings.kafka_bootstrap_servers, settings.llm_topic_enriched, count=len(jobs)
         )
-        await wait_for(lambda: _all_committed(settings), timeout_s=30)
+        await eventually_async(lambda: _all_committed(settings), timeout_s=30)
     assert len({json.loads(r.value)["job_id"] for r in enriched}) == len(jobs)
     assert await end_offsets(settings.kafka_bootstrap_servers, settings.llm_topic_dead_letter) in (
         {},

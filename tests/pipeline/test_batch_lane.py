@@ -10,7 +10,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -27,7 +26,8 @@ from streams.models import OriginalRecord, RawJob
 from streams.pipeline.lane.records import LaneBatch, LaneJob, batch_key
 from streams.providers.batch import batch_apis
 from streams.providers.build import build_providers
-from tests.kafka_helpers import consume, job_record, produce, wait_for
+from tests.eventually import eventually, eventually_async
+from tests.kafka_helpers import consume, job_record, produce
 
 pytestmark = pytest.mark.slow
 
@@ -163,10 +163,12 @@ def test_a_worker_killed_with_batches_out_never_sends_them_again(
     records = [_batch_job(f"j{n}", "openai") for n in range(jobs)]
     with worker_process(env, tmp_path / "first.log") as first:
         asyncio.run(produce(bootstrap, env["LLM_TOPIC_RAW"], records))
-        deadline = time.monotonic() + 60
-        while sim.stats()["batch_requests"].get("openai", 0) < jobs:
-            assert time.monotonic() < deadline, sim.stats()["batch_requests"]
-            time.sleep(0.1)
+        eventually(
+            lambda: sim.stats()["batch_requests"].get("openai", 0) >= jobs,
+            timeout_s=60,
+            every_s=0.1,
+            what=f"{jobs} jobs sent in batches",
+        )
         _check_the_operators_view(env, jobs=jobs)
         first.send_signal(signal.SIGKILL)
         first.wait(10)
@@ -185,13 +187,13 @@ def test_a_worker_killed_with_batches_out_never_sends_them_again(
 def _check_the_operators_view(env: dict[str, str], *, jobs: int) -> None:
     """While the batches are out: /status, /metrics and ``llm-streams batches`` show them."""
     url = f"http://127.0.0.1:{env['LLM_SERVICE_PORT']}"
-    deadline = time.monotonic() + 10
-    while True:  # the vendor's id is recorded just after the vendor answers
-        lane = httpx.get(f"{url}/status").json()["batch_lane"]["openai"]
-        if lane["jobs_in_batches"] == jobs and not lane["batches_unacknowledged"]:
-            break
-        assert time.monotonic() < deadline, lane
-        time.sleep(0.1)
+    lane = eventually(  # the vendor's id is recorded just after the vendor answers
+        lambda: httpx.get(f"{url}/status").json()["batch_lane"]["openai"],
+        lambda lane: lane["jobs_in_batches"] == jobs and not lane["batches_unacknowledged"],
+        timeout_s=10,
+        every_s=0.1,
+        what="the batches acknowledged",
+    )
     assert lane["batches_sent"] >= 1
     assert lane["jobs_waiting"] == 0
     assert 'llm_batches_out{provider="openai"}' in httpx.get(f"{url}/metrics").text
@@ -343,7 +345,7 @@ async def test_a_batch_finished_halfway_by_a_stopped_worker_publishes_each_resul
             latest = {r.key: r.value for r in records}
             return latest.get(batch_key(batch.local_id).encode(), b"") is None
 
-        await wait_for(forgotten, timeout_s=30)
+        await eventually_async(forgotten, timeout_s=30)
     results = [
         json.loads(r.value)["job_id"]
         for r in await read_to_end(KafkaCluster.plaintext(bootstrap), settings.llm_topic_enriched)

@@ -13,7 +13,8 @@ from streams.config.settings import Settings
 from streams.enrichment import Enrichment
 from streams.models import JobOptions, RawJob, Usage
 from streams.pipeline.cache import CachedEnrichment, RepostCache, repost_key
-from tests.kafka_helpers import consume, job_record, produce, wait_for
+from tests.eventually import eventually_async
+from tests.kafka_helpers import consume, job_record, produce
 
 JOB = RawJob(
     job_id="a",
@@ -88,7 +89,7 @@ async def test_a_repost_is_served_from_the_cache_without_a_provider_call(
         async def hit_counted() -> bool:
             return app.stats.totals_by_provider().get("openai", {}).get("cache_hits") == 1
 
-        await wait_for(hit_counted)
+        await eventually_async(hit_counted)
         totals = app.stats.totals_by_provider()["openai"]
     first_value: dict[str, Any] = json.loads(first.value)
     served = json.loads(next(r.value for r in records if r.key == b"repost"))
@@ -102,7 +103,7 @@ async def test_a_repost_is_served_from_the_cache_without_a_provider_call(
     again = (b"again", json.dumps(repost_value | {"job_id": "again"}).encode())
     restarted = await create_app(settings)
     async with restarted.running():
-        await wait_for(lambda: _replayed(restarted))
+        await eventually_async(lambda: _replayed(restarted))
         await produce(bootstrap, settings.llm_topic_raw, [again])
         records = await consume(bootstrap, settings.llm_topic_enriched, count=3)
     assert json.loads(next(r.value for r in records if r.key == b"again"))["cached"] is True

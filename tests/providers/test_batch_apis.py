@@ -5,7 +5,6 @@ cancelled."""
 
 from __future__ import annotations
 
-import asyncio
 import time
 
 import pytest
@@ -16,6 +15,7 @@ from streams.providers.base import EnrichRequest
 from streams.providers.batch import BATCH_APIS
 from streams.providers.batch.base import BatchAPI, BatchStatus
 from streams.providers.build import adapter_for
+from tests.eventually import eventually_async
 from tests.providers.helpers import JOB, MODELS, config
 
 VENDORS = sorted(BATCH_APIS)
@@ -28,11 +28,13 @@ def _api(sim: SimulatorThread, name: str) -> BatchAPI:
 
 
 async def _until_ended(api: BatchAPI, batch_id: str, model: str) -> BatchStatus:
-    deadline = time.monotonic() + 10
-    while (status := await api.poll(batch_id, model=model)).state == "running":
-        assert time.monotonic() < deadline
-        await asyncio.sleep(0.05)
-    return status
+    return await eventually_async(
+        lambda: api.poll(batch_id, model=model),
+        lambda status: status.state != "running",
+        timeout_s=10,
+        every_s=0.05,
+        what=f"batch {batch_id} ended",
+    )
 
 
 @pytest.mark.parametrize("name", VENDORS)

@@ -16,7 +16,7 @@ from streams.errors import EnrichmentFailed
 from streams.models import JobOptions, RawJob
 from streams.providers.base import Provider
 from streams.routing.router import Router
-from tests.kafka_helpers import wait_for
+from tests.eventually import eventually_async
 from tests.routing.fake_clock import FakeClock, router_for
 from tests.routing.helpers import route
 
@@ -96,7 +96,7 @@ async def test_a_429_storm_waits_within_the_deadline_instead_of_failing(
     router = router_for(base_settings, providers, clock, llm_job_deadline_s=30)
     storm = JOB.model_copy(update={"title": "Storm"})
     task = asyncio.create_task(route(router, storm))
-    await wait_for(lambda: _true(len(clock.sleeps) >= 1))
+    await eventually_async(lambda: _true(len(clock.sleeps) >= 1))
     sim.reset()  # the storm ends while the job waits
     routed = await task
     outcomes = [a.outcome for a in routed.attempts]
@@ -116,7 +116,7 @@ async def test_an_outage_of_every_provider_is_waited_out_within_the_deadline(
     clock = FakeClock(real_pause_s=0.05)
     router = router_for(base_settings, providers, clock, llm_job_deadline_s=60)
     job = asyncio.create_task(route(router, JOB))
-    await wait_for(lambda: _true(clock.now > 1020), interval_s=0.01)
+    await eventually_async(lambda: _true(clock.now > 1020), every_s=0.01)
     assert not job.done(), "no dead letter while the deadline has time left"
     sim.reset()
     routed = await asyncio.wait_for(job, 10)
@@ -215,7 +215,7 @@ async def test_backpressure_waits_until_a_provider_is_back(
     router.set_enabled("openai", False)
     router.set_enabled("deepseek", False)
     waiting = asyncio.create_task(router.wait_for_capacity())
-    await wait_for(lambda: _true(len(clock.sleeps) >= 3))
+    await eventually_async(lambda: _true(len(clock.sleeps) >= 3))
     assert not waiting.done(), "intake stays paused while nothing can take a call"
     router.set_enabled("deepseek", True)
     await asyncio.wait_for(waiting, 5)

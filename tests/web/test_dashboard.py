@@ -7,7 +7,6 @@ import json
 import re
 import shutil
 import subprocess
-import time
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +18,7 @@ from devstack.harness import SimulatorThread, worker_process
 from streams.vocab import PROVIDER_NAMES
 from streams.web.openapi import document
 from tests.conftest import ROOT
+from tests.eventually import eventually
 from tests.kafka_helpers import produce
 from tests.web.test_web import _produce_examples, _wait_for_calls
 
@@ -57,27 +57,33 @@ def test_the_openapi_document_is_valid_and_covers_the_api() -> None:
 def _wait_for_jobs(url: str, *, received: int, out: int) -> dict[str, Any]:
     """``/jobs`` once the group has taken ``received`` jobs, finished ``out`` and committed,
     and the stats have counted the repost cache's hits (they follow the ledger)."""
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        flow: dict[str, Any] = httpx.get(f"{url}/jobs").json()
+
+    def settled(flow: dict[str, Any]) -> bool:
         totals = flow["totals"]
         done = totals["enriched"] + totals["dead_lettered"]
-        settled = totals["received"] == received and done == out and flow["lag"]["total"] == 0
-        if settled and flow["repost_cache"]["hits"] > 0:
-            return flow
-        time.sleep(0.5)
-    raise AssertionError(f"jobs never settled at {received} in, {out} out: {flow}")
+        finished = totals["received"] == received and done == out and flow["lag"]["total"] == 0
+        return finished and bool(flow["repost_cache"]["hits"] > 0)
+
+    flow: dict[str, Any] = eventually(
+        lambda: httpx.get(f"{url}/jobs").json(),
+        settled,
+        timeout_s=60,
+        every_s=0.5,
+        what=f"jobs settled at {received} in, {out} out",
+    )
+    return flow
 
 
 def _wait_for_shadow(url: str) -> dict[str, Any]:
     """``/shadow`` once a candidate has compared a job."""
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        comparison: dict[str, Any] = httpx.get(f"{url}/shadow").json()
-        if comparison["candidates"] and comparison["candidates"][0]["compared"]:
-            return comparison
-        time.sleep(0.5)
-    raise AssertionError(f"no shadow comparison: {comparison}")
+    comparison: dict[str, Any] = eventually(
+        lambda: httpx.get(f"{url}/shadow").json(),
+        lambda found: found["candidates"] and found["candidates"][0]["compared"],
+        timeout_s=60,
+        every_s=0.5,
+        what="a shadow comparison",
+    )
+    return comparison
 
 
 def _chromium() -> str:

@@ -17,6 +17,7 @@ from devstack.broker.launcher import free_port
 from devstack.harness import SimulatorThread, worker_process
 from streams.vocab import PROVIDER_NAMES
 from tests.conftest import ROOT
+from tests.eventually import eventually
 
 pytestmark = pytest.mark.slow
 
@@ -50,13 +51,13 @@ def _wait_for_calls(url: str, calls: int, *, outcome: str | None = None) -> dict
             return sum(t["calls"] for t in totals.values())
         return sum(t["outcomes"].get(outcome, 0) for t in totals.values())
 
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        totals = httpx.get(f"{url}/statistics").json()["totals"]
-        if count(totals) == calls:
-            return dict(totals)
-        time.sleep(0.3)
-    raise AssertionError(f"never reached {calls} calls: {totals}")
+    totals: dict[str, Any] = eventually(
+        lambda: httpx.get(f"{url}/statistics").json()["totals"],
+        lambda totals: count(totals) == calls,
+        timeout_s=60,
+        what=f"{calls} calls counted",
+    )
+    return totals
 
 
 @pytest.fixture
@@ -154,12 +155,11 @@ def test_config_is_redacted_and_state_changes_need_the_token(
         accepted = httpx.post(f"{url}/providers/openai/disable", headers=ADMIN)
         assert accepted.status_code == 202
 
-        import time
-
-        deadline = time.monotonic() + 30
-        while httpx.get(f"{url}/providers/openai").json()["enabled"]:
-            assert time.monotonic() < deadline
-            time.sleep(0.2)
+        eventually(
+            lambda: httpx.get(f"{url}/providers/openai").json(),
+            lambda provider: not provider["enabled"],
+            what="openai disabled",
+        )
         done = httpx.post(f"{url}/process", json={"prompt": "Senior Go developer. Remote."})
         assert done.status_code == 200
         assert done.json()["provider"] == "deepseek"
