@@ -120,7 +120,7 @@ def test_every_command_that_reads_or_writes_a_topic_connects_over_sasl_ssl(
         web = f"http://127.0.0.1:{env['LLM_SERVICE_PORT']}"
         assert httpx.get(f"{web}/health", timeout=30).json()["broker"]["connected"] is True
         # The job page opens its own clients (TLS and SCRAM with each broker it reads): about
-        # 1.8 s here, and now and then 30 s (seen, not explained: see the closing note).
+        # 1.8 s here, and now and then 30 s (seen in two of five calls once; cause not found).
         assert httpx.get(f"{web}/jobs/{job_id}", timeout=90).json()["state"] == "enriched"
         for command in (
             ["job", job_id, "--json"],
