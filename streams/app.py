@@ -33,10 +33,10 @@ from streams.observe.job import DEFAULT_LOOK_BACK_S, JobLookup, JobTopics
 from streams.observe.spend import SpendFollower, shadow_spend
 from streams.observe.tables import StatsStore, install_stats_agent
 from streams.pipeline.agent import Lanes, install_enrich_agent
+from streams.pipeline.batch.finish import LaneFinisher
+from streams.pipeline.batch.lane import BatchLane
 from streams.pipeline.cache import RepostCache
-from streams.pipeline.enricher import Enricher
-from streams.pipeline.lane import BatchLane
-from streams.pipeline.lane.finish import LaneFinisher
+from streams.pipeline.live import LiveLane
 from streams.pipeline.once import PublishedBefore
 from streams.pipeline.outcome import Outcomes
 from streams.pipeline.ticket import Intake
@@ -232,7 +232,7 @@ def _lanes(
         framing=framing,
         shadow=shadows.offer,
     )
-    live = Enricher(router=router, outcomes=outcomes, cache=cache)
+    live = LiveLane(router=router, outcomes=outcomes, cache=cache)
     batch_config = settings.batch()
     finisher = LaneFinisher(
         outcomes=outcomes,

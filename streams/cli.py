@@ -629,7 +629,7 @@ def _registry_command(url: str, *, upgrade: bool) -> None:
 def batches(provider: ProviderName | None) -> None:
     """The batch lane of the whole group: batches out at the vendors, and jobs waiting."""
     from streams.kafka.admin import partitions_of
-    from streams.pipeline.lane.records import recover
+    from streams.pipeline.batch.records import recover
 
     settings = _settings()
     cluster, topic = settings.cluster(), settings.llm_topic_batch

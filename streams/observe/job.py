@@ -27,7 +27,7 @@ from streams.kafka.clients import admin, reader
 from streams.kafka.schema_registry import payload_of
 from streams.message import Message
 from streams.models import DeadLetter, EnrichedJobRecord, ProviderCall
-from streams.pipeline.lane.records import PartitionState, recover
+from streams.pipeline.batch.records import PartitionState, recover
 from streams.pipeline.once import SOURCE_HEADER
 from streams.telemetry.propagation import trace_id_of, trace_of
 

@@ -22,8 +22,8 @@ import faust
 from streams.errors import RecordRejected
 from streams.kafka.topics import Topics
 from streams.pipeline.acks import InOrderAcks
-from streams.pipeline.enricher import Enricher
-from streams.pipeline.lane import BatchLane
+from streams.pipeline.batch.lane import BatchLane
+from streams.pipeline.live import LiveLane
 from streams.pipeline.once import PublishedBefore
 from streams.pipeline.outcome import Outcomes
 from streams.pipeline.ticket import Intake, Ticket
@@ -40,7 +40,7 @@ class Lanes:
     """Where a record goes once taken: its ticket, then the lane it asks for."""
 
     intake: Intake
-    live: Enricher
+    live: LiveLane
     batch: BatchLane
     outcomes: Outcomes
     telemetry: Telemetry = Telemetry.OFF
@@ -73,7 +73,7 @@ class Lanes:
             await self.batch.accept(ticket)
         except Exception as exc:  # a bug must cost one dead letter, not the record
             log.exception("unexpected error taking job %s into the batch lane", ticket.job.job_id)
-            await self.outcomes.failed(ticket, exc, stage="enrich")
+            await self.outcomes.failed_for_good(ticket, exc, stage="enrich")
 
 
 class _Records:

@@ -131,14 +131,14 @@ class Outcomes:
             await self._publish(outgoing, source=ticket.source)
         except PublishRejected as exc:
             refused = PublishRejected(str(exc), attempts=enriched.attempts)
-            await self.failed(ticket, refused, stage="publish")
+            await self.failed_for_good(ticket, refused, stage="publish")
             return refused
         self._ended("enriched")
         if own:
             self._shadow(ticket, enriched)
         return enriched
 
-    async def failed(
+    async def failed_for_good(
         self,
         ticket: Ticket,
         failure: BaseException,

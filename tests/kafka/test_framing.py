@@ -38,7 +38,7 @@ def test_only_topics_with_an_id_are_framed() -> None:
 
 def test_confluents_deserializer_reads_what_the_registry_framing_writes() -> None:
     # The client's in-process registry (it has no compatibility levels: the real registry's
-    # tests are in tests/test_schema_registry.py).
+    # tests are in tests/kafka/test_schema_registry.py).
     client = SchemaRegistryClient.new_client({"url": "mock://framing-test"})
     schema = Schema(json.dumps(contract("raw-job")), "JSON")
     framing = Framing({"jobs.raw": client.register_schema(subject_of("jobs.raw"), schema)})

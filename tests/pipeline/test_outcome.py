@@ -150,7 +150,7 @@ async def test_a_failed_record_is_one_dead_letter_with_its_calls(
         DeadlineExceeded("slow"), provider="openai", model="m", attempt=1, latency_ms=5
     )
     failure = DeadlineExceeded("deadline of 45s exceeded", attempts=[attempt])
-    await outcomes.failed(intake.take(_record(), taken_at=0), failure, stage="enrich")
+    await outcomes.failed_for_good(intake.take(_record(), taken_at=0), failure, stage="enrich")
     (letter,) = producer.on("dead_letter")
     assert letter["error"]["type"] == "DeadlineExceeded"
     assert len(letter["attempts"]) == 1
@@ -163,7 +163,7 @@ async def test_a_callers_job_that_fails_is_counted_without_a_dead_letter(
     outcomes: Outcomes, producer: Producer, intake: Intake
 ) -> None:
     ticket = intake.ticket(RawJob.model_validate(JOB))
-    await outcomes.failed(ticket, DeadlineExceeded("no"), stage="enrich")
+    await outcomes.failed_for_good(ticket, DeadlineExceeded("no"), stage="enrich")
     assert producer.on("dead_letter") == []
     assert outcomes.counts == {"failed": 1}
     await outcomes.enriched(ticket, ANSWER, cache_key="k")

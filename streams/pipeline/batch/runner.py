@@ -19,8 +19,8 @@ from pydantic import BaseModel
 
 from streams.config.slices import BatchConfig
 from streams.errors import ProviderError
-from streams.pipeline.lane.finish import LaneFinisher
-from streams.pipeline.lane.records import (
+from streams.pipeline.batch.finish import LaneFinisher
+from streams.pipeline.batch.records import (
     LaneBatch,
     LaneJob,
     PartitionState,
@@ -184,7 +184,9 @@ class PartitionLane:
             exc,
         )
         if len(jobs) == 1:
-            await self.finisher.failed(jobs[0], f"batch refused: {exc}", batch_id=None, error=exc)
+            await self.finisher.fall_back(
+                jobs[0], f"batch refused: {exc}", batch_id=None, error=exc
+            )
             await self._forget(batch)
             return
         # The halves are written before the refused batch is forgotten (a crash in between
@@ -238,7 +240,7 @@ class PartitionLane:
             reason = f"batch {vendor_id} {status.state}" + (
                 f": {status.detail}" if status.detail and status.detail != status.state else ""
             )
-            await self.finisher.failed(job, reason, batch_id=vendor_id, error=error)
+            await self.finisher.fall_back(job, reason, batch_id=vendor_id, error=error)
 
         await asyncio.gather(*(one(key, job) for key, job in batch.jobs.items()))
         await self._forget(batch)
@@ -248,7 +250,7 @@ class PartitionLane:
         now = self.clock()
         for job in [j for j in self.state.pending.values() if j.deadline_at.timestamp() <= now]:
             del self.state.pending[job.source]
-            await self.finisher.failed(
+            await self.finisher.fall_back(
                 job, "its deadline passed before a batch took it", batch_id=None, error=None
             )
             await self._write(job_key(job.source), None)

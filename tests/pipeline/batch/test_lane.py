@@ -23,7 +23,7 @@ from streams.config.settings import Settings
 from streams.config.slices import KafkaCluster
 from streams.kafka.admin import ensure_topic, read_to_end
 from streams.models import OriginalRecord, RawJob
-from streams.pipeline.lane.records import LaneBatch, LaneJob, batch_key
+from streams.pipeline.batch.records import LaneBatch, LaneJob, batch_key
 from streams.providers.batch import batch_apis
 from streams.providers.build import build_providers
 from tests.eventually import eventually, eventually_async

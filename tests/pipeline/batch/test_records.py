@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from streams.models import OriginalRecord, RawJob
-from streams.pipeline.lane.records import LaneBatch, LaneJob, PartitionState, settle
+from streams.pipeline.batch.records import LaneBatch, LaneJob, PartitionState, settle
 
 NOW = datetime(2026, 12, 1, 12, tzinfo=UTC)
 

@@ -24,12 +24,12 @@ from streams.pipeline.ticket import Ticket
 from streams.providers.base import EnrichRequest
 from streams.routing.router import Routed, Router
 
-__all__ = ["Enricher"]
+__all__ = ["LiveLane"]
 
 log = logging.getLogger(__name__)
 
 
-class Enricher:
+class LiveLane:
     def __init__(self, *, router: Router, outcomes: Outcomes, cache: RepostCache | None) -> None:
         self.router = router
         self.outcomes = outcomes
@@ -60,7 +60,7 @@ class Enricher:
         except Exception as exc:  # a bug must cost one dead letter, not the record
             log.exception("unexpected error enriching job %s", ticket.job.job_id)
             failure = exc
-        await self.outcomes.failed(ticket, failure, stage="enrich")
+        await self.outcomes.failed_for_good(ticket, failure, stage="enrich")
         return failure
 
     async def _answer(self, ticket: Ticket, key: str) -> tuple[CachedEnrichment, Routed | None]:

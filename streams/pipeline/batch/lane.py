@@ -1,12 +1,5 @@
-"""The batch lane: jobs that can wait go to a vendor's Batch API at about half the price.
-
-A job asks with ``options.lane`` (``batch``, or ``auto``: batch when its own deadline leaves
-room for the vendors' 24-hour window; ``LLM_LANE`` is the default); its ticket says which
-provider and model (``ticket.batch_target``). The lane records the job on ``llm.batch``
-before its raw offset moves on, and one ``PartitionLane`` per raw partition this worker holds
-gathers, sends, polls and finishes (``runner``, ``finish``); a rebalance hands the
-partition's lane over with its records (``records``).
-"""
+"""The batch lane of a worker: one ``PartitionLane`` per raw partition it holds, handed over
+at each rebalance, and the jobs the live lane passes to it."""
 
 from __future__ import annotations
 
@@ -21,9 +14,9 @@ from typing import Any
 from streams.config.slices import BatchConfig
 from streams.kafka.readers import retried
 from streams.kafka.topics import Topics
-from streams.pipeline.lane.finish import LaneFinisher
-from streams.pipeline.lane.records import LaneJob, PartitionState, recover
-from streams.pipeline.lane.runner import PartitionLane
+from streams.pipeline.batch.finish import LaneFinisher
+from streams.pipeline.batch.records import LaneJob, PartitionState, recover
+from streams.pipeline.batch.runner import PartitionLane
 from streams.pipeline.once import published_sources
 from streams.pipeline.ticket import Ticket
 from streams.providers.batch.base import BatchAPI

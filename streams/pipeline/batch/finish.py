@@ -9,9 +9,9 @@ from datetime import UTC, datetime
 
 from streams.errors import BatchFailed, ProviderError, failed_attempt
 from streams.models import Attempt
+from streams.pipeline.batch.records import LaneJob
 from streams.pipeline.cache import CachedEnrichment, repost_key
-from streams.pipeline.enricher import Enricher
-from streams.pipeline.lane.records import LaneJob
+from streams.pipeline.live import LiveLane
 from streams.pipeline.outcome import Outcomes
 from streams.pipeline.ticket import BatchTarget, Ticket
 from streams.providers.base import Completion, EnrichRequest
@@ -30,7 +30,7 @@ class LaneFinisher:
         self,
         *,
         outcomes: Outcomes,
-        live: Enricher,
+        live: LiveLane,
         request_for: Callable[[LaneJob], EnrichRequest],
         telemetry: Telemetry = Telemetry.OFF,
     ) -> None:
@@ -74,10 +74,11 @@ class LaneFinisher:
                 cache_key=repost_key(job.job),
             )
 
-    async def failed(
+    async def fall_back(
         self, job: LaneJob, reason: str, *, batch_id: str | None, error: ProviderError | None
     ) -> None:
-        """Live while the job's deadline leaves time, else its dead letter."""
+        """The batch did not answer ``job``: not final while its deadline leaves time for a
+        live call, which it then gets; else its dead letter."""
         attempts: list[Attempt] = []
         if batch_id is not None and error is not None:  # the item ran and failed
             waited_ms = (datetime.now(UTC) - job.accepted_at).total_seconds() * 1000
@@ -98,7 +99,7 @@ class LaneFinisher:
             for attempt in attempts:
                 self._traced(ticket, attempt, None)
             if left_s < LIVE_AFTER_BATCH_MIN_S:
-                await self.outcomes.failed(
+                await self.outcomes.failed_for_good(
                     ticket, BatchFailed(detail, attempts=attempts), stage="enrich"
                 )
                 return
