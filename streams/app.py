@@ -32,10 +32,11 @@ from streams.observe.flow import FlowTopics, JobFlow
 from streams.observe.job import DEFAULT_LOOK_BACK_S, JobLookup, JobTopics
 from streams.observe.spend import SpendFollower, shadow_spend
 from streams.observe.tables import StatsStore, install_stats_agent
-from streams.pipeline.agent import Lanes, install_enrich_agent
+from streams.pipeline.agent import install_enrich_agent
 from streams.pipeline.batch.finish import LaneFinisher
 from streams.pipeline.batch.lane import BatchLane
 from streams.pipeline.cache import RepostCache
+from streams.pipeline.entry import Pipeline
 from streams.pipeline.live import LiveLane
 from streams.pipeline.once import PublishedBefore
 from streams.pipeline.outcome import Outcomes
@@ -127,7 +128,7 @@ def _build(
     router = router or Router(settings.routing(), providers, telemetry=telemetry)
     cache = _repost_cache(settings)
     published = _published_before(settings)
-    lanes, shadows = _lanes(
+    pipeline, shadows = _pipeline(
         settings,
         topics=topics,
         router=router,
@@ -141,7 +142,7 @@ def _build(
         cluster=kafka.cluster,
         topic=settings.llm_topic_control,
     )
-    _hand_over_lanes(app, lanes.batch, raw=topics.raw.get_topic_name())
+    _hand_over_lanes(app, pipeline.batch, raw=topics.raw.get_topic_name())
 
     stats_path = _stats_path(settings, router, shadows)
     dead_letters = DeadLetterFollower(
@@ -157,7 +158,7 @@ def _build(
     install_enrich_agent(
         app,
         topics=topics,
-        lanes=lanes,
+        pipeline=pipeline,
         published=published,
         concurrency=settings.llm_worker_concurrency,
         revoke_grace_s=settings.llm_revoke_grace_s,
@@ -175,7 +176,7 @@ def _build(
         topics=topics,
         control=control,
         stats=stats,
-        lanes=lanes,
+        pipeline=pipeline,
         flow=flow,
         dead_letters=dead_letters,
         job_lookup=job_lookup(settings),
@@ -199,7 +200,7 @@ def _repost_cache(settings: Settings) -> RepostCache | None:
     return RepostCache(config) if config is not None else None
 
 
-def _lanes(
+def _pipeline(
     settings: Settings,
     *,
     topics: Topics,
@@ -208,7 +209,7 @@ def _lanes(
     providers: dict[str, Provider],
     remember: Callable[[str], None],
     telemetry: Telemetry,
-) -> tuple[Lanes, Shadows]:
+) -> tuple[Pipeline, Shadows]:
     """The ticket office, the live and batch lanes, the one sink they finish through, and
     the shadow candidates it hands the jobs answered on to."""
     framing, raw_values = _registered(settings)
@@ -250,7 +251,7 @@ def _lanes(
     intake = Intake(
         router=router, default_lane=batch_config.default_lane, batch_providers=set(apis)
     )
-    lanes = Lanes(
+    pipeline = Pipeline(
         intake=intake,
         live=live,
         batch=batch,
@@ -259,7 +260,7 @@ def _lanes(
         group=settings.llm_app_id,  # Faust's group is the app's id
         raw_values=raw_values,
     )
-    return lanes, shadows
+    return pipeline, shadows
 
 
 def _registered(settings: Settings) -> tuple[Framing, RawValues]:

@@ -3,6 +3,7 @@ router's status (prometheus-client renders it)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from prometheus_client import CollectorRegistry, generate_latest
@@ -15,6 +16,7 @@ from prometheus_client.core import (
 from prometheus_client.registry import Collector
 
 from streams.observe import stats as st
+from streams.pipeline.batch.lane import BatchLaneStatus
 from streams.routing.status import RoutingStatus
 from streams.vocab import TOTAL_BUDGET
 
@@ -31,7 +33,7 @@ class _Snapshot(Collector):
         totals: dict[str, st.Stats],
         routing: RoutingStatus,
         lag: dict[str, int],
-        lane: dict[str, dict[str, Any]],
+        lane: Mapping[str, BatchLaneStatus],
     ) -> None:
         self.totals, self.routing, self.lag, self.lane = totals, routing, lag, lane
 
@@ -117,9 +119,9 @@ class _Snapshot(Collector):
             labels=["provider"],
         )
         for provider, state in sorted(self.lane.items()):
-            waiting.add_metric([provider], state["jobs_waiting"])
-            out.add_metric([provider], state["batches_sent"] + state["batches_unacknowledged"])
-            oldest.add_metric([provider], state["oldest_wait_s"])
+            waiting.add_metric([provider], state.jobs_waiting)
+            out.add_metric([provider], state.batches_out)
+            oldest.add_metric([provider], state.oldest_wait_s)
         saved = CounterMetricFamily(
             "llm_batch_saved_usd",
             "What the batch lane's calls would have cost more live",
@@ -135,7 +137,7 @@ def render_metrics(
     totals: dict[str, st.Stats],
     routing: RoutingStatus,
     lag: dict[str, int],
-    lane: dict[str, dict[str, Any]] | None = None,
+    lane: Mapping[str, BatchLaneStatus] | None = None,
 ) -> tuple[bytes, str]:
     registry = CollectorRegistry(auto_describe=False)
     registry.register(_Snapshot(totals, routing, lag, lane or {}))

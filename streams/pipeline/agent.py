@@ -12,77 +12,28 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-import time
 from collections.abc import AsyncIterator, Coroutine
-from dataclasses import dataclass, field
 from typing import Any
 
 import faust
 
-from streams.errors import RecordRejected
 from streams.kafka.topics import Topics
 from streams.pipeline.acks import InOrderAcks
-from streams.pipeline.batch.lane import BatchLane
-from streams.pipeline.live import LiveLane
+from streams.pipeline.entry import Pipeline
 from streams.pipeline.once import PublishedBefore
-from streams.pipeline.outcome import Outcomes
-from streams.pipeline.ticket import Intake, Ticket
-from streams.pipeline.unframe import RawValues
-from streams.telemetry.spans import Telemetry
 
-__all__ = ["Lanes", "install_enrich_agent"]
+__all__ = ["install_enrich_agent"]
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True, kw_only=True)
-class Lanes:
-    """Where a record goes once taken: its ticket, then the lane it asks for."""
-
-    intake: Intake
-    live: LiveLane
-    batch: BatchLane
-    outcomes: Outcomes
-    telemetry: Telemetry = Telemetry.OFF
-    group: str = ""  # the consumer group, for the process spans
-    raw_values: RawValues = field(default_factory=RawValues)  # plain or framed records
-
-    async def take(self, message: Any) -> Coroutine[Any, Any, object]:
-        """What finishes the record (waiting first, for a live job, until some provider can
-        take a call: the time waited counts against its deadline), in its trace."""
-        taken_at = self.intake.clock()
-        span = self.telemetry.consumed(message, group=self.group)
-        try:
-            payload = await self.raw_values.payload(message.value)
-            ticket = self.intake.take(message, taken_at=taken_at, trace=span.trace, payload=payload)
-        except RecordRejected as exc:
-            return span.around(self.outcomes.rejected(exc, message=message))
-        if ticket.batch is not None:
-            return span.around(self._to_batch(ticket))
-        waiting_since = time.time_ns()
-        try:
-            await self.live.router.wait_for_capacity()
-        except BaseException:
-            span.close()
-            raise
-        span.waited("intake paused", started_ns=waiting_since)
-        return span.around(self.live.finish(ticket))
-
-    async def _to_batch(self, ticket: Ticket) -> None:
-        try:
-            await self.batch.accept(ticket)
-        except Exception as exc:  # a bug must cost one dead letter, not the record
-            log.exception("unexpected error taking job %s into the batch lane", ticket.job.job_id)
-            await self.outcomes.failed_for_good(ticket, exc, stage="enrich")
 
 
 class _Records:
     """The agent's loop over its records, and what it gives back at a rebalance."""
 
     def __init__(
-        self, *, window: InOrderAcks, lanes: Lanes, published: PublishedBefore, consumer: Any
+        self, *, window: InOrderAcks, pipeline: Pipeline, published: PublishedBefore, consumer: Any
     ) -> None:
-        self.window, self.lanes, self.published = window, lanes, published
+        self.window, self.pipeline, self.published = window, pipeline, published
         self.consumer = consumer  # streams.kafka.transport's
         self.held: list[Any] = []  # the record taken and not yet in the window
         # Records being worked on (topic, partition, offset): after a rebalance Faust seeks
@@ -100,7 +51,7 @@ class _Records:
                 work = asyncio.sleep(0)  # acked in its turn, after the first
             else:
                 self.working.add(key)
-                work = self._tracked(await self.lanes.take(message), key)
+                work = self._tracked(await self.pipeline.take(message), key)
             # Given back at a rebalance while it waited for capacity or a slot: the
             # partition's next owner (maybe this worker) takes it again.
             if not await self.window.submit(event, work, taken_in=taken_in):
@@ -110,14 +61,14 @@ class _Records:
 
     async def release(self, grace_s: float) -> list[Any]:
         """At a rebalance: the records given back (see ``acks``)."""
-        router = self.lanes.live.router
+        router = self.pipeline.live.router
         taken = [event.message for event in self.held]
         events = await self.window.release(
             on_the_wire=router.on_the_wire,
-            publishing=self.lanes.outcomes.publishing,
+            publishing=self.pipeline.outcomes.publishing,
             grace_s=grace_s,
         )
-        await self.lanes.outcomes.abandoned(router.take_abandoned())
+        await self.pipeline.outcomes.abandoned(router.take_abandoned())
         return [event.message for event in events] + taken
 
     async def _tracked(
@@ -133,7 +84,7 @@ def install_enrich_agent(
     app: faust.App,
     *,
     topics: Topics,
-    lanes: Lanes,
+    pipeline: Pipeline,
     published: PublishedBefore,
     concurrency: int,
     revoke_grace_s: float,
@@ -159,7 +110,7 @@ def install_enrich_agent(
         window = InOrderAcks(limit=concurrency, ack=manual.ack, on_failure=app.crash)
         await ready.wait()
         consumer: Any = app.consumer  # streams.kafka.transport's
-        records = _Records(window=window, lanes=lanes, published=published, consumer=consumer)
+        records = _Records(window=window, pipeline=pipeline, published=published, consumer=consumer)
         consumer.release_in_flight = functools.partial(records.release, revoke_grace_s)
         try:
             await records.run(manual.events())

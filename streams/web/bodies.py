@@ -21,6 +21,8 @@ from pydantic import (
 from streams.enrichment import Enrichment
 from streams.models import Attempt, JobOptions, RawJob, Usage
 from streams.observe.stats import DAYS_KEPT
+from streams.pipeline.batch.lane import BatchLaneStatus
+from streams.pipeline.entry import CacheStatus
 from streams.shadow.report import CandidateReport
 from streams.vocab import ProviderName
 
@@ -326,20 +328,6 @@ class GateState(Body):
     budget: GateBudget
 
 
-class RepostCacheState(Body):
-    enabled: bool
-    entries: int | None = None
-    replayed: bool | None = None
-
-
-class BatchLaneState(Body):
-    jobs_waiting: int = Field(description="taken, not yet in a batch")
-    oldest_wait_s: float
-    batches_sent: int
-    batches_unacknowledged: int = Field(description="sent, the vendor's id not yet recorded")
-    jobs_in_batches: int
-
-
 class Status(Body):
     app_id: str
     uptime_s: float
@@ -349,10 +337,10 @@ class Status(Body):
     intake_paused: bool
     jobs_in_flight: int
     control_replayed: bool
-    repost_cache: RepostCacheState
+    repost_cache: CacheStatus
     budget: Budget = Field(description="the whole service's (LLM_BUDGETS' total)")
     providers: dict[str, GateState]
-    batch_lane: dict[str, BatchLaneState] = Field(
+    batch_lane: dict[str, BatchLaneStatus] = Field(
         description="per provider, the batch lanes of the raw partitions this worker holds"
     )
 

@@ -37,7 +37,7 @@ from streams.observe.flow import FlowUnavailable, JobFlow
 from streams.observe.job import JobLookup, JobReport
 from streams.observe.metrics import render_metrics
 from streams.observe.tables import StatsStore
-from streams.pipeline.agent import Lanes
+from streams.pipeline.entry import Pipeline
 from streams.providers.base import EnrichRequest
 from streams.shadow.source import read_comparison
 from streams.vocab import PROVIDER_NAMES
@@ -107,7 +107,7 @@ class Handlers:
         topics: Topics,
         control: ControlFollower,
         stats: StatsStore,
-        lanes: Lanes,
+        pipeline: Pipeline,
         flow: JobFlow,
         dead_letters: DeadLetterFollower,
         job_lookup: JobLookup,
@@ -116,9 +116,8 @@ class Handlers:
         self.config = config
         self.topics = topics
         self.control = control
-        self.router = lanes.live.router
         self.stats = stats
-        self.lanes = lanes
+        self.pipeline = pipeline
         self.flow = flow
         self.dead_letters = dead_letters
         self.job_lookup = job_lookup
@@ -135,7 +134,7 @@ class Handlers:
             lag = await self._lag()
         except Exception:  # a worker still starting has no consumer yet
             lag = {}
-        routing = self.router.status()
+        routing = self.pipeline.routing()
         providers: dict[str, b.HealthState] = {
             p: passive_health(routing.providers[p], self.stats)["state"] for p in PROVIDER_NAMES
         }
@@ -156,13 +155,13 @@ class Handlers:
             providers=providers,
             total_providers=len(routing.providers),
             enabled_providers=sum(p.enabled for p in routing.providers.values()),
-            total_requests=self.lanes.outcomes.finished,
+            total_requests=self.pipeline.finished,
             timestamp=datetime.now(UTC),
         )
         return Reply(body=health, status=503 if status == "unhealthy" else 200)
 
     async def status(self, call: Call) -> b.Status:
-        routing, cache = self.router.status(), self.lanes.live.cache
+        routing = self.pipeline.routing()
         return b.Status.model_validate(
             {
                 "app_id": self.config.app_id,
@@ -173,16 +172,10 @@ class Handlers:
                 "intake_paused": routing.intake_paused,
                 "jobs_in_flight": routing.in_flight,
                 "control_replayed": self.control.ready.is_set(),
-                "repost_cache": {"enabled": False}
-                if cache is None
-                else {
-                    "enabled": True,
-                    "entries": cache.entries,
-                    "replayed": cache.ready.is_set(),
-                },
+                "repost_cache": self.pipeline.cache_status(),
                 "budget": asdict(routing.total_budget),
                 "providers": {name: p.gate() for name, p in routing.providers.items()},
-                "batch_lane": self.lanes.batch.snapshot(),
+                "batch_lane": self.pipeline.batch_status(),
             }
         )
 
@@ -295,16 +288,16 @@ class Handlers:
     # --- providers ----------------------------------------------------------------------------
 
     async def providers(self, call: Call) -> b.ProviderList:
-        routing = self.router.status()
+        routing = self.pipeline.routing()
         views = [provider_view(routing.providers[p], self.stats) for p in PROVIDER_NAMES]
         return b.ProviderList.model_validate({"providers": views})
 
     async def provider(self, call: Call) -> b.ProviderView:
-        status = self.router.status().providers[call.name]
+        status = self.pipeline.routing().providers[call.name]
         return b.ProviderView.model_validate(provider_view(status, self.stats))
 
     async def provider_health(self, call: Call) -> b.ProviderHealth:
-        active = await self.router.adapter(call.name).health()
+        active = await self.pipeline.adapter(call.name).health()
         return b.ProviderHealth.model_validate(
             {
                 "name": call.name,
@@ -325,7 +318,7 @@ class Handlers:
             title="Test call",
             description="Junior Python developer, remote. Reply with the JSON.",
         )
-        adapter = self.router.adapter(call.name)
+        adapter = self.pipeline.adapter(call.name)
         began = time.monotonic()
         try:
             completion = await adapter.enrich(
@@ -361,7 +354,7 @@ class Handlers:
     # --- synchronous processing ----------------------------------------------------------------
 
     async def process(self, call: Call) -> Reply:
-        span = self.lanes.telemetry.requested(call.request.headers, method="POST", route="/process")
+        span = self.pipeline.requested(call.request.headers, method="POST", route="/process")
         result = await span.around(self._process_one(call.body))
         status = 200 if result.ok else 422 if result.caller_error else 502
         return Reply(body=result, status=status)
@@ -370,8 +363,7 @@ class Handlers:
         items = call.body.items
         if len(items) > self.config.process_batch_max:
             raise Problem(422, f"items: at most {self.config.process_batch_max} per batch", "items")
-        telemetry = self.lanes.telemetry
-        span = telemetry.requested(call.request.headers, method="POST", route="/process/batch")
+        span = self.pipeline.requested(call.request.headers, method="POST", route="/process/batch")
         return b.BatchResult(results=await span.around(self._process_all(items)))
 
     async def _process_all(self, items: list[b.ProcessRequest]) -> list[b.ProcessResult]:
@@ -382,7 +374,7 @@ class Handlers:
         events), without publishing the result to the enriched topic."""
         job = item.as_job()
         try:
-            ticket = self.lanes.intake.ticket(job)
+            enriched = await self.pipeline.process(job)
         except RecordRejected as exc:
             return b.ProcessResult(
                 job_id=job.job_id,
@@ -392,7 +384,6 @@ class Handlers:
                 caller_error=True,
                 attempts=[],
             )
-        enriched = await self.lanes.live.finish(ticket)
         if not isinstance(enriched, EnrichedJob):
             failure = enriched
             return b.ProcessResult(
@@ -436,10 +427,10 @@ class Handlers:
         return Page(content=_redoc_script(), content_type="application/javascript")
 
     async def metrics(self, call: Call) -> Page:
-        lane = self.lanes.batch.snapshot()
+        lane = self.pipeline.batch_status()
         body, content_type = render_metrics(
             totals=self.stats.totals_by_provider(),
-            routing=self.router.status(),
+            routing=self.pipeline.routing(),
             lag=await self._lag(),
             lane=lane,
         )
@@ -448,7 +439,7 @@ class Handlers:
     # --- helpers ---------------------------------------------------------------------------------
 
     def _passive(self, provider: str) -> dict[str, Any]:
-        return passive_health(self.router.status().providers[provider], self.stats)
+        return passive_health(self.pipeline.routing().providers[provider], self.stats)
 
     async def _lag(self) -> dict[str, int]:
         return await consumer_lag(self.app, self.topics.raw.get_topic_name())

@@ -11,6 +11,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from pydantic import BaseModel, Field
+
 from streams.config.slices import BatchConfig
 from streams.kafka.readers import retried
 from streams.kafka.topics import Topics
@@ -21,9 +23,26 @@ from streams.pipeline.once import published_sources
 from streams.pipeline.ticket import Ticket
 from streams.providers.batch.base import BatchAPI
 
-__all__ = ["BatchLane"]
+__all__ = ["BatchLane", "BatchLaneStatus"]
 
 log = logging.getLogger(__name__)
+
+
+class BatchLaneStatus(BaseModel):
+    """One provider's batch lane on this worker (its jobs and batches), as ``/status`` and
+    the metrics show it."""
+
+    jobs_waiting: int = Field(default=0, description="taken, not yet in a batch")
+    oldest_wait_s: float = 0.0
+    batches_sent: int = 0
+    batches_unacknowledged: int = Field(
+        default=0, description="sent, the vendor's id not yet recorded"
+    )
+    jobs_in_batches: int = 0
+
+    @property
+    def batches_out(self) -> int:
+        return self.batches_sent + self.batches_unacknowledged
 
 
 class BatchLane:
@@ -67,23 +86,26 @@ class BatchLane:
         )
         await lane.add(entry)
 
-    def snapshot(self) -> dict[str, Any]:
-        """Per provider: jobs waiting, batches sent and not yet acknowledged, the oldest wait."""
+    def status(self) -> dict[str, BatchLaneStatus]:
+        """Per provider, the lanes of the raw partitions this worker holds."""
         now = time.time()
-        view: dict[str, dict[str, Any]] = {}
+        view: dict[str, BatchLaneStatus] = {}
         for task in self._lanes.values():
             if not task.done() or task.cancelled() or task.exception():
                 continue
             state = task.result().state
             for job in state.pending.values():
-                entry = view.setdefault(job.provider, _empty())
-                entry["jobs_waiting"] += 1
-                age = now - job.accepted_at.timestamp()
-                entry["oldest_wait_s"] = max(entry["oldest_wait_s"], round(age, 1))
+                entry = view.setdefault(job.provider, BatchLaneStatus())
+                entry.jobs_waiting += 1
+                age = round(now - job.accepted_at.timestamp(), 1)
+                entry.oldest_wait_s = max(entry.oldest_wait_s, age)
             for batch in state.batches.values():
-                entry = view.setdefault(batch.provider, _empty())
-                entry["batches_sent" if batch.vendor_id else "batches_unacknowledged"] += 1
-                entry["jobs_in_batches"] += len(batch.jobs)
+                entry = view.setdefault(batch.provider, BatchLaneStatus())
+                if batch.vendor_id:
+                    entry.batches_sent += 1
+                else:
+                    entry.batches_unacknowledged += 1
+                entry.jobs_in_batches += len(batch.jobs)
         return view
 
     # --- partitions come and go ------------------------------------------------------------
@@ -150,13 +172,3 @@ class BatchLane:
         )
         self._running[partition] = asyncio.ensure_future(lane.run())
         return lane
-
-
-def _empty() -> dict[str, Any]:
-    return {
-        "jobs_waiting": 0,
-        "oldest_wait_s": 0.0,
-        "batches_sent": 0,
-        "batches_unacknowledged": 0,
-        "jobs_in_batches": 0,
-    }
