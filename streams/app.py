@@ -22,6 +22,7 @@ from streams.kafka import backoff
 from streams.kafka.outage import OutageLog, broker_reachable
 from streams.kafka.preflight import ClusterFacts, inspect_cluster, prepare_topics
 from streams.kafka.readers import Follower, Supervisor
+from streams.kafka.rebalance import Rebalances
 from streams.kafka.schema_registry import Framing, Registry, topic_contracts
 from streams.kafka.security import faust_credentials
 from streams.kafka.topics import Topics, topic_specs
@@ -62,8 +63,6 @@ log = logging.getLogger(__name__)
 # group gives them the longest deadline a job may ask for, and this much more.
 REBALANCE_MARGIN_S = 15.0
 REBALANCE_TIMEOUT_S = MAX_DEADLINE_MS / 1000 + REBALANCE_MARGIN_S
-# How soon after a rebalance this worker's share of the group's limits follows it.
-SHARE_POLL_S = 0.5
 BROKER_WATCH_S = 2.0
 
 
@@ -142,7 +141,8 @@ def _build(
         cluster=kafka.cluster,
         topic=settings.llm_topic_control,
     )
-    _hand_over_lanes(app, pipeline.batch, raw=topics.raw.get_topic_name())
+    rebalances = Rebalances(app, topic=topics.raw.get_topic_name())
+    _hand_over_lanes(rebalances, pipeline.batch)
 
     stats_path = _stats_path(settings, router, shadows)
     dead_letters = DeadLetterFollower(
@@ -152,11 +152,11 @@ def _build(
 
     readers = Supervisor([control, *stats_path, dead_letters, *([cache] if cache else [])])
     app.task(readers.run)
-    raw = topics.raw.get_topic_name()
-    _follow_share(app, routers=[router, shadows], raw=raw, of=kafka.partitions)
+    _follow_share(rebalances, routers=[router, shadows], of=kafka.partitions)
     _watch_broker(app)
     install_enrich_agent(
         app,
+        rebalances=rebalances,
         topics=topics,
         pipeline=pipeline,
         published=published,
@@ -301,21 +301,18 @@ def _stats_path(settings: Settings, router: Router, shadows: Shadows) -> list[Fo
     return [aggregator, spend, shadow]
 
 
-def _hand_over_lanes(app: faust.App, lane: BatchLane, *, raw: str) -> None:
+def _hand_over_lanes(rebalances: Rebalances, lane: BatchLane) -> None:
     """The batch lanes follow the raw partitions: stopped within the rebalance that takes
     them away (before another worker may start them), started when they are assigned."""
 
-    async def assigned(sender: Any, assigned: Any, **kwargs: Any) -> None:
-        lane.assigned([tp.partition for tp in assigned if tp.topic == raw])
-
-    async def revoked(sender: Any, revoked: Any, **kwargs: Any) -> None:
-        partitions = [tp.partition for tp in revoked if tp.topic == raw]
+    async def revoked(partitions: frozenset[int]) -> None:
         if partitions:  # said, so an operator sees each rebalance that moved work
-            log.info("rebalance: %d partitions of %s given back", len(partitions), raw)
-        await lane.revoked(partitions)
+            log.info("rebalance: %d partitions of %s given back", len(partitions), rebalances.topic)
+        await lane.revoked(sorted(partitions))
 
-    app.on_partitions_assigned.connect(assigned)  # type: ignore[arg-type]
-    app.on_partitions_revoked.connect(revoked)  # type: ignore[arg-type]
+    rebalances.follow(
+        assigned=lambda partitions: lane.assigned(sorted(partitions)), revoked=revoked
+    )
 
 
 def _close_at_shutdown(
@@ -389,22 +386,15 @@ def _job_flow(settings: Settings, topics: Topics) -> JobFlow:
     )
 
 
-def _follow_share(
-    app: faust.App, *, routers: Sequence[Router | Shadows], raw: str, of: int
-) -> None:
-    """This worker's share of the group's limits follows the partitions it holds, once a
-    rebalance is over: while it runs the assignment is empty, and the jobs still in flight
-    (which the rebalance waits for) keep the share they started with."""
+def _follow_share(rebalances: Rebalances, *, routers: Sequence[Router | Shadows], of: int) -> None:
+    """This worker's share of the group's limits follows the partitions it holds, set by the
+    assignment that ends each rebalance."""
 
-    async def follow_share() -> None:
-        while True:
-            if not app.rebalancing:
-                held = sum(1 for tp in app.consumer.assignment() if tp.topic == raw)
-                for router in routers:
-                    router.set_share(Share(held=held, of=of))
-            await asyncio.sleep(SHARE_POLL_S)
+    def assigned(partitions: frozenset[int]) -> None:
+        for router in routers:
+            router.set_share(Share(held=len(partitions), of=of))
 
-    app.task(follow_share)
+    rebalances.follow(assigned=assigned)
 
 
 def _watch_broker(app: faust.App) -> None:

@@ -16,7 +16,9 @@ from collections.abc import AsyncIterator, Coroutine
 from typing import Any
 
 import faust
+from aiokafka import TopicPartition
 
+from streams.kafka.rebalance import Rebalances
 from streams.kafka.topics import Topics
 from streams.pipeline.acks import InOrderAcks
 from streams.pipeline.entry import Pipeline
@@ -83,6 +85,7 @@ class _Records:
 def install_enrich_agent(
     app: faust.App,
     *,
+    rebalances: Rebalances,
     topics: Topics,
     pipeline: Pipeline,
     published: PublishedBefore,
@@ -95,14 +98,13 @@ def install_enrich_agent(
     rebalance it gives its records back at once, after ``revoke_grace_s`` for calls under
     way (see ``acks``)."""
 
-    async def look_back(sender: Any, assigned: Any, **kwargs: Any) -> None:
-        published.look_back(assigned)
+    def raw(partitions: frozenset[int]) -> list[TopicPartition]:
+        return [TopicPartition(rebalances.topic, partition) for partition in partitions]
 
-    async def forget(sender: Any, revoked: Any, **kwargs: Any) -> None:
-        published.forget(revoked)
-
-    app.on_partitions_assigned.connect(look_back)  # type: ignore[arg-type]
-    app.on_partitions_revoked.connect(forget)  # type: ignore[arg-type]
+    rebalances.follow(
+        assigned=lambda partitions: published.look_back(raw(partitions)),
+        revoked=lambda partitions: published.forget(raw(partitions)),
+    )
 
     @app.agent(topics.raw, name="enrich", concurrency=1)
     async def enrich(stream: Any) -> None:
