@@ -239,6 +239,7 @@ def _pipeline(
         outcomes=outcomes,
         live=live,
         request_for=lambda entry: router.request_for(entry.job),
+        base_urls={name: provider.config.base_url for name, provider in providers.items()},
         telemetry=telemetry,
     )
     batch = BatchLane(

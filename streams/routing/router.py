@@ -45,7 +45,7 @@ from streams.routing.budget import Budget, budgets_today
 from streams.routing.gate import Gate
 from streams.routing.limits import WHOLE, ProviderLimiter, Share
 from streams.routing.status import RoutingStatus
-from streams.telemetry.spans import Telemetry
+from streams.telemetry.spans import AttemptSpan, Telemetry
 from streams.vocab import TOTAL_BUDGET
 
 __all__ = ["Routed", "Router", "preferred_first", "request_for"]
@@ -415,12 +415,33 @@ class Router:
     async def _attempt(
         self, name: str, state: _Job, *, request: EnrichRequest | None = None
     ) -> Completion | ProviderError:
-        """One call through the provider's gate (``request``: a repair of the job's).
-        DeadlineExceeded ends the job (with the call recorded if it was under way)."""
+        """One call through the provider's gate (``request``: a repair of the job's), in its
+        attempt span. DeadlineExceeded ends the job (with the call recorded if it was under
+        way)."""
         gate = self._gates[name]
         repairing = request is not None
         request = request or state.request
         model = request.model or gate.provider.model
+        with self.telemetry.attempt(
+            job_id=request.job.job_id,
+            request=state.request,
+            lane=self.lane,
+            model=model,
+            base_url=gate.provider.config.base_url,
+        ) as span:
+            return await self._call(name, state, request, model, repairing=repairing, span=span)
+
+    async def _call(
+        self,
+        name: str,
+        state: _Job,
+        request: EnrichRequest,
+        model: str,
+        *,
+        repairing: bool,
+        span: AttemptSpan,
+    ) -> Completion | ProviderError:
+        gate = self._gates[name]
         began: float | None = None
         waiting_since = time.time_ns()
         try:
@@ -436,7 +457,8 @@ class Router:
                 assert task is not None
                 self._on_the_wire.add(task)
                 try:
-                    completion = await gate.provider.enrich(request, deadline=attempt_deadline)
+                    with span.sending():
+                        completion = await gate.provider.enrich(request, deadline=attempt_deadline)
                 finally:
                     self._on_the_wire.discard(task)
                 settle(completion.usage.input_tokens + completion.usage.output_tokens)
@@ -448,14 +470,14 @@ class Router:
             error = exc
         except asyncio.CancelledError:
             if began is not None:  # sent: billed, though nobody will read the answer
-                self._failed(state, name, model, _abandoned_error(name), began=began)
+                self._failed(state, name, model, _abandoned_error(name), began=began, span=span)
                 self._abandoned.append((request.job.job_id, state.attempts[-1]))
             raise
         except DeadlineExceeded as exc:
             if began is None:
                 raise state.failure(f"no time left to call {name}", out_of_time=True) from None
             # The call was under way, and may be billed: it is recorded.
-            self._failed(state, name, model, exc, began=began)
+            self._failed(state, name, model, exc, began=began, span=span)
             raise state.failure(f"{name} did not answer in time", out_of_time=True) from None
         else:
             latency_ms = self._ms(began)
@@ -465,9 +487,9 @@ class Router:
             )
             if repairing:
                 attempt = attempt.model_copy(update={"outcome": "repaired"})
-            self._record(state, attempt, completion)
+            self._record(state, attempt, completion, span)
             return completion
-        self._failed(state, name, model, error, began=began)
+        self._failed(state, name, model, error, began=began, span=span)
         return error
 
     def _failed(
@@ -478,6 +500,7 @@ class Router:
         error: ProviderError | DeadlineExceeded,
         *,
         began: float | None,
+        span: AttemptSpan,
     ) -> None:
         """Record a failed attempt. One cut off by its cap or the job's deadline after it
         was sent is billed by the vendor all the same: it carries an estimate of that."""
@@ -491,20 +514,15 @@ class Router:
             latency_ms=self._ms(began),
             estimate=provider.cut_off_usage(state.request, model) if cut_off else None,
         )
-        self._record(state, attempt, None)
+        self._record(state, attempt, None, span)
 
-    def _record(self, state: _Job, attempt: Attempt, completion: Completion | None) -> None:
-        """An attempt on the job's record, and as its span (which ends now)."""
+    @staticmethod
+    def _record(
+        state: _Job, attempt: Attempt, completion: Completion | None, span: AttemptSpan
+    ) -> None:
+        """An attempt on the job's record; its span ends with it."""
         state.attempts.append(attempt)
-        self.telemetry.attempt(
-            attempt,
-            job_id=state.request.job.job_id,
-            request=state.request,
-            lane=self.lane,
-            base_url=self._gates[attempt.provider].provider.config.base_url,
-            started_ns=time.time_ns() - int(attempt.latency_ms * 1e6),
-            completion=completion,
-        )
+        span.ended(attempt, completion)
 
     def _ms(self, since: float | None) -> float:
         return 0.0 if since is None else (self._clock() - since) * 1000

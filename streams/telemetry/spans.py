@@ -2,10 +2,13 @@
 
 A record is processed in a ``process {topic}`` CONSUMER span continuing its producer's
 trace (``JobSpan``); inside it, one CLIENT span per provider attempt, named
-``{operation} {model}`` with the GenAI attributes (``Telemetry.attempt``, which also records
-the GenAI client metrics), and a span for each wait worth seeing (``waited``: paused
-intake, a rate-limit slot, a backoff, an outage). The batch lane, which finishes a job long
-after its record was processed, works in the job's trace again (``resumed``).
+``{operation} {model}`` with the GenAI attributes: opened when the request is sent and current
+while it runs, so what the call does nests under it, and ended with the attempt's outcome
+(``Telemetry.attempt``, which also records the GenAI client metrics); and a span for each
+wait worth seeing (``waited``: paused intake, a rate-limit slot, a backoff, an outage). The
+batch lane, which finishes a job long after its record was processed, works in the job's
+trace again (``resumed``): a span around each call to a vendor's Batch API (``batch_call``)
+and one for each job's item, from the lane taking it to its answer (``batch_item``).
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ import asyncio
 import contextlib
 import json
 import time
-from collections.abc import Coroutine, Mapping
+from collections.abc import Coroutine, Iterator, Mapping
 from typing import Any, ClassVar, TypeVar
 from urllib.parse import urlsplit
 
@@ -39,7 +42,7 @@ from streams.telemetry.conventions import (
 )
 from streams.telemetry.propagation import attached, carrier_of, context_of, trace_of
 
-__all__ = ["JobSpan", "Telemetry"]
+__all__ = ["AttemptSpan", "JobSpan", "Telemetry"]
 
 T = TypeVar("T")
 Attributes = dict[str, AttributeValue]
@@ -111,39 +114,54 @@ class Telemetry:
             span.set_attribute("error.type", error_type)
             span.set_status(StatusCode.ERROR)
 
+    @contextlib.contextmanager
     def attempt(
+        self, *, job_id: str, request: EnrichRequest, lane: str, model: str, base_url: str
+    ) -> Iterator[AttemptSpan]:
+        """One provider attempt (``lane``: live, batch or shadow): its span is opened by
+        ``AttemptSpan.sending`` around the request and ended by ``ended`` with the attempt;
+        one the attempt never ended (cancelled) ends here, as an error."""
+        span = AttemptSpan(
+            self, job_id=job_id, request=request, lane=lane, model=model, base_url=base_url
+        )
+        try:
+            yield span
+        finally:
+            span.abandon()
+
+    def batch_item(
         self,
         attempt: Attempt,
         *,
         job_id: str,
         request: EnrichRequest,
-        lane: str,  # live, batch or shadow
         base_url: str,
         started_ns: int,
         completion: Completion | None = None,
     ) -> None:
-        """One provider call, over now: its span, and its duration and tokens."""
-        if not self.on:
-            return
-        common = _common(attempt, request=request, base_url=base_url)
-        if self._metrics is not None:
-            self._metrics.record(attempt, common)
-        if self._tracer is None:
-            return
-        attributes = common | _details(attempt, request=request, completion=completion)
-        attributes |= {SERVICE.LANE: lane, SERVICE.JOB_ID: job_id}
-        if self.capture_content:
-            attributes |= _content(request, completion)
+        """A job's item of a batch, over now: from when the lane took the job (``started_ns``)
+        to its answer, the time at the vendor included."""
         model = request.model or attempt.model
-        span = self._tracer.start_span(
-            f"{OPERATION} {model}",
-            kind=SpanKind.CLIENT,
-            start_time=started_ns,
-            attributes=attributes,
-        )
-        if attempt.error is not None:
-            span.set_status(StatusCode.ERROR, attempt.error.message)
-        span.end()
+        with self.attempt(
+            job_id=job_id, request=request, lane="batch", model=model, base_url=base_url
+        ) as span:
+            span.ended(attempt, completion, started_ns=started_ns)
+
+    @contextlib.contextmanager
+    def batch_call(self, operation: str, *, provider: str, batch_id: str) -> Iterator[None]:
+        """A call to a vendor's Batch API (``operation``: submit, poll), as a CLIENT span
+        around it."""
+        if self._tracer is None:
+            yield
+            return
+        attributes: Attributes = {
+            "gen_ai.provider.name": provider_name(provider),
+            SERVICE.BATCH_ID: batch_id,
+            SERVICE.LANE: "batch",
+        }
+        name = f"{operation} batch {provider}"
+        with self._tracer.start_as_current_span(name, kind=SpanKind.CLIENT, attributes=attributes):
+            yield
 
     async def flush(self) -> None:
         """Export what is buffered (at shutdown), off the event loop: an exporter blocks."""
@@ -153,6 +171,76 @@ class Telemetry:
 
 
 Telemetry.OFF = Telemetry()
+
+
+class AttemptSpan:
+    """One provider attempt's CLIENT span (nothing when telemetry is off)."""
+
+    def __init__(
+        self,
+        telemetry: Telemetry,
+        *,
+        job_id: str,
+        request: EnrichRequest,
+        lane: str,
+        model: str,
+        base_url: str,
+    ) -> None:
+        self._telemetry = telemetry
+        self._tracer = telemetry._tracer
+        self._name = f"{OPERATION} {model}"
+        self._request = request
+        self._base_url = base_url
+        self._attributes: Attributes = {SERVICE.LANE: lane, SERVICE.JOB_ID: job_id}
+        self._span: Span | None = None
+        self._ended = False
+
+    @contextlib.contextmanager
+    def sending(self) -> Iterator[None]:
+        """The span, opened now and current while the request runs."""
+        if self._tracer is None:
+            yield
+            return
+        self._span = self._tracer.start_span(self._name, kind=SpanKind.CLIENT)
+        with trace.use_span(self._span, end_on_exit=False):
+            yield
+
+    def ended(
+        self,
+        attempt: Attempt,
+        completion: Completion | None = None,
+        *,
+        started_ns: int | None = None,
+    ) -> None:
+        """The attempt's outcome: its span ends now (one never sent has no length, unless it
+        started at ``started_ns``), and its duration and tokens are recorded."""
+        self._ended = True
+        request, telemetry = self._request, self._telemetry
+        common = _common(attempt, request=request, base_url=self._base_url)
+        if telemetry._metrics is not None:
+            telemetry._metrics.record(attempt, common)
+        if self._tracer is None:
+            return
+        span, end_ns = self._span, None
+        if span is None:  # never sent: no length, unless it began earlier (a batch item)
+            begin_ns = started_ns or time.time_ns()
+            end_ns = None if started_ns else begin_ns
+            span = self._tracer.start_span(self._name, kind=SpanKind.CLIENT, start_time=begin_ns)
+        span.set_attributes(
+            common | _details(attempt, request=request, completion=completion) | self._attributes
+        )
+        if telemetry.capture_content:
+            span.set_attributes(_content(request, completion))
+        if attempt.error is not None:
+            span.set_status(StatusCode.ERROR, attempt.error.message)
+        span.end(end_time=end_ns)
+
+    def abandon(self) -> None:
+        """End a span whose attempt never came (its call cancelled) as an error."""
+        if self._span is not None and not self._ended:
+            self._span.set_status(StatusCode.ERROR, "cancelled")
+            self._span.end()
+        self._ended = True
 
 
 class JobSpan:

@@ -4,7 +4,7 @@ time, or it is a dead letter. Every end goes through the outcome sink, like a li
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 
 from streams.errors import BatchFailed, ProviderError, failed_attempt
@@ -32,11 +32,13 @@ class LaneFinisher:
         outcomes: Outcomes,
         live: LiveLane,
         request_for: Callable[[LaneJob], EnrichRequest],
+        base_urls: Mapping[str, str],
         telemetry: Telemetry = Telemetry.OFF,
     ) -> None:
         self.outcomes = outcomes
         self.live = live
         self.request_for = request_for
+        self.base_urls = base_urls  # each provider's, for its spans
         self.telemetry = telemetry
 
     def ticket(self, job: LaneJob) -> Ticket:
@@ -109,12 +111,11 @@ class LaneFinisher:
     def _traced(self, ticket: Ticket, attempt: Attempt, completion: Completion | None) -> None:
         """The batch item as an attempt span: from the lane taking the job to its answer,
         the time at the vendor included."""
-        self.telemetry.attempt(
+        self.telemetry.batch_item(
             attempt,
             job_id=ticket.job.job_id,
             request=ticket.request,
-            lane="batch",
-            base_url=self.live.router.adapter(attempt.provider).config.base_url,
+            base_url=self.base_urls[attempt.provider],
             started_ns=int(ticket.taken_at.timestamp() * 1e9),
             completion=completion,
         )

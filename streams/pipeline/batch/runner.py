@@ -153,8 +153,12 @@ class PartitionLane:
     async def _send(self, batch: LaneBatch) -> None:
         api = self.apis[batch.provider]
         requests = [(key, self.request_for(job)) for key, job in batch.jobs.items()]
+        telemetry = self.finisher.telemetry
         try:
-            vendor_id = await api.submit(label=batch.local_id, model=batch.model, requests=requests)
+            with telemetry.batch_call("submit", provider=batch.provider, batch_id=batch.local_id):
+                vendor_id = await api.submit(
+                    label=batch.local_id, model=batch.model, requests=requests
+                )
         except ProviderError as exc:
             if exc.retryable:
                 raise  # looked up, then sent again, on the next tick
@@ -208,7 +212,9 @@ class PartitionLane:
                 continue
             self._polled[batch.local_id] = now
             assert batch.vendor_id is not None
-            status = await self.apis[batch.provider].poll(batch.vendor_id, model=batch.model)
+            api, telemetry = self.apis[batch.provider], self.finisher.telemetry
+            with telemetry.batch_call("poll", provider=batch.provider, batch_id=batch.vendor_id):
+                status = await api.poll(batch.vendor_id, model=batch.model)
             if status.state != "running":
                 await self._finish(batch, status)
             elif now > max(job.deadline_at.timestamp() for job in batch.jobs.values()):
