@@ -19,11 +19,12 @@ from streams.config.slices import ShadowCandidate
 from streams.control.follower import ControlFollower, ControlState
 from streams.errors import ConfigurationError, describe
 from streams.kafka import backoff
+from streams.kafka.framing import Framing
 from streams.kafka.outage import OutageLog, broker_reachable
 from streams.kafka.preflight import ClusterFacts, inspect_cluster, prepare_topics
 from streams.kafka.readers import Follower, Supervisor
 from streams.kafka.rebalance import Rebalances
-from streams.kafka.schema_registry import Framing, Registry, topic_contracts
+from streams.kafka.schema_registry import Registry, topic_contracts
 from streams.kafka.security import faust_credentials
 from streams.kafka.topics import Topics, topic_specs
 from streams.models import MAX_DEADLINE_MS

@@ -488,7 +488,7 @@ async def _tail(
 def _as_json_line(value: bytes | None) -> str:
     """The record as one JSON line, framed for a Schema Registry or not (records that are
     not JSON are wrapped, not dropped)."""
-    from streams.kafka.schema_registry import payload_of
+    from streams.kafka.framing import payload_of
 
     if value is None:
         return "null"

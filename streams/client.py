@@ -29,7 +29,8 @@ from streams.config.slices import KafkaCluster, RegistryConfig
 from streams.errors import StreamsError
 from streams.kafka.admin import partitions_of
 from streams.kafka.clients import group_reader, producer, reader
-from streams.kafka.schema_registry import Framing, Registry, payload_of, registered_contract
+from streams.kafka.framing import Framing, decoded
+from streams.kafka.schema_registry import Registry, registered_contract
 from streams.models import DeadLetter, EnrichedJobRecord, RawJob
 from streams.telemetry.messaging import processing, sending
 
@@ -168,8 +169,8 @@ class JobsClient:
     def _result(self, record: Any) -> Result:
         value = record.value or b""
         if record.topic == self.dead_letter_topic:
-            return DeadLetter.model_validate_json(payload_of(value))
-        return EnrichedJobRecord.model_validate_json(payload_of(value))
+            return decoded(DeadLetter, value)
+        return decoded(EnrichedJobRecord, value)
 
 
 def _reply(result: Result) -> EnrichedJobRecord:

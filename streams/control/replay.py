@@ -20,7 +20,7 @@ from pydantic import ValidationError
 from streams.config.settings import Settings
 from streams.kafka.admin import ensure_topic, read_to_end
 from streams.kafka.clients import producer
-from streams.kafka.schema_registry import payload_of
+from streams.kafka.framing import decoded
 from streams.models import DeadLetter, utcnow
 from streams.vocab import Stage
 
@@ -90,7 +90,7 @@ def _letters(records: Iterable[Any]) -> Iterable[tuple[DeadLetter, str]]:
     for record in records:
         where = f"{record.topic}:{record.partition}:{record.offset}"
         try:
-            yield DeadLetter.model_validate_json(payload_of(record.value)), where
+            yield decoded(DeadLetter, record.value), where
         except ValidationError as exc:
             log.warning("dead letter %s is not a DeadLetter, skipped: %s", where, exc)
 

@@ -1,23 +1,18 @@
-"""The topics' contracts in a Confluent-compatible Schema Registry, and its wire format.
+"""The topics' contracts in a Confluent-compatible Schema Registry.
 
 With ``LLM_SCHEMA_REGISTRY_URL`` the worker registers each data topic's JSON Schema under
 ``<topic>-value`` at start (setting the subject's compatibility to BACKWARD where the
-operator set none) and refuses to start when the registry refuses one. The records it
-writes are then framed the registry's way: byte 0 the magic 0, bytes 1-4 the schema id
-(big-endian), then the JSON. A record whose first byte is not 0 is plain JSON (a JSON text
-never starts with a NUL), so readers take both.
+operator set none) and refuses to start when the registry refuses one; the records it
+writes are then framed with the ids it got (``streams.kafka.framing``).
 
 confluent-kafka's ``SchemaRegistryClient`` speaks to the registry (and caches what it
-fetched). The framing is five bytes written here: the service already has each record's
-JSON (pydantic's serializer), where the client's serializer would take a dict and
-serialize it again.
+fetched).
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
-import struct
 from collections.abc import Iterator, Mapping
 from functools import cached_property
 from typing import Any
@@ -28,6 +23,7 @@ from confluent_kafka.schema_registry.error import SchemaRegistryError
 
 from streams.config.slices import KafkaConfig, RegistryConfig
 from streams.errors import ConfigurationError
+from streams.kafka.framing import Framing
 from streams.schemas import contract, map_schema
 
 # The client speaks HTTP with httpx2 where it is installed (it comes with confluent-kafka),
@@ -38,38 +34,16 @@ except ImportError:  # pragma: no cover
     from httpx import HTTPError as ClientHTTPError  # type: ignore[assignment]
 
 __all__ = [
-    "Framing",
     "Registry",
     "describe_change",
     "for_registry",
-    "frame",
-    "payload_of",
     "registered_contract",
     "subject_of",
     "topic_contracts",
-    "unframe",
 ]
 
-MAGIC = 0
-_HEADER = struct.Struct(">bI")
 # No answer within this is "unreachable" (the client's own default is to wait forever).
 TIMEOUT_S = 10
-
-
-def frame(schema_id: int, payload: bytes) -> bytes:
-    return _HEADER.pack(MAGIC, schema_id) + payload
-
-
-def unframe(value: bytes) -> tuple[int | None, bytes]:
-    """(schema id, JSON) of a framed record; (None, value) of a plain one."""
-    if len(value) >= _HEADER.size and value[0] == MAGIC:
-        return _HEADER.unpack_from(value)[1], value[_HEADER.size :]
-    return None, value
-
-
-def payload_of(value: bytes | None) -> bytes:
-    """A record's JSON, framed or not (what a reader that trusts the writer needs)."""
-    return unframe(value or b"")[1]
 
 
 def topic_contracts(kafka: KafkaConfig) -> dict[str, dict[str, Any]]:
@@ -101,22 +75,6 @@ def for_registry(published: dict[str, Any]) -> dict[str, Any]:
 def subject_of(topic: str) -> str:
     """The subject of a topic's values (Confluent's TopicNameStrategy)."""
     return f"{topic}-value"
-
-
-class Framing:
-    """The schema id each topic's records are framed with; none: plain JSON."""
-
-    OFF: Framing
-
-    def __init__(self, ids: Mapping[str, int] | None = None) -> None:
-        self.ids = dict(ids or {})
-
-    def encode(self, topic: str, payload: bytes) -> bytes:
-        schema_id = self.ids.get(topic)
-        return payload if schema_id is None else frame(schema_id, payload)
-
-
-Framing.OFF = Framing()
 
 
 class Registry:

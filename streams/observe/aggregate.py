@@ -37,8 +37,8 @@ from pydantic import BaseModel, Field, ValidationError
 from streams.config.slices import KafkaCluster
 from streams.kafka.admin import ensure_topic
 from streams.kafka.clients import group_reader, transactional_producer
+from streams.kafka.framing import decoded
 from streams.kafka.readers import Follower
-from streams.kafka.schema_registry import payload_of
 from streams.models import ProviderCall
 from streams.observe.stats import RECENT_KEPT, Stats, add, empty, minute_of
 
@@ -151,7 +151,7 @@ class Aggregator(Follower, ConsumerRebalanceListener):  # type: ignore[misc]
         for records in batches.values():
             for record in records:
                 try:
-                    calls.append(ProviderCall.model_validate_json(payload_of(record.value)))
+                    calls.append(decoded(ProviderCall, record.value))
                 except ValidationError as exc:  # not ours to fix: counted nowhere, said once
                     log.warning("stats: skipping a record that is not a ProviderCall: %s", exc)
         offsets = {tp: records[-1].offset + 1 for tp, records in batches.items() if records}

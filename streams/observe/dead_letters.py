@@ -14,8 +14,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from streams.config.slices import KafkaCluster
+from streams.kafka.framing import decoded
 from streams.kafka.readers import SinceTime
-from streams.kafka.schema_registry import payload_of
 from streams.models import ErrorInfo
 from streams.vocab import Stage
 
@@ -66,7 +66,7 @@ class DeadLetterFollower(SinceTime):
 
     def apply(self, value: bytes, *, timestamp_ms: int) -> None:
         try:
-            reason = _Reason.model_validate_json(payload_of(value))
+            reason = decoded(_Reason, value)
         except ValidationError as exc:
             log.warning("dead letters: skipping a record that is not a dead letter: %s", exc)
             return

@@ -16,7 +16,7 @@ from pydantic import ValidationError
 
 from streams.config.settings import Settings
 from streams.kafka.admin import read_to_end
-from streams.kafka.schema_registry import payload_of
+from streams.kafka.framing import decoded
 from streams.models import DeadLetter, RawJob
 from streams.observe import stats as st
 from streams.observe.aggregate import StatsBatch
@@ -46,7 +46,7 @@ def first_providers(letters: Iterable[DeadLetter], chain: Sequence[str]) -> Coun
     counts: Counter[str] = Counter()
     for letter in letters:
         try:
-            job = RawJob.model_validate_json(payload_of(letter.original.value_bytes()))
+            job = decoded(RawJob, letter.original.value_bytes())
         except ValidationError:
             counts[NO_CALL] += 1
             continue

@@ -24,7 +24,7 @@ from pydantic import Field, ValidationError
 from streams.config.slices import KafkaCluster
 from streams.kafka.admin import partitions_in, partitions_of, read_range
 from streams.kafka.clients import admin, reader
-from streams.kafka.schema_registry import payload_of
+from streams.kafka.framing import decoded
 from streams.message import Message
 from streams.models import DeadLetter, EnrichedJobRecord, ProviderCall
 from streams.pipeline.batch.records import PartitionState, recover
@@ -259,7 +259,7 @@ def _in_lane(state: PartitionState, source: str) -> str | None:
 
 def _parsed(model: type[M], record: Any) -> M | None:
     try:
-        return model.model_validate_json(payload_of(record.value))
+        return decoded(model, record.value)
     except ValidationError:
         return None
 

@@ -21,7 +21,7 @@ from pydantic import ValidationError
 from streams.config.settings import Settings
 from streams.errors import StreamsError
 from streams.kafka.admin import read_to_end
-from streams.kafka.schema_registry import payload_of
+from streams.kafka.framing import decoded
 from streams.models import ProviderCall
 from streams.observe import stats as st
 
@@ -81,7 +81,7 @@ async def repriced(settings: Settings, *, first: date, last: date) -> dict[str, 
     days: dict[str, dict[str, st.Stats]] = {}
     for record in await read_to_end(settings.cluster(), settings.llm_topic_calls):
         try:
-            call = ProviderCall.model_validate_json(payload_of(record.value))
+            call = decoded(ProviderCall, record.value)
         except ValidationError:
             continue  # not a call event; the stats agent skips it too
         day = st.day_of(call.at)

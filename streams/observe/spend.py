@@ -19,8 +19,8 @@ from typing import Any
 from pydantic import ValidationError
 
 from streams.config.slices import KafkaCluster
+from streams.kafka.framing import decoded
 from streams.kafka.readers import SinceTime
-from streams.kafka.schema_registry import payload_of
 from streams.models import ShadowResult
 from streams.observe.aggregate import StatsBatch
 from streams.observe.stats import day_of
@@ -44,7 +44,7 @@ def provider_spend(value: bytes) -> Spent:
 
 def shadow_spend(value: bytes) -> Spent:
     """A shadow result's cost for its candidate."""
-    result = ShadowResult.model_validate_json(payload_of(value))
+    result = decoded(ShadowResult, value)
     if result.shadow is not None:
         yield result.at, result.candidate, result.shadow.usage.cost_usd
 

@@ -18,7 +18,7 @@ from typing import Any, Literal
 from pydantic import BaseModel
 
 from streams.errors import EnrichmentFailed, PublishRejected, RecordRejected
-from streams.kafka.schema_registry import Framing
+from streams.kafka.framing import Framing
 from streams.kafka.topics import Topics
 from streams.models import Attempt, EnrichedJob, ProviderCall, Usage
 from streams.pipeline.cache import CachedEnrichment, RepostCache

@@ -19,7 +19,7 @@ from aiokafka.errors import KafkaError, MessageSizeTooLargeError
 from pydantic import BaseModel
 
 from streams.errors import PublishRejected
-from streams.kafka.schema_registry import Framing
+from streams.kafka.framing import Framing
 
 __all__ = ["Outgoing", "framed", "publish", "publish_all"]
 

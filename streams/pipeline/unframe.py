@@ -12,7 +12,8 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import best_match
 
 from streams.errors import RecordRejected
-from streams.kafka.schema_registry import Registry, unframe
+from streams.kafka.framing import unframe
+from streams.kafka.schema_registry import Registry
 from streams.pipeline.dead_letter import job_id_of
 
 __all__ = ["RawValues"]

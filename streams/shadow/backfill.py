@@ -20,7 +20,7 @@ from streams.deadline import Deadline
 from streams.errors import EnrichmentFailed, ProviderUnavailable, failed_attempt
 from streams.kafka.admin import partitions_of, read_range
 from streams.kafka.clients import producer, reader
-from streams.kafka.schema_registry import Framing, payload_of
+from streams.kafka.framing import Framing, decoded
 from streams.models import EnrichedJobRecord, ShadowResult
 from streams.pricing import ModelPrice
 from streams.providers.base import EnrichRequest, Provider
@@ -207,7 +207,7 @@ async def _newest_enriched(
     jobs = {}
     for record in records:
         try:
-            job = EnrichedJobRecord.model_validate_json(payload_of(record.value or b""))
+            job = decoded(EnrichedJobRecord, record.value)
         except ValidationError:
             continue
         if not job.cached:

@@ -29,7 +29,7 @@ from typing import Any
 from streams.config.slices import RoutingConfig, ShadowCandidate
 from streams.deadline import Deadline
 from streams.errors import EnrichmentFailed
-from streams.kafka.schema_registry import Framing
+from streams.kafka.framing import Framing
 from streams.models import MAX_DEADLINE_MS, EnrichedJob, ShadowResult
 from streams.pipeline.publisher import framed, publish_all
 from streams.pipeline.ticket import Ticket

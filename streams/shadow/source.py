@@ -10,7 +10,7 @@ from pydantic import ValidationError
 
 from streams.config.slices import KafkaCluster
 from streams.kafka.admin import count_between, read_to_end
-from streams.kafka.schema_registry import payload_of
+from streams.kafka.framing import decoded
 from streams.models import ShadowResult, utcnow
 from streams.shadow.report import CandidateReport, compare_report
 
@@ -58,7 +58,7 @@ async def shadow_results(
     results = []
     for record in await read_to_end(cluster, topic, since_ms=since_ms):
         try:
-            results.append(ShadowResult.model_validate_json(payload_of(record.value or b"")))
+            results.append(decoded(ShadowResult, record.value))
         except ValidationError:
             continue
     return results

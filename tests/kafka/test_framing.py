@@ -8,14 +8,8 @@ from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
 from confluent_kafka.schema_registry.json_schema import JSONDeserializer
 from confluent_kafka.serialization import MessageField, SerializationContext
 
-from streams.kafka.schema_registry import (
-    Framing,
-    describe_change,
-    frame,
-    payload_of,
-    subject_of,
-    unframe,
-)
+from streams.kafka.framing import Framing, frame, payload_of, unframe
+from streams.kafka.schema_registry import describe_change, subject_of
 from streams.models import RawJob
 from streams.schemas import contract
 

@@ -22,13 +22,8 @@ from streams.client import JobsClient
 from streams.config.settings import Settings, load_settings
 from streams.config.slices import RegistryConfig
 from streams.errors import ConfigurationError
-from streams.kafka.schema_registry import (
-    Registry,
-    for_registry,
-    frame,
-    registered_contract,
-    subject_of,
-)
+from streams.kafka.framing import frame
+from streams.kafka.schema_registry import Registry, for_registry, registered_contract, subject_of
 from streams.models import RawJob
 from tests.conftest import ROOT, run_cli
 from tests.kafka_helpers import consume, job_record, produce
