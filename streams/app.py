@@ -19,9 +19,9 @@ from streams.config.slices import ShadowCandidate
 from streams.control.follower import ControlFollower, ControlState
 from streams.errors import ConfigurationError, describe
 from streams.kafka import backoff
-from streams.kafka.framing import Framing
 from streams.kafka.outage import OutageLog, broker_reachable
 from streams.kafka.preflight import ClusterFacts, inspect_cluster, prepare_topics
+from streams.kafka.producer import FaustProducer, Producer
 from streams.kafka.readers import Follower, Supervisor
 from streams.kafka.rebalance import Rebalances
 from streams.kafka.schema_registry import Registry, topic_contracts
@@ -90,7 +90,7 @@ class StreamsApp:
         app.finalize()
         await app.start()
         try:
-            raw = self.topics.raw.get_topic_name()
+            raw = self.topics.raw.name
             async with asyncio.timeout(ready_within_s):
                 # Faust offers nothing to await for "partitions assigned": poll.
                 while not any(tp.topic == raw for tp in app.consumer.assignment()):  # noqa: ASYNC110
@@ -123,7 +123,8 @@ def _build(
     """Every part, wired into one Faust app (nothing connects yet)."""
     kafka = settings.kafka()
     app = _faust_app(settings, facts)
-    topics = Topics.declare(app, kafka)
+    topics, raw_values = _registered(settings, Topics.of(kafka))
+    producer = FaustProducer(app)
     providers = build_providers(settings.provider)
     router = router or Router(settings.routing(), providers, telemetry=telemetry)
     cache = _repost_cache(settings)
@@ -131,6 +132,8 @@ def _build(
     pipeline, shadows = _pipeline(
         settings,
         topics=topics,
+        producer=producer,
+        raw_values=raw_values,
         router=router,
         cache=cache,
         providers=providers,
@@ -142,13 +145,11 @@ def _build(
         cluster=kafka.cluster,
         topic=settings.llm_topic_control,
     )
-    rebalances = Rebalances(app, topic=topics.raw.get_topic_name())
+    rebalances = Rebalances(app, topic=topics.raw.name)
     _hand_over_lanes(rebalances, pipeline.batch)
 
     stats_path = _stats_path(settings, router, shadows)
-    dead_letters = DeadLetterFollower(
-        cluster=kafka.cluster, topic=topics.dead_letter.get_topic_name()
-    )
+    dead_letters = DeadLetterFollower(cluster=kafka.cluster, topic=topics.dead_letter.name)
     flow = _job_flow(settings, topics)
 
     readers = Supervisor([control, *stats_path, dead_letters, *([cache] if cache else [])])
@@ -175,6 +176,7 @@ def _build(
         app=app,
         config=settings.web(),
         topics=topics,
+        producer=producer,
         control=control,
         stats=stats,
         pipeline=pipeline,
@@ -205,6 +207,8 @@ def _pipeline(
     settings: Settings,
     *,
     topics: Topics,
+    producer: Producer,
+    raw_values: RawValues,
     router: Router,
     cache: RepostCache | None,
     providers: dict[str, Provider],
@@ -213,7 +217,6 @@ def _pipeline(
 ) -> tuple[Pipeline, Shadows]:
     """The ticket office, the live and batch lanes, the one sink they finish through, and
     the shadow candidates it hands the jobs answered on to."""
-    framing, raw_values = _registered(settings)
     shadows = Shadows(
         settings.shadow(),
         routing=settings.routing(),
@@ -221,7 +224,7 @@ def _pipeline(
         topics=topics,
         price_version=settings.llm_price_version,
         provider_over_budget=router.over_budget,
-        framing=framing,
+        producer=producer,
         telemetry=telemetry,
     )
     apis = batch_apis(providers)
@@ -231,7 +234,7 @@ def _pipeline(
         cache=cache,
         remember=remember,
         telemetry=telemetry,
-        framing=framing,
+        producer=producer,
         shadow=shadows.offer,
     )
     live = LiveLane(router=router, outcomes=outcomes, cache=cache)
@@ -245,7 +248,8 @@ def _pipeline(
     )
     batch = BatchLane(
         config=batch_config,
-        topics=topics,
+        topic=topics.batch,
+        producer=producer,
         apis=apis,
         finisher=finisher,
         may_spend=lambda name: not router.over_budget(name),
@@ -265,17 +269,16 @@ def _pipeline(
     return pipeline, shadows
 
 
-def _registered(settings: Settings) -> tuple[Framing, RawValues]:
+def _registered(settings: Settings, topics: Topics) -> tuple[Topics, RawValues]:
     """With a Schema Registry: each data topic's schema registered (or the start refused),
-    the framing of the records this worker writes, and the check of framed raw records."""
+    the topics framing their records with the ids, and the check of framed raw records."""
     config = settings.schema_registry()
     if config is None:
-        return Framing.OFF, RawValues()
-    raw = settings.kafka().raw
+        return topics, RawValues()
     registry = Registry(config)
-    framing = registry.register(topic_contracts(settings.kafka()))
-    log.info("schemas registered at %s: %s", registry.url, framing.ids)
-    return framing, RawValues(registry=registry, own_id=framing.ids[raw])
+    ids = registry.register(topic_contracts(topics.all()))
+    log.info("schemas registered at %s: %s", registry.url, ids)
+    return topics.framed_with(ids), RawValues(registry=registry, own_id=ids[topics.raw.name])
 
 
 def _stats_path(settings: Settings, router: Router, shadows: Shadows) -> list[Follower]:
@@ -364,15 +367,12 @@ def backfill_for(settings: Settings, name: str) -> Backfill:
     return Backfill(
         candidate=candidate,
         cluster=kafka.cluster,
-        enriched_topic=kafka.enriched,
-        shadow_topic=kafka.shadow,
-        calls_topic=kafka.calls,
+        topics=_registered(settings, Topics.of(kafka))[0],
         price_version=settings.llm_price_version,
         routing=settings.routing(),
         provider=adapter,
         batch_api=batch_apis({candidate.provider: adapter}).get(candidate.provider),
         poll_s=settings.llm_batch_poll_s,
-        framing=_registered(settings)[0],
     )
 
 
@@ -380,9 +380,9 @@ def _job_flow(settings: Settings, topics: Topics) -> JobFlow:
     return JobFlow(
         cluster=settings.cluster(),
         topics=FlowTopics(
-            raw=topics.raw.get_topic_name(),
-            enriched=topics.enriched.get_topic_name(),
-            dead_letter=topics.dead_letter.get_topic_name(),
+            raw=topics.raw.name,
+            enriched=topics.enriched.name,
+            dead_letter=topics.dead_letter.name,
             group_id=settings.llm_app_id,  # Faust's group is the app's id
         ),
     )

@@ -606,10 +606,11 @@ def schemas(
 def _registry_command(url: str, *, upgrade: bool) -> None:
     from streams.config.slices import RegistryConfig
     from streams.kafka.schema_registry import Registry, topic_contracts
+    from streams.kafka.topics import Topics
 
     settings = _settings()
     registry = Registry(RegistryConfig(url=url, basic_auth=settings.llm_schema_registry_basic_auth))
-    contracts = topic_contracts(settings.kafka())
+    contracts = topic_contracts(Topics.of(settings.kafka()).all())
     try:
         if upgrade:
             upgraded = registry.upgrade(contracts)

@@ -27,10 +27,10 @@ from aiokafka import AIOKafkaProducer, TopicPartition
 
 from streams.config.slices import KafkaCluster, RegistryConfig
 from streams.errors import StreamsError
+from streams.kafka import topics
 from streams.kafka.admin import partitions_of
 from streams.kafka.clients import group_reader, producer, reader
-from streams.kafka.framing import Framing, decoded
-from streams.kafka.schema_registry import Registry, registered_contract
+from streams.kafka.schema_registry import Registry, topic_contracts
 from streams.models import DeadLetter, EnrichedJobRecord, RawJob
 from streams.telemetry.messaging import processing, sending
 
@@ -64,7 +64,9 @@ class JobsClient:
         if isinstance(schema_registry, str):
             schema_registry = RegistryConfig(url=schema_registry, basic_auth=None)
         self.schema_registry = schema_registry
-        self._framing = Framing.OFF
+        self._raw = topics.raw_topic(raw_topic)
+        self._enriched = topics.enriched_topic(enriched_topic)
+        self._dead_letter = topics.dead_letter_topic(dead_letter_topic)
         self.raw_topic = raw_topic
         self.enriched_topic = enriched_topic
         self.dead_letter_topic = dead_letter_topic
@@ -74,8 +76,8 @@ class JobsClient:
     async def __aenter__(self) -> JobsClient:
         if self.schema_registry is not None:  # the writer's schema: this RawJob's
             registry = Registry(self.schema_registry)
-            schemas = {self.raw_topic: registered_contract("raw-job")}
-            self._framing = await asyncio.to_thread(registry.register, schemas)
+            ids = await asyncio.to_thread(registry.register, topic_contracts([self._raw]))
+            self._raw = self._raw.framed_with(ids)
         self._producer = await self._clients.enter_async_context(producer(self.cluster))
         return self
 
@@ -100,11 +102,10 @@ class JobsClient:
         deliveries = []
         for job in batch:
             with sending(self.raw_topic, job.job_id) as headers:
-                value = job.model_dump_json(exclude_none=True).encode()
                 delivery = await self._producer.send(
                     self.raw_topic,
                     key=job.job_id.encode(),
-                    value=self._framing.encode(self.raw_topic, value),
+                    value=self._raw.encode(job),
                     headers=headers,
                 )
             deliveries.append(delivery)
@@ -169,8 +170,8 @@ class JobsClient:
     def _result(self, record: Any) -> Result:
         value = record.value or b""
         if record.topic == self.dead_letter_topic:
-            return decoded(DeadLetter, value)
-        return decoded(EnrichedJobRecord, value)
+            return self._dead_letter.decode(value)
+        return self._enriched.decode(value)
 
 
 def _reply(result: Result) -> EnrichedJobRecord:

@@ -10,12 +10,11 @@ would take a dict and serialize it again.
 from __future__ import annotations
 
 import struct
-from collections.abc import Mapping
 from typing import TypeVar
 
 from pydantic import BaseModel
 
-__all__ = ["Framing", "decoded", "frame", "payload_of", "unframe"]
+__all__ = ["decoded", "frame", "payload_of", "unframe"]
 
 MAGIC = 0
 _HEADER = struct.Struct(">bI")
@@ -43,19 +42,3 @@ def decoded(model: type[M], value: bytes | None) -> M:
     """A record's value as ``model``, framed or not; pydantic's ValidationError if it is
     not one."""
     return model.model_validate_json(payload_of(value))
-
-
-class Framing:
-    """The schema id each topic's records are framed with; none: plain JSON."""
-
-    OFF: Framing
-
-    def __init__(self, ids: Mapping[str, int] | None = None) -> None:
-        self.ids = dict(ids or {})
-
-    def encode(self, topic: str, payload: bytes) -> bytes:
-        schema_id = self.ids.get(topic)
-        return payload if schema_id is None else frame(schema_id, payload)
-
-
-Framing.OFF = Framing()

@@ -3,7 +3,7 @@
 With ``LLM_SCHEMA_REGISTRY_URL`` the worker registers each data topic's JSON Schema under
 ``<topic>-value`` at start (setting the subject's compatibility to BACKWARD where the
 operator set none) and refuses to start when the registry refuses one; the records it
-writes are then framed with the ids it got (``streams.kafka.framing``).
+writes are then framed with the ids it got (``streams.kafka.topics``).
 
 confluent-kafka's ``SchemaRegistryClient`` speaks to the registry (and caches what it
 fetched).
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from functools import cached_property
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -21,9 +21,9 @@ from urllib.parse import urlsplit, urlunsplit
 from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
 from confluent_kafka.schema_registry.error import SchemaRegistryError
 
-from streams.config.slices import KafkaConfig, RegistryConfig
+from streams.config.slices import RegistryConfig
 from streams.errors import ConfigurationError
-from streams.kafka.framing import Framing
+from streams.kafka.topics import Topic
 from streams.schemas import contract, map_schema
 
 # The client speaks HTTP with httpx2 where it is installed (it comes with confluent-kafka),
@@ -46,16 +46,9 @@ __all__ = [
 TIMEOUT_S = 10
 
 
-def topic_contracts(kafka: KafkaConfig) -> dict[str, dict[str, Any]]:
-    """The schema of each topic whose records other programs read or write."""
-    names = {
-        kafka.raw: "raw-job",
-        kafka.enriched: "enriched-job",
-        kafka.dead_letter: "dead-letter",
-        kafka.calls: "provider-call",
-        kafka.shadow: "shadow-result",
-    }
-    return {topic: registered_contract(name) for topic, name in names.items()}
+def topic_contracts(topics: Iterable[Topic[Any]]) -> dict[str, dict[str, Any]]:
+    """The schema of each of the topics whose records other programs read or write."""
+    return {t.name: registered_contract(t.contract) for t in topics if t.contract is not None}
 
 
 def registered_contract(name: str) -> dict[str, Any]:
@@ -92,8 +85,8 @@ class Registry:
         # new_client: a "mock://" URL gives the client's in-process registry (unit tests)
         return SchemaRegistryClient.new_client(self._conf)
 
-    def register(self, schemas: Mapping[str, dict[str, Any]]) -> Framing:
-        """Register each topic's schema (``{topic: schema}``); the framing for their records.
+    def register(self, schemas: Mapping[str, dict[str, Any]]) -> dict[str, int]:
+        """Register each topic's schema (``{topic: schema}``); the ids, by topic.
         ConfigurationError naming the subject and the change when the registry refuses
         one, or when it cannot be reached."""
         ids = {}
@@ -111,7 +104,7 @@ class Registry:
                         f"the Schema Registry at {self.url} refuses the new schema of {subject} "
                         f"({exc.error_message}): {change}"
                     ) from None
-        return Framing(ids)
+        return ids
 
     def check(self, schemas: Mapping[str, dict[str, Any]]) -> dict[str, str | None]:
         """Per subject: None when the schema is compatible with what is registered (or

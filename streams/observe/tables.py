@@ -14,7 +14,7 @@ import logging
 from datetime import UTC, datetime
 from typing import Any
 
-from streams.kafka.topics import Topics
+from streams.kafka.topics import Topics, faust_topic
 from streams.observe.aggregate import StatsBatch, StatsPartial
 from streams.observe.stats import (
     RECENT_KEPT,
@@ -38,14 +38,7 @@ RECENT_KEY = "recent"
 
 def install_stats_agent(app: Any, store: StatsStore, *, topics: Topics) -> None:
     """The agent that merges ``llm.stats`` (and the resets) into the store's tables."""
-    merged = app.topic(
-        topics.stats.get_topic_name(),
-        store.resets_topic,
-        key_serializer="raw",
-        value_serializer="raw",
-        partitions=1,
-    )
-    app.agent(merged, name="stats")(store.merge)
+    app.agent(faust_topic(app, topics.stats, topics.stats_resets), name="stats")(store.merge)
 
 
 class StatsStore:
@@ -55,7 +48,7 @@ class StatsStore:
         self.daily = app.Table("stats-daily", partitions=1)
         self.recent = app.Table("stats-recent-failures", partitions=1)
         self.applied = app.Table("stats-applied", partitions=1)
-        self.resets_topic = topics.stats_resets.get_topic_name()
+        self.resets_topic = topics.stats_resets.name
         self._last_pruned: tuple[int, str] | None = None
 
     async def merge(self, stream: Any) -> None:

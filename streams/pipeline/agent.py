@@ -19,7 +19,7 @@ import faust
 from aiokafka import TopicPartition
 
 from streams.kafka.rebalance import Rebalances
-from streams.kafka.topics import Topics
+from streams.kafka.topics import Topics, faust_topic
 from streams.pipeline.acks import InOrderAcks
 from streams.pipeline.entry import Pipeline
 from streams.pipeline.once import PublishedBefore
@@ -106,7 +106,7 @@ def install_enrich_agent(
         revoked=lambda partitions: published.forget(raw(partitions)),
     )
 
-    @app.agent(topics.raw, name="enrich", concurrency=1)
+    @app.agent(faust_topic(app, topics.raw), name="enrich", concurrency=1)
     async def enrich(stream: Any) -> None:
         manual = stream.noack()
         window = InOrderAcks(limit=concurrency, ack=manual.ack, on_failure=app.crash)

@@ -15,16 +15,14 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
-from pydantic import BaseModel
-
 from streams.errors import EnrichmentFailed, PublishRejected, RecordRejected
-from streams.kafka.framing import Framing
+from streams.kafka.producer import Producer
+from streams.kafka.publisher import Outgoing, publish_all
 from streams.kafka.topics import Topics
 from streams.models import Attempt, EnrichedJob, ProviderCall, Usage
 from streams.pipeline.cache import CachedEnrichment, RepostCache
 from streams.pipeline.dead_letter import dead_letter, original_of
 from streams.pipeline.once import SOURCE_HEADER, source_of
-from streams.pipeline.publisher import Outgoing, framed, publish_all
 from streams.pipeline.ticket import Ticket
 from streams.providers.prompt import prompt_version
 from streams.telemetry.spans import Telemetry
@@ -44,18 +42,18 @@ class Outcomes:
         self,
         *,
         topics: Topics,
+        producer: Producer,
         price_version: str,
         cache: RepostCache | None,
         remember: Callable[[str], None] | None = None,
         telemetry: Telemetry = Telemetry.OFF,
-        framing: Framing = Framing.OFF,
         shadow: Callable[[Ticket, EnrichedJob], None] | None = None,
     ) -> None:
         self.topics = topics
         # Told each job answered by calls of its own, once its result is published: the
         # shadow candidates' turn (never before, so they cannot delay or change it).
         self._shadow = shadow or (lambda ticket, enriched: None)
-        self.framing = framing
+        self.producer = producer
         self.telemetry = telemetry
         self.price_version = price_version
         self.cache = cache
@@ -73,7 +71,7 @@ class Outcomes:
         assert task is not None
         self._publishing.add(task)
         try:
-            await publish_all(outgoing)
+            await publish_all(self.producer, outgoing)
         finally:
             self._publishing.discard(task)
         if source is not None:
@@ -124,9 +122,11 @@ class Outcomes:
         outgoing = self._ledger(job.job_id, attempts)
         if cache_key is not None and self.cache is not None:
             self.cache.put(cache_key, answer)  # at once: a repost right behind must not wait
-            outgoing.append(Outgoing(self.topics.cache, cache_key, answer))
+            outgoing.append(self.topics.cache.record(cache_key, answer))
         if ticket.source is not None:
-            outgoing.append(self._out(self.topics.enriched, job.job_id, enriched, ticket.headers))
+            outgoing.append(
+                self.topics.enriched.record(job.job_id, enriched, headers=ticket.headers)
+            )
         try:
             await self._publish(outgoing, source=ticket.source)
         except PublishRejected as exc:
@@ -158,7 +158,7 @@ class Outcomes:
             key, letter = dead_letter(
                 ticket.original, stage, failure, job_id=ticket.job.job_id, attempts=attempts
             )
-            outgoing.append(self._out(self.topics.dead_letter, key, letter, ticket.headers))
+            outgoing.append(self.topics.dead_letter.record(key, letter, headers=ticket.headers))
         await self._publish(outgoing, source=ticket.source)
         self._ended("dead_lettered" if ticket.original is not None else "failed", failure)
 
@@ -169,14 +169,16 @@ class Outcomes:
         source = source_of(message)
         headers = {SOURCE_HEADER: source}
         await self._publish(
-            [self._out(self.topics.dead_letter, key, letter, headers)], source=source.decode()
+            [self.topics.dead_letter.record(key, letter, headers=headers)], source=source.decode()
         )
         self._ended("dead_lettered", failure)
 
     async def abandoned(self, calls: Sequence[tuple[str, Attempt]]) -> None:
         """Calls cut off under way when their jobs were given back (a rebalance): on the
         ledger with their estimated cost; the jobs themselves end elsewhere."""
-        await publish_all([o for job_id, a in calls for o in self._ledger(job_id, [a])])
+        await publish_all(
+            self.producer, [o for job_id, a in calls for o in self._ledger(job_id, [a])]
+        )
 
     def _ended(self, ending: Ending, failure: BaseException | None = None) -> None:
         self.counts[ending] += 1
@@ -186,17 +188,8 @@ class Outcomes:
     def _ledger(self, job_id: str, attempts: Sequence[Attempt]) -> list[Outgoing]:
         version = self.price_version
         return [
-            self._out(
-                self.topics.calls, job_id, ProviderCall.of(a, job_id=job_id, price_version=version)
+            self.topics.calls.record(
+                job_id, ProviderCall.of(a, job_id=job_id, price_version=version)
             )
             for a in attempts
         ]
-
-    def _out(
-        self,
-        topic: Any,
-        key: str | None,
-        record: BaseModel,
-        headers: dict[str, bytes] | None = None,
-    ) -> Outgoing:
-        return framed(self.framing, topic, key, record, headers)

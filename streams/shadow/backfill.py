@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from aiokafka import AIOKafkaProducer, TopicPartition
+from aiokafka import TopicPartition
 from pydantic import BaseModel, ValidationError
 
 from streams.config.slices import KafkaCluster, RoutingConfig, ShadowCandidate
@@ -20,7 +20,9 @@ from streams.deadline import Deadline
 from streams.errors import EnrichmentFailed, ProviderUnavailable, failed_attempt
 from streams.kafka.admin import partitions_of, read_range
 from streams.kafka.clients import producer, reader
-from streams.kafka.framing import Framing, decoded
+from streams.kafka.producer import ClientProducer
+from streams.kafka.publisher import publish_all
+from streams.kafka.topics import Topic, Topics
 from streams.models import EnrichedJobRecord, ShadowResult
 from streams.pricing import ModelPrice
 from streams.providers.base import EnrichRequest, Provider
@@ -77,21 +79,18 @@ def estimate(
 class Backfill:
     candidate: ShadowCandidate
     cluster: KafkaCluster
-    enriched_topic: str
-    shadow_topic: str
-    calls_topic: str
+    topics: Topics  # reads enriched and shadow, writes shadow and calls
     price_version: str
     routing: RoutingConfig
     provider: Provider
     batch_api: BatchAPI | None
     poll_s: float
-    framing: Framing = Framing.OFF
 
     async def jobs(self, count: int) -> tuple[list[EnrichedJobRecord], int]:
         """The newest ``count`` enriched jobs answered by calls, less those the candidate
         has compared already (and how many those were)."""
         done = await self._compared()
-        newest = await _newest_enriched(self.cluster, self.enriched_topic, count)
+        newest = await _newest_enriched(self.cluster, self.topics.enriched, count)
         todo = [job for job in newest if job.job_id not in done]
         return todo, len(newest) - len(todo)
 
@@ -102,21 +101,18 @@ class Backfill:
         results = [
             compared(self.candidate, job, answers[job.job_id], origin="backfill") for job in jobs
         ]
+        calls, shadow = self.topics.calls, self.topics.shadow
+        outgoing = [
+            *(
+                calls.record(r.job_id, call)
+                for r in results
+                for call in ledger(r, price_version=self.price_version)
+            ),
+            *(shadow.record(r.job_id, r) for r in results),
+        ]
         async with producer(self.cluster) as client:
-            sent = []
-            for result in results:
-                for call in ledger(result, price_version=self.price_version):
-                    sent.append(await self._send(client, self.calls_topic, result.job_id, call))
-                sent.append(await self._send(client, self.shadow_topic, result.job_id, result))
-            await asyncio.gather(*sent)
+            await publish_all(ClientProducer(client), outgoing)
         return results
-
-    async def _send(
-        self, client: AIOKafkaProducer, topic: str, key: str, record: BaseModel
-    ) -> asyncio.Future[object]:
-        value = self.framing.encode(topic, record.model_dump_json().encode())
-        delivery: asyncio.Future[object] = await client.send(topic, value, key=key.encode())
-        return delivery
 
     def request(self, job: EnrichedJobRecord) -> EnrichRequest:
         """What the candidate is asked for ``job``: as live shadowing asks it (the job's
@@ -188,16 +184,16 @@ class Backfill:
         return {job.job_id: answer for job, answer in zip(jobs, answers, strict=True)}
 
     async def _compared(self) -> set[str]:
-        results = await shadow_results(self.cluster, self.shadow_topic)
+        results = await shadow_results(self.cluster, self.topics.shadow.name)
         name = self.candidate.name
         return {r.job_id for r in results if r.candidate == name and r.outcome != "dropped"}
 
 
 async def _newest_enriched(
-    cluster: KafkaCluster, topic: str, count: int
+    cluster: KafkaCluster, topic: Topic[EnrichedJobRecord], count: int
 ) -> list[EnrichedJobRecord]:
     """The newest ``count`` enriched jobs with an answer of their own (not a repost's)."""
-    partitions = [TopicPartition(topic, p) for p in await partitions_of(cluster, topic)]
+    partitions = [TopicPartition(topic.name, p) for p in await partitions_of(cluster, topic.name)]
     if not partitions:
         return []
     async with reader(cluster) as consumer:
@@ -207,7 +203,7 @@ async def _newest_enriched(
     jobs = {}
     for record in records:
         try:
-            job = decoded(EnrichedJobRecord, record.value)
+            job = topic.decode(record.value)
         except ValidationError:
             continue
         if not job.cached:

@@ -29,9 +29,10 @@ from typing import Any
 from streams.config.slices import RoutingConfig, ShadowCandidate
 from streams.deadline import Deadline
 from streams.errors import EnrichmentFailed
-from streams.kafka.framing import Framing
+from streams.kafka.producer import Producer
+from streams.kafka.publisher import publish_all
+from streams.kafka.topics import Topics
 from streams.models import MAX_DEADLINE_MS, EnrichedJob, ShadowResult
-from streams.pipeline.publisher import framed, publish_all
 from streams.pipeline.ticket import Ticket
 from streams.providers.base import EnrichRequest, Provider
 from streams.routing.limits import WHOLE, Share
@@ -81,15 +82,15 @@ class Shadows:
         *,
         routing: RoutingConfig,
         providers: Mapping[str, Provider],
-        topics: Any,  # streams.kafka.topics.Topics: its shadow and calls topics
+        topics: Topics,  # writes shadow and calls
+        producer: Producer,
         price_version: str,
         provider_over_budget: Callable[[str], bool],
-        framing: Framing = Framing.OFF,
         telemetry: Telemetry = Telemetry.OFF,
     ) -> None:
         self.topics = topics
+        self.producer = producer
         self.price_version = price_version
-        self.framing = framing
         self.telemetry = telemetry
         self._providers = providers
         self._provider_over_budget = provider_over_budget
@@ -179,10 +180,11 @@ class Shadows:
         """The result, and its candidate's calls on the ledger."""
         calls = ledger(result, price_version=self.price_version)
         await publish_all(
+            self.producer,
             [
-                *(framed(self.framing, self.topics.calls, result.job_id, call) for call in calls),
-                framed(self.framing, self.topics.shadow, result.job_id, result, ticket.headers),
-            ]
+                *(self.topics.calls.record(result.job_id, call) for call in calls),
+                self.topics.shadow.record(result.job_id, result, headers=ticket.headers),
+            ],
         )
 
     def over_budget(self, name: str) -> bool:

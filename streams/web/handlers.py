@@ -29,6 +29,8 @@ from streams.control.follower import ControlFollower
 from streams.deadline import Deadline
 from streams.errors import ConfigurationError, EnrichmentFailed, ProviderError, RecordRejected
 from streams.kafka.outage import broker_reachable
+from streams.kafka.producer import Producer
+from streams.kafka.publisher import Outgoing, publish_all
 from streams.kafka.topics import Topics
 from streams.models import ControlCommand, EnrichedJob, RawJob, utcnow
 from streams.observe import stats as st
@@ -105,6 +107,7 @@ class Handlers:
         app: Any,
         config: WebConfig,
         topics: Topics,
+        producer: Producer,
         control: ControlFollower,
         stats: StatsStore,
         pipeline: Pipeline,
@@ -115,6 +118,7 @@ class Handlers:
         self.app = app
         self.config = config
         self.topics = topics
+        self.producer = producer
         self.control = control
         self.stats = stats
         self.pipeline = pipeline
@@ -250,8 +254,8 @@ class Handlers:
         since = until - timedelta(days=call.query.days)
         reports = await read_comparison(
             self.config.cluster,
-            shadow_topic=self.topics.shadow.get_topic_name(),
-            enriched_topic=self.topics.enriched.get_topic_name(),
+            shadow_topic=self.topics.shadow.name,
+            enriched_topic=self.topics.enriched.name,
             since=since,
             until=until,
             candidate=call.query.candidate,
@@ -259,8 +263,8 @@ class Handlers:
         return b.ShadowComparison(since=since, until=until, candidates=reports)
 
     async def statistics_reset(self, call: Call) -> b.ResetAccepted:
-        for provider in PROVIDER_NAMES:
-            await self.topics.stats_resets.send(key=provider.encode(), value=b"{}", force=True)
+        resets = [Outgoing(self.topics.stats_resets.name, p, b"{}") for p in PROVIDER_NAMES]
+        await publish_all(self.producer, resets)
         await self._command(ControlCommand(action="reset_stats"))
         return b.ResetAccepted(reset=list(PROVIDER_NAMES))
 
@@ -442,7 +446,7 @@ class Handlers:
         return passive_health(self.pipeline.routing().providers[provider], self.stats)
 
     async def _lag(self) -> dict[str, int]:
-        return await consumer_lag(self.app, self.topics.raw.get_topic_name())
+        return await consumer_lag(self.app, self.topics.raw.name)
 
     async def _switch(self, name: str, action: str) -> b.Switched:
         command = ControlCommand.model_validate({"action": action, "provider": name})

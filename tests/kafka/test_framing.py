@@ -8,8 +8,10 @@ from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
 from confluent_kafka.schema_registry.json_schema import JSONDeserializer
 from confluent_kafka.serialization import MessageField, SerializationContext
 
-from streams.kafka.framing import Framing, frame, payload_of, unframe
+from streams.config.settings import Settings
+from streams.kafka.framing import frame, payload_of, unframe
 from streams.kafka.schema_registry import describe_change, subject_of
+from streams.kafka.topics import Topics, raw_topic
 from streams.models import RawJob
 from streams.schemas import contract
 
@@ -24,10 +26,17 @@ def test_a_framed_record_is_the_magic_byte_the_id_and_the_json() -> None:
 
 
 def test_only_topics_with_an_id_are_framed() -> None:
-    framing = Framing({"jobs.enriched": 7})
-    assert framing.encode("jobs.enriched", b"{}") == frame(7, b"{}")
-    assert framing.encode("llm.cache", b"{}") == b"{}"
-    assert Framing.OFF.encode("jobs.enriched", b"{}") == b"{}"
+    topics = Topics.of(Settings().kafka())
+    framed = topics.framed_with({topics.raw.name: 7})
+    job = RawJob(job_id="j1", title="Engineer", description="Go.")
+    assert framed.raw.encode(job) == frame(7, topics.raw.encode(job))
+    assert (
+        framed.raw.decode(framed.raw.encode(job))
+        == job
+        == topics.raw.decode(topics.raw.encode(job))
+    )
+    assert framed.calls.schema_id is None
+    assert b"null" not in topics.raw.encode(job), "absent fields left out, as producers write"
 
 
 def test_confluents_deserializer_reads_what_the_registry_framing_writes() -> None:
@@ -35,13 +44,14 @@ def test_confluents_deserializer_reads_what_the_registry_framing_writes() -> Non
     # tests are in tests/kafka/test_schema_registry.py).
     client = SchemaRegistryClient.new_client({"url": "mock://framing-test"})
     schema = Schema(json.dumps(contract("raw-job")), "JSON")
-    framing = Framing({"jobs.raw": client.register_schema(subject_of("jobs.raw"), schema)})
+    raw = raw_topic("jobs.raw")
+    raw = raw.framed_with({raw.name: client.register_schema(subject_of(raw.name), schema)})
     job = RawJob(job_id="j1", title="Engineer", description="Go.")
-    value = framing.encode("jobs.raw", job.model_dump_json().encode())
+    value = raw.encode(job)
     read = JSONDeserializer(None, schema_registry_client=client)(
         value, SerializationContext("jobs.raw", MessageField.VALUE)
     )
-    assert read == job.model_dump(mode="json")
+    assert read == job.model_dump(mode="json", exclude_none=True)
 
 
 def test_a_refused_change_is_said_field_by_field() -> None:

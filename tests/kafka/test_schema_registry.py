@@ -170,7 +170,7 @@ async def test_the_cached_ids_keep_the_pipeline_going_when_the_registry_goes_awa
         settings = _settings(env | {"LLM_SCHEMA_REGISTRY_URL": forwarder.url}, monkeypatch)
         raw = settings.llm_topic_raw
         registry = Registry(RegistryConfig(url=forwarder.url, basic_auth=None))
-        raw_id = registry.register({raw: registered_contract("raw-job")}).ids[raw]
+        raw_id = registry.register({raw: registered_contract("raw-job")})[raw]
         app = await create_app(settings)
         async with app.running():
             forwarder.cut()

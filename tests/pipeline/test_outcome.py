@@ -1,22 +1,21 @@
 """The outcome sink: what each ending publishes, in one round trip, and that it counts once.
 
-The producer here is a stand-in that records what it is given: these tests are about which
-records make an outcome; the agent's tests publish them to the real broker."""
+The producer here is the in-memory broker: these tests are about which records make an
+outcome; the agent's tests publish them to the real broker."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from aiokafka.errors import MessageSizeTooLargeError
 
 from streams.config.settings import Settings
 from streams.config.slices import CacheConfig, KafkaCluster
 from streams.enrichment import Enrichment
 from streams.errors import DeadlineExceeded, RecordRejected, failed_attempt
+from streams.kafka.topics import Topics
 from streams.models import RawJob, Usage
 from streams.pipeline.cache import CachedEnrichment, RepostCache
 from streams.pipeline.once import PublishedBefore
@@ -24,6 +23,7 @@ from streams.pipeline.outcome import Outcomes
 from streams.pipeline.ticket import Intake
 from streams.providers.build import build_providers
 from streams.routing.router import Router
+from tests.memory_broker import MemoryBroker
 
 ANSWER = CachedEnrichment(
     enrichment=Enrichment(
@@ -44,52 +44,31 @@ ANSWER = CachedEnrichment(
 JOB = {"job_id": "j1", "title": "Engineer", "description": "Build things."}
 
 
-class Producer:
-    def __init__(self) -> None:
-        self.sent: list[tuple[str, bytes | None, bytes | None, Any]] = []
-        self.refuse: set[str] = set()
-
-    async def send(self, topic: str, key: Any, value: Any, partition: Any, ts: Any, headers: Any):  # type: ignore[no-untyped-def]
-        if topic in self.refuse:
-            raise MessageSizeTooLargeError()
-        self.sent.append((topic, key, value, headers))
-        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        done.set_result(None)
-        return done
-
-    def on(self, topic: str) -> list[dict[str, Any]]:
-        return [json.loads(v) for t, _, v, _ in self.sent if t == topic and v is not None]
+TOPICS = Topics.of(Settings().kafka())
+CALLS, CACHE, ENRICHED, DEAD_LETTER = (
+    TOPICS.calls.name,
+    TOPICS.cache.name,
+    TOPICS.enriched.name,
+    TOPICS.dead_letter.name,
+)
 
 
 @pytest.fixture
-def producer() -> Producer:
-    return Producer()
-
-
-def _topics(producer: Producer) -> Any:
-    """The sink's topics, each sending through ``producer``."""
-
-    async def started() -> Producer:
-        return producer
-
-    app = SimpleNamespace(maybe_start_producer=started)
-    names = ("calls", "cache", "enriched", "dead_letter")
-    return SimpleNamespace(
-        **{n: SimpleNamespace(app=app, get_topic_name=lambda n=n: n) for n in names}
-    )
+def producer() -> MemoryBroker:
+    return MemoryBroker()
 
 
 @pytest.fixture
-def outcomes(producer: Producer) -> Outcomes:
+def outcomes(producer: MemoryBroker) -> Outcomes:
     cache = RepostCache(
         CacheConfig(
             cluster=KafkaCluster.plaintext("127.0.0.1:1"),
-            topic="cache",
+            topic=CACHE,
             max_entries=10,
             max_age_s=1e9,
         )
     )
-    return Outcomes(topics=_topics(producer), price_version="p1", cache=cache)
+    return Outcomes(topics=TOPICS, producer=producer, price_version="p1", cache=cache)
 
 
 @pytest.fixture
@@ -114,76 +93,76 @@ def _record() -> Any:
 
 
 async def test_an_answer_of_its_own_publishes_result_calls_and_cache_entry(
-    outcomes: Outcomes, producer: Producer, intake: Intake
+    outcomes: Outcomes, producer: MemoryBroker, intake: Intake
 ) -> None:
     ticket = intake.take(_record(), taken_at=0)
     attempt = failed_attempt(
         DeadlineExceeded("slow"), provider="openai", model="m", attempt=1, latency_ms=5
     )
     await outcomes.enriched(ticket, ANSWER, attempts=[attempt], latency_ms=9, cache_key="k")
-    assert [t for t, *_ in producer.sent] == ["calls", "cache", "enriched"]
-    (enriched,) = producer.on("enriched")
+    assert producer.topics() == [CALLS, CACHE, ENRICHED]
+    (enriched,) = producer.on(ENRICHED)
     assert enriched["cached"] is False
     assert enriched["usage"]["cost_usd"] == 0.001
-    assert producer.sent[-1][3] == {"llm-source": b"jobs.raw/0/3"}
-    assert producer.on("calls")[0]["outcome"] == "deadline_exceeded"
+    assert producer.sent[-1].headers == {"llm-source": b"jobs.raw/0/3"}
+    assert producer.on(CALLS)[0]["outcome"] == "deadline_exceeded"
     assert outcomes.counts == {"enriched": 1}
     assert outcomes.cache is not None
     assert outcomes.cache.get("k") == ANSWER, "in memory at once, for a repost right behind"
 
 
 async def test_an_answer_served_without_a_call_is_a_cache_hit_on_the_ledger(
-    outcomes: Outcomes, producer: Producer, intake: Intake
+    outcomes: Outcomes, producer: MemoryBroker, intake: Intake
 ) -> None:
     await outcomes.enriched(intake.take(_record(), taken_at=0), ANSWER)
-    (call,) = producer.on("calls")
+    (call,) = producer.on(CALLS)
     assert call["outcome"] == "cache_hit"
     assert call["usage"]["cost_usd"] == 0.001, "what the call it replaced cost"
-    assert producer.on("enriched")[0]["cached"] is True
-    assert producer.on("cache") == []
+    assert producer.on(ENRICHED)[0]["cached"] is True
+    assert producer.on(CACHE) == []
 
 
 async def test_a_failed_record_is_one_dead_letter_with_its_calls(
-    outcomes: Outcomes, producer: Producer, intake: Intake
+    outcomes: Outcomes, producer: MemoryBroker, intake: Intake
 ) -> None:
     attempt = failed_attempt(
         DeadlineExceeded("slow"), provider="openai", model="m", attempt=1, latency_ms=5
     )
     failure = DeadlineExceeded("deadline of 45s exceeded", attempts=[attempt])
     await outcomes.failed_for_good(intake.take(_record(), taken_at=0), failure, stage="enrich")
-    (letter,) = producer.on("dead_letter")
+    (letter,) = producer.on(DEAD_LETTER)
     assert letter["error"]["type"] == "DeadlineExceeded"
     assert len(letter["attempts"]) == 1
     assert letter["original"]["offset"] == 3
-    assert len(producer.on("calls")) == 1
+    assert len(producer.on(CALLS)) == 1
     assert outcomes.counts == {"dead_lettered": 1}
 
 
 async def test_a_callers_job_that_fails_is_counted_without_a_dead_letter(
-    outcomes: Outcomes, producer: Producer, intake: Intake
+    outcomes: Outcomes, producer: MemoryBroker, intake: Intake
 ) -> None:
     ticket = intake.ticket(RawJob.model_validate(JOB))
     await outcomes.failed_for_good(ticket, DeadlineExceeded("no"), stage="enrich")
-    assert producer.on("dead_letter") == []
+    assert producer.on(DEAD_LETTER) == []
     assert outcomes.counts == {"failed": 1}
     await outcomes.enriched(ticket, ANSWER, cache_key="k")
-    assert producer.on("enriched") == [], "a caller's job is answered, not published"
+    assert producer.on(ENRICHED) == [], "a caller's job is answered, not published"
     assert outcomes.finished == 2
 
 
 async def test_a_result_the_broker_refuses_becomes_a_dead_letter(
-    outcomes: Outcomes, producer: Producer, intake: Intake
+    outcomes: Outcomes, producer: MemoryBroker, intake: Intake
 ) -> None:
-    producer.refuse = {"enriched"}
+    producer.too_large = {ENRICHED}
     result = await outcomes.enriched(intake.take(_record(), taken_at=0), ANSWER, cache_key="k")
     assert type(result).__name__ == "PublishRejected"
-    (letter,) = producer.on("dead_letter")
+    (letter,) = producer.on(DEAD_LETTER)
     assert letter["stage"] == "publish"
     assert outcomes.counts == {"dead_lettered": 1}
 
 
 async def test_a_record_that_is_not_a_job_is_dead_lettered_by_its_cause(
-    outcomes: Outcomes, producer: Producer
+    outcomes: Outcomes, producer: MemoryBroker
 ) -> None:
     try:
         json.loads("{")
@@ -191,18 +170,18 @@ async def test_a_record_that_is_not_a_job_is_dead_lettered_by_its_cause(
         failure = RecordRejected("not JSON", stage="decode", job_id=None)
         failure.__cause__ = cause
     await outcomes.rejected(failure, message=_record())
-    (letter,) = producer.on("dead_letter")
+    (letter,) = producer.on(DEAD_LETTER)
     assert letter["error"]["type"] == "JSONDecodeError"
     assert letter["stage"] == "decode"
     assert outcomes.counts == {"dead_lettered": 1}
 
 
 async def test_pay_once_is_told_each_record_whose_outcome_is_published(
-    producer: Producer, intake: Intake
+    producer: MemoryBroker, intake: Intake
 ) -> None:
     remembered: list[str] = []
     outcomes = Outcomes(
-        topics=_topics(producer), price_version="p1", cache=None, remember=remembered.append
+        topics=TOPICS, producer=producer, price_version="p1", cache=None, remember=remembered.append
     )
     await outcomes.enriched(intake.take(_record(), taken_at=0), ANSWER, cache_key="k")
     await outcomes.enriched(intake.ticket(RawJob.model_validate(JOB)), ANSWER, cache_key="k")

@@ -14,8 +14,9 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from streams.config.slices import BatchConfig
+from streams.kafka.producer import Producer
 from streams.kafka.readers import retried
-from streams.kafka.topics import Topics
+from streams.kafka.topics import Topic
 from streams.pipeline.batch.finish import LaneFinisher
 from streams.pipeline.batch.records import LaneJob, PartitionState, recover
 from streams.pipeline.batch.runner import PartitionLane
@@ -50,13 +51,15 @@ class BatchLane:
         self,
         *,
         config: BatchConfig,
-        topics: Topics,
+        topic: Topic[BaseModel],  # where the lanes keep their jobs and batches
+        producer: Producer,
         apis: dict[str, BatchAPI],
         finisher: LaneFinisher,
         may_spend: Callable[[str], bool],
     ) -> None:
         self.config = config
-        self.topics = topics
+        self.topic = topic
+        self.producer = producer
         self.apis = apis
         self.finisher = finisher
         self.may_spend = may_spend  # whether a provider is within its budget
@@ -163,7 +166,8 @@ class BatchLane:
             partition=partition,
             state=state,
             config=self.config,
-            topic=self.topics.batch,
+            topic=self.topic,
+            producer=self.producer,
             apis=self.apis,
             finisher=self.finisher,
             request_for=self.finisher.request_for,

@@ -13,12 +13,14 @@ import uuid
 from collections import defaultdict
 from collections.abc import Callable, Collection
 from datetime import UTC, datetime
-from typing import Any
 
 from pydantic import BaseModel
 
 from streams.config.slices import BatchConfig
 from streams.errors import ProviderError
+from streams.kafka.producer import Producer
+from streams.kafka.publisher import publish
+from streams.kafka.topics import Topic
 from streams.pipeline.batch.finish import LaneFinisher
 from streams.pipeline.batch.records import (
     LaneBatch,
@@ -27,7 +29,6 @@ from streams.pipeline.batch.records import (
     batch_key,
     job_key,
 )
-from streams.pipeline.publisher import publish
 from streams.providers.base import EnrichRequest
 from streams.providers.batch.base import BatchAPI, BatchStatus
 
@@ -48,7 +49,8 @@ class PartitionLane:
         partition: int,
         state: PartitionState,
         config: BatchConfig,
-        topic: Any,
+        topic: Topic[BaseModel],
+        producer: Producer,
         apis: dict[str, BatchAPI],
         finisher: LaneFinisher,
         request_for: Callable[[LaneJob], EnrichRequest],
@@ -60,6 +62,7 @@ class PartitionLane:
         self.state = state
         self.config = config
         self.topic = topic
+        self.producer = producer
         self.apis = apis
         self.finisher = finisher
         self.request_for = request_for
@@ -267,4 +270,4 @@ class PartitionLane:
         await self._write(batch_key(batch.local_id), None)
 
     async def _write(self, key: str, record: BaseModel | None) -> None:
-        await publish(self.topic, key, record, partition=self.partition)
+        await publish(self.producer, self.topic.record(key, record, partition=self.partition))
