@@ -53,11 +53,11 @@ class Pipeline:
     async def take(self, message: Any) -> Coroutine[Any, Any, object]:
         """What finishes the record (waiting first, for a live job, until some provider can
         take a call: the time waited counts against its deadline), in its trace."""
-        taken_at = self.intake.clock()
+        since = self.intake.clock()
         span = self.telemetry.consumed(message, group=self.group)
         try:
             payload = await self.raw_values.payload(message.value)
-            ticket = self.intake.take(message, taken_at=taken_at, trace=span.trace, payload=payload)
+            ticket = self.intake.take(message, since=since, trace=span.trace, payload=payload)
         except RecordRejected as exc:
             return span.around(self.outcomes.rejected(exc, message=message))
         if ticket.batch is not None:

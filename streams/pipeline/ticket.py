@@ -152,12 +152,12 @@ class Intake:
         self,
         message: Any,
         *,
-        taken_at: float,
+        since: float,
         trace: Mapping[str, str] | None = None,
         payload: bytes | None = None,
     ) -> Ticket:
         """The ticket for a raw record, or RecordRejected (from the parse error) for one
-        that is not a job. ``taken_at`` (on ``clock``) is when the agent took it;
+        that is not a job. ``since`` (on ``clock``): when the agent took it, its deadline's start;
         ``trace``, the context the job is worked in (by default, the record's own);
         ``payload``, its JSON when it came framed (by default, its value)."""
         value = message.value if payload is None else payload
@@ -168,7 +168,7 @@ class Intake:
             job = _parse_slowly(value)
         return self.ticket(
             job,
-            taken_at=taken_at,
+            since=since,
             source=source_of(message).decode(),
             original=original_of(message),
             trace=trace_of(message.headers) if trace is None else trace,
@@ -178,7 +178,7 @@ class Intake:
         self,
         job: RawJob,
         *,
-        taken_at: float | None = None,
+        since: float | None = None,
         source: str | None = None,
         original: OriginalRecord | None = None,
         trace: Mapping[str, str] | None = None,
@@ -207,7 +207,7 @@ class Intake:
             request=self.router.request_for(job),
             taken_at=datetime.now(UTC),
             budget_s=budget_s,
-            deadline=Deadline.after(min(budget_s, LIVE_MAX_S), clock=self.clock, start=taken_at),
+            deadline=Deadline.after(min(budget_s, LIVE_MAX_S), clock=self.clock, start=since),
             batch=batch,
             source=source,
             original=original,

@@ -16,7 +16,7 @@ from streams.providers.base import Provider
 from streams.routing.breaker import CircuitBreaker
 from streams.routing.budget import Budget
 from streams.routing.limits import ProviderLimiter
-from streams.routing.status import BudgetStatus, CircuitStatus, ProviderStatus
+from streams.routing.status import BudgetStatus, CircuitStatus, LimitsStatus, ProviderStatus
 
 __all__ = ["Gate"]
 
@@ -107,8 +107,8 @@ class Gate:
             rate_limited_for_s=max(0.0, self.cooling_until - now),
             latency_ms_avg=self.latency_ms,
             in_flight=self.limiter.in_flight,
-            limits=self.limiter.config.model_dump(),
-            limits_here=self.limiter.effective(),
+            limits=LimitsStatus.model_validate(self.limiter.config.model_dump()),
+            limits_here=LimitsStatus.model_validate(self.limiter.effective()),
             budget=BudgetStatus(
                 daily_usd=self.budget.daily_usd,
                 spent_today_usd=self.budget.spent_today_usd,

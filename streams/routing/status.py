@@ -6,57 +6,77 @@ so a change to how a gate works cannot reach past this package.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
 
 from streams.routing.budget import Budget
 
-__all__ = ["BudgetStatus", "CircuitStatus", "ProviderStatus", "RoutingStatus"]
+__all__ = [
+    "BudgetStatus",
+    "CircuitStatus",
+    "GateStatus",
+    "LimitsStatus",
+    "ProviderStatus",
+    "RoutingStatus",
+]
 
 CircuitState = Literal["closed", "open", "half_open"]
 
 
-@dataclass(frozen=True, kw_only=True)
-class CircuitStatus:
+class _Value(BaseModel):
+    # Frozen, and strict about fields: the web view serves these as they are.
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class CircuitStatus(_Value):
     state: CircuitState
     consecutive_failures: int
     recent_failure_ratio: float
 
 
-@dataclass(frozen=True, kw_only=True)
-class BudgetStatus:
-    daily_usd: float | None
-    spent_today_usd: float
-    over_budget: bool  # over its own budget or the service's: skipped
+class LimitsStatus(_Value):
+    rpm: int | None
+    tpm: int | None
+    concurrency: int | None
 
 
-@dataclass(frozen=True, kw_only=True)
-class ProviderStatus:
-    name: str
-    model: str
-    in_chain: bool
+class BudgetStatus(_Value):
+    daily_usd: float | None = Field(description="USD per UTC day for the group (LLM_BUDGETS)")
+    spent_today_usd: float = Field(description="by the whole group, since 00:00 UTC")
+    over_budget: bool = Field(description="over its own budget or the service's: skipped")
+
+
+class GateStatus(_Value):
+    """A provider's gate: what decides whether the router may call it now."""
+
     enabled: bool
     circuit: CircuitStatus
     rate_limited_for_s: float
     latency_ms_avg: float | None
     in_flight: int
-    limits: Mapping[str, int | None]  # the group's, as configured
-    limits_here: Mapping[str, int | None]  # this worker's share of them
+    limits: LimitsStatus = Field(description="the group's, as configured")
+    limits_here: LimitsStatus = Field(
+        description="this worker's share, from the partitions it holds"
+    )
     budget: BudgetStatus
+
+
+class ProviderStatus(GateStatus):
+    name: str
+    model: str
+    in_chain: bool
 
     @property
     def usable(self) -> bool:
         """Switched on and within budget (its circuit may still be open for a while)."""
         return self.enabled and not self.budget.over_budget
 
-    def gate(self) -> dict[str, Any]:
+    def gate(self) -> GateStatus:
         """The gate's own figures (without name, model and chain membership)."""
-        view = dataclasses.asdict(self)
-        for key in ("name", "model", "in_chain"):
-            del view[key]
-        return view
+        return GateStatus.model_validate(self.model_dump(exclude={"name", "model", "in_chain"}))
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -23,6 +23,7 @@ from streams.models import Attempt, JobOptions, RawJob, Usage
 from streams.observe.stats import DAYS_KEPT
 from streams.pipeline.batch.lane import BatchLaneStatus
 from streams.pipeline.entry import CacheStatus
+from streams.routing.status import GateStatus, ProviderStatus
 from streams.shadow.report import CandidateReport
 from streams.vocab import ProviderName
 
@@ -296,36 +297,9 @@ class Health(Body):
     timestamp: datetime
 
 
-class Circuit(Body):
-    state: Literal["closed", "open", "half_open"]
-    consecutive_failures: int
-    recent_failure_ratio: float
-
-
-class Limits(Body):
-    rpm: int | None
-    tpm: int | None
-    concurrency: int | None
-
-
 class Budget(Body):
     daily_usd: float | None = Field(description="USD per UTC day for the group (LLM_BUDGETS)")
     spent_today_usd: float = Field(description="by the whole group, since 00:00 UTC")
-
-
-class GateBudget(Budget):
-    over_budget: bool = Field(description="over its own budget or the service's: skipped")
-
-
-class GateState(Body):
-    enabled: bool
-    circuit: Circuit
-    rate_limited_for_s: float
-    latency_ms_avg: float | None
-    in_flight: int
-    limits: Limits = Field(description="the group's, as configured")
-    limits_here: Limits = Field(description="this worker's share, from the partitions it holds")
-    budget: GateBudget
 
 
 class Status(Body):
@@ -339,7 +313,7 @@ class Status(Body):
     control_replayed: bool
     repost_cache: CacheStatus
     budget: Budget = Field(description="the whole service's (LLM_BUDGETS' total)")
-    providers: dict[str, GateState]
+    providers: dict[str, GateStatus]
     batch_lane: dict[str, BatchLaneStatus] = Field(
         description="per provider, the batch lanes of the raw partitions this worker holds"
     )
@@ -438,10 +412,7 @@ class PassiveHealth(Body):
     last_5_minutes: Summary
 
 
-class ProviderView(GateState):
-    name: str
-    in_chain: bool
-    model: str
+class ProviderView(ProviderStatus):
     health: PassiveHealth
     totals: Summary
 

@@ -3,7 +3,6 @@ the API, this worker's consumer lag, and the service's state in the seed service
 
 from __future__ import annotations
 
-import dataclasses
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -58,7 +57,7 @@ def passive_health(status: ProviderStatus, stats: StatsStore) -> dict[str, Any]:
 
 def provider_view(status: ProviderStatus, stats: StatsStore) -> dict[str, Any]:
     return {
-        **dataclasses.asdict(status),
+        **status.model_dump(),
         "health": passive_health(status, stats),
         "totals": st.summary(stats.totals.get(status.name) or st.empty()),
     }

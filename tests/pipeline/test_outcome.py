@@ -95,7 +95,7 @@ def _record() -> Any:
 async def test_an_answer_of_its_own_publishes_result_calls_and_cache_entry(
     outcomes: Outcomes, producer: MemoryBroker, intake: Intake
 ) -> None:
-    ticket = intake.take(_record(), taken_at=0)
+    ticket = intake.take(_record(), since=0)
     attempt = failed_attempt(
         DeadlineExceeded("slow"), provider="openai", model="m", attempt=1, latency_ms=5
     )
@@ -114,7 +114,7 @@ async def test_an_answer_of_its_own_publishes_result_calls_and_cache_entry(
 async def test_an_answer_served_without_a_call_is_a_cache_hit_on_the_ledger(
     outcomes: Outcomes, producer: MemoryBroker, intake: Intake
 ) -> None:
-    await outcomes.enriched(intake.take(_record(), taken_at=0), ANSWER)
+    await outcomes.enriched(intake.take(_record(), since=0), ANSWER)
     (call,) = producer.on(CALLS)
     assert call["outcome"] == "cache_hit"
     assert call["usage"]["cost_usd"] == 0.001, "what the call it replaced cost"
@@ -129,7 +129,7 @@ async def test_a_failed_record_is_one_dead_letter_with_its_calls(
         DeadlineExceeded("slow"), provider="openai", model="m", attempt=1, latency_ms=5
     )
     failure = DeadlineExceeded("deadline of 45s exceeded", attempts=[attempt])
-    await outcomes.failed_for_good(intake.take(_record(), taken_at=0), failure, stage="enrich")
+    await outcomes.failed_for_good(intake.take(_record(), since=0), failure, stage="enrich")
     (letter,) = producer.on(DEAD_LETTER)
     assert letter["error"]["type"] == "DeadlineExceeded"
     assert len(letter["attempts"]) == 1
@@ -154,7 +154,7 @@ async def test_a_result_the_broker_refuses_becomes_a_dead_letter(
     outcomes: Outcomes, producer: MemoryBroker, intake: Intake
 ) -> None:
     producer.too_large = {ENRICHED}
-    result = await outcomes.enriched(intake.take(_record(), taken_at=0), ANSWER, cache_key="k")
+    result = await outcomes.enriched(intake.take(_record(), since=0), ANSWER, cache_key="k")
     assert type(result).__name__ == "PublishRejected"
     (letter,) = producer.on(DEAD_LETTER)
     assert letter["stage"] == "publish"
@@ -183,7 +183,7 @@ async def test_pay_once_is_told_each_record_whose_outcome_is_published(
     outcomes = Outcomes(
         topics=TOPICS, producer=producer, price_version="p1", cache=None, remember=remembered.append
     )
-    await outcomes.enriched(intake.take(_record(), taken_at=0), ANSWER, cache_key="k")
+    await outcomes.enriched(intake.take(_record(), since=0), ANSWER, cache_key="k")
     await outcomes.enriched(intake.ticket(RawJob.model_validate(JOB)), ANSWER, cache_key="k")
     assert remembered == ["jobs.raw/0/3"], "a record's source; a caller's job has none"
 

@@ -51,7 +51,7 @@ def _job(job_id: str = "j1", **options: Any) -> dict[str, Any]:
 
 
 def test_auto_without_a_deadline_goes_live_with_the_live_default(intake: Intake) -> None:
-    ticket = intake.take(_record(_job()), taken_at=intake.clock())
+    ticket = intake.take(_record(_job()), since=intake.clock())
     assert ticket.lane == "live"
     assert ticket.budget_s == 45
     assert ticket.deadline.left() == pytest.approx(45, abs=1)
@@ -61,9 +61,7 @@ def test_auto_without_a_deadline_goes_live_with_the_live_default(intake: Intake)
 
 
 def test_auto_with_a_day_or_more_goes_to_the_batch_lane(intake: Intake) -> None:
-    ticket = intake.take(
-        _record(_job(lane="auto", deadline_ms=24 * HOUR_MS)), taken_at=intake.clock()
-    )
+    ticket = intake.take(_record(_job(lane="auto", deadline_ms=24 * HOUR_MS)), since=intake.clock())
     assert ticket.batch is not None
     assert ticket.batch.provider == "openai"
     assert ticket.budget_s == WINDOW_S
@@ -73,25 +71,23 @@ def test_auto_with_a_day_or_more_goes_to_the_batch_lane(intake: Intake) -> None:
 
 
 def test_auto_with_less_than_a_day_goes_live(intake: Intake) -> None:
-    ticket = intake.take(
-        _record(_job(lane="auto", deadline_ms=2 * HOUR_MS)), taken_at=intake.clock()
-    )
+    ticket = intake.take(_record(_job(lane="auto", deadline_ms=2 * HOUR_MS)), since=intake.clock())
     assert ticket.lane == "live"
     assert ticket.budget_s == LIVE_MAX_S
 
 
 def test_the_batch_lane_without_a_deadline_has_the_vendors_window(intake: Intake) -> None:
-    ticket = intake.take(_record(_job(lane="batch")), taken_at=intake.clock())
+    ticket = intake.take(_record(_job(lane="batch")), since=intake.clock())
     assert ticket.batch is not None
     assert ticket.budget_s == BATCH_DEFAULT_S
 
 
 def test_a_provider_without_a_batch_api_keeps_the_job_live(intake: Intake) -> None:
     job = _job(lane="batch", preferred_provider="deepseek")
-    assert intake.take(_record(job), taken_at=intake.clock()).lane == "live"
+    assert intake.take(_record(job), since=intake.clock()).lane == "live"
     intake.router.set_enabled("openai", False)
     intake.router.set_enabled("anthropic", False)
-    assert intake.take(_record(_job(lane="batch")), taken_at=0).lane == "live"
+    assert intake.take(_record(_job(lane="batch")), since=0).lane == "live"
 
 
 def test_a_job_not_from_a_record_is_live(intake: Intake) -> None:
@@ -103,7 +99,7 @@ def test_a_job_not_from_a_record_is_live(intake: Intake) -> None:
 
 def test_trace_context_is_kept_and_other_headers_are_not(intake: Intake) -> None:
     headers = [("traceparent", b"00-abc-def-01"), ("other", b"x"), ("tracestate", b"k=v")]
-    ticket = intake.take(_record(_job(), headers=headers), taken_at=0)
+    ticket = intake.take(_record(_job(), headers=headers), since=0)
     assert dict(ticket.trace) == {"traceparent": "00-abc-def-01", "tracestate": "k=v"}
 
 
@@ -124,14 +120,14 @@ def test_a_record_that_is_not_a_job_is_rejected_with_its_stage(
     intake: Intake, value: bytes, stage: str, cause: str, job_id: str | None
 ) -> None:
     with pytest.raises(RecordRejected) as caught:
-        intake.take(_record(value), taken_at=0)
+        intake.take(_record(value), since=0)
     assert caught.value.stage == stage
     assert caught.value.job_id == job_id
     assert type(caught.value.__cause__).__name__ == cause
 
 
 def test_gone_live_keeps_the_time_it_has_left(intake: Intake) -> None:
-    ticket = intake.take(_record(_job(lane="batch", deadline_ms=HOUR_MS)), taken_at=0)
+    ticket = intake.take(_record(_job(lane="batch", deadline_ms=HOUR_MS)), since=0)
     live = ticket.gone_live()
     assert live.lane == "live"
     assert live.due_at == ticket.due_at
@@ -143,9 +139,9 @@ def test_a_job_without_a_lane_takes_the_default_lane_before_its_deadline_is_judg
     intake: Intake,
 ) -> None:
     day = _job(deadline_ms=24 * HOUR_MS)
-    assert intake.take(_record(day), taken_at=0).lane == "batch", "LLM_LANE=auto here"
+    assert intake.take(_record(day), since=0).lane == "batch", "LLM_LANE=auto here"
     live = Intake(router=intake.router, default_lane="live")
     with pytest.raises(RecordRejected, match="needs lane 'batch' or 'auto'") as caught:
-        live.take(_record(day), taken_at=0)
+        live.take(_record(day), since=0)
     assert caught.value.stage == "validate"
     assert caught.value.job_id == "j1"

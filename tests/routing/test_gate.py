@@ -67,7 +67,7 @@ async def test_failures_open_the_circuit_and_the_status_says_so(
         await _fail(gate, clock, ProviderUnavailable("503", provider="openai"))
     status = gate.status(in_chain=False, now=clock.now)
     assert status.circuit.state == "open"
-    assert status.limits_here["concurrency"] == 4
+    assert status.limits_here.concurrency == 4
     assert not status.in_chain
     assert gate.why_waiting() == "circuit open"
     assert gate.ready_at(clock.now) == pytest.approx(clock.now + 30)

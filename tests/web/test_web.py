@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -222,14 +221,17 @@ def test_the_seed_services_requests_are_answered_like_the_native_ones(
     today = datetime.now(UTC).date().isoformat()
     native_range = {"start": today, "end": today}
     seed_range = {"start_date": f"{today}T00:00:00", "end_date": f"{today}T23:59:59Z"}
-    for _ in range(50):  # the calls above reach the statistics a moment later
-        native_report = httpx.post(f"{worker}/reports/usage", json=native_range)
-        seed_report = httpx.post(f"{worker}/reports/usage", json=seed_range)
-        if seed_report.json() == native_report.json():
-            break
-        time.sleep(0.2)
+    # the calls above reach the statistics a moment later
+    _, seed_report = eventually(
+        lambda: (
+            httpx.post(f"{worker}/reports/usage", json=native_range),
+            httpx.post(f"{worker}/reports/usage", json=seed_range),
+        ),
+        lambda reports: reports[0].json() == reports[1].json(),
+        timeout_s=10,
+        what="the seed's usage report equal to the native one",
+    )
     assert seed_report.status_code == 200
-    assert seed_report.json() == native_report.json()
 
     health = httpx.get(f"{worker}/health")
     seed = health.json()

@@ -46,8 +46,8 @@ class LaneFinisher:
         return Ticket.restored(
             job=job.job,
             request=self.request_for(job),
-            taken_at=job.accepted_at,
-            due_at=job.deadline_at,
+            taken_at=job.taken_at,
+            due_at=job.due_at,
             batch=BatchTarget(provider=job.provider, model=job.model),
             source=job.source,
             original=job.original,
@@ -55,7 +55,7 @@ class LaneFinisher:
         )
 
     async def succeeded(self, job: LaneJob, completion: Completion, *, batch_id: str) -> None:
-        waited_ms = (datetime.now(UTC) - job.accepted_at).total_seconds() * 1000
+        waited_ms = (datetime.now(UTC) - job.taken_at).total_seconds() * 1000
         attempt = completion.attempt(
             provider=job.provider, attempt=1, latency_ms=waited_ms, batch_id=batch_id
         )
@@ -83,7 +83,7 @@ class LaneFinisher:
         live call, which it then gets; else its dead letter."""
         attempts: list[Attempt] = []
         if batch_id is not None and error is not None:  # the item ran and failed
-            waited_ms = (datetime.now(UTC) - job.accepted_at).total_seconds() * 1000
+            waited_ms = (datetime.now(UTC) - job.taken_at).total_seconds() * 1000
             attempts.append(
                 failed_attempt(
                     error,

@@ -83,8 +83,8 @@ class BatchLane:
             provider=target.provider,
             model=target.model,
             size=size,
-            accepted_at=ticket.taken_at,
-            deadline_at=ticket.due_at,
+            taken_at=ticket.taken_at,
+            due_at=ticket.due_at,
             trace=dict(ticket.trace),
         )
         await lane.add(entry)
@@ -100,7 +100,7 @@ class BatchLane:
             for job in state.pending.values():
                 entry = view.setdefault(job.provider, BatchLaneStatus())
                 entry.jobs_waiting += 1
-                age = round(now - job.accepted_at.timestamp(), 1)
+                age = round(now - job.taken_at.timestamp(), 1)
                 entry.oldest_wait_s = max(entry.oldest_wait_s, age)
             for batch in state.batches.values():
                 entry = view.setdefault(batch.provider, BatchLaneStatus())

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from aiokafka import TopicPartition
-from pydantic import Field, ValidationError
+from pydantic import AliasChoices, Field, ValidationError
 
 from streams.config.slices import KafkaCluster
 from streams.kafka.admin import read_range
@@ -44,8 +44,11 @@ class LaneJob(Message):
     provider: str
     model: str
     size: int = Field(description="bytes of its request, towards the batch's limit")
-    accepted_at: datetime = Field(default_factory=utcnow)
-    deadline_at: datetime
+    # The ticket's names; the lanes of earlier versions wrote accepted_at and deadline_at.
+    taken_at: datetime = Field(
+        default_factory=utcnow, validation_alias=AliasChoices("taken_at", "accepted_at")
+    )
+    due_at: datetime = Field(validation_alias=AliasChoices("due_at", "deadline_at"))
     trace: dict[str, str] = Field(
         default_factory=dict, description="W3C trace context of the job: its outcome's trace"
     )

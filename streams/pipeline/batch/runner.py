@@ -94,13 +94,13 @@ class PartitionLane:
 
     async def _send_due(self) -> None:
         groups: dict[tuple[str, str], list[LaneJob]] = defaultdict(list)
-        for job in sorted(self.state.pending.values(), key=lambda j: j.accepted_at):
+        for job in sorted(self.state.pending.values(), key=lambda j: j.taken_at):
             groups[(job.provider, job.model)].append(job)
         for (provider, model), jobs in groups.items():
             while jobs and self.may_spend(provider):
                 chunk = self._chunk(jobs)
                 full = len(chunk) < len(jobs) or len(chunk) == self.config.max_jobs
-                waited = self.clock() - chunk[0].accepted_at.timestamp()
+                waited = self.clock() - chunk[0].taken_at.timestamp()
                 if not full and waited < self.config.max_age_s:
                     break
                 await self._send(await self._record(provider, model, chunk))
@@ -137,7 +137,7 @@ class PartitionLane:
     async def _send_unacknowledged(self) -> None:
         """Batches whose sending was cut short: found at the vendor, or sent (again)."""
         for batch in [b for b in self.state.batches.values() if b.vendor_id is None]:
-            if self.clock() > max(job.deadline_at.timestamp() for job in batch.jobs.values()):
+            if self.clock() > max(job.due_at.timestamp() for job in batch.jobs.values()):
                 await self._finish(batch, BatchStatus(state="expired", detail="never acknowledged"))
                 continue
             api = self.apis[batch.provider]
@@ -220,7 +220,7 @@ class PartitionLane:
                 status = await api.poll(batch.vendor_id, model=batch.model)
             if status.state != "running":
                 await self._finish(batch, status)
-            elif now > max(job.deadline_at.timestamp() for job in batch.jobs.values()):
+            elif now > max(job.due_at.timestamp() for job in batch.jobs.values()):
                 await self._finish(
                     batch, BatchStatus(state="expired", detail="past every job's deadline")
                 )
@@ -257,7 +257,7 @@ class PartitionLane:
     async def _expire_waiting(self) -> None:
         """Jobs whose deadline passed before a batch could take them (a budget spent)."""
         now = self.clock()
-        for job in [j for j in self.state.pending.values() if j.deadline_at.timestamp() <= now]:
+        for job in [j for j in self.state.pending.values() if j.due_at.timestamp() <= now]:
             del self.state.pending[job.source]
             await self.finisher.fall_back(
                 job, "its deadline passed before a batch took it", batch_id=None, error=None

@@ -228,7 +228,7 @@ async def test_a_batch_sent_but_not_acknowledged_is_found_at_the_vendor_not_sent
         provider="openai",
         model="gpt-5.4-mini",
         size=1,
-        deadline_at=datetime.now(UTC) + timedelta(hours=1),
+        due_at=datetime.now(UTC) + timedelta(hours=1),
     )
     batch = LaneBatch(
         local_id="llm-streams-orphan",
@@ -293,7 +293,7 @@ async def test_a_batch_finished_halfway_by_a_stopped_worker_publishes_each_resul
             provider="openai",
             model="gpt-5.4-mini",
             size=1,
-            deadline_at=datetime.now(UTC) + timedelta(hours=1),
+            due_at=datetime.now(UTC) + timedelta(hours=1),
         )
         for n, (job_id, job) in enumerate(jobs.items())
     }

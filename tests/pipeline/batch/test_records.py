@@ -18,7 +18,7 @@ def _job(source: str) -> LaneJob:
         provider="openai",
         model="m",
         size=1,
-        deadline_at=NOW + timedelta(hours=1),
+        due_at=NOW + timedelta(hours=1),
     )
 
 
@@ -47,3 +47,11 @@ def test_a_job_in_two_unsent_batches_stays_in_the_newer_only() -> None:
     settle(state)
     assert set(state.batches) == {"h1", "h2"}, "the refused batch, emptied, is gone"
     assert [j.source for j in state.batches["h1"].jobs.values()] == ["a"]
+
+
+def test_a_job_an_earlier_version_wrote_reads_under_the_tickets_names() -> None:
+    job = _job("a")
+    written = job.model_dump(mode="json")
+    written["accepted_at"] = written.pop("taken_at")
+    written["deadline_at"] = written.pop("due_at")
+    assert LaneJob.model_validate(written) == job
