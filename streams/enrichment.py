@@ -6,6 +6,9 @@ what the schema says. Its JSON Schema says what JSON Schema can: an ISO 4217 cur
 on years, amounts, lengths and list sizes, lists without duplicates. The rest is checked here,
 as part of validation, so an answer that breaks it is invalid (and a repair is told why):
 
+- salary amounts come with their currency and period (amounts with neither tell a consumer
+  nothing: such a salary is null), are whole units or cents, and are at most ``AMOUNT_MAX``
+  in any currency (a real model wrote ``1.0248679e-09`` to ``1.0248679e+35`` with neither);
 - the minimum salary is not above the maximum;
 - the amounts fit their period, for currencies whose unit is worth about a dollar or more
   (below: hour 1,000, day 10,000, month 200,000, year 5,000,000; a year at least 1,000):
@@ -20,6 +23,7 @@ and version 2 is a narrowing of it (every version 2 answer is a valid version 1 
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Annotated, ClassVar, Literal
 
 from pydantic import AfterValidator, Field, WithJsonSchema, model_validator
@@ -53,6 +57,9 @@ WHOLE_UNITS = frozenset(
     PAB PEN PLN QAR RON SAR SEK SGD TRY USD ZAR""".split()  # noqa: SIM905
 )
 PERIOD_MAX = {"hour": 1_000, "day": 10_000, "month": 200_000, "year": 5_000_000}
+# A yearly pay of a million US dollars in the currency of the smallest unit (the Iranian
+# rial, about 600,000 to the dollar on the market) stays below this.
+AMOUNT_MAX = 1e12
 YEAR_MIN = 1_000
 MAX_YEARS = 50
 MAX_SUMMARY_CHARS = 500
@@ -145,7 +152,20 @@ class SalaryRange(SalaryRangeV1):
         if self.min is not None and self.max is not None and self.min > self.max:
             raise ValueError(f"salary.min {self.min:g} is above salary.max {self.max:g}")
         amounts = [a for a in (self.min, self.max) if a is not None]
-        if self.currency not in WHOLE_UNITS or self.period is None or not amounts:
+        if not amounts:
+            return self
+        if self.currency is None or self.period is None:
+            raise ValueError(
+                "salary amounts need their currency and period: when the posting states "
+                "no amount with both, salary is null"
+            )
+        for amount in amounts:
+            if amount > AMOUNT_MAX:
+                raise ValueError(f"{amount:g} {self.currency} is more than any pay")
+            # as written in the answer's JSON (repr is the shortest text that reads back)
+            if Decimal(repr(amount)).as_tuple().exponent < -2:  # type: ignore[operator]
+                raise ValueError(f"{amount!r} is not in whole units or cents")
+        if self.currency not in WHOLE_UNITS:
             return self
         if max(amounts) > PERIOD_MAX[self.period]:
             amount = max(amounts)

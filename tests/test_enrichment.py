@@ -27,6 +27,8 @@ def test_a_sensible_answer_passes() -> None:
     answer(salary=None, years_experience=None)
     # small units are not judged by period: 12 lakh a year is 1,200,000 INR
     answer(salary=salary(min=1_200_000, max=1_600_000, currency="INR"))
+    answer(salary=salary(min=52_000.5, max=60_000.25))  # cents
+    answer(salary=salary(min=None, max=None, currency=None, period=None))  # said, no amount
 
 
 @pytest.mark.parametrize(
@@ -34,7 +36,11 @@ def test_a_sensible_answer_passes() -> None:
     [
         ({"salary": salary(currency="johns")}, "'johns' is not an ISO 4217 code"),
         ({"salary": salary(min=100_000, max=80_000)}, "above salary.max"),
-        ({"salary": salary(min=-5, period=None)}, "salary.min: Input should be greater than"),
+        ({"salary": salary(min=-5)}, "salary.min: Input should be greater than"),
+        ({"salary": salary(period=None)}, "salary amounts need their currency and period"),
+        ({"salary": salary(currency=None, period=None)}, "need their currency and period"),
+        ({"salary": salary(min=1_000, max=1e35, currency="VND")}, "more than any pay"),
+        ({"salary": salary(min=1.5873694e-12, currency="JPY")}, "not in whole units or cents"),
         ({"salary": salary(period="hour")}, "a hour is implausible"),
         ({"salary": salary(min=40, max=60)}, "40 EUR a year is implausible"),
         ({"years_experience": 2018}, "years_experience: Input should be less than or equal"),

@@ -34,7 +34,8 @@ CHARS_PER_TOKEN = 4
 SYSTEM_PROMPT = (
     "You extract structured data from job postings. Reply with JSON only, matching the "
     "given schema. Use null where the posting does not say. Keep the summary to two "
-    "sentences. List skills and tech stack as short names, most important first."
+    "sentences. List skills and tech stack as short names, most important first. Give a "
+    "salary only with its currency and period, in whole units or cents; else salary is null."
 )
 
 
