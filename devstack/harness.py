@@ -40,9 +40,14 @@ class SimulatorClient:
         response = httpx.put(f"{self.url}/_sim/faults/{provider}", json=faults)
         response.raise_for_status()
 
+    def set_labels(self, jsonl: str) -> None:
+        """Answer from an evaluation set's labels ("": from the keyword rules again)."""
+        httpx.put(f"{self.url}/_sim/labels", content=jsonl).raise_for_status()
+
     def reset(self) -> None:
         httpx.delete(f"{self.url}/_sim/faults").raise_for_status()
         httpx.delete(f"{self.url}/_sim/stats").raise_for_status()
+        self.set_labels("")
 
     def stats(self) -> dict[str, Any]:
         data: dict[str, Any] = httpx.get(f"{self.url}/_sim/stats").json()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import signal
 import sys
+from pathlib import Path
 
 import click
 from pydantic import TypeAdapter, ValidationError
@@ -28,6 +29,12 @@ from llm_sim.server import DEFAULT_API_KEY, DIALECTS, Simulator, base_urls, serv
     default=None,
     help='Per provider, as JSON: \'{"openai": {"errors": {"429": 0.3}, "retry_after_s": 2}}\'.',
 )
+@click.option(
+    "--labels",
+    type=click.Path(exists=True, dir_okay=False),
+    default=None,
+    help="Answer the jobs of this evaluation set (JSONL) from its labels.",
+)
 def main(
     host: str,
     port: int,
@@ -36,6 +43,7 @@ def main(
     latency_ms: float,
     error_rate: float,
     faults_json: str | None,
+    labels: str | None,
 ) -> None:
     """Serve the five providers' APIs on loopback; prints one BASE_URL line per provider.
 
@@ -48,6 +56,11 @@ def main(
         except ValidationError as exc:
             raise click.BadParameter(str(exc), param_hint="--faults") from None
     sim = Simulator(api_key=api_key, faults=faults, seed=seed)
+    if labels is not None:
+        try:
+            sim.labels.load(Path(labels).read_text())
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--labels") from None
 
     async def run() -> None:
         runner, bound = await serve(sim, host=host, port=port)

@@ -11,10 +11,11 @@ from typing import Any, Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 OutputFault = Literal["malformed", "schema_invalid", "truncated", "blank"]
-# A valid answer that disagrees on purpose: another seniority, one skill dropped, the salary
-# bounds 20 % higher.
-Perturbation = Literal["seniority", "skills", "salary"]
+# A valid answer that disagrees on purpose: another seniority or remote policy, one skill
+# dropped, the salary bounds 20 % higher.
+Perturbation = Literal["seniority", "remote_policy", "skills", "salary"]
 SENIORITIES = ["intern", "junior", "mid", "senior", "lead", "principal", "unknown"]
+REMOTE_POLICIES = ["remote", "hybrid", "onsite", "unknown"]
 # How a batch ends: its items done, or the batch failed, expired or was cancelled as a whole.
 BatchEnd = Literal["completed", "failed", "expired", "cancelled"]
 K = TypeVar("K")
@@ -138,6 +139,9 @@ def perturb(answer: dict[str, Any], fields: frozenset[Perturbation]) -> dict[str
     answer = dict(answer)
     if "seniority" in fields:
         answer["seniority"] = SENIORITIES[(SENIORITIES.index(answer["seniority"]) + 1) % 7]
+    if "remote_policy" in fields:
+        at = REMOTE_POLICIES.index(answer["remote_policy"])
+        answer["remote_policy"] = REMOTE_POLICIES[(at + 1) % len(REMOTE_POLICIES)]
     if "skills" in fields and answer["skills"]:
         answer["skills"] = answer["skills"][:-1]
     if "salary" in fields and answer["salary"] is not None:

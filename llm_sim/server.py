@@ -25,6 +25,7 @@ from llm_sim.dialect import Call, Dialect
 from llm_sim.enrichment import derive_enrichment
 from llm_sim.faults import Dice, Fate, Faults, perturb, spoil
 from llm_sim.gemini import GeminiDialect
+from llm_sim.labels import Labels
 from llm_sim.ollama import OllamaDialect
 from llm_sim.openai import CompatibleDialect, DeepSeekDialect, OpenAIDialect
 
@@ -57,6 +58,7 @@ class Simulator:
         self.peak_in_flight: Counter[str] = Counter()
         self.arrivals: dict[str, list[float]] = {p: [] for p in self.dialects}
         self.batches = BatchStore(self)
+        self.labels = Labels()  # empty: every answer by the keyword rules
         # Clients' connections to the vendor APIs, to see whether a client closes its own.
         self._connections: weakref.WeakSet[asyncio.BaseTransport] = weakref.WeakSet()
 
@@ -71,6 +73,7 @@ class Simulator:
                 web.get("/_sim/faults", self._get_faults),
                 web.put("/_sim/faults/{provider}", self._put_faults),
                 web.delete("/_sim/faults", self._reset_faults),
+                web.put("/_sim/labels", self._put_labels),
                 web.get("/_sim/stats", self._stats),
                 web.delete("/_sim/stats", self._reset_stats),
             ]
@@ -119,7 +122,7 @@ class Simulator:
         faults = self.faults[dialect.provider]
         if fate.error_status is not None:
             return dialect.error(fate.error_status, retry_after_s=faults.retry_after_s)
-        answer = derive_enrichment(call.user_text)
+        answer = self.labels.overlay(call.user_text, derive_enrichment(call.user_text))
         if faults.perturb_model in (None, call.model):
             answer = perturb(answer, fate.perturbed)
         content = json.dumps(answer, ensure_ascii=False)
@@ -167,6 +170,14 @@ class Simulator:
         self.faults = {p: Faults() for p in self.dialects}
         self.dice = {p: Dice(self.seed, p) for p in self.dialects}
         return web.json_response({"reset": True})
+
+    async def _put_labels(self, request: web.Request) -> web.Response:
+        """The labelled mode: an evaluation set's JSONL as the body (empty: off)."""
+        try:
+            items = self.labels.load(await request.text())
+        except ValueError as exc:
+            return web.json_response({"error": str(exc)}, status=422)
+        return web.json_response({"items": items})
 
     async def _stats(self, request: web.Request) -> web.Response:
         """Requests seen per provider, those being answered now and the most at once, when

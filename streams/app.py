@@ -49,6 +49,7 @@ from streams.providers.batch import batch_apis
 from streams.providers.build import adapter_for, build_providers
 from streams.routing.limits import Share
 from streams.routing.router import Router
+from streams.shadow.answers import CandidateCalls
 from streams.shadow.backfill import Backfill
 from streams.shadow.runner import Shadows
 from streams.telemetry.sdk import from_env as telemetry_from_env
@@ -56,7 +57,14 @@ from streams.telemetry.spans import Telemetry
 from streams.web import server
 from streams.web.handlers import Handlers
 
-__all__ = ["REBALANCE_TIMEOUT_S", "StreamsApp", "backfill_for", "create_app", "job_lookup"]
+__all__ = [
+    "REBALANCE_TIMEOUT_S",
+    "StreamsApp",
+    "backfill_for",
+    "candidate_calls",
+    "create_app",
+    "job_lookup",
+]
 
 log = logging.getLogger(__name__)
 
@@ -351,8 +359,19 @@ def job_lookup(settings: Settings, *, look_back_s: float = DEFAULT_LOOK_BACK_S) 
 
 
 def backfill_for(settings: Settings, name: str) -> Backfill:
-    """A backfill for candidate ``name`` (provider/model[@variant]): the one LLM_SHADOW
-    names so, else that model with the service's own prompt."""
+    """A backfill for candidate ``name`` (``candidate_calls``)."""
+    kafka = settings.kafka()
+    return Backfill(
+        calls=candidate_calls(settings, name),
+        cluster=kafka.cluster,
+        topics=_registered(settings, Topics.of(kafka))[0],
+        price_version=settings.llm_price_version,
+    )
+
+
+def candidate_calls(settings: Settings, name: str) -> CandidateCalls:
+    """Calls to candidate ``name`` (provider/model[@variant]): the one LLM_SHADOW names
+    so, else that model with the service's own prompt."""
     candidate = next((c for c in settings.shadow() if c.name == name), None)
     if candidate is None:
         provider, _, model = name.partition("/")
@@ -363,12 +382,8 @@ def backfill_for(settings: Settings, name: str) -> Backfill:
         except ValidationError as exc:
             raise ConfigurationError(f"candidate {name!r}: {describe(exc)}") from None
     adapter = adapter_for(candidate.provider)(settings.provider(candidate.provider))
-    kafka = settings.kafka()
-    return Backfill(
+    return CandidateCalls(
         candidate=candidate,
-        cluster=kafka.cluster,
-        topics=_registered(settings, Topics.of(kafka))[0],
-        price_version=settings.llm_price_version,
         routing=settings.routing(),
         provider=adapter,
         batch_api=batch_apis({candidate.provider: adapter}).get(candidate.provider),

@@ -381,6 +381,163 @@ def compare(
         click.echo("" if format_ == "csv" else "\n", nl=False)
 
 
+@main.command(name="eval")
+@click.argument("eval_set", metavar="SET.jsonl", required=False, type=click.Path(path_type=Path))
+@click.option(
+    "--candidate", "candidates", multiple=True, metavar="P/MODEL[@variant]", help="Repeatable."
+)
+@click.option("--no-production", is_flag=True, help="Leave out production's chain.")
+@click.option(
+    "--lane",
+    type=click.Choice(["auto", "live"]),
+    default="auto",
+    help="auto: a candidate's Batch API where its vendor has one.",
+)
+@click.option("--dry-run", is_flag=True, help="Print the cost estimate only.")
+@click.option("--format", "format_", type=click.Choice(["table", "json", "csv"]), default="table")
+@click.option(
+    "--require",
+    "requires",
+    multiple=True,
+    metavar="FIELD=ACCURACY",
+    help="Exit 1 when FIELD (or 'overall') is below ACCURACY. Repeatable.",
+)
+@click.option(
+    "--baseline", metavar="RUN_ID", default=None, help="Exit 1 on a field fallen below it."
+)
+@click.option("--history", is_flag=True, help="Print the runs recorded so far instead.")
+@click.option("--field", default="overall", help="With --history: the field shown.")
+def eval_(
+    eval_set: Path | None,
+    candidates: tuple[str, ...],
+    no_production: bool,
+    lane: str,
+    dry_run: bool,
+    format_: str,
+    requires: tuple[str, ...],
+    baseline: str | None,
+    history: bool,
+    field: str,
+) -> None:
+    """Score candidates (and production's chain) on a labelled set of jobs, field by field;
+    with --require, a gate for prompt and model changes. An item answered before for the
+    same candidate, prompt version and item text is not paid for again."""
+    from streams.evals.gate import failures, parse_requirement
+    from streams.evals.sets import load_set
+    from streams.evals.text import render_csv, render_history, render_table
+
+    settings = _settings()
+    if history:
+        runs = asyncio.run(_eval_store(settings).read())[1]
+        click.echo(render_history(runs, field=field))
+        return
+    if eval_set is None:
+        raise click.UsageError("SET.jsonl is needed (or --history)")
+    try:
+        required = dict(parse_requirement(text) for text in requires)
+        loaded = load_set(eval_set)
+    except (ValueError, StreamsError) as exc:
+        raise click.ClickException(str(exc)) from None
+    runs, before = asyncio.run(
+        _evaluate(
+            settings,
+            loaded,
+            candidates,
+            production=not no_production,
+            live=lane == "live",
+            dry_run=dry_run,
+            baseline=baseline,
+        )
+    )
+    if dry_run:
+        return
+    if format_ == "json":
+        click.echo(json.dumps([r.model_dump(mode="json") for r in runs], indent=2))
+    else:
+        click.echo(render_csv(runs) if format_ == "csv" else render_table(runs), nl=False)
+        click.echo("" if format_ == "csv" else "\n", nl=False)
+    refused = [
+        line
+        for run in runs
+        for line in failures(run.score, required=required, baseline=before.get(run.score.candidate))
+    ]
+    for line in refused:
+        click.echo(f"FAIL {line}", err=True)
+    if refused:
+        sys.exit(1)
+
+
+def _eval_store(settings: Settings) -> Any:
+    from streams.evals.store import EvalStore
+
+    return EvalStore(cluster=settings.cluster(), topic=settings.llm_topic_evals)
+
+
+async def _evaluate(
+    settings: Settings,
+    loaded: Any,
+    names: tuple[str, ...],
+    *,
+    production: bool,
+    live: bool,
+    dry_run: bool,
+    baseline: str | None,
+) -> tuple[list[Any], dict[str, Any]]:
+    """The runs (none for a dry run) and the baseline's score by candidate."""
+    from streams.app import candidate_calls
+    from streams.evals import run as evals
+    from streams.evals.text import render_estimates
+    from streams.kafka.topics import Topics
+    from streams.providers.build import build_providers
+    from streams.routing.router import Router
+
+    store = _eval_store(settings)
+    kept, runs = await store.read()
+    before = {}
+    if baseline is not None:
+        found = [r for r in runs if r.run_id == baseline]
+        if not found:
+            raise click.ClickException(f"no evaluation run {baseline!r} (see --history)")
+        before = {run.score.candidate: run.score for run in found}
+    contestants, closers = [], []
+    try:
+        for name in names:
+            calls = candidate_calls(settings, name)
+            closers.append(calls.provider.aclose)
+            price = settings.llm_prices.get(calls.candidate.model)
+            contestants.append(evals.candidate(calls, price=price, live=live))
+    except StreamsError as exc:
+        raise click.ClickException(str(exc)) from None
+    if production:
+        providers = build_providers(settings.provider)
+        closers.extend(p.aclose for p in providers.values())
+        router = Router(settings.routing(), providers, lane="shadow")
+        price = settings.llm_prices.get(router.adapter(router.chain[0]).model)
+        contestants.append(evals.production(router, price=price))
+    if not contestants:
+        raise click.UsageError(
+            "nothing to evaluate: give --candidate, or leave out --no-production"
+        )
+    try:
+        guesses = [evals.estimate(c, loaded.items, set(kept)) for c in contestants]
+        click.echo(render_estimates(guesses), err=True)
+        if dry_run:
+            return [], before
+        done = await evals.evaluate(
+            loaded,
+            contestants,
+            store=store,
+            kept=kept,
+            calls_topic=Topics.of(settings.kafka()).calls,
+            price_version=settings.llm_price_version,
+            progress=lambda line: click.echo(line, err=True),
+        )
+    finally:
+        for close in closers:
+            await close()
+    return done, before
+
+
 async def _backfill(settings: Settings, name: str, count: int, *, dry_run: bool) -> bool:
     """Run the backfill (after printing its estimate); False when only the estimate was
     asked for."""
@@ -393,7 +550,7 @@ async def _backfill(settings: Settings, name: str, count: int, *, dry_run: bool)
         raise click.ClickException(str(exc)) from None
     jobs, already = await run.jobs(count)
     price = settings.llm_prices.get(run.candidate.model)
-    guess = estimate(jobs, already_compared=already, price=price, batch=run.batch_api is not None)
+    guess = estimate(jobs, already_compared=already, price=price, batch=run.calls.by_batch())
     way = f"{run.candidate.provider}'s Batch API (batch rate)" if guess.batch else "live calls"
     cost = (
         "unknown (no price for the model)" if guess.cost_usd is None else f"${guess.cost_usd:.4f}"
@@ -409,7 +566,7 @@ async def _backfill(settings: Settings, name: str, count: int, *, dry_run: bool)
     try:
         results = await run.run(jobs, progress=lambda line: click.echo(line, err=True))
     finally:
-        await run.provider.aclose()
+        await run.calls.provider.aclose()
     spent = sum(r.shadow.usage.cost_usd for r in results if r.shadow is not None)
     click.echo(f"backfill done: {len(results)} jobs, ${spent:.4f} spent", err=True)
     return True

@@ -111,6 +111,7 @@ class Settings(_ProviderFields):
     llm_topic_cache: str = "llm.cache"
     llm_topic_batch: str = "llm.batch"
     llm_topic_shadow: str = "llm.shadow"
+    llm_topic_evals: str = "llm.evals"
     llm_topic_partitions: int = Field(default=4, ge=1, le=1024)
     llm_data_dir: Path = Path(".data/worker")
     # This worker's stable name in the group (Kafka's static membership): restarted within

@@ -6,18 +6,14 @@ reads both alike. A job already compared for the candidate is not sent again (pa
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from aiokafka import TopicPartition
 from pydantic import BaseModel, ValidationError
 
-from streams.config.slices import KafkaCluster, RoutingConfig, ShadowCandidate
-from streams.deadline import Deadline
-from streams.errors import EnrichmentFailed, ProviderUnavailable, failed_attempt
+from streams.config.slices import KafkaCluster, ShadowCandidate
 from streams.kafka.admin import partitions_of, read_range
 from streams.kafka.clients import producer, reader
 from streams.kafka.producer import ClientProducer
@@ -25,12 +21,9 @@ from streams.kafka.publisher import publish_all
 from streams.kafka.topics import Topic, Topics
 from streams.models import EnrichedJobRecord, ShadowResult
 from streams.pricing import ModelPrice
-from streams.providers.base import EnrichRequest, Provider
-from streams.providers.batch.base import BatchAPI, ItemOutcome
 from streams.providers.prompt import input_tokens_estimate
-from streams.routing.router import Routed, Router, request_for
+from streams.shadow.answers import CandidateCalls
 from streams.shadow.record import compared, ledger
-from streams.shadow.runner import SHADOW_DEADLINE_S, candidate_routing
 from streams.shadow.source import shadow_results
 
 __all__ = ["Backfill", "Estimate", "estimate"]
@@ -77,14 +70,14 @@ def estimate(
 
 @dataclass(frozen=True, kw_only=True)
 class Backfill:
-    candidate: ShadowCandidate
+    calls: CandidateCalls
     cluster: KafkaCluster
     topics: Topics  # reads enriched and shadow, writes shadow and calls
     price_version: str
-    routing: RoutingConfig
-    provider: Provider
-    batch_api: BatchAPI | None
-    poll_s: float
+
+    @property
+    def candidate(self) -> ShadowCandidate:
+        return self.calls.candidate
 
     async def jobs(self, count: int) -> tuple[list[EnrichedJobRecord], int]:
         """The newest ``count`` enriched jobs answered by calls, less those the candidate
@@ -97,7 +90,9 @@ class Backfill:
     async def run(
         self, jobs: list[EnrichedJobRecord], *, progress: Callable[[str], None]
     ) -> list[ShadowResult]:
-        answers = await (self._batched(jobs, progress) if self.batch_api else self._live(jobs))
+        answers = await self.calls.answer(
+            [job.job for job in jobs], label="backfill", progress=progress
+        )
         results = [
             compared(self.candidate, job, answers[job.job_id], origin="backfill") for job in jobs
         ]
@@ -113,75 +108,6 @@ class Backfill:
         async with producer(self.cluster) as client:
             await publish_all(ClientProducer(client), outgoing)
         return results
-
-    def request(self, job: EnrichedJobRecord) -> EnrichRequest:
-        """What the candidate is asked for ``job``: as live shadowing asks it (the job's
-        own options, the candidate's model and prompt variant)."""
-        return request_for(
-            job.job,
-            self.routing,
-            model=self.candidate.model,
-            instructions=self.candidate.instructions,
-        )
-
-    async def _batched(
-        self, jobs: list[EnrichedJobRecord], progress: Callable[[str], None]
-    ) -> dict[str, Routed | EnrichmentFailed]:
-        api = self.batch_api
-        assert api is not None
-        model = self.candidate.model
-        started = time.monotonic()
-        batch_id = await api.submit(
-            label=f"backfill-{int(time.time())}",
-            model=model,
-            requests=[(job.job_id, self.request(job)) for job in jobs],
-        )
-        progress(f"submitted batch {batch_id} of {len(jobs)} jobs to {api.name}")
-        # The vendor tells nothing when a batch ends: polled, as the batch lane does.
-        while (status := await api.poll(batch_id, model=model)).state == "running":  # noqa: ASYNC110
-            await asyncio.sleep(self.poll_s)
-        progress(f"batch {batch_id} {status.state} {status.detail}".rstrip())
-        latency_ms = (time.monotonic() - started) * 1000
-        gone = api.not_run(f"batch {status.state}: {status.detail}")
-        return {
-            job.job_id: self._read(status.items.get(job.job_id, gone), batch_id, latency_ms)
-            for job in jobs
-        }
-
-    def _read(
-        self, item: ItemOutcome, batch_id: str, latency_ms: float
-    ) -> Routed | EnrichmentFailed:
-        name, model = self.candidate.provider, self.candidate.model
-        if item.completion is not None:
-            attempt = item.completion.attempt(
-                provider=name, attempt=1, latency_ms=latency_ms, batch_id=batch_id
-            )
-            return Routed(
-                completion=item.completion, provider=name, attempts=[attempt], latency_ms=latency_ms
-            )
-        error = item.error or ProviderUnavailable("no result", provider=name)
-        attempt = failed_attempt(
-            error, provider=name, model=model, attempt=1, latency_ms=latency_ms
-        )
-        return EnrichmentFailed(
-            str(error), attempts=[attempt.model_copy(update={"batch_id": batch_id})]
-        )
-
-    async def _live(self, jobs: list[EnrichedJobRecord]) -> dict[str, Routed | EnrichmentFailed]:
-        providers: Mapping[str, Provider] = {self.candidate.provider: self.provider}
-        router = Router(candidate_routing(self.candidate, self.routing), providers, lane="shadow")
-        room = asyncio.Semaphore(LIVE_CONCURRENCY)
-
-        async def ask(job: EnrichedJobRecord) -> Routed | EnrichmentFailed:
-            async with room:
-                try:
-                    deadline = Deadline.after(SHADOW_DEADLINE_S)
-                    return await router.enrich(self.request(job), deadline=deadline)
-                except EnrichmentFailed as exc:
-                    return exc
-
-        answers = await asyncio.gather(*(ask(job) for job in jobs))
-        return {job.job_id: answer for job, answer in zip(jobs, answers, strict=True)}
 
     async def _compared(self) -> set[str]:
         results = await shadow_results(self.cluster, self.topics.shadow.name)

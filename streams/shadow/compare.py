@@ -27,7 +27,7 @@ from typing import Any
 from streams.enrichment import EnrichmentV1
 from streams.schemas import enrichment_schema, leaf_fields
 
-__all__ = ["NUMBER_TOLERANCE", "agreement", "field_rules", "scores"]
+__all__ = ["NUMBER_TOLERANCE", "agreement", "field_rules", "field_score", "scores", "value_at"]
 
 NUMBER_TOLERANCE = 0.05
 _WORD = re.compile(r"\w+")
@@ -54,8 +54,8 @@ def scores(production: EnrichmentV1, candidate: EnrichmentV1) -> dict[str, float
     """Every field's score, by its dotted path."""
     ours, theirs = production.model_dump(mode="json"), candidate.model_dump(mode="json")
     return {
-        path: round(_score(rule, _at(ours, path), _at(theirs, path)), 6)
-        for path, rule in field_rules().items()
+        path: field_score(path, value_at(ours, path), value_at(theirs, path))
+        for path in field_rules()
     }
 
 
@@ -63,7 +63,13 @@ def agreement(field_scores: dict[str, float]) -> float:
     return round(sum(field_scores.values()) / len(field_scores), 6) if field_scores else 0.0
 
 
-def _at(data: Any, path: str) -> Any:
+def field_score(path: str, a: Any, b: Any) -> float:
+    """Two values of the field at ``path`` (JSON data) compared by its rule, 0..1."""
+    return round(_score(field_rules()[path], a, b), 6)
+
+
+def value_at(data: Any, path: str) -> Any:
+    """The value at a dotted path of an answer's JSON data (None under a null object)."""
     for part in path.split("."):
         if not isinstance(data, dict):
             return None

@@ -19,7 +19,7 @@ from pydantic import BaseModel
 
 from streams.models import ShadowResult
 
-__all__ = ["CandidateReport", "Interval", "compare_report", "interval"]
+__all__ = ["CandidateReport", "Interval", "compare_report", "interval", "percentile"]
 
 Z_95 = 1.959964
 DAYS_PER_MONTH = 30
@@ -81,7 +81,7 @@ def interval(values: list[float]) -> Interval:
     )
 
 
-def _percentile(values: list[float], share: float) -> float | None:
+def percentile(values: list[float], share: float) -> float | None:
     if not values:
         return None
     ordered = sorted(values)
@@ -96,8 +96,8 @@ def _side(results: list[ShadowResult], *, production: bool) -> Side:
     cost = sum(a.usage.cost_usd for a in present)
     return Side(
         models=sorted({f"{a.provider}/{a.model}" for a in present}),
-        latency_p50_ms=_percentile([a.latency_ms for a in answered], 0.5),
-        latency_p95_ms=_percentile([a.latency_ms for a in answered], 0.95),
+        latency_p50_ms=percentile([a.latency_ms for a in answered], 0.5),
+        latency_p95_ms=percentile([a.latency_ms for a in answered], 0.95),
         cost_per_1000_usd=round(cost / len(present) * 1000, 6) if present else None,
     )
 
