@@ -394,6 +394,7 @@ def compare(
     help="auto: a candidate's Batch API where its vendor has one.",
 )
 @click.option("--dry-run", is_flag=True, help="Print the cost estimate only.")
+@click.option("--limit", type=click.IntRange(min=1), default=None, help="The first N items only.")
 @click.option("--format", "format_", type=click.Choice(["table", "json", "csv"]), default="table")
 @click.option(
     "--require",
@@ -413,6 +414,7 @@ def eval_(
     no_production: bool,
     lane: str,
     dry_run: bool,
+    limit: int | None,
     format_: str,
     requires: tuple[str, ...],
     baseline: str | None,
@@ -441,7 +443,7 @@ def eval_(
     runs, before = asyncio.run(
         _evaluate(
             settings,
-            loaded,
+            loaded if limit is None else loaded.first(limit),
             candidates,
             production=not no_production,
             live=lane == "live",

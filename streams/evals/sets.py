@@ -58,6 +58,12 @@ class EvalSet:
     digest: str  # of the file's bytes: a run names the set it scored
     items: tuple[EvalItem, ...]
 
+    def first(self, count: int) -> EvalSet:
+        """The set's first ``count`` items, named so."""
+        if count >= len(self.items):
+            return self
+        return EvalSet(f"{self.name} (first {count})", self.digest, self.items[:count])
+
 
 def load_set(path: Path) -> EvalSet:
     try:

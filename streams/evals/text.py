@@ -82,12 +82,14 @@ def render_history(runs: Sequence[EvalRun], *, field: str) -> str:
     """``field``'s accuracy in each run, oldest first."""
     if not runs:
         return "no evaluation runs yet"
-    lines = [f"{'at (UTC)':<17} {'run':<12} {'set':<26} {'prompt':<12} {field:<34} candidate"]
-    for run in runs:
+    sets = [f"{run.set_name} ({run.set_digest})" for run in runs]
+    width = max(len(name) for name in sets)
+    lines = [f"{'at (UTC)':<16} {'run':<12} {'set':<{width}} {'prompt':<12} {field:<34} candidate"]
+    for run, name in zip(runs, sets, strict=True):
         s = run.score
         found = s.overall if field == OVERALL else s.fields.get(field)
         lines.append(
-            f"{run.at:%Y-%m-%d %H:%M} {run.run_id:<12} {run.set_name[:12]}:{run.set_digest:<13} "
+            f"{run.at:%Y-%m-%d %H:%M} {run.run_id:<12} {name:<{width}} "
             f"{s.prompt_version:<12} {_interval(found):<34} {s.candidate}"
         )
     return "\n".join(lines)
