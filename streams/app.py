@@ -30,6 +30,7 @@ from streams.kafka.topics import Topics, topic_specs
 from streams.models import MAX_DEADLINE_MS
 from streams.observe.aggregate import Aggregator
 from streams.observe.dead_letters import DeadLetterFollower
+from streams.observe.drift import DriftFollower
 from streams.observe.flow import FlowTopics, JobFlow
 from streams.observe.job import DEFAULT_LOOK_BACK_S, JobLookup, JobTopics
 from streams.observe.spend import SpendFollower, shadow_spend
@@ -160,7 +161,8 @@ def _build(
     dead_letters = DeadLetterFollower(cluster=kafka.cluster, topic=topics.dead_letter.name)
     flow = _job_flow(settings, topics)
 
-    readers = Supervisor([control, *stats_path, dead_letters, *([cache] if cache else [])])
+    drift = DriftFollower(settings.drift())
+    readers = Supervisor([control, *stats_path, dead_letters, drift, *([cache] if cache else [])])
     app.task(readers.run)
     _follow_share(rebalances, routers=[router, shadows], of=kafka.partitions)
     _watch_broker(app)
@@ -190,6 +192,7 @@ def _build(
         pipeline=pipeline,
         flow=flow,
         dead_letters=dead_letters,
+        drift=drift,
         job_lookup=job_lookup(settings),
     )
     server.install(app, handlers, tables=stats.totals)

@@ -26,6 +26,7 @@ from streams.config.slices import (
     BatchConfig,
     BreakerPolicy,
     CacheConfig,
+    DriftConfig,
     KafkaCluster,
     KafkaConfig,
     KafkaSecurity,
@@ -177,6 +178,9 @@ class Settings(_ProviderFields):
     llm_cache_enabled: bool = True
     llm_cache_max_entries: int = Field(default=100_000, ge=1)
     llm_cache_max_age_s: float = Field(default=30 * 24 * 3600, gt=0)
+    # Drift on live traffic: the last window's answers against the days before it.
+    llm_drift_window_days: float = Field(default=1.0, gt=0, le=30)
+    llm_drift_reference_days: float = Field(default=7.0, gt=0, le=90)
 
     # The batch lane: jobs that can wait go to the vendors' Batch APIs at about half the price,
     # gathered per provider and model until this many, this many bytes or this old.
@@ -377,6 +381,14 @@ class Settings(_ProviderFields):
             max_age_s=self.llm_batch_max_age_s,
             poll_s=self.llm_batch_poll_s,
             price_version=self.llm_price_version,
+        )
+
+    def drift(self) -> DriftConfig:
+        return DriftConfig(
+            cluster=self.cluster(),
+            topic=self.llm_topic_enriched,
+            window_days=self.llm_drift_window_days,
+            reference_days=self.llm_drift_reference_days,
         )
 
     def cache(self) -> CacheConfig | None:

@@ -20,6 +20,7 @@ __all__ = [
     "BatchConfig",
     "BreakerPolicy",
     "CacheConfig",
+    "DriftConfig",
     "KafkaCluster",
     "KafkaConfig",
     "KafkaSecurity",
@@ -260,6 +261,17 @@ class CacheConfig:
     topic: str
     max_entries: int
     max_age_s: float
+
+
+@dataclass(frozen=True, kw_only=True)
+class DriftConfig:
+    """Drift on live traffic: the answers of the last ``window_days`` against the
+    ``reference_days`` before them."""
+
+    cluster: KafkaCluster
+    topic: str  # the enriched jobs
+    window_days: float
+    reference_days: float
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -34,8 +34,10 @@ class _Snapshot(Collector):
         routing: RoutingStatus,
         lag: dict[str, int],
         lane: Mapping[str, BatchLaneStatus],
+        drift: Mapping[str, float | None],
     ) -> None:
         self.totals, self.routing, self.lag, self.lane = totals, routing, lag, lane
+        self.drift = drift
 
     def collect(self) -> Any:
         calls = CounterMetricFamily(
@@ -99,8 +101,20 @@ class _Snapshot(Collector):
         for partition, records in sorted(self.lag.items()):
             lag.add_metric([partition], records)
         metrics: list[Metric] = [calls, tokens, cost, latency, circuit, enabled, in_flight, lag]
-        metrics += [spent, budget, over, *self._batch_lane()]
+        metrics += [spent, budget, over, *self._batch_lane(), self._drift()]
         yield from metrics
+
+    def _drift(self) -> Metric:
+        psi = GaugeMetricFamily(
+            "llm_drift_psi",
+            "Population stability index of the field's values, the latest window against "
+            "the reference (watch at 0.1, act at 0.25)",
+            labels=["field"],
+        )
+        for field, index in self.drift.items():
+            if index is not None:
+                psi.add_metric([field], index)
+        return psi
 
     def _batch_lane(self) -> list[Metric]:
         waiting = GaugeMetricFamily(
@@ -138,7 +152,9 @@ def render_metrics(
     routing: RoutingStatus,
     lag: dict[str, int],
     lane: Mapping[str, BatchLaneStatus] | None = None,
+    drift: Mapping[str, float | None] | None = None,
 ) -> tuple[bytes, str]:
+    """``drift``: each field's PSI (None: too few answers to say)."""
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(_Snapshot(totals, routing, lag, lane or {}))
+    registry.register(_Snapshot(totals, routing, lag, lane or {}, drift or {}))
     return generate_latest(registry), PROMETHEUS_TEXT

@@ -24,12 +24,12 @@ from streams.pipeline.acks import InOrderAcks
 from streams.pipeline.entry import Pipeline
 from streams.pipeline.once import PublishedBefore
 
-__all__ = ["install_enrich_agent"]
+__all__ = ["AgentRecords", "install_enrich_agent"]
 
 log = logging.getLogger(__name__)
 
 
-class _Records:
+class AgentRecords:
     """The agent's loop over its records, and what it gives back at a rebalance."""
 
     def __init__(
@@ -71,6 +71,9 @@ class _Records:
             grace_s=grace_s,
         )
         await self.pipeline.outcomes.abandoned(router.take_abandoned())
+        # Nothing is worked on any more. A task cancelled before it started never ran
+        # _tracked's clean-up: its record, come round again, would be acked unworked.
+        self.working.clear()
         return [event.message for event in events] + taken
 
     async def _tracked(
@@ -112,7 +115,9 @@ def install_enrich_agent(
         window = InOrderAcks(limit=concurrency, ack=manual.ack, on_failure=app.crash)
         await ready.wait()
         consumer: Any = app.consumer  # streams.kafka.transport's
-        records = _Records(window=window, pipeline=pipeline, published=published, consumer=consumer)
+        records = AgentRecords(
+            window=window, pipeline=pipeline, published=published, consumer=consumer
+        )
         consumer.release_in_flight = functools.partial(records.release, revoke_grace_s)
         try:
             await records.run(manual.events())

@@ -35,6 +35,7 @@ from streams.kafka.topics import Topics
 from streams.models import ControlCommand, EnrichedJob, RawJob, utcnow
 from streams.observe import stats as st
 from streams.observe.dead_letters import DeadLetterFollower
+from streams.observe.drift import DriftFollower, DriftReport
 from streams.observe.flow import FlowUnavailable, JobFlow
 from streams.observe.job import JobLookup, JobReport
 from streams.observe.metrics import render_metrics
@@ -113,6 +114,7 @@ class Handlers:
         pipeline: Pipeline,
         flow: JobFlow,
         dead_letters: DeadLetterFollower,
+        drift: DriftFollower,
         job_lookup: JobLookup,
     ) -> None:
         self.app = app
@@ -124,6 +126,7 @@ class Handlers:
         self.pipeline = pipeline
         self.flow = flow
         self.dead_letters = dead_letters
+        self.drift = drift
         self.job_lookup = job_lookup
 
     # --- health and status ----------------------------------------------------------------
@@ -248,6 +251,9 @@ class Handlers:
             days = self.job_lookup.look_back_s / 86400
             raise Problem(404, f"no record of job {call.job_id!r} in the last {days:g} days")
         return report
+
+    async def drift_report(self, call: Call) -> DriftReport:
+        return self.drift.report()
 
     async def shadow(self, call: Call) -> b.ShadowComparison:
         until = utcnow()
@@ -437,6 +443,7 @@ class Handlers:
             routing=self.pipeline.routing(),
             lag=await self._lag(),
             lane=lane,
+            drift={found.field: found.psi for found in self.drift.report().fields},
         )
         return Page(content=body, content_type=content_type)
 

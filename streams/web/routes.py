@@ -11,6 +11,7 @@ from typing import Literal
 
 from pydantic import BaseModel
 
+from streams.observe.drift import DriftReport
 from streams.observe.job import JobReport
 from streams.web import bodies as b
 
@@ -92,6 +93,15 @@ ROUTES: tuple[Route, ...] = (
         summary="One job across the group: where it is, its attempts, lineage, trace id and "
         "time line, read from the topics",
         response=JobReport,
+    ),
+    Route(
+        method="get",
+        path="/drift",
+        handler="drift_report",
+        summary="Drift on live traffic: per enum and boolean field, the share of each value "
+        "in the latest window against the reference window before it (PSI), and per day and "
+        "provider, model and prompt version",
+        response=DriftReport,
     ),
     Route(
         method="get",

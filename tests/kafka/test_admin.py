@@ -22,8 +22,10 @@ async def test_a_range_starts_where_asked_and_stops_at_the_end_when_asked(
     async with producer(cluster) as send:
         for n in range(6):
             await send.send_and_wait(topic, b"%d" % n, partition=n % 2)
+        # Stamped in whole milliseconds: a pause either side keeps every record off middle_ms.
+        await asyncio.sleep(0.01)
         middle_ms = int(time.time() * 1000)
-        await asyncio.sleep(0.01)  # the next records are stamped after middle_ms
+        await asyncio.sleep(0.01)
         for n in range(6, 10):
             await send.send_and_wait(topic, b"%d" % n, partition=n % 2)
     partitions = [TopicPartition(topic, p) for p in await partitions_of(cluster, topic)]

@@ -437,9 +437,39 @@ async function refreshShadow() {
   }
 }
 
+function moves(found) {
+  const values = [...new Set([...Object.keys(found.reference), ...Object.keys(found.current)])];
+  const change = (v) => (found.current[v] || 0) - (found.reference[v] || 0);
+  values.sort((a, b) => Math.abs(change(b)) - Math.abs(change(a)));
+  return values.slice(0, 3)
+    .map((v) => `${v} ${fmt(found.reference[v] || 0, 2)} → ${fmt(found.current[v] || 0, 2)}`).join(", ");
+}
+
+async function refreshDrift() {
+  try {
+    const drift = await getJSON("/drift");
+    const known = drift.fields.filter((found) => found.psi !== null);
+    document.getElementById("drift").hidden = known.length === 0;
+    const rows = known.map((found) => {
+      const row = document.createElement("tr");
+      cell(row, found.field);
+      cell(row, fmt(found.psi, 3), true);
+      cell(row, found.status === "stable" ? found.status : badge(found.status));
+      cell(row, moves(found));
+      return row;
+    });
+    document.querySelector("#drift-fields tbody").replaceChildren(...rows);
+    document.body.dataset.driftReady = "true";
+  } catch (error) {
+    showError(String(error));
+  }
+}
+
 searchJobs();
 refresh();
 setInterval(refresh, REFRESH_MS);
 // Read from the topic on each ask (not from the tables): less often.
 refreshShadow();
 setInterval(refreshShadow, 6 * REFRESH_MS);
+refreshDrift();
+setInterval(refreshDrift, 6 * REFRESH_MS);
