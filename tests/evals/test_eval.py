@@ -95,9 +95,20 @@ def test_a_real_model_runs_the_shipped_set(worker_env: dict[str, str], local_mod
     env = worker_env | {
         "COMPATIBLE_BASE_URL": local_model,
         "COMPATIBLE_MODEL": MODEL_NAME,
-        "LLM_MAX_OUTPUT_TOKENS": "384",
+        "LLM_MAX_OUTPUT_TOKENS": "512",  # the tiny model rambles: truncated sooner
         "LLM_ATTEMPT_TIMEOUT_S": "60",
         "LLM_JOB_DEADLINE_S": "120",
+        # the candidate's limits (as a shadow candidate's): two answers at a time on 2 cores
+        "LLM_SHADOW": json.dumps(
+            [
+                {
+                    "provider": "compatible",
+                    "model": MODEL_NAME,
+                    "sample": 1.0,
+                    "limits": {"concurrency": 2},
+                }
+            ]
+        ),
     }
     name = f"compatible/{MODEL_NAME}"
     done = run_cli(
@@ -107,7 +118,7 @@ def test_a_real_model_runs_the_shipped_set(worker_env: dict[str, str], local_mod
         name,
         "--no-production",
         "--limit",
-        "6",
+        "4",
         env=env,
         timeout=600,
     )

@@ -168,6 +168,7 @@ def test_dashboard_renders_charts_with_data_and_no_console_errors(
     assert "saved by the repost cache" in page
     assert "saved by the Batch APIs" in page
     assert '<section id="shadow" hidden' in empty, "no candidate compared yet: no panel"
+    assert '<section id="drift" hidden' in page, "too few answers to tell a drift: no panel"
     shadow = page[page.index('<section id="shadow"') :]
     assert re.search(r"openai/gpt-5.4-nano against [^<]*openai/gpt-5.4-mini", shadow)
     assert re.search(r"seniority</td><td[^>]*>1\.000 \[", page), "agreement per field"
