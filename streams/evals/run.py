@@ -10,14 +10,12 @@ served), so statistics, reports and budgets count them.
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from pydantic import BaseModel
 
-from streams.deadline import Deadline
 from streams.errors import EnrichmentFailed
 from streams.evals.records import EvalAnswer, EvalRun, answer_key
 from streams.evals.score import score
@@ -28,9 +26,8 @@ from streams.models import ProviderCall, RawJob
 from streams.pricing import ModelPrice
 from streams.providers.prompt import input_tokens_estimate, prompt_version
 from streams.routing.router import Router
-from streams.shadow.answers import LIVE_CONCURRENCY, Answer, CandidateCalls
+from streams.shadow.answers import Answer, CandidateCalls, live_answers
 from streams.shadow.record import total_usage
-from streams.shadow.runner import SHADOW_DEADLINE_S
 
 __all__ = ["Contestant", "Estimate", "candidate", "estimate", "evaluate", "production"]
 
@@ -67,18 +64,7 @@ def production(router: Router, *, price: ModelPrice | None) -> Contestant:
     chain = ", ".join(f"{name}/{router.adapter(name).model}" for name in router.chain)
 
     async def answer(jobs: Sequence[RawJob], progress: Progress) -> dict[str, Answer]:
-        room = asyncio.Semaphore(LIVE_CONCURRENCY)
-
-        async def ask(job: RawJob) -> Answer:
-            async with room:
-                try:
-                    deadline = Deadline.after(SHADOW_DEADLINE_S)
-                    return await router.enrich(router.request_for(job), deadline=deadline)
-                except EnrichmentFailed as exc:
-                    return exc
-
-        found = await asyncio.gather(*(ask(job) for job in jobs))
-        return {job.job_id: a for job, a in zip(jobs, found, strict=True)}
+        return await live_answers(router, jobs, request=router.request_for)
 
     return Contestant(
         name=f"production ({chain})",

@@ -18,7 +18,7 @@ from streams.providers.batch.base import BatchAPI, ItemOutcome
 from streams.routing.router import Routed, Router, request_for
 from streams.shadow.runner import SHADOW_DEADLINE_S, candidate_routing
 
-__all__ = ["LIVE_CONCURRENCY", "Answer", "CandidateCalls"]
+__all__ = ["LIVE_CONCURRENCY", "Answer", "CandidateCalls", "live_answers"]
 
 LIVE_CONCURRENCY = 16  # live calls at once, within the candidate's own limits
 
@@ -107,15 +107,21 @@ class CandidateCalls:
     async def _live(self, jobs: Sequence[RawJob]) -> dict[str, Answer]:
         providers: Mapping[str, Provider] = {self.candidate.provider: self.provider}
         router = Router(candidate_routing(self.candidate, self.routing), providers, lane="shadow")
-        room = asyncio.Semaphore(LIVE_CONCURRENCY)
+        return await live_answers(router, jobs, request=self.request)
 
-        async def ask(job: RawJob) -> Answer:
-            async with room:
-                try:
-                    deadline = Deadline.after(SHADOW_DEADLINE_S)
-                    return await router.enrich(self.request(job), deadline=deadline)
-                except EnrichmentFailed as exc:
-                    return exc
 
-        answers = await asyncio.gather(*(ask(job) for job in jobs))
-        return {job.job_id: answer for job, answer in zip(jobs, answers, strict=True)}
+async def live_answers(
+    router: Router, jobs: Sequence[RawJob], *, request: Callable[[RawJob], EnrichRequest]
+) -> dict[str, Answer]:
+    """Each job's answer from ``router``, ``LIVE_CONCURRENCY`` at a time, by job id."""
+    room = asyncio.Semaphore(LIVE_CONCURRENCY)
+
+    async def ask(job: RawJob) -> Answer:
+        async with room:
+            try:
+                return await router.enrich(request(job), deadline=Deadline.after(SHADOW_DEADLINE_S))
+            except EnrichmentFailed as exc:
+                return exc
+
+    answers = await asyncio.gather(*(ask(job) for job in jobs))
+    return {job.job_id: answer for job, answer in zip(jobs, answers, strict=True)}
