@@ -471,8 +471,10 @@ def eval_(
 
 def _eval_store(settings: Settings) -> Any:
     from streams.evals.store import EvalStore
+    from streams.kafka.topics import Topics
 
-    return EvalStore(cluster=settings.cluster(), topic=settings.llm_topic_evals)
+    calls = Topics.of(settings.kafka()).calls
+    return EvalStore(cluster=settings.cluster(), topic=settings.llm_topic_evals, calls=calls)
 
 
 async def _evaluate(
@@ -489,7 +491,6 @@ async def _evaluate(
     from streams.app import candidate_calls
     from streams.evals import run as evals
     from streams.evals.text import render_estimates
-    from streams.kafka.topics import Topics
     from streams.providers.build import build_providers
     from streams.routing.router import Router
 
@@ -530,7 +531,6 @@ async def _evaluate(
             contestants,
             store=store,
             kept=kept,
-            calls_topic=Topics.of(settings.kafka()).calls,
             price_version=settings.llm_price_version,
             progress=lambda line: click.echo(line, err=True),
         )

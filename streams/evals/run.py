@@ -21,7 +21,6 @@ from streams.evals.records import EvalAnswer, EvalRun, answer_key
 from streams.evals.score import score
 from streams.evals.sets import EvalItem, EvalSet
 from streams.evals.store import EvalStore
-from streams.kafka.topics import Topic
 from streams.models import ProviderCall, RawJob
 from streams.pricing import ModelPrice
 from streams.providers.prompt import input_tokens_estimate, prompt_version
@@ -114,7 +113,6 @@ async def evaluate(
     *,
     store: EvalStore,
     kept: dict[str, EvalAnswer],
-    calls_topic: Topic[ProviderCall],
     price_version: str,
     progress: Progress = lambda line: None,
 ) -> list[EvalRun]:
@@ -127,7 +125,7 @@ async def evaluate(
         given = await contestant.answer([item.job for item in todo], progress)
         fresh = [_answer(contestant, item, given[item.job.job_id]) for item in todo]
         calls = [
-            calls_topic.record(
+            store.calls.record(
                 item.job.job_id,
                 ProviderCall.of(
                     a, job_id=item.job.job_id, price_version=price_version, shadow=True
@@ -149,7 +147,7 @@ async def evaluate(
             paid=len(todo),
             score=score(contestant.name, contestant.prompt_version, eval_set.items, answers),
         )
-        await store.write(fresh, run, also=calls)
+        await store.write(fresh, run, calls=calls)
         runs.append(run)
     return runs
 

@@ -1,5 +1,6 @@
 """``llm.evals`` read whole and written with the others' retry (one partition, compacted:
-an answer per candidate, prompt version and item, a record per run)."""
+an answer per candidate, prompt version and item, a record per run), and the evaluation's
+calls on the ledger. Both topics are made if no worker made them yet."""
 
 from __future__ import annotations
 
@@ -15,16 +16,18 @@ from streams.kafka.framing import payload_of
 from streams.kafka.producer import ClientProducer
 from streams.kafka.publisher import Outgoing, publish_all
 from streams.kafka.topics import Topic
+from streams.models import ProviderCall
 
 __all__ = ["EvalStore"]
 
 
 class EvalStore:
-    def __init__(self, *, cluster: KafkaCluster, topic: str) -> None:
+    def __init__(self, *, cluster: KafkaCluster, topic: str, calls: Topic[ProviderCall]) -> None:
         self.cluster = cluster
         self.topic: Topic[BaseModel] = Topic(
             name=topic, model=BaseModel, partitions=1, compacted=True
         )
+        self.calls = calls
 
     async def read(self) -> tuple[dict[str, EvalAnswer], list[EvalRun]]:
         """The answers kept, by key, and the runs, oldest first; a record that is neither
@@ -44,11 +47,11 @@ class EvalStore:
         return answers, sorted(runs, key=lambda run: run.at)
 
     async def write(
-        self, answers: Sequence[EvalAnswer], run: EvalRun, *, also: Sequence[Outgoing] = ()
+        self, answers: Sequence[EvalAnswer], run: EvalRun, *, calls: Sequence[Outgoing] = ()
     ) -> None:
-        """The new answers, then the run (and ``also``: their calls for the ledger)."""
+        """The new answers' calls on the ledger, the answers, then the run."""
         outgoing = [
-            *also,
+            *calls,
             *(self.topic.record(a.key, a) for a in answers),
             self.topic.record(run.key, run),
         ]
@@ -56,5 +59,11 @@ class EvalStore:
             await publish_all(ClientProducer(client), outgoing)
 
     async def _ensure(self) -> None:
-        spec = self.topic.spec()
-        await ensure_topic(self.cluster, spec.name, partitions=spec.partitions, compacted=True)
+        for spec in (self.topic.spec(), self.calls.spec()):
+            await ensure_topic(
+                self.cluster,
+                spec.name,
+                partitions=spec.partitions,
+                compacted=spec.compacted,
+                retention_s=spec.retention_s,
+            )
