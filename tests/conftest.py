@@ -12,7 +12,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -23,6 +23,8 @@ from devstack.broker.secure import SERVICE_APP_ID as CLUSTER_APP
 from devstack.harness import SimulatorThread, isolated_topics_env
 from streams.config.settings import Settings, load_settings
 from streams.errors import StreamsError
+from streams.providers.base import Provider
+from streams.providers.build import build_providers
 
 if TYPE_CHECKING:
     from devstack.broker import LocalKafka
@@ -216,3 +218,21 @@ def settings(worker_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Set
     for name, value in worker_env.items():
         monkeypatch.setenv(name, value)
     return load_settings()
+
+
+@pytest.fixture
+def base_settings(sim: SimulatorThread, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    """Settings pointed at the shared simulator, chain openai then deepseek, no broker."""
+    for name, value in sim.env().items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("LLM_PROVIDER_CHAIN", "openai,deepseek")
+    return load_settings()
+
+
+@pytest.fixture
+async def providers(base_settings: Settings) -> AsyncIterator[dict[str, Provider]]:
+    """Every adapter, pointed at the shared simulator, closed after the test."""
+    built = build_providers(base_settings.provider)
+    yield built
+    for provider in built.values():
+        await provider.aclose()

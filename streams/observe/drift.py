@@ -156,7 +156,8 @@ class DriftFollower(SinceTime):
 
     def check(self) -> None:
         """Log each field that has crossed ``ACT`` since it was last below it."""
-        report = self.report()
+        current, reference = self._windows()
+        report = self._report(current, reference)
         for found in report.fields:
             if found.status != "act":
                 if found.status == "stable":
@@ -174,11 +175,13 @@ class DriftFollower(SinceTime):
                 report.window_days,
                 report.reference_days,
                 _moves(found),
-                self._lineage_change(),
+                self._lineage_change(current, reference),
             )
 
     def report(self) -> DriftReport:
-        current, reference = self._windows()
+        return self._report(*self._windows())
+
+    def _report(self, current: list[int], reference: list[int]) -> DriftReport:
         fields = []
         for field in drift_fields():
             ref = self._summed(reference, field)
@@ -234,8 +237,7 @@ class DriftFollower(SinceTime):
     def _lineages_in(self, buckets: list[int]) -> set[Lineage]:
         return {lineage for b in buckets for lineage in self._lineages[b]}
 
-    def _lineage_change(self) -> str:
-        current, reference = self._windows()
+    def _lineage_change(self, current: list[int], reference: list[int]) -> str:
         now, before = self._lineages_in(current), self._lineages_in(reference)
         said = []
         for at, name in ((0, "provider"), (1, "model"), (2, "prompt version")):

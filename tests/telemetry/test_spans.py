@@ -4,7 +4,7 @@ and ended with the attempt's outcome."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -14,12 +14,11 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind, StatusCode
 
 from devstack.harness import SimulatorThread
-from streams.config.settings import Settings, load_settings
+from streams.config.settings import Settings
 from streams.config.slices import LimitsConfig
 from streams.errors import EnrichmentFailed
 from streams.models import RawJob
 from streams.providers.base import Provider
-from streams.providers.build import build_providers
 from streams.routing.router import Router
 from streams.telemetry.spans import Telemetry
 
@@ -40,20 +39,8 @@ def tracer_provider(exported: InMemorySpanExporter) -> Iterator[TracerProvider]:
 
 
 @pytest.fixture
-def settings(sim: SimulatorThread, monkeypatch: pytest.MonkeyPatch) -> Settings:
-    for name, value in sim.env().items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.setenv("LLM_PROVIDER_CHAIN", "openai,deepseek")
-    monkeypatch.setenv("LLM_RETRY_ATTEMPTS", "1")
-    return load_settings()
-
-
-@pytest.fixture
-async def providers(settings: Settings) -> AsyncIterator[dict[str, Provider]]:
-    built = build_providers(settings.provider)
-    yield built
-    for provider in built.values():
-        await provider.aclose()
+def settings(base_settings: Settings) -> Settings:
+    return base_settings.model_copy(update={"llm_retry_attempts": 1})
 
 
 def _router(
