@@ -2,12 +2,17 @@
 exactly once.
 
 Every worker runs one aggregator in its own consumer group over ``llm.calls`` (as many
-partitions as the raw topic, so the work spreads with the jobs). For each batch it publishes
-the partial sums to ``llm.stats`` and commits the offsets it consumed in one Kafka
+partitions as the raw topic, so the work spreads with the jobs). For each partition of a batch
+it publishes the partial sums to ``llm.stats`` and commits the offsets it consumed in one Kafka
 transaction: a worker killed mid-batch leaves an aborted transaction that nobody reads
-(the tables' consumer reads committed records only), and the next owner of the partitions
+(the tables' consumer reads committed records only), and the next owner of the partition
 sums the same attempts again from the committed offset. Before it gives a partition up in a
-rebalance it finishes the batch in hand, so no two workers sum the same attempts.
+rebalance it finishes the batch in hand, so no two workers sum the same attempts. A worker
+that lost a partition without a rebalance telling it (its session expired while a broker was
+away) is fenced: the transactions of a partition go through a producer with the partition's
+transactional id, and the new owner's starts it before reading (without that, such a zombie's
+late commit was counted twice: 607 calls in the statistics for 600 on the ledger, once in the
+cluster fault tests).
 
 Under load the workers' logs show aiokafka retrying a produce to ``llm.stats`` with
 ``NotEnoughReplicasError``, also on one broker with ``min.insync.replicas`` 1. It is not about
@@ -26,8 +31,8 @@ replicas the same error can mean a real shortfall, which must be seen.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-import uuid
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
@@ -114,6 +119,10 @@ class Aggregator(Follower, ConsumerRebalanceListener):  # type: ignore[misc]
         self.stats_topic = stats_topic
         self.group_id = group_id
         self._batch = asyncio.Lock()  # held from a batch's read to its commit
+        self._consumer: AIOKafkaConsumer | None = None
+        # per partition of llm.calls held: its producer, and what stops it
+        self._producers: dict[int, tuple[AIOKafkaProducer, contextlib.AsyncExitStack]] = {}
+        self._assignment_failed: BaseException | None = None
         super().__init__()
 
     async def follow(self) -> None:
@@ -124,49 +133,88 @@ class Aggregator(Follower, ConsumerRebalanceListener):  # type: ignore[misc]
         await ensure_topic(self.cluster, self.calls_topic, partitions=self.partitions)
         await ensure_topic(self.cluster, self.stats_topic, partitions=1)
         self.ready.set()  # nothing waits for the sums: they are read back from llm.stats
-        producing = transactional_producer(
-            self.cluster,
-            transactional_id=f"{self.group_id}.{uuid.uuid4().hex}",
-            transaction_timeout_ms=TRANSACTION_TIMEOUT_MS,
-        )
         # gathered: a batch per half second anyway
         reading = group_reader(self.cluster, group_id=self.group_id, gathered=True)
-        async with producing as producer, reading as consumer:
-            consumer.subscribe([self.calls_topic], listener=self)
-            while True:
-                batches = await consumer.getmany(timeout_ms=BATCH_WAIT_MS, max_records=BATCH_MAX)
-                if batches:
-                    async with self._batch:
-                        await self._sum(consumer, producer, batches)
+        try:
+            async with reading as consumer:
+                self._consumer = consumer
+                consumer.subscribe([self.calls_topic], listener=self)
+                while True:
+                    batches = await consumer.getmany(
+                        timeout_ms=BATCH_WAIT_MS, max_records=BATCH_MAX
+                    )
+                    if self._assignment_failed is not None:
+                        raise self._assignment_failed
+                    if batches:
+                        async with self._batch:
+                            await self._sum(consumer, batches)
+        finally:
+            self._consumer = None
+            self._assignment_failed = None
+            await self._stop_producers(list(self._producers))
 
     async def _sum(
-        self,
-        consumer: AIOKafkaConsumer,
-        producer: AIOKafkaProducer,
-        batches: dict[TopicPartition, list[Any]],
+        self, consumer: AIOKafkaConsumer, batches: dict[TopicPartition, list[Any]]
     ) -> None:
         held = consumer.assignment()
-        batches = {tp: records for tp, records in batches.items() if tp in held}
-        calls = []
-        for records in batches.values():
-            for record in records:
-                try:
-                    calls.append(decoded(ProviderCall, record.value))
-                except ValidationError as exc:  # not ours to fix: counted nowhere, said once
-                    log.warning("stats: skipping a record that is not a ProviderCall: %s", exc)
-        offsets = {tp: records[-1].offset + 1 for tp, records in batches.items() if records}
-        if not offsets:
-            return
-        batch = StatsBatch(
-            ends={tp.partition: offset for tp, offset in offsets.items()}, partials=partials(calls)
+        await asyncio.gather(
+            *(
+                self._commit(tp, records)
+                for tp, records in batches.items()
+                if tp in held and records
+            )
         )
+
+    async def _commit(self, tp: TopicPartition, records: list[Any]) -> None:
+        """One partition's records summed onto ``llm.stats`` with their offsets, in one
+        transaction of the partition's own producer."""
+        calls = []
+        for record in records:
+            try:
+                calls.append(decoded(ProviderCall, record.value))
+            except ValidationError as exc:  # not ours to fix: counted nowhere, said once
+                log.warning("stats: skipping a record that is not a ProviderCall: %s", exc)
+        end = records[-1].offset + 1
+        batch = StatsBatch(ends={tp.partition: end}, partials=partials(calls))
+        producer, _ = self._producers[tp.partition]
         async with producer.transaction():
             await producer.send(self.stats_topic, batch.model_dump_json().encode())
-            await producer.send_offsets_to_transaction(offsets, self.group_id)
+            await producer.send_offsets_to_transaction({tp: end}, self.group_id)
 
     async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
         async with self._batch:  # the batch in hand is committed before the partitions go
-            pass
+            await self._stop_producers([tp.partition for tp in revoked])
 
     async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
-        pass
+        """Fence whoever summed these partitions before, then read on from their offsets.
+
+        A worker that lost its partitions without knowing (its session expired while a
+        broker was away) may still be committing a batch of them. Each partition's
+        transactions go through a producer whose transactional id is the partition's, so
+        starting it here aborts or completes the earlier owner's open transaction and makes
+        its next one fail. The consumer fetched the committed offsets as the assignment
+        came, perhaps before that transaction settled: they are fetched again after it."""
+        try:
+            for tp in assigned:
+                if tp.partition not in self._producers:
+                    await self._start_producer(tp.partition)
+            if assigned and self._consumer is not None:
+                await self._consumer.seek_to_committed(*assigned)
+        except Exception as exc:  # aiokafka would only log it: the loop raises it instead
+            self._assignment_failed = exc
+
+    async def _start_producer(self, partition: int) -> None:
+        stack = contextlib.AsyncExitStack()
+        producer = await stack.enter_async_context(
+            transactional_producer(
+                self.cluster,
+                transactional_id=f"{self.group_id}.{partition}",
+                transaction_timeout_ms=TRANSACTION_TIMEOUT_MS,
+            )
+        )
+        self._producers[partition] = producer, stack
+
+    async def _stop_producers(self, partitions: list[int]) -> None:
+        for partition in partitions:
+            if (held := self._producers.pop(partition, None)) is not None:
+                await held[1].aclose()

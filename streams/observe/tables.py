@@ -1,6 +1,7 @@
 """Step two of the stats path: the batches of partial sums on ``llm.stats`` (see
-``aggregate``) merged into the changelog-backed tables, so the tables see O(workers) records a
-second, not one per attempt, and each figure equals a recount of ``llm.calls``.
+``aggregate``) merged into the changelog-backed tables, so the tables see two records a second
+per partition of ``llm.calls``, not one per attempt, and each figure equals a recount of
+``llm.calls``.
 
 One partition for ``llm.stats`` and the tables: every figure lives on one worker, and the
 others' web views forward reads to it (``table_route``). When the tables move to another

@@ -20,6 +20,7 @@ def _event(offset: int) -> Any:
 # The work cancelled before it started is never awaited, which Python says when it is
 # collected: that is the case under test.
 @pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+@pytest.mark.filterwarnings("ignore:coroutine .* was never awaited:RuntimeWarning")
 async def test_a_record_released_before_its_work_started_is_worked_on_when_it_comes_back() -> None:
     async def ack(event: Any) -> None:
         raise AssertionError("nothing is acked: the record is given back")
