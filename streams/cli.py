@@ -260,8 +260,16 @@ def _echo_estimate(letters: list[DeadLetter]) -> None:
     is_flag=True,
     help="Rebuild the figures from llm.calls at the current price table (LLM_PRICES).",
 )
-def report(first: date, last: date, format_: str, url: str | None, reprice: bool) -> None:
-    """Usage per provider and day, from DATE to DATE inclusive (UTC days)."""
+@click.option(
+    "--by",
+    type=click.Choice(["provider", "tenant"]),
+    default="provider",
+    show_default=True,
+    help="Rows per provider, or per tenant (summed from llm.calls, where each call names its "
+    "job's tenant).",
+)
+def report(first: date, last: date, format_: str, url: str | None, reprice: bool, by: str) -> None:
+    """Usage per provider (or tenant) and day, from DATE to DATE inclusive (UTC days)."""
     from streams.observe import report as reports
 
     if last < first:
@@ -269,8 +277,12 @@ def report(first: date, last: date, format_: str, url: str | None, reprice: bool
     settings = _settings()
     try:
         figures = (
-            asyncio.run(reports.repriced(settings, first=first, last=last))
-            if reprice
+            asyncio.run(
+                reports.from_ledger(
+                    settings, first=first, last=last, by=cast(reports.By, by), reprice=reprice
+                )
+            )
+            if reprice or by == "tenant"
             else reports.from_web_view(
                 url or f"http://{settings.llm_service_host}:{settings.llm_service_port}",
                 first=first,

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import base64
 from datetime import UTC, datetime
-from typing import Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, TypeAdapter, model_validator
 
 from streams.enrichment import ENRICHMENT_VERSION, Enrichment, EnrichmentV1
 from streams.message import Message
@@ -15,6 +15,7 @@ from streams.pricing import ModelPrice
 from streams.vocab import Lane, Outcome, ProviderName, Stage
 
 __all__ = [
+    "DEFAULT_TENANT",
     "MAX_BATCH_DEADLINE_MS",
     "MAX_DEADLINE_MS",
     "MAX_JOB_ID_CHARS",
@@ -32,7 +33,9 @@ __all__ = [
     "RawJob",
     "ShadowAnswer",
     "ShadowResult",
+    "Tenant",
     "Usage",
+    "tenant_named",
     "utcnow",
 ]
 
@@ -45,6 +48,25 @@ MAX_JOB_ID_CHARS = 200
 MAX_DEADLINE_MS = 300_000
 # A batch-lane job's: the longest a vendor's Batch API may take (Gemini's 48 h expiry).
 MAX_BATCH_DEADLINE_MS = 48 * 3600 * 1000
+
+
+# Who a job is for: its bill, its budget and its share of the providers. A short identifier,
+# since it becomes a metric label, a report row and part of the waiting lane's keys.
+Tenant = Annotated[
+    str,
+    Field(
+        pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$",
+        description="lower-case letters, digits, '-' and '_', at most 63, starting with a "
+        "letter or digit",
+    ),
+]
+DEFAULT_TENANT = "default"
+_TENANT = TypeAdapter(Tenant)
+
+
+def tenant_named(text: str) -> str:
+    """``text`` as a tenant, or pydantic's ValidationError saying why it is not one."""
+    return _TENANT.validate_python(text)
 
 
 def utcnow() -> datetime:
@@ -84,6 +106,8 @@ class JobOptions(Message):
 class RawJob(Message):
     """A job posting as the collection pipeline publishes it to ``jobs.raw``."""
 
+    contract_version: ClassVar[int] = 2  # 2: tenant
+
     job_id: str = Field(min_length=1, max_length=MAX_JOB_ID_CHARS)
     title: str = Field(min_length=1, max_length=500)
     description: str = Field(min_length=1, max_length=MAX_DESCRIPTION_CHARS)
@@ -94,6 +118,10 @@ class RawJob(Message):
     posted_at: datetime | None = None
     salary_text: str | None = Field(default=None, max_length=500)
     options: JobOptions | None = None
+    tenant: Tenant = Field(
+        default=DEFAULT_TENANT,
+        description="whose job it is; a record may name it in a 'tenant' header instead",
+    )
 
 
 # --- What the service publishes ----------------------------------------------------------
@@ -186,7 +214,7 @@ class EnrichedJobRecord(Message):
 class EnrichedJob(EnrichedJobRecord):
     """What this version writes to ``jobs.enriched``: an answer held to Enrichment version 2."""
 
-    contract_version: ClassVar[int] = ENRICHMENT_VERSION
+    contract_version: ClassVar[int] = 3  # 2: Enrichment version 2; 3: the job's tenant
 
     schema_version: Literal[2] = ENRICHMENT_VERSION
     enrichment: Enrichment
@@ -221,8 +249,13 @@ def _decoded(text: str | None, encoding: str) -> bytes | None:
 
 
 class DeadLetter(Message):
+    contract_version: ClassVar[int] = 2  # 2: tenant
+
     schema_version: Literal[1] = SCHEMA_VERSION
     job_id: str | None
+    tenant: Tenant | None = Field(
+        default=None, description="the job's; None when the record is not a job"
+    )
     stage: Stage
     error: ErrorInfo
     attempts: list[Attempt] = Field(default_factory=list)
@@ -236,10 +269,13 @@ class ProviderCall(Message):
     It carries raw usage and the price-table version so costs can be recomputed later,
     and never the prompt or any secret."""
 
+    contract_version: ClassVar[int] = 2  # 2: tenant
+
     schema_version: Literal[1] = SCHEMA_VERSION
     provider: str
     model: str
     job_id: str
+    tenant: Tenant = DEFAULT_TENANT
     attempt: int = Field(ge=1)
     outcome: Outcome
     http_status: int | None = None
@@ -264,13 +300,20 @@ class ProviderCall(Message):
 
     @classmethod
     def of(
-        cls, attempt: Attempt, *, job_id: str, price_version: str, shadow: bool = False
+        cls,
+        attempt: Attempt,
+        *,
+        job_id: str,
+        tenant: str,
+        price_version: str,
+        shadow: bool = False,
     ) -> ProviderCall:
         lane: Literal["live", "batch", "shadow"] = "live" if attempt.batch_id is None else "batch"
         return cls(
             provider=attempt.provider,
             model=attempt.model,
             job_id=job_id,
+            tenant=tenant,
             attempt=attempt.attempt,
             outcome=attempt.outcome,
             http_status=attempt.http_status,
@@ -322,8 +365,11 @@ class ShadowResult(Message):
     """A candidate model's answer to a job production answered, compared field by field
     (``llm.shadow``, keyed by job id). Never served: it is evidence for choosing a model."""
 
+    contract_version: ClassVar[int] = 2  # 2: tenant
+
     schema_version: Literal[1] = SCHEMA_VERSION
     job_id: str
+    tenant: Tenant = DEFAULT_TENANT
     candidate: str = Field(description="provider/model, and @variant with a prompt variant")
     origin: Literal["live", "backfill"] = Field(
         description="live: sampled from traffic; backfill: an earlier enriched job replayed"

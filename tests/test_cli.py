@@ -12,6 +12,7 @@ import jsonschema
 import pytest
 
 from devstack.harness import worker_process
+from streams.schemas import contract_file
 from tests.conftest import ROOT, run_cli
 
 pytestmark = pytest.mark.slow
@@ -23,7 +24,7 @@ def test_produce_then_tail_shows_schema_valid_enriched_jobs(
     worker_env: dict[str, str], tmp_path: Path
 ) -> None:
     jobs = EXAMPLES.read_text(encoding="utf-8").splitlines()
-    schema = json.loads((ROOT / "schemas" / "enriched-job.v2.json").read_text())
+    schema = json.loads((ROOT / "schemas" / contract_file("enriched-job")).read_text())
     with worker_process(worker_env, tmp_path / "worker.log") as worker:
         produced = run_cli("produce", str(EXAMPLES), env=worker_env)
         assert produced.returncode == 0, produced.stderr

@@ -71,7 +71,7 @@ def test_a_version_1_record_stays_readable_and_version_2_holds_its_answers_to_mo
 
     new = EnrichedJob.model_validate(_enriched(2)).model_dump(mode="json")
     assert new["schema_version"] == 2
-    jsonschema.validate(new, _contract_file("enriched-job.v2.json"))
+    jsonschema.validate(new, _contract_file("enriched-job.v3.json"))
     assert EnrichedJobRecord.model_validate(new).schema_version == 2
 
     for wrong in (
@@ -79,7 +79,7 @@ def test_a_version_1_record_stays_readable_and_version_2_holds_its_answers_to_mo
         _enriched(2, salary={**new["enrichment"]["salary"], "currency": "johns"}),
     ):
         with pytest.raises(jsonschema.ValidationError):
-            jsonschema.validate(wrong, _contract_file("enriched-job.v2.json"))
+            jsonschema.validate(wrong, _contract_file("enriched-job.v3.json"))
         with pytest.raises(ValidationError):
             EnrichedJob.model_validate(wrong)
 

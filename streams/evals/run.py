@@ -128,7 +128,11 @@ async def evaluate(
             store.calls.record(
                 item.job.job_id,
                 ProviderCall.of(
-                    a, job_id=item.job.job_id, price_version=price_version, shadow=True
+                    a,
+                    job_id=item.job.job_id,
+                    tenant=item.job.tenant,
+                    price_version=price_version,
+                    shadow=True,
                 ),
             )
             for item in todo

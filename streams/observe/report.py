@@ -2,9 +2,9 @@
 cost and cache hits, and the part of the calls and cost that went through the batch lane.
 
 By default the figures come from a worker's web view (``/reports/usage``), that is from the
-same tables the web view shows. ``reprice`` instead rebuilds them from the raw usage on
-``llm.calls`` at the current price table, so a corrected price re-prices the past without
-re-running anything.
+same tables the web view shows. ``from_ledger`` instead rebuilds them from ``llm.calls``: per
+tenant (each call names its job's), or at the current price table (``reprice``), so a
+corrected price re-prices the past without re-running anything.
 """
 
 from __future__ import annotations
@@ -25,11 +25,12 @@ from streams.kafka.framing import decoded
 from streams.models import ProviderCall
 from streams.observe import stats as st
 
-__all__ = ["Format", "from_web_view", "render", "repriced"]
+__all__ = ["By", "Format", "from_ledger", "from_web_view", "render"]
 
 Format = Literal["table", "json", "csv"]
+By = Literal["provider", "tenant"]
 COLUMNS = (
-    "provider",
+    "provider",  # or "tenant", by what the report is
     "day",
     "calls",
     "success",
@@ -75,9 +76,12 @@ def from_web_view(url: str, *, first: date, last: date, timeout_s: float = 30.0)
     return report
 
 
-async def repriced(settings: Settings, *, first: date, last: date) -> dict[str, Any]:
-    """The report rebuilt from ``llm.calls`` with ``settings.llm_prices``. A call whose model
-    has no price keeps the cost it was recorded with."""
+async def from_ledger(
+    settings: Settings, *, first: date, last: date, by: By = "provider", reprice: bool = False
+) -> dict[str, Any]:
+    """The report rebuilt from ``llm.calls``, per provider or tenant; with ``reprice`` at
+    ``settings.llm_prices`` (a call whose model has no price keeps the cost it was recorded
+    with), else at the cost each call was recorded with."""
     days: dict[str, dict[str, st.Stats]] = {}
     for record in await read_to_end(settings.cluster(), settings.llm_topic_calls):
         try:
@@ -87,25 +91,31 @@ async def repriced(settings: Settings, *, first: date, last: date) -> dict[str, 
         day = st.day_of(call.at)
         if not first.isoformat() <= day <= last.isoformat():
             continue
-        price = settings.llm_prices.get(call.model)
+        price = settings.llm_prices.get(call.model) if reprice else None
         if price is not None:
             usage = call.usage.priced(price, batch=call.batch_id is not None)
             call = call.model_copy(update={"usage": usage})
-        by_day = days.setdefault(call.provider, {})
+        by_day = days.setdefault(call.provider if by == "provider" else call.tenant, {})
         by_day[day] = st.add(by_day.get(day), call)
-    report = st.usage_report(days, first=first, last=last)
-    report["price_version"] = settings.llm_price_version
+    report = st.usage_report(days, first=first, last=last, by=by)
+    if reprice:
+        report["price_version"] = settings.llm_price_version
     return report
+
+
+def _by(report: dict[str, Any]) -> By:
+    return "tenant" if "tenants" in report else "provider"
 
 
 def rows(report: dict[str, Any]) -> list[dict[str, Any]]:
     out = []
-    for provider, figures in report["providers"].items():
+    by = _by(report)
+    for name, figures in report[f"{by}s"].items():
         for day, summary in figures["days"].items():
             outcomes = summary["outcomes"]
             out.append(
                 {
-                    "provider": provider,
+                    by: name,
                     "day": day,
                     "calls": summary["calls"],
                     "success": outcomes.get("success", 0),
@@ -139,14 +149,15 @@ def render(report: dict[str, Any], *, format: Format) -> str:
     if format == "json":
         return json.dumps(report, indent=2, sort_keys=True)
     table = rows(report)
+    columns = (_by(report), *COLUMNS[1:])
     if format == "csv":
         buffer = io.StringIO()
-        writer = csv.DictWriter(buffer, fieldnames=COLUMNS, lineterminator="\n")
+        writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
         writer.writeheader()
         writer.writerows(table)
         return buffer.getvalue().rstrip("\n")
-    cells = [list(COLUMNS)] + [[_cell(row[c]) for c in COLUMNS] for row in table]
-    widths = [max(len(line[i]) for line in cells) for i in range(len(COLUMNS))]
+    cells = [list(columns)] + [[_cell(row[c]) for c in columns] for row in table]
+    widths = [max(len(line[i]) for line in cells) for i in range(len(columns))]
     # Names left, numbers right.
     lines = [
         "  ".join(

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import bisect
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 from streams.models import ProviderCall
 
@@ -200,15 +200,22 @@ def summary(stats: Stats) -> dict[str, Any]:
     }
 
 
-def usage_report(days: dict[str, dict[str, Stats]], *, first: date, last: date) -> dict[str, Any]:
-    """Per provider: the range's total and each day's figures (``days``: provider -> day
-    -> stats). The web view and ``llm-streams report`` both answer with this."""
-    report: dict[str, Any] = {"start": first.isoformat(), "end": last.isoformat(), "providers": {}}
-    for provider, by_day in sorted(days.items()):
+def usage_report(
+    days: dict[str, dict[str, Stats]],
+    *,
+    first: date,
+    last: date,
+    by: Literal["provider", "tenant"] = "provider",
+) -> dict[str, Any]:
+    """Per provider (or tenant): the range's total and each day's figures (``days``: name ->
+    day -> stats). The web view and ``llm-streams report`` both answer with this."""
+    group = f"{by}s"
+    report: dict[str, Any] = {"start": first.isoformat(), "end": last.isoformat(), group: {}}
+    for name, by_day in sorted(days.items()):
         total = empty()
         for value in by_day.values():
             total = merge(total, value)
-        report["providers"][provider] = {
+        report[group][name] = {
             "total": summary(total),
             "days": {day: summary(value) for day, value in sorted(by_day.items())},
         }

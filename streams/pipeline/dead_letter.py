@@ -11,7 +11,14 @@ from typing import Any, Literal
 from pydantic import ValidationError
 
 from streams.errors import RecordRejected, describe
-from streams.models import MAX_JOB_ID_CHARS, Attempt, DeadLetter, ErrorInfo, OriginalRecord
+from streams.models import (
+    MAX_JOB_ID_CHARS,
+    Attempt,
+    DeadLetter,
+    ErrorInfo,
+    OriginalRecord,
+    RawJob,
+)
 from streams.vocab import Stage
 
 __all__ = ["MAX_COPIED_VALUE_BYTES", "dead_letter", "job_id_of", "original_of", "reason"]
@@ -28,15 +35,20 @@ def dead_letter(
     stage: Stage,
     exc: BaseException,
     *,
-    job_id: str | None,
+    job: RawJob | None = None,
+    job_id: str | None = None,
     attempts: Sequence[Attempt] = (),
 ) -> tuple[str | None, DeadLetter]:
     """The dead letter for the record ``original``, and the key to publish it under (the
-    job id, or else the original key when it is text). A RecordRejected is named after the
-    parse error behind it."""
+    job id, or else the original key when it is text). ``job``: the job it held, if it held
+    one; else ``job_id``, the id it named, if any. A RecordRejected is named after the parse
+    error behind it."""
     named = exc.__cause__ if isinstance(exc, RecordRejected) and exc.__cause__ else exc
+    if job is not None:
+        job_id = job.job_id
     record = DeadLetter(
         job_id=job_id,
+        tenant=job.tenant if job is not None else None,
         stage=stage,
         error=ErrorInfo(type=type(named).__name__, message=reason(exc)),
         attempts=list(attempts),

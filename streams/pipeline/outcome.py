@@ -19,7 +19,7 @@ from streams.errors import EnrichmentFailed, PublishRejected, RecordRejected
 from streams.kafka.producer import Producer
 from streams.kafka.publisher import Outgoing, publish_all
 from streams.kafka.topics import Topics
-from streams.models import Attempt, EnrichedJob, ProviderCall, Usage
+from streams.models import Attempt, EnrichedJob, ProviderCall, RawJob, Usage
 from streams.pipeline.cache import CachedEnrichment, RepostCache
 from streams.pipeline.dead_letter import dead_letter, original_of
 from streams.pipeline.once import SOURCE_HEADER, source_of
@@ -119,7 +119,7 @@ class Outcomes:
                     usage=answer.usage,
                 )
             ]
-        outgoing = self._ledger(job.job_id, attempts)
+        outgoing = self._ledger(job, attempts)
         if cache_key is not None and self.cache is not None:
             self.cache.put(cache_key, answer)  # at once: a repost right behind must not wait
             outgoing.append(self.topics.cache.record(cache_key, answer))
@@ -153,10 +153,10 @@ class Outcomes:
             attempts = failure.attempts
         # A PublishRejected's attempts are on the ledger already, with the result refused.
         ledger = attempts if not isinstance(failure, PublishRejected) else ()
-        outgoing = self._ledger(ticket.job.job_id, ledger)
+        outgoing = self._ledger(ticket.job, ledger)
         if ticket.original is not None:
             key, letter = dead_letter(
-                ticket.original, stage, failure, job_id=ticket.job.job_id, attempts=attempts
+                ticket.original, stage, failure, job=ticket.job, attempts=attempts
             )
             outgoing.append(self.topics.dead_letter.record(key, letter, headers=ticket.headers))
         await self._publish(outgoing, source=ticket.source)
@@ -173,23 +173,22 @@ class Outcomes:
         )
         self._ended("dead_lettered", failure)
 
-    async def abandoned(self, calls: Sequence[tuple[str, Attempt]]) -> None:
+    async def abandoned(self, calls: Sequence[tuple[RawJob, Attempt]]) -> None:
         """Calls cut off under way when their jobs were given back (a rebalance): on the
         ledger with their estimated cost; the jobs themselves end elsewhere."""
-        await publish_all(
-            self.producer, [o for job_id, a in calls for o in self._ledger(job_id, [a])]
-        )
+        await publish_all(self.producer, [o for job, a in calls for o in self._ledger(job, [a])])
 
     def _ended(self, ending: Ending, failure: BaseException | None = None) -> None:
         self.counts[ending] += 1
         error_type = type(failure).__name__ if failure is not None else None
         self.telemetry.ended(ending, error_type=error_type)
 
-    def _ledger(self, job_id: str, attempts: Sequence[Attempt]) -> list[Outgoing]:
+    def _ledger(self, job: RawJob, attempts: Sequence[Attempt]) -> list[Outgoing]:
         version = self.price_version
         return [
             self.topics.calls.record(
-                job_id, ProviderCall.of(a, job_id=job_id, price_version=version)
+                job.job_id,
+                ProviderCall.of(a, job_id=job.job_id, tenant=job.tenant, price_version=version),
             )
             for a in attempts
         ]

@@ -24,7 +24,13 @@ from pydantic import ValidationError
 
 from streams.deadline import Clock, Deadline
 from streams.errors import RecordRejected
-from streams.models import MAX_BATCH_DEADLINE_MS, MAX_DEADLINE_MS, OriginalRecord, RawJob
+from streams.models import (
+    MAX_BATCH_DEADLINE_MS,
+    MAX_DEADLINE_MS,
+    OriginalRecord,
+    RawJob,
+    tenant_named,
+)
 from streams.pipeline.dead_letter import job_id_of, original_of, reason
 from streams.pipeline.once import SOURCE_HEADER, source_of
 from streams.providers.base import EnrichRequest
@@ -32,13 +38,25 @@ from streams.routing.router import Router
 from streams.telemetry.propagation import as_headers, trace_of
 from streams.vocab import Lane
 
-__all__ = ["BATCH_DEFAULT_S", "LIVE_MAX_S", "WINDOW_S", "BatchTarget", "Intake", "Ticket"]
+__all__ = [
+    "BATCH_DEFAULT_S",
+    "LIVE_MAX_S",
+    "TENANT_HEADER",
+    "WINDOW_S",
+    "BatchTarget",
+    "Intake",
+    "Ticket",
+]
 
 # A live call never waits longer than this, whatever the job's deadline.
 LIVE_MAX_S = MAX_DEADLINE_MS / 1000
 # A batch-lane job without a deadline of its own: the longest a vendor's batch may take.
 BATCH_DEFAULT_S = MAX_BATCH_DEADLINE_MS / 1000
 
+
+# A record may name its job's tenant here instead of in the job (a producer that cannot
+# change the jobs it forwards).
+TENANT_HEADER = "tenant"
 
 # The vendors' completion window: "auto" sends a job to the batch lane only with this long.
 WINDOW_S = 24 * 3600.0
@@ -166,6 +184,7 @@ class Intake:
             job = RawJob.model_validate_json(value or b"")
         except ValidationError:
             job = _parse_slowly(value)
+        job = _with_header_tenant(job, message.headers)
         return self.ticket(
             job,
             since=since,
@@ -219,6 +238,30 @@ def _may_wait(lane: Lane, asked_s: float | None) -> bool:
     """Batch, or auto with a deadline of its own that leaves room for the vendors' window
     (a job without one has the live default)."""
     return lane == "batch" or (lane == "auto" and asked_s is not None and asked_s >= WINDOW_S)
+
+
+def _with_header_tenant(job: RawJob, headers: Any) -> RawJob:
+    """The job with the tenant its record's ``tenant`` header names, when the job names none;
+    RecordRejected when the header is not a tenant or names another than the job."""
+    pairs = headers.items() if isinstance(headers, Mapping) else headers or ()
+    named = next((value for key, value in pairs if key == TENANT_HEADER), None)
+    if named is None:
+        return job
+    try:
+        tenant = tenant_named(bytes(named).decode("utf-8", errors="replace"))
+    except ValidationError as exc:
+        raise RecordRejected(
+            f"header {TENANT_HEADER!r}: {reason(exc)}", stage="validate", job_id=job.job_id
+        ) from exc
+    if "tenant" not in job.model_fields_set:
+        return job.model_copy(update={"tenant": tenant})
+    if job.tenant != tenant:
+        raise RecordRejected(
+            f"the job's tenant is {job.tenant!r} and its {TENANT_HEADER!r} header says {tenant!r}",
+            stage="validate",
+            job_id=job.job_id,
+        )
+    return job
 
 
 def _parse_slowly(value: bytes | None) -> RawJob:

@@ -153,7 +153,7 @@ class Router:
         self._spent_today: Mapping[str, float] = {}
         self.total_budget = Budget()
         self._on_the_wire: set[asyncio.Task[Any]] = set()  # jobs whose call is under way
-        self._abandoned: list[tuple[str, Attempt]] = []  # (job id, call) cancelled mid-call
+        self._abandoned: list[tuple[RawJob, Attempt]] = []  # (job, call) cancelled mid-call
         self.reconfigure(config)
 
     # --- configuration, at start and at run time ---------------------------------------------
@@ -267,7 +267,7 @@ class Router:
         """Whether ``task`` (a job's) is waiting for a provider's answer now."""
         return task in self._on_the_wire
 
-    def take_abandoned(self) -> list[tuple[str, Attempt]]:
+    def take_abandoned(self) -> list[tuple[RawJob, Attempt]]:
         """The calls cancelled while under way since the last look (a job given back at a
         rebalance), with their estimated cost: the vendor bills them all the same."""
         abandoned, self._abandoned = self._abandoned, []
@@ -471,7 +471,7 @@ class Router:
         except asyncio.CancelledError:
             if began is not None:  # sent: billed, though nobody will read the answer
                 self._failed(state, name, model, _abandoned_error(name), began=began, span=span)
-                self._abandoned.append((request.job.job_id, state.attempts[-1]))
+                self._abandoned.append((request.job, state.attempts[-1]))
             raise
         except DeadlineExceeded as exc:
             if began is None:

@@ -41,7 +41,13 @@ def ledger(result: ShadowResult, *, price_version: str) -> list[ProviderCall]:
     """The candidate's calls for ``result``, as ``llm.calls`` records (lane ``shadow``)."""
     attempts = result.shadow.attempts if result.shadow is not None else []
     return [
-        ProviderCall.of(a, job_id=result.job_id, price_version=price_version, shadow=True)
+        ProviderCall.of(
+            a,
+            job_id=result.job_id,
+            tenant=result.tenant,
+            price_version=price_version,
+            shadow=True,
+        )
         for a in attempts
     ]
 
@@ -128,6 +134,7 @@ def _result(
 ) -> ShadowResult:
     return ShadowResult(
         job_id=production.job_id,
+        tenant=production.job.tenant,
         candidate=candidate.name,
         origin=origin,
         outcome=outcome,

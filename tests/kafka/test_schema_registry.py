@@ -134,7 +134,7 @@ async def test_a_new_major_version_is_refused_until_the_operator_upgrades_the_su
 
     with pytest.raises(ConfigurationError) as refused:
         await create_app(settings)
-    assert "version 1 to 2" in str(refused.value)
+    assert "version 1 to 3" in str(refused.value)
     assert "llm-streams schemas --upgrade-registry" in str(refused.value)
 
     upgraded = run_cli("schemas", "--upgrade-registry", url, env=env)
@@ -142,11 +142,41 @@ async def test_a_new_major_version_is_refused_until_the_operator_upgrades_the_su
     assert upgraded.stdout.strip() == f"upgraded: {subject}"
     assert client.get_compatibility(subject) == "BACKWARD", "its level is given back"
     latest = json.loads(client.get_latest_version(subject).schema.schema_str or "{}")
-    assert latest["version"] == 2
+    assert latest["version"] == 3
     checked = run_cli("schemas", "--check-registry", url, env=env)
     assert f"{subject}: compatible" in checked.stdout
     again = run_cli("schemas", "--upgrade-registry", url, env=env)
     assert again.stdout.strip() == "nothing to upgrade"
+
+
+async def test_a_field_added_to_a_message_is_accepted_over_what_an_earlier_release_registered(
+    env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """raw-job, dead-letter, provider-call and shadow-result version 2 and enriched-job
+    version 3 (its job's) add the optional ``tenant``: the registry admits them at BACKWARD,
+    with no upgrade by the operator."""
+    settings = _settings(env, monkeypatch)
+    url = env["LLM_SCHEMA_REGISTRY_URL"]
+    earlier = {
+        settings.llm_topic_raw: "raw-job.v1.json",
+        settings.llm_topic_enriched: "enriched-job.v2.json",
+        settings.llm_topic_dead_letter: "dead-letter.v1.json",
+        settings.llm_topic_calls: "provider-call.v1.json",
+        settings.llm_topic_shadow: "shadow-result.v1.json",
+    }
+    for topic, published in earlier.items():
+        schema = json.loads((ROOT / "schemas" / published).read_text())
+        _registered_before(url, subject_of(topic), for_registry(schema))
+
+    checked = run_cli("schemas", "--check-registry", url, env=env)
+    lines = dict(line.split(": ", 1) for line in checked.stdout.splitlines())
+    assert {lines[subject_of(topic)] for topic in earlier} == {"compatible"}
+    await create_app(settings)  # registers them
+    client = _client(url)
+    for topic in earlier:
+        latest = json.loads(client.get_latest_version(subject_of(topic)).schema.schema_str or "{}")
+        assert latest["version"] == int(earlier[topic][-6]) + 1
+        assert "tenant" in json.dumps(latest["properties"])
 
 
 async def test_a_registry_that_is_down_at_start_is_a_clear_error_not_a_hang(

@@ -1,4 +1,5 @@
-"""``llm-streams report`` against a worker process: the web view's figures, and re-pricing."""
+"""``llm-streams report`` against a worker process: the web view's figures, the same calls
+per tenant, and re-pricing."""
 
 from __future__ import annotations
 
@@ -32,8 +33,11 @@ def test_the_report_matches_the_web_view_and_a_price_change_reprices_it(
     env = worker_env
     today = datetime.now(UTC).date().isoformat()
     with worker_process(env, tmp_path / "worker.log"):
-        records = [job_record(f"rep-{n}") for n in range(5)]
-        asyncio.run(produce(env["KAFKA_BOOTSTRAP_SERVERS"], env["LLM_TOPIC_RAW"], records))
+        bootstrap, raw = env["KAFKA_BOOTSTRAP_SERVERS"], env["LLM_TOPIC_RAW"]
+        records = [job_record(f"rep-{n}", tenant="alpha") for n in range(3)]
+        records.append(job_record("rep-3"))
+        asyncio.run(produce(bootstrap, raw, records))
+        asyncio.run(produce(bootstrap, raw, [job_record("rep-4")], headers=[("tenant", b"beta")]))
         web = eventually(
             lambda: _web_report(env, today),
             lambda web: web["providers"].get("openai", {}).get("total", {}).get("calls") == 5,
@@ -52,6 +56,24 @@ def test_the_report_matches_the_web_view_and_a_price_change_reprices_it(
 
         table = run_cli("report", "--from", today, "--to", today, env=env)
         print("\n" + table.stdout)
+
+    by_tenant = run_cli(
+        "report", "--from", today, "--to", today, "--by", "tenant", "--format", "json", env=env
+    )
+    assert by_tenant.returncode == 0, by_tenant.stderr
+    tenants = {name: t["total"] for name, t in json.loads(by_tenant.stdout)["tenants"].items()}
+    assert {name: t["calls"] for name, t in tenants.items()} == {
+        "alpha": 3,
+        "beta": 1,
+        "default": 1,
+    }
+    provider_cost = web["providers"]["openai"]["total"]["cost_usd"]
+    # to the cent and well below: each figure is rounded to 6 decimals
+    assert sum(t["cost_usd"] for t in tenants.values()) == pytest.approx(provider_cost, abs=5e-6)
+    tenant_csv = run_cli(
+        "report", "--from", today, "--to", today, "--by", "tenant", "--format", "csv", env=env
+    )
+    assert tenant_csv.stdout.splitlines()[0].startswith("tenant,day,calls,")
 
     cost = web["providers"]["openai"]["total"]["cost_usd"]
     assert cost > 0

@@ -80,7 +80,7 @@ async def intake() -> Any:
         await provider.aclose()
 
 
-def _record() -> Any:
+def _record(*, headers: list[tuple[str, bytes]] | None = None) -> Any:
     return SimpleNamespace(
         topic="jobs.raw",
         partition=0,
@@ -88,7 +88,7 @@ def _record() -> Any:
         key=b"j1",
         value=json.dumps(JOB).encode(),
         timestamp=None,
-        headers=[],
+        headers=headers or [],
     )
 
 
@@ -136,6 +136,21 @@ async def test_a_failed_record_is_one_dead_letter_with_its_calls(
     assert letter["original"]["offset"] == 3
     assert len(producer.on(CALLS)) == 1
     assert outcomes.counts == {"dead_lettered": 1}
+
+
+async def test_the_tenant_a_record_names_is_on_its_calls_result_and_dead_letter(
+    outcomes: Outcomes, producer: MemoryBroker, intake: Intake
+) -> None:
+    ticket = intake.take(_record(headers=[("tenant", b"jobs-board")]), since=0)
+    attempt = failed_attempt(
+        DeadlineExceeded("slow"), provider="openai", model="m", attempt=1, latency_ms=5
+    )
+    await outcomes.enriched(ticket, ANSWER, attempts=[attempt], latency_ms=9, cache_key="k")
+    failure = DeadlineExceeded("deadline of 45s exceeded", attempts=[attempt])
+    await outcomes.failed_for_good(ticket, failure, stage="enrich")
+    assert [c["tenant"] for c in producer.on(CALLS)] == ["jobs-board", "jobs-board"]
+    assert producer.on(ENRICHED)[0]["job"]["tenant"] == "jobs-board"
+    assert producer.on(DEAD_LETTER)[0]["tenant"] == "jobs-board"
 
 
 async def test_a_callers_job_that_fails_is_counted_without_a_dead_letter(

@@ -145,3 +145,34 @@ def test_a_job_without_a_lane_takes_the_default_lane_before_its_deadline_is_judg
         live.take(_record(day), since=0)
     assert caught.value.stage == "validate"
     assert caught.value.job_id == "j1"
+
+
+def test_a_job_is_its_own_tenant_s_or_its_header_s_or_the_default(intake: Intake) -> None:
+    def tenant_of(job: dict[str, Any], headers: Any = None) -> str:
+        return intake.take(_record(job, headers=headers), since=0).job.tenant
+
+    assert tenant_of(_job()) == "default"
+    assert tenant_of(_job() | {"tenant": "jobs-board"}) == "jobs-board"
+    assert tenant_of(_job(), [("tenant", b"team_7")]) == "team_7"
+    assert tenant_of(_job() | {"tenant": "a"}, [("tenant", b"a")]) == "a", "both may say it"
+
+
+@pytest.mark.parametrize(
+    ("job_tenant", "header", "said"),
+    [
+        ("Not Valid", None, "tenant: String should match pattern"),
+        (None, b"x" * 64, "header 'tenant': String should match pattern"),
+        (None, b"", "header 'tenant': String should match pattern"),
+        ("a", b"b", "the job's tenant is 'a' and its 'tenant' header says 'b'"),
+    ],
+)
+def test_a_bad_or_contradicted_tenant_is_a_dead_letter_that_says_why(
+    intake: Intake, job_tenant: str | None, header: bytes | None, said: str
+) -> None:
+    job = _job("t1") | ({"tenant": job_tenant} if job_tenant is not None else {})
+    headers = [("tenant", header)] if header is not None else None
+    with pytest.raises(RecordRejected) as caught:
+        intake.take(_record(job, headers=headers), since=0)
+    assert caught.value.stage == "validate"
+    assert caught.value.job_id == "t1"
+    assert said in str(caught.value)
