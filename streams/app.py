@@ -33,7 +33,7 @@ from streams.observe.dead_letters import DeadLetterFollower
 from streams.observe.drift import DriftFollower
 from streams.observe.flow import FlowTopics, JobFlow
 from streams.observe.job import DEFAULT_LOOK_BACK_S, JobLookup, JobTopics
-from streams.observe.spend import SpendFollower, shadow_spend
+from streams.observe.spend import SpendFollower, shadow_spend, tenant_spend
 from streams.observe.tables import StatsStore, install_stats_agent
 from streams.pipeline.agent import install_enrich_agent
 from streams.pipeline.batch.finish import LaneFinisher
@@ -308,13 +308,19 @@ def _stats_path(settings: Settings, router: Router, shadows: Shadows) -> list[Fo
         topic=kafka.stats,
         on_change=router.set_spent_today,
     )
+    tenants = SpendFollower(
+        cluster=kafka.cluster,
+        topic=kafka.stats,
+        on_change=router.set_tenant_spent_today,
+        spent=tenant_spend,
+    )
     shadow = SpendFollower(
         cluster=kafka.cluster,
         topic=kafka.shadow,
         on_change=shadows.set_spent_today,
         spent=shadow_spend,
     )
-    return [aggregator, spend, shadow]
+    return [aggregator, spend, tenants, shadow]
 
 
 def _hand_over_lanes(rebalances: Rebalances, lane: BatchLane) -> None:

@@ -39,9 +39,11 @@ from streams.config.slices import (
     SaslMechanism,
     SecurityProtocol,
     ShadowCandidate,
+    TenantPolicy,
     WebConfig,
 )
 from streams.errors import ConfigurationError, describe
+from streams.models import Tenant
 from streams.pricing import DEFAULT_PRICES, PRICE_VERSION, ModelPrice
 from streams.registry import SPECS
 from streams.vocab import PROVIDER_NAMES, TOTAL_BUDGET, ProviderName
@@ -161,6 +163,10 @@ class Settings(_ProviderFields):
     llm_budgets: dict[str, Annotated[float, Field(ge=0)]] = Field(
         json_schema_extra=RUNTIME, default_factory=dict
     )
+    # Per tenant: its daily budget, its weight in a binding limit, the providers it may use and
+    # its jobs' lane, e.g. {"bulk": {"daily_budget_usd": 20, "weight": 1, "lane": "auto"},
+    # "fresh": {"weight": 3, "providers": ["openai"]}}.
+    llm_tenants: dict[Tenant, TenantPolicy] = Field(json_schema_extra=RUNTIME, default_factory=dict)
     llm_max_output_tokens: int = Field(json_schema_extra=RUNTIME, default=1024, ge=16, le=65536)
     llm_temperature: float = Field(json_schema_extra=RUNTIME, default=0.2, ge=0, le=2)
     # Repair instead of re-buying: an answer that fails validation is asked again once, on
@@ -326,6 +332,7 @@ class Settings(_ProviderFields):
             budgets=dict(self.llm_budgets),
             repair=self.llm_repair,
             repair_max_tokens=self.llm_repair_max_tokens,
+            tenants=dict(self.llm_tenants),
         )
 
     def cluster(self) -> KafkaCluster:

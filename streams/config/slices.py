@@ -33,6 +33,7 @@ __all__ = [
     "SaslMechanism",
     "SecurityProtocol",
     "ShadowCandidate",
+    "TenantPolicy",
     "WebConfig",
 ]
 
@@ -64,6 +65,24 @@ class LimitsConfig(BaseModel):
     rpm: int | None = Field(default=None, ge=1)
     tpm: int | None = Field(default=None, ge=100)
     concurrency: int | None = Field(default=None, ge=1, le=10_000)
+
+
+class TenantPolicy(BaseModel):
+    """What one tenant may spend and use (``LLM_TENANTS``); a tenant not configured has the
+    defaults: no budget, weight 1, every provider in the chain, the service's lane."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    daily_budget_usd: float | None = Field(
+        default=None, ge=0, description="USD per UTC day for the whole group; None: no budget"
+    )
+    weight: float = Field(
+        default=1.0, gt=0, le=1000, description="its share of a binding provider limit"
+    )
+    providers: tuple[ProviderName, ...] | None = Field(
+        default=None, min_length=1, description="the providers its jobs may go to; None: any"
+    )
+    lane: Lane | None = Field(default=None, description="its jobs' lane; None: LLM_LANE")
 
 
 class ShadowCandidate(BaseModel):
@@ -142,9 +161,13 @@ class RoutingConfig:
     budgets: Mapping[str, float]  # USD per UTC day: per provider, and TOTAL_BUDGET
     repair: bool  # an invalid answer is retried once with what was wrong with it
     repair_max_tokens: int  # a truncated answer is retried with twice the room, up to this
+    tenants: Mapping[str, TenantPolicy]  # the configured ones; the rest have the defaults
 
     def limits_of(self, name: str) -> LimitsConfig:
         return self.limits.get(name, LimitsConfig())
+
+    def tenant(self, name: str) -> TenantPolicy:
+        return self.tenants.get(name, TenantPolicy())
 
 
 SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]

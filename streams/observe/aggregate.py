@@ -44,7 +44,7 @@ from streams.kafka.admin import ensure_topic
 from streams.kafka.clients import group_reader, transactional_producer
 from streams.kafka.framing import decoded
 from streams.kafka.readers import Follower
-from streams.models import ProviderCall
+from streams.models import DEFAULT_TENANT, ProviderCall
 from streams.observe.stats import RECENT_KEPT, Stats, add, empty, minute_of
 
 __all__ = ["Aggregator", "StatsBatch", "StatsPartial", "partials"]
@@ -59,9 +59,10 @@ TRANSACTION_TIMEOUT_MS = 10_000
 
 
 class StatsPartial(BaseModel):
-    """One provider's attempts of one minute in one batch, summed."""
+    """One provider's attempts for one tenant's jobs of one minute in one batch, summed."""
 
     provider: str
+    tenant: str = DEFAULT_TENANT  # batches written before tenants have none
     minute: int
     stats: Stats
     failures: list[dict[str, Any]] = Field(default_factory=list, description="newest first")
@@ -76,13 +77,16 @@ class StatsBatch(BaseModel):
 
 
 def partials(calls: list[ProviderCall]) -> list[StatsPartial]:
-    """The calls summed per provider and minute (failures newest first, at most RECENT_KEPT)."""
-    sums: dict[tuple[str, int], StatsPartial] = {}
+    """The calls summed per provider, tenant and minute (failures newest first, at most
+    RECENT_KEPT)."""
+    sums: dict[tuple[str, str, int], StatsPartial] = {}
     for call in calls:
-        key = (call.provider, minute_of(call.at))
+        key = (call.provider, call.tenant, minute_of(call.at))
         partial = sums.get(key)
         if partial is None:
-            partial = sums[key] = StatsPartial(provider=key[0], minute=key[1], stats=empty())
+            partial = sums[key] = StatsPartial(
+                provider=call.provider, tenant=call.tenant, minute=key[2], stats=empty()
+            )
         partial.stats = add(partial.stats, call)
         if call.outcome not in ("success", "repaired", "cache_hit"):
             partial.failures.insert(0, _failure(call))

@@ -1,10 +1,10 @@
 """Today's spend for the whole consumer group, for the daily budgets: every worker sums a
 topic from the start of the UTC day.
 
-Per provider (``routing.budget``) from ``llm.stats``: one partition, a few records a second,
-and its batches are exactly-once sums of ``llm.calls`` (``aggregate``), so the figure here
-equals the daily table's. Per shadow candidate from ``llm.shadow``: each result carries what
-its candidate's calls cost.
+Per provider (``routing.budget``) and per tenant from ``llm.stats``: one partition, a few
+records a second, and its batches are exactly-once sums of ``llm.calls`` (``aggregate``), so
+the figure here equals the daily table's. Per shadow candidate from ``llm.shadow``: each
+result carries what its candidate's calls cost.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from streams.models import ShadowResult
 from streams.observe.aggregate import StatsBatch
 from streams.observe.stats import day_of
 
-__all__ = ["SpendFollower", "provider_spend", "shadow_spend"]
+__all__ = ["SpendFollower", "provider_spend", "shadow_spend", "tenant_spend"]
 
 # One record's spend: (when, whose, USD) for each part of it.
 Spent = Iterator[tuple[datetime, str, float]]
@@ -38,6 +38,17 @@ def provider_spend(value: bytes) -> Spent:
         yield (
             datetime.fromtimestamp(partial.minute * 60, UTC),
             partial.provider,
+            partial.stats["cost_usd"],
+        )
+
+
+def tenant_spend(value: bytes) -> Spent:
+    """A stats batch's cost per tenant and minute."""
+    batch = StatsBatch.model_validate_json(value)
+    for partial in batch.partials:
+        yield (
+            datetime.fromtimestamp(partial.minute * 60, UTC),
+            partial.tenant,
             partial.stats["cost_usd"],
         )
 

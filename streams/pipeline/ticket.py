@@ -205,7 +205,11 @@ class Intake:
         """The ticket for a job that came as ``source`` (a record), or another way (None:
         always live). RecordRejected for a live job asking for more than a live call gets."""
         options = job.options
-        lane = (options.lane if options else None) or self.default_lane
+        lane = (
+            (options.lane if options else None)
+            or self.router.tenant(job.tenant).lane
+            or self.default_lane
+        )
         asked_s = options.deadline_ms / 1000 if options and options.deadline_ms else None
         if lane == "live" and asked_s is not None and asked_s > LIVE_MAX_S:
             raise RecordRejected(

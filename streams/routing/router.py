@@ -23,7 +23,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
-from streams.config.slices import LimitsConfig, RoutingConfig
+from streams.config.slices import LimitsConfig, RoutingConfig, TenantPolicy
 from streams.deadline import Deadline
 from streams.errors import (
     BadRequest,
@@ -37,7 +37,7 @@ from streams.errors import (
     RequestTooLarge,
     failed_attempt,
 )
-from streams.models import Attempt, RawJob
+from streams.models import DEFAULT_TENANT, Attempt, RawJob
 from streams.providers.base import Completion, EnrichRequest, Provider
 from streams.providers.prompt import Repair, input_tokens_estimate
 from streams.routing.breaker import CircuitBreaker
@@ -151,6 +151,7 @@ class Router:
         self._paused = False
         self._share = WHOLE
         self._spent_today: Mapping[str, float] = {}
+        self._tenant_spent: Mapping[str, float] = {}
         self.total_budget = Budget()
         self._on_the_wire: set[asyncio.Task[Any]] = set()  # jobs whose call is under way
         self._abandoned: list[tuple[RawJob, Attempt]] = []  # (job, call) cancelled mid-call
@@ -196,6 +197,29 @@ class Router:
             if gate.limiter.config.rpm or gate.limiter.config.tpm
         }
         log.info("holding %d of %d partitions: limits here %s", share.held, share.of, limited)
+
+    def set_tenant_spent_today(self, spent: Mapping[str, float]) -> None:
+        """Today's spend per tenant for the whole group (USD), as the stats path sums it."""
+        before = {name for name in self._tenant_spent if self.tenant_over_budget(name)}
+        self._tenant_spent = spent
+        after = {name for name in spent if self.tenant_over_budget(name)}
+        for name in sorted(after - before):
+            log.warning("tenant %s is over its daily budget: its jobs wait", name)
+        for name in sorted(before - after):
+            log.warning("tenant %s is within its budget again", name)
+
+    def tenant(self, name: str) -> TenantPolicy:
+        """What the tenant may spend and use, as configured now."""
+        return self._config.tenant(name)
+
+    def tenant_budget(self, tenant: str) -> Budget:
+        return Budget(
+            daily_usd=self.tenant(tenant).daily_budget_usd,
+            spent_today_usd=self._tenant_spent.get(tenant, 0.0),
+        )
+
+    def tenant_over_budget(self, tenant: str) -> bool:
+        return self.tenant_budget(tenant).exhausted
 
     def set_spent_today(self, spent: Mapping[str, float]) -> None:
         """Today's spend per provider for the whole group (USD), as the stats path sums it."""
@@ -279,15 +303,17 @@ class Router:
 
     # --- routing --------------------------------------------------------------------------
 
-    def order(self, preferred: str | None) -> list[str]:
-        """The job's preferred provider first (if it is in the chain), then the chain.
+    def order(self, preferred: str | None, *, tenant: str = DEFAULT_TENANT) -> list[str]:
+        """The job's preferred provider first (if it is in the chain), then the chain, of
+        the providers its tenant may use.
 
         The ``latency`` strategy sorts the chain by each provider's moving average latency
         (unmeasured providers first, so they get measured). Latency rather than cost, because
         cost per call is already known from the price table and can be expressed by the
         chain's order, while latency moves with the vendor's load, which only live figures
         show."""
-        chain: list[str] = list(self._chain)
+        allowed = self._config.tenant(tenant).providers
+        chain = [name for name in self._chain if allowed is None or name in allowed]
         if self._config.strategy == "latency":
             chain.sort(key=lambda name: self._gates[name].latency_ms or 0.0)
         return preferred_first(chain, preferred)
@@ -353,11 +379,15 @@ class Router:
     async def _next_provider(self, state: _Job) -> str:
         """The provider to try next, waiting (within the deadline) while every usable one
         is resting, open or cooling down; EnrichmentFailed when none is left."""
+        tenant = state.request.job.tenant
         while True:
             now = self._clock()
+            order = self.order(state.preferred, tenant=tenant)
+            if not order:
+                raise state.failure(f"tenant {tenant!r} may use no provider in the chain")
             usable = [
                 name
-                for name in self.order(state.preferred)
+                for name in order
                 if name not in state.failed_for_good and self._gates[name].enabled
             ]
             if not usable:

@@ -28,6 +28,7 @@ CHANGES: dict[str, Any] = {
     "llm_breaker_cooldown_s": 5,
     "llm_provider_limits": {"openai": {"rpm": 100}},
     "llm_budgets": {"total": 5},
+    "llm_tenants": {"bulk": {"daily_budget_usd": 5, "weight": 2}},
     "llm_repair": False,
     "llm_repair_max_tokens": 2048,
     "llm_shadow": [{"provider": "openai", "model": "gpt-5.4-nano", "sample": 0.1}],

@@ -63,3 +63,9 @@ def test_successes_and_cache_hits_are_not_failures() -> None:
     (partial,) = partials([_call("openai"), _call("openai", "cache_hit")])
     assert partial.failures == []
     assert partial.stats["cache_hits"] == 1
+
+
+def test_each_tenant_s_calls_are_summed_apart() -> None:
+    calls = [_call("openai").model_copy(update={"tenant": t}) for t in ("bulk", "bulk", "fresh")]
+    by_tenant = {p.tenant: p.stats["calls"] for p in partials(calls)}
+    assert by_tenant == {"bulk": 2, "fresh": 1}

@@ -176,3 +176,18 @@ def test_a_bad_or_contradicted_tenant_is_a_dead_letter_that_says_why(
     assert caught.value.stage == "validate"
     assert caught.value.job_id == "t1"
     assert said in str(caught.value)
+
+
+async def test_a_tenant_s_lane_is_its_jobs_lane_unless_a_job_names_one() -> None:
+    settings = Settings(llm_tenants={"bulk": {"lane": "batch"}})
+    providers = build_providers(settings.provider)
+    router = Router(settings.routing(), providers)
+    intake = Intake(router=router, default_lane="live", batch_providers={"openai"})
+    try:
+        assert intake.take(_record(_job() | {"tenant": "bulk"}), since=0).lane == "batch"
+        own = _job(lane="live") | {"tenant": "bulk"}
+        assert intake.take(_record(own), since=0).lane == "live"
+        assert intake.take(_record(_job()), since=0).lane == "live"
+    finally:
+        for provider in providers.values():
+            await provider.aclose()
