@@ -45,6 +45,7 @@ from streams.pipeline.once import PublishedBefore
 from streams.pipeline.outcome import Outcomes
 from streams.pipeline.ticket import Intake
 from streams.pipeline.unframe import RawValues
+from streams.pipeline.waiting.lane import WaitingLane
 from streams.providers.base import Provider
 from streams.providers.batch import batch_apis
 from streams.providers.build import adapter_for, build_providers
@@ -155,7 +156,7 @@ def _build(
         topic=settings.llm_topic_control,
     )
     rebalances = Rebalances(app, topic=topics.raw.name)
-    _hand_over_lanes(rebalances, pipeline.batch)
+    _run_lanes(app, rebalances, pipeline)
 
     stats_path = _stats_path(settings, router, shadows)
     dead_letters = DeadLetterFollower(cluster=kafka.cluster, topic=topics.dead_letter.name)
@@ -268,10 +269,14 @@ def _pipeline(
     intake = Intake(
         router=router, default_lane=batch_config.default_lane, batch_providers=set(apis)
     )
+    waiting = WaitingLane(
+        config=settings.waiting(), topic=topics.waiting, producer=producer, router=router
+    )
     pipeline = Pipeline(
         intake=intake,
         live=live,
         batch=batch,
+        waiting=waiting,
         outcomes=outcomes,
         telemetry=telemetry,
         group=settings.llm_app_id,  # Faust's group is the app's id
@@ -323,18 +328,24 @@ def _stats_path(settings: Settings, router: Router, shadows: Shadows) -> list[Fo
     return [aggregator, spend, tenants, shadow]
 
 
-def _hand_over_lanes(rebalances: Rebalances, lane: BatchLane) -> None:
-    """The batch lanes follow the raw partitions: stopped within the rebalance that takes
-    them away (before another worker may start them), started when they are assigned."""
+def _run_lanes(app: faust.App, rebalances: Rebalances, pipeline: Pipeline) -> None:
+    """The batch and waiting lanes follow the raw partitions: stopped within the rebalance
+    that takes them away (before another worker may start them), started when they are
+    assigned; the waiting lane releases its jobs for as long as the worker runs."""
+    batch, waiting = pipeline.batch, pipeline.waiting
+    app.task(lambda: waiting.release(pipeline.released))
 
     async def revoked(partitions: frozenset[int]) -> None:
         if partitions:  # said, so an operator sees each rebalance that moved work
             log.info("rebalance: %d partitions of %s given back", len(partitions), rebalances.topic)
-        await lane.revoked(sorted(partitions))
+        await batch.revoked(sorted(partitions))
+        await waiting.revoked(sorted(partitions))
 
-    rebalances.follow(
-        assigned=lambda partitions: lane.assigned(sorted(partitions)), revoked=revoked
-    )
+    def assigned(partitions: frozenset[int]) -> None:
+        batch.assigned(sorted(partitions))
+        waiting.assigned(sorted(partitions))
+
+    rebalances.follow(assigned=assigned, revoked=revoked)
 
 
 def _close_at_shutdown(

@@ -40,6 +40,7 @@ from streams.config.slices import (
     SecurityProtocol,
     ShadowCandidate,
     TenantPolicy,
+    WaitingConfig,
     WebConfig,
 )
 from streams.errors import ConfigurationError, describe
@@ -113,6 +114,7 @@ class Settings(_ProviderFields):
     llm_topic_replays: str = "llm.replays"
     llm_topic_cache: str = "llm.cache"
     llm_topic_batch: str = "llm.batch"
+    llm_topic_waiting: str = "llm.waiting"
     llm_topic_shadow: str = "llm.shadow"
     llm_topic_evals: str = "llm.evals"
     llm_topic_partitions: int = Field(default=4, ge=1, le=1024)
@@ -370,6 +372,7 @@ class Settings(_ProviderFields):
             cache=self.llm_topic_cache,
             cache_retention_s=self.llm_cache_max_age_s,
             batch=self.llm_topic_batch,
+            waiting=self.llm_topic_waiting,
             shadow=self.llm_topic_shadow,
         )
 
@@ -388,6 +391,15 @@ class Settings(_ProviderFields):
             max_age_s=self.llm_batch_max_age_s,
             poll_s=self.llm_batch_poll_s,
             price_version=self.llm_price_version,
+        )
+
+    def waiting(self) -> WaitingConfig:
+        return WaitingConfig(
+            cluster=self.cluster(),
+            topic=self.llm_topic_waiting,
+            outcome_topics=(self.llm_topic_enriched, self.llm_topic_dead_letter),
+            partitions=self.llm_topic_partitions,
+            capacity=self.llm_worker_concurrency,
         )
 
     def drift(self) -> DriftConfig:

@@ -34,6 +34,7 @@ __all__ = [
     "SecurityProtocol",
     "ShadowCandidate",
     "TenantPolicy",
+    "WaitingConfig",
     "WebConfig",
 ]
 
@@ -257,6 +258,7 @@ class KafkaConfig:
     cache: str
     cache_retention_s: float
     batch: str
+    waiting: str
     shadow: str
 
 
@@ -274,6 +276,17 @@ class BatchConfig:
     max_age_s: float
     poll_s: float
     price_version: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class WaitingConfig:
+    """The waiting lane's slice."""
+
+    cluster: KafkaCluster
+    topic: str  # where the lane keeps its jobs, partitioned like the raw topic
+    outcome_topics: tuple[str, ...]  # where a waiting job's outcome may be already
+    partitions: int
+    capacity: int  # the worker's calls in flight at most, shared among the tenants
 
 
 @dataclass(frozen=True, kw_only=True)

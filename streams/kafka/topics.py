@@ -115,6 +115,7 @@ class Topics:
     control: Topic[ControlCommand]  # one partition: every worker applies them in one order
     cache: Topic[BaseModel]  # one partition, followed whole by every worker
     batch: Topic[BaseModel]  # the batch lane's jobs and batches: raw partition p's on p
+    waiting: Topic[BaseModel]  # the waiting lane's jobs: raw partition p's on p
 
     @classmethod
     def of(cls, config: KafkaConfig, *, schema_ids: Mapping[str, int] | None = None) -> Topics:
@@ -142,6 +143,7 @@ class Topics:
                 retention_s=config.cache_retention_s,
             ),
             batch=Topic(name=config.batch, model=BaseModel, partitions=n, compacted=True),
+            waiting=Topic(name=config.waiting, model=BaseModel, partitions=n, compacted=True),
         )
         return topics.framed_with(schema_ids) if schema_ids else topics
 

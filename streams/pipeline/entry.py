@@ -12,13 +12,15 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from streams.errors import RecordRejected
+from streams.errors import BudgetExhausted, PublishRejected, RecordRejected
 from streams.models import EnrichedJob, RawJob
 from streams.pipeline.batch.lane import BatchLane, BatchLaneStatus
 from streams.pipeline.live import LiveLane
 from streams.pipeline.outcome import Outcomes
 from streams.pipeline.ticket import Intake, Ticket
 from streams.pipeline.unframe import RawValues
+from streams.pipeline.waiting.lane import WaitingLane
+from streams.pipeline.waiting.records import WaitingJob
 from streams.providers.base import Provider
 from streams.routing.status import RoutingStatus
 from streams.telemetry.spans import JobSpan, Telemetry
@@ -45,6 +47,7 @@ class Pipeline:
     intake: Intake
     live: LiveLane
     batch: BatchLane
+    waiting: WaitingLane
     outcomes: Outcomes
     telemetry: Telemetry = Telemetry.OFF
     group: str = ""  # the consumer group, for the process spans
@@ -60,6 +63,8 @@ class Pipeline:
             ticket = self.intake.take(message, since=since, trace=span.trace, payload=payload)
         except RecordRejected as exc:
             return span.around(self.outcomes.rejected(exc, message=message))
+        if (reason := self.waiting.reason_to_wait(ticket)) is not None:
+            return span.around(self._to_waiting(ticket, reason))
         if ticket.batch is not None:
             return span.around(self._to_batch(ticket))
         waiting_since = time.time_ns()
@@ -69,7 +74,36 @@ class Pipeline:
             span.close()
             raise
         span.waited("intake paused", started_ns=waiting_since)
-        return span.around(self.live.finish(ticket))
+        return span.around(self._live(ticket))
+
+    async def _live(self, ticket: Ticket) -> None:
+        async with self.waiting.working(ticket.job.tenant):
+            await self.live.finish(ticket)
+
+    async def _to_waiting(self, ticket: Ticket, reason: str) -> None:
+        try:
+            await self.waiting.hold(ticket, reason=reason)
+        except PublishRejected as exc:  # the broker refuses to keep it: said, not lost
+            await self.outcomes.failed_for_good(ticket, exc, stage="publish")
+
+    async def released(self, entry: WaitingJob) -> None:
+        """A job the waiting lane lets go: answered as a record's job is (the ticket made
+        now, so its deadline counts from here); its shares are counted by the lane."""
+        try:
+            ticket = self.intake.ticket(
+                entry.job,
+                since=self.intake.clock(),
+                source=entry.source,
+                original=entry.original,
+                trace=entry.trace,
+            )
+        except RecordRejected as exc:  # the settings changed while it waited
+            await self.outcomes.refused(exc, original=entry.original, source=entry.source)
+            return
+        if ticket.batch is not None:
+            await self._to_batch(ticket)
+        else:
+            await self.live.finish(ticket)
 
     async def _to_batch(self, ticket: Ticket) -> None:
         try:
@@ -84,7 +118,11 @@ class Pipeline:
         """A caller's job through the live path a record takes (repost cache, router, audit
         events), its answer not published: the enriched job, or why it failed.
         RecordRejected when the job cannot be taken (the caller's mistake)."""
-        return await self.live.finish(self.intake.ticket(job))
+        ticket = self.intake.ticket(job)
+        if self.live.router.tenant_over_budget(job.tenant):
+            return BudgetExhausted(f"tenant {job.tenant!r} is over its daily budget")
+        async with self.waiting.working(job.tenant):
+            return await self.live.finish(ticket)
 
     def requested(self, headers: Any, *, method: str, route: str) -> JobSpan:
         """The span of a request to the web view, in the trace its headers name."""

@@ -19,7 +19,7 @@ from streams.errors import EnrichmentFailed, PublishRejected, RecordRejected
 from streams.kafka.producer import Producer
 from streams.kafka.publisher import Outgoing, publish_all
 from streams.kafka.topics import Topics
-from streams.models import Attempt, EnrichedJob, ProviderCall, RawJob, Usage
+from streams.models import Attempt, EnrichedJob, OriginalRecord, ProviderCall, RawJob, Usage
 from streams.pipeline.cache import CachedEnrichment, RepostCache
 from streams.pipeline.dead_letter import dead_letter, original_of
 from streams.pipeline.once import SOURCE_HEADER, source_of
@@ -164,12 +164,18 @@ class Outcomes:
 
     async def rejected(self, failure: RecordRejected, *, message: Any) -> None:
         """A record that is not a job (Faust ``message``): its dead letter."""
-        original = original_of(message)
+        await self.refused(
+            failure, original=original_of(message), source=source_of(message).decode()
+        )
+
+    async def refused(
+        self, failure: RecordRejected, *, original: OriginalRecord, source: str
+    ) -> None:
+        """The record ``original`` (from ``source``) that cannot be taken: its dead letter."""
         key, letter = dead_letter(original, failure.stage, failure, job_id=failure.job_id)
-        source = source_of(message)
-        headers = {SOURCE_HEADER: source}
+        headers = {SOURCE_HEADER: source.encode()}
         await self._publish(
-            [self.topics.dead_letter.record(key, letter, headers=headers)], source=source.decode()
+            [self.topics.dead_letter.record(key, letter, headers=headers)], source=source
         )
         self._ended("dead_lettered", failure)
 

@@ -1,0 +1,235 @@
+"""The waiting lane of a worker: the jobs of a tenant over its daily budget, or above its fair
+share of the worker's calls (``share``), held on ``llm.waiting`` (``records``) so that the
+raw partitions move on and other tenants' jobs behind them are taken; released in the order
+they were taken as soon as their tenant is within its budget and its share again.
+
+A tenant's jobs keep their order: once one of its jobs waits in a partition, the next ones
+of that partition wait behind it. A caller's job (``/process``) never waits here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+from pydantic import BaseModel, Field
+
+from streams.config.slices import WaitingConfig
+from streams.kafka.admin import ensure_topic
+from streams.kafka.producer import Producer
+from streams.kafka.publisher import publish
+from streams.kafka.readers import retried
+from streams.kafka.topics import Topic
+from streams.pipeline.once import published_sources
+from streams.pipeline.ticket import Ticket
+from streams.pipeline.waiting.records import WaitingJob, recover, waiting_key
+from streams.pipeline.waiting.share import Shares
+from streams.routing.router import Router
+
+__all__ = ["TenantStatus", "WaitingLane"]
+
+log = logging.getLogger(__name__)
+
+POLL_S = 1.0  # how soon a budget raised or a day turned is noticed without a call ending
+
+Release = Callable[[WaitingJob], Awaitable[object]]
+
+
+class TenantStatus(BaseModel):
+    """One tenant's work on this worker, as ``/status`` and the dashboard show it."""
+
+    in_flight: int = Field(default=0, description="its jobs being answered")
+    waiting: int = Field(default=0, description="its jobs in the waiting lane")
+    oldest_wait_s: float = 0.0
+    over_budget: bool = False
+
+
+class WaitingLane:
+    def __init__(
+        self,
+        *,
+        config: WaitingConfig,
+        topic: Topic[BaseModel],
+        producer: Producer,
+        router: Router,
+    ) -> None:
+        self.config = config
+        self.topic = topic
+        self.producer = producer
+        self.router = router
+        self.shares = Shares(capacity=config.capacity, weight=lambda t: router.tenant(t).weight)
+        self._queues: dict[int, list[WaitingJob]] = {}  # by raw partition, oldest first
+        self._loading: dict[int, asyncio.Task[None]] = {}
+        self._releasing: dict[int, set[asyncio.Task[None]]] = {}
+        self._wake = asyncio.Event()
+
+    # --- taking a job ----------------------------------------------------------------------
+
+    def reason_to_wait(self, ticket: Ticket) -> str | None:
+        """Why the job must wait, or None to answer it now."""
+        if ticket.original is None:
+            return None  # a caller's: never
+        tenant = ticket.job.tenant
+        if self.router.tenant_over_budget(tenant):
+            return f"tenant {tenant!r} is over its daily budget"
+        queue = self._queues.get(ticket.original.partition, [])
+        if any(entry.job.tenant == tenant for entry in queue):
+            return f"behind tenant {tenant!r}'s jobs waiting"
+        if ticket.batch is None and not self.shares.has_room(tenant, waiting=self._wanting()):
+            return f"tenant {tenant!r} is at its share of the calls"
+        return None
+
+    async def hold(self, ticket: Ticket, *, reason: str) -> None:
+        """Keep the job on the topic and in its partition's queue; returns once it is safe
+        on the broker (then its raw record may be acknowledged)."""
+        assert ticket.original is not None, "a record's job"
+        assert ticket.source is not None, "a record's job"
+        partition = ticket.original.partition
+        await self._loaded(partition)
+        entry = WaitingJob(
+            source=ticket.source,
+            job=ticket.job,
+            original=ticket.original,
+            reason=reason,
+            trace=dict(ticket.trace),
+        )
+        await publish(
+            self.producer,
+            self.topic.record(waiting_key(entry.source), entry, partition=partition),
+        )
+        self._queues.setdefault(partition, []).append(entry)
+
+    @contextlib.asynccontextmanager
+    async def working(self, tenant: str) -> AsyncIterator[None]:
+        """Counts a job of ``tenant`` in flight while it is answered."""
+        self.shares.started(tenant)
+        try:
+            yield
+        finally:
+            self.shares.ended(tenant)
+            self._wake.set()
+
+    # --- releasing -------------------------------------------------------------------------
+
+    async def release(self, finish: Release) -> None:
+        """For ever: each waiting job whose tenant is within its budget and its share handed
+        to ``finish`` (which publishes its outcome), then deleted from the topic."""
+        while True:
+            self._wake.clear()
+            for partition, queue in list(self._queues.items()):
+                held_back: set[str] = set()
+                for entry in list(queue):
+                    tenant = entry.job.tenant
+                    if tenant in held_back or not self._may_go(tenant):
+                        held_back.add(tenant)
+                        continue
+                    queue.remove(entry)
+                    self.shares.started(tenant)
+                    task = asyncio.ensure_future(self._released(partition, entry, finish))
+                    tasks = self._releasing.setdefault(partition, set())
+                    tasks.add(task)
+                    task.add_done_callback(tasks.discard)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=POLL_S)
+
+    def _may_go(self, tenant: str) -> bool:
+        if self.router.tenant_over_budget(tenant):
+            return False
+        return self.shares.has_room(tenant, waiting=self._wanting())
+
+    async def _released(self, partition: int, entry: WaitingJob, finish: Release) -> None:
+        try:
+            await finish(entry)
+            await self._forget(partition, entry.source)
+        finally:
+            self.shares.ended(entry.job.tenant)
+            self._wake.set()
+
+    async def _forget(self, partition: int, source: str) -> None:
+        await publish(
+            self.producer,
+            self.topic.record(waiting_key(source), None, partition=partition),
+        )
+
+    # --- partitions come and go ------------------------------------------------------------
+
+    def assigned(self, partitions: list[int]) -> None:
+        for partition in partitions:
+            if partition not in self._loading:
+                self._loading[partition] = asyncio.ensure_future(self._load(partition))
+
+    async def revoked(self, partitions: list[int]) -> None:
+        """Stop releasing the partitions' jobs before another worker may: a job cut off is
+        still on the topic, and its next owner releases it."""
+        tasks: list[asyncio.Task[None]] = []
+        for partition in partitions:
+            tasks += self._releasing.pop(partition, set())
+            if (loading := self._loading.pop(partition, None)) is not None:
+                tasks.append(loading)
+            self._queues.pop(partition, None)
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+
+    async def _loaded(self, partition: int) -> None:
+        if partition not in self._loading:
+            self.assigned([partition])
+        await asyncio.shield(self._loading[partition])
+
+    async def _load(self, partition: int) -> None:
+        """The partition's jobs as the last owner left them, less those whose outcome it
+        published before it could delete them."""
+        await ensure_topic(
+            self.config.cluster, self.topic.name, partitions=self.config.partitions, compacted=True
+        )
+        jobs = await retried(
+            f"waiting lane {partition}: reading it back",
+            lambda: recover(self.config.cluster, self.topic.name, partition),
+        )
+        if jobs:
+            since_ms = int(jobs[0].taken_at.timestamp() * 1000)
+            published = await retried(
+                f"waiting lane {partition}: reading the outcomes already published",
+                lambda: published_sources(
+                    self.config.cluster, self.config.outcome_topics, since_ms=since_ms
+                ),
+            )
+            for entry in [job for job in jobs if job.source in published]:
+                jobs.remove(entry)
+                await self._forget(partition, entry.source)
+            log.info("waiting lane %d: %d jobs waiting taken over", partition, len(jobs))
+        self._queues.setdefault(partition, [])[:0] = jobs
+        self._wake.set()
+
+    def _wanting(self) -> set[str]:
+        """The tenants with jobs waiting that could use calls now (not over budget)."""
+        return {t for t in self.waiting_tenants() if not self.router.tenant_over_budget(t)}
+
+    # --- what the web view shows -----------------------------------------------------------
+
+    def waiting_tenants(self) -> set[str]:
+        return {entry.job.tenant for queue in self._queues.values() for entry in queue}
+
+    def status(self) -> dict[str, TenantStatus]:
+        now = time.time()
+        view: dict[str, TenantStatus] = {}
+        for tenant, count in self.shares.in_flight.items():
+            view[tenant] = TenantStatus(in_flight=count)
+        for queue in self._queues.values():
+            for entry in queue:
+                status = view.setdefault(entry.job.tenant, TenantStatus())
+                status.waiting += 1
+                age = round(now - entry.taken_at.timestamp(), 1)
+                status.oldest_wait_s = max(status.oldest_wait_s, age)
+        for tenant, status in view.items():
+            status.over_budget = self.router.tenant_over_budget(tenant)
+        return view
+
+    @property
+    def jobs_waiting(self) -> int:
+        return sum(len(queue) for queue in self._queues.values())
