@@ -105,6 +105,17 @@ class SimulatorProcess(SimulatorClient):
         self._process.wait(10)
 
 
+def max_in_a_minute(arrivals: list[float]) -> int:
+    """The most requests that arrived in any sliding 60-second window."""
+    times = sorted(arrivals)
+    most, first = 0, 0
+    for last, t in enumerate(times):
+        while times[first] <= t - 60:
+            first += 1
+        most = max(most, last - first + 1)
+    return most
+
+
 @contextlib.contextmanager
 def worker_process(
     env: dict[str, str], log: Path, *, checkout: Path | None = None

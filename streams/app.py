@@ -46,6 +46,7 @@ from streams.pipeline.outcome import Outcomes
 from streams.pipeline.ticket import Intake
 from streams.pipeline.unframe import RawValues
 from streams.pipeline.waiting.lane import WaitingLane
+from streams.pipeline.waiting.share import records_in_flight
 from streams.providers.base import Provider
 from streams.providers.batch import batch_apis
 from streams.providers.build import adapter_for, build_providers
@@ -173,7 +174,7 @@ def _build(
         topics=topics,
         pipeline=pipeline,
         published=published,
-        concurrency=settings.llm_worker_concurrency,
+        concurrency=records_in_flight(settings.llm_worker_concurrency),
         revoke_grace_s=settings.llm_revoke_grace_s,
         ready=control.ready,
     )

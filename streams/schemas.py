@@ -50,7 +50,7 @@ def contract(name: str) -> dict[str, Any]:
 
 
 def contract_file(name: str) -> str:
-    """The file name of a message's current contract, e.g. ``enriched-job.v2.json``."""
+    """The file name of a message's current contract, e.g. ``enriched-job.v3.json``."""
     return f"{name}.v{TOPIC_MESSAGES[name].contract_version}.json"
 
 

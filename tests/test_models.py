@@ -10,7 +10,7 @@ import pytest
 from pydantic import ValidationError
 
 from streams.models import TOPIC_MESSAGES, ControlCommand, EnrichedJob, EnrichedJobRecord, RawJob
-from streams.schemas import contract, enrichment_schema, stale_contracts
+from streams.schemas import contract, contract_file, enrichment_schema, stale_contracts
 from tests.conftest import ROOT
 
 EXAMPLES = ROOT / "examples" / "jobs.jsonl"
@@ -86,7 +86,7 @@ def test_a_version_1_record_stays_readable_and_version_2_holds_its_answers_to_mo
 
 def test_examples_are_valid_and_varied() -> None:
     lines = EXAMPLES.read_text(encoding="utf-8").splitlines()
-    schema = json.loads((ROOT / "schemas" / "raw-job.v1.json").read_text())
+    schema = json.loads((ROOT / "schemas" / contract_file("raw-job")).read_text())
     jobs = []
     for line in lines:
         jsonschema.validate(json.loads(line), schema)

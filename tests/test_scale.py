@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from devstack.broker.launcher import free_port
-from devstack.harness import SimulatorThread, worker_process
+from devstack.harness import SimulatorThread, max_in_a_minute, worker_process
 from streams.app import REBALANCE_TIMEOUT_S
 from streams.config.slices import KafkaCluster
 from streams.kafka.admin import read_to_end
@@ -31,17 +31,6 @@ PARTITIONS = 8
 RPM = 900  # 15 a second: below what 4 workers could send, so the limit binds
 CONCURRENCY = 8  # with 0.1-0.7 s answers, 15 a second would often want more in flight
 JOBS = 1300  # more than a minute's quota, so a sliding minute could exceed it
-
-
-def max_in_a_minute(arrivals: list[float]) -> int:
-    """The most requests that arrived in any sliding 60-second window."""
-    times = sorted(arrivals)
-    most, first = 0, 0
-    for last, t in enumerate(times):
-        while times[first] <= t - 60:
-            first += 1
-        most = max(most, last - first + 1)
-    return most
 
 
 def _wait(what: str, predicate: Callable[[], bool], *, timeout_s: float) -> None:

@@ -64,7 +64,8 @@ class Pipeline:
         except RecordRejected as exc:
             return span.around(self.outcomes.rejected(exc, message=message))
         if (reason := self.waiting.reason_to_wait(ticket)) is not None:
-            return span.around(self._to_waiting(ticket, reason))
+            entry = self.waiting.reserve(ticket, reason=reason)
+            return span.around(self._to_waiting(ticket, entry))
         if ticket.batch is not None:
             return span.around(self._to_batch(ticket))
         waiting_since = time.time_ns()
@@ -80,9 +81,9 @@ class Pipeline:
         async with self.waiting.working(ticket.job.tenant):
             await self.live.finish(ticket)
 
-    async def _to_waiting(self, ticket: Ticket, reason: str) -> None:
+    async def _to_waiting(self, ticket: Ticket, entry: WaitingJob) -> None:
         try:
-            await self.waiting.hold(ticket, reason=reason)
+            await self.waiting.hold(entry)
         except PublishRejected as exc:  # the broker refuses to keep it: said, not lost
             await self.outcomes.failed_for_good(ticket, exc, stage="publish")
 

@@ -212,6 +212,12 @@ class Router:
         """What the tenant may spend and use, as configured now."""
         return self._config.tenant(name)
 
+    @property
+    def shares_by_tenant(self) -> bool:
+        """Whether tenants are configured (``LLM_TENANTS``): then each has a share of the
+        calls; without, the jobs are one pool."""
+        return bool(self._config.tenants)
+
     def tenant_budget(self, tenant: str) -> Budget:
         return Budget(
             daily_usd=self.tenant(tenant).daily_budget_usd,

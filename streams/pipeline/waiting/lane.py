@@ -65,6 +65,7 @@ class WaitingLane:
         self._loading: dict[int, asyncio.Task[None]] = {}
         self._releasing: dict[int, set[asyncio.Task[None]]] = {}
         self._wake = asyncio.Event()
+        self._unsaved: set[str] = set()  # sources reserved a place, not yet on the topic
 
     # --- taking a job ----------------------------------------------------------------------
 
@@ -78,17 +79,19 @@ class WaitingLane:
         queue = self._queues.get(ticket.original.partition, [])
         if any(entry.job.tenant == tenant for entry in queue):
             return f"behind tenant {tenant!r}'s jobs waiting"
-        if ticket.batch is None and not self.shares.has_room(tenant, waiting=self._wanting()):
+        if (
+            ticket.batch is None
+            and self.router.shares_by_tenant
+            and not self.shares.has_room(tenant, waiting=self._wanting())
+        ):
             return f"tenant {tenant!r} is at its share of the calls"
         return None
 
-    async def hold(self, ticket: Ticket, *, reason: str) -> None:
-        """Keep the job on the topic and in its partition's queue; returns once it is safe
-        on the broker (then its raw record may be acknowledged)."""
+    def reserve(self, ticket: Ticket, *, reason: str) -> WaitingJob:
+        """The job's place in its partition's queue, taken now, in the order the records
+        are taken (their writes may end in another); not released before ``hold`` saved it."""
         assert ticket.original is not None, "a record's job"
         assert ticket.source is not None, "a record's job"
-        partition = ticket.original.partition
-        await self._loaded(partition)
         entry = WaitingJob(
             source=ticket.source,
             job=ticket.job,
@@ -96,18 +99,37 @@ class WaitingLane:
             reason=reason,
             trace=dict(ticket.trace),
         )
-        await publish(
-            self.producer,
-            self.topic.record(waiting_key(entry.source), entry, partition=partition),
-        )
-        self._queues.setdefault(partition, []).append(entry)
+        self._queues.setdefault(ticket.original.partition, []).append(entry)
+        self._unsaved.add(entry.source)
+        return entry
+
+    async def hold(self, entry: WaitingJob) -> None:
+        """Keep the reserved job on the topic; returns once it is safe on the broker (then
+        its raw record may be acknowledged). Its place is given up if the broker refuses it
+        for good (PublishRejected)."""
+        partition = entry.original.partition
+        try:
+            await self._loaded(partition)
+            await publish(
+                self.producer,
+                self.topic.record(waiting_key(entry.source), entry, partition=partition),
+            )
+        except BaseException:
+            with contextlib.suppress(ValueError):
+                self._queues.get(partition, []).remove(entry)
+            raise
+        finally:
+            self._unsaved.discard(entry.source)
+        self._wake.set()
 
     @contextlib.asynccontextmanager
     async def working(self, tenant: str) -> AsyncIterator[None]:
-        """Counts a job of ``tenant`` in flight while it is answered."""
+        """Counts a job of ``tenant`` in flight while it is answered, in one of the worker's
+        call slots."""
         self.shares.started(tenant)
         try:
-            yield
+            async with self.shares.slot():
+                yield
         finally:
             self.shares.ended(tenant)
             self._wake.set()
@@ -123,7 +145,11 @@ class WaitingLane:
                 held_back: set[str] = set()
                 for entry in list(queue):
                     tenant = entry.job.tenant
-                    if tenant in held_back or not self._may_go(tenant):
+                    if (
+                        tenant in held_back
+                        or entry.source in self._unsaved
+                        or not self._may_go(tenant)
+                    ):
                         held_back.add(tenant)
                         continue
                     queue.remove(entry)
@@ -141,8 +167,9 @@ class WaitingLane:
         return self.shares.has_room(tenant, waiting=self._wanting())
 
     async def _released(self, partition: int, entry: WaitingJob, finish: Release) -> None:
-        try:
-            await finish(entry)
+        try:  # counted in its tenant's share already, by the loop that let it go
+            async with self.shares.slot():
+                await finish(entry)
             await self._forget(partition, entry.source)
         finally:
             self.shares.ended(entry.job.tenant)

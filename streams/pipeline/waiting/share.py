@@ -5,21 +5,36 @@ Calls in flight are what a binding provider limit hands out: each waits for its 
 limiter, so a tenant holding twice the calls gets about twice the slots. Holding each tenant to
 its weighted part of the worker's calls makes the limit's slots go by weight too, and a
 tenant alone has the whole worker.
+
+The agent takes a few more records than the worker makes calls (``records_in_flight``): a
+record of a tenant at its share only passes through to the waiting lane, so the partitions
+are read on to the records of the others behind it instead of stopping at a full window. A
+job in want of a call waits for one of the ``capacity`` slots (``slot``).
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections import Counter
-from collections.abc import Callable, Collection
+from collections.abc import AsyncIterator, Callable, Collection
 
-__all__ = ["Shares"]
+__all__ = ["Shares", "records_in_flight"]
+
+
+def records_in_flight(concurrency: int) -> int:
+    """The records the agent holds at most for ``concurrency`` calls: a quarter more (at
+    least 8) pass through to the waiting lane."""
+    return concurrency + max(8, concurrency // 4)
 
 
 class Shares:
     def __init__(self, *, capacity: int, weight: Callable[[str], float]) -> None:
         self.capacity = capacity  # the worker's calls in flight at most
         self._weight = weight  # a tenant's, as configured now
-        self.in_flight: Counter[str] = Counter()
+        self.in_flight: Counter[str] = Counter()  # jobs counted in their tenant's share
+        self._calling = 0  # of them, those holding one of the capacity's slots
+        self._slot_freed = asyncio.Condition()
 
     def share(self, tenant: str, *, waiting: Collection[str] = ()) -> float:
         """``tenant``'s part of the capacity, with those of ``waiting`` (tenants with jobs
@@ -31,6 +46,19 @@ class Shares:
     def has_room(self, tenant: str, *, waiting: Collection[str] = ()) -> bool:
         """Whether one more call of ``tenant``'s keeps it within its share (at least one)."""
         return self.in_flight[tenant] < max(1.0, self.share(tenant, waiting=waiting))
+
+    @contextlib.asynccontextmanager
+    async def slot(self) -> AsyncIterator[None]:
+        """One of the worker's ``capacity`` calls, waited for."""
+        async with self._slot_freed:
+            await self._slot_freed.wait_for(lambda: self._calling < self.capacity)
+            self._calling += 1
+        try:
+            yield
+        finally:
+            async with self._slot_freed:
+                self._calling -= 1
+                self._slot_freed.notify()
 
     def started(self, tenant: str) -> None:
         self.in_flight[tenant] += 1
