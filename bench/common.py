@@ -44,11 +44,11 @@ def simulator() -> Iterator[SimulatorProcess]:
         sim.stop()
 
 
-def settings_for(kafka: Mapping[str, str], sim: SimulatorClient, **overrides: object) -> Settings:
-    """Settings with fresh topic names (and app id, both starting with ``bench``), pointed at
-    the cluster ``kafka`` (``broker()``'s variables) and the simulator."""
+def run_env(kafka: Mapping[str, str], sim: SimulatorClient) -> dict[str, str]:
+    """A worker's variables for one run: fresh topic names (and app id, both starting with
+    ``bench``), the cluster ``kafka`` (``broker()``'s variables) and the simulator."""
     run = f"{BENCH_APP_PREFIX}{uuid.uuid4().hex[:8]}"
-    env = (
+    return (
         sim.env()
         | isolated_topics_env(run)
         | dict(kafka)
@@ -58,7 +58,11 @@ def settings_for(kafka: Mapping[str, str], sim: SimulatorClient, **overrides: ob
             "LLM_SERVICE_PORT": str(free_port()),
         }
     )
-    os.environ.update(env)
+
+
+def settings_for(kafka: Mapping[str, str], sim: SimulatorClient, **overrides: object) -> Settings:
+    """Settings of a run (``run_env``), set in this process's environment too."""
+    os.environ.update(run_env(kafka, sim))
     return load_settings(**overrides)
 
 

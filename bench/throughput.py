@@ -2,7 +2,7 @@
 
     .venv/bin/python -m bench.throughput [--latency-ms 0 50 200] [--concurrency 16 64 256]
                                          [--jobs N] [--tracing] [--schema-registry]
-                                         [--shadow] [--sasl-cluster]
+                                         [--shadow] [--tenants] [--sasl-cluster]
 
 For each provider latency L and worker concurrency C, the same N jobs go through
 (1) the pipeline (the Faust worker in this process) and (2) a minimal aiokafka consume →
@@ -13,7 +13,9 @@ jobs and peak RSS. ``--tracing`` runs the pipeline again with traces and metrics
 over OTLP/HTTP (to a receiver in its own process that keeps nothing), ``--schema-registry``
 with every record framed for a Schema Registry (Apicurio, in its own process), ``--shadow``
 with a shadow candidate sent half the jobs after their live answers (and the plain run
-again, for the run-to-run spread), ``--sasl-cluster`` on a local three-broker cluster over
+again, for the run-to-run spread), ``--tenants`` with tenants configured (each job then
+within its tenant's share of the calls, those beyond it through the waiting lane; the plain
+run again too), ``--sasl-cluster`` on a local three-broker cluster over
 SASL_SSL (SCRAM-SHA-512, topics replicated 3 times, min.insync.replicas 2) instead of the one
 plaintext broker; each reports its ratios to the plain run, throughput, CPU and
 produced→consumed p50.
@@ -223,7 +225,7 @@ async def baseline(settings: Settings, jobs: int, concurrency: int) -> dict[str,
 
 @contextlib.contextmanager
 def variants(
-    *, tracing: bool, registry: bool, shadow: bool, sasl_cluster: bool
+    *, tracing: bool, registry: bool, shadow: bool, tenants: bool, sasl_cluster: bool
 ) -> Iterator[dict[str, dict[str, str]]]:
     """The pipeline's runs besides the plain one, by name: the variables each sets (for the
     worker and the producer alike): traces and metrics exported over OTLP/HTTP to a receiver
@@ -248,6 +250,10 @@ def variants(
             runs["pipeline again"] = {}
             candidate = {"provider": "openai", "model": "gpt-5.4-nano", "sample": 0.5}
             runs["pipeline+shadow"] = {"LLM_SHADOW": json.dumps([candidate])}
+        if tenants:
+            runs["pipeline again"] = {}
+            policies = {"bulk": {"daily_budget_usd": 1000}, "fresh": {"weight": 2}}
+            runs["pipeline+tenants"] = {"LLM_TENANTS": json.dumps(policies)}
         if sasl_cluster:
             data = Path(tempfile.mkdtemp(prefix="bench-cluster-"))
             cluster = LocalKafka(data_dir=data, nodes=3, sasl=True, app_id=BENCH_APP_PREFIX)
@@ -297,6 +303,9 @@ def main() -> None:
         "--shadow", action="store_true", help="also the pipeline shadowing half the jobs"
     )
     parser.add_argument(
+        "--tenants", action="store_true", help="also the pipeline with tenants configured"
+    )
+    parser.add_argument(
         "--sasl-cluster",
         action="store_true",
         help="also the pipeline on a local three-broker cluster over SASL_SSL",
@@ -311,6 +320,7 @@ def main() -> None:
             tracing=args.tracing,
             registry=args.schema_registry,
             shadow=args.shadow,
+            tenants=args.tenants,
             sasl_cluster=args.sasl_cluster,
         ) as others,
     ):

@@ -52,6 +52,7 @@ class JobEvent(Message):
 
 class JobReport(Message):
     job_id: str
+    tenant: str | None = Field(description="whose job it is, once its calls or outcome say")
     state: State
     detail: str = Field(description="where it is, in words")
     trace_id: str | None = Field(description="the W3C trace id its records carry")
@@ -198,8 +199,15 @@ class _Story:
     def report(self, state: State, detail: str, ending: _Ending | None = None) -> JobReport:
         records = sorted([*self.raw, *(e.record for e in self.endings)], key=lambda r: r.timestamp)
         traces = [t for r in reversed(records) if (t := trace_id_of(trace_of(r.headers)))]
+        letter = ending.letter if ending else None
+        tenants = [
+            *([ending.result.job.tenant] if ending and ending.result else []),
+            *([letter.tenant] if letter and letter.tenant else []),
+            *(call.tenant for call in reversed(self.attempts)),
+        ]
         return JobReport(
             job_id=self.job_id,
+            tenant=tenants[0] if tenants else None,
             state=state,
             detail=detail,
             trace_id=traces[0] if traces else None,

@@ -20,6 +20,7 @@ def render_job(report: JobReport) -> str:
     lines = [
         f"job {report.job_id}: {_STATES[report.state]}",
         f"  {report.detail}",
+        f"tenant {report.tenant or '(not known yet)'}",
         f"trace  {report.trace_id or '(none)'}",
         "lineage",
         *(f"  {record}" for record in report.lineage),

@@ -15,14 +15,17 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector
 
+from streams.models import DEFAULT_TENANT
 from streams.observe import stats as st
 from streams.pipeline.batch.lane import BatchLaneStatus
+from streams.pipeline.waiting.lane import TenantStatus
 from streams.routing.status import RoutingStatus
 from streams.vocab import TOTAL_BUDGET
 
 __all__ = ["render_metrics"]
 
 CIRCUIT_STATES = ("closed", "half_open", "open")
+OTHER_TENANTS = "other"  # the label of every tenant not configured, but the default
 # What generate_latest writes (aiohttp sets the charset itself, and refuses it in here).
 PROMETHEUS_TEXT = "text/plain; version=0.0.4"
 
@@ -35,9 +38,10 @@ class _Snapshot(Collector):
         lag: dict[str, int],
         lane: Mapping[str, BatchLaneStatus],
         drift: Mapping[str, float | None],
+        tenants: Mapping[str, TenantStatus],
     ) -> None:
         self.totals, self.routing, self.lag, self.lane = totals, routing, lag, lane
-        self.drift = drift
+        self.drift, self.tenants = drift, tenants
 
     def collect(self) -> Any:
         calls = CounterMetricFamily(
@@ -101,8 +105,39 @@ class _Snapshot(Collector):
         for partition, records in sorted(self.lag.items()):
             lag.add_metric([partition], records)
         metrics: list[Metric] = [calls, tokens, cost, latency, circuit, enabled, in_flight, lag]
-        metrics += [spent, budget, over, *self._batch_lane(), self._drift()]
+        metrics += [spent, budget, over, *self._batch_lane(), self._drift(), *self._tenants()]
         yield from metrics
+
+    def _tenants(self) -> list[Metric]:
+        """Per tenant, of bounded cardinality: the configured ones and ``default`` by name,
+        every other tenant's figures summed as ``other``."""
+        labels = ["tenant"]
+        waiting = GaugeMetricFamily(
+            "llm_tenant_jobs_waiting", "Jobs in this worker's waiting lane", labels=labels
+        )
+        in_flight = GaugeMetricFamily(
+            "llm_tenant_jobs_in_flight", "Jobs being answered on this worker", labels=labels
+        )
+        spent = GaugeMetricFamily(
+            "llm_tenant_spent_today_usd", "USD spent since 00:00 UTC by the group", labels=labels
+        )
+        budget = GaugeMetricFamily(
+            "llm_tenant_budget_usd", "Daily budget in USD (LLM_TENANTS), where set", labels=labels
+        )
+        summed: dict[str, list[float]] = {}
+        for name, status in self.tenants.items():
+            label = name if status.configured or name == DEFAULT_TENANT else OTHER_TENANTS
+            figures = summed.setdefault(label, [0, 0, 0.0])
+            figures[0] += status.waiting
+            figures[1] += status.in_flight
+            figures[2] += status.spent_today_usd
+            if status.daily_budget_usd is not None:
+                budget.add_metric([label], status.daily_budget_usd)
+        for label, (jobs_waiting, jobs_in_flight, usd) in sorted(summed.items()):
+            waiting.add_metric([label], jobs_waiting)
+            in_flight.add_metric([label], jobs_in_flight)
+            spent.add_metric([label], usd)
+        return [waiting, in_flight, spent, budget]
 
     def _drift(self) -> Metric:
         psi = GaugeMetricFamily(
@@ -153,8 +188,9 @@ def render_metrics(
     lag: dict[str, int],
     lane: Mapping[str, BatchLaneStatus] | None = None,
     drift: Mapping[str, float | None] | None = None,
+    tenants: Mapping[str, TenantStatus] | None = None,
 ) -> tuple[bytes, str]:
     """``drift``: each field's PSI (None: too few answers to say)."""
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(_Snapshot(totals, routing, lag, lane or {}, drift or {}))
+    registry.register(_Snapshot(totals, routing, lag, lane or {}, drift or {}, tenants or {}))
     return generate_latest(registry), PROMETHEUS_TEXT

@@ -19,7 +19,7 @@ from streams.pipeline.live import LiveLane
 from streams.pipeline.outcome import Outcomes
 from streams.pipeline.ticket import Intake, Ticket
 from streams.pipeline.unframe import RawValues
-from streams.pipeline.waiting.lane import WaitingLane
+from streams.pipeline.waiting.lane import TenantStatus, WaitingLane
 from streams.pipeline.waiting.records import WaitingJob
 from streams.providers.base import Provider
 from streams.routing.status import RoutingStatus
@@ -134,6 +134,9 @@ class Pipeline:
 
     def batch_status(self) -> Mapping[str, BatchLaneStatus]:
         return self.batch.status()
+
+    def tenant_status(self) -> dict[str, TenantStatus]:
+        return self.waiting.status()
 
     def cache_status(self) -> CacheStatus:
         cache = self.live.cache

@@ -218,6 +218,10 @@ class Router:
         calls; without, the jobs are one pool."""
         return bool(self._config.tenants)
 
+    @property
+    def tenants_configured(self) -> tuple[str, ...]:
+        return tuple(self._config.tenants)
+
     def tenant_budget(self, tenant: str) -> Budget:
         return Budget(
             daily_usd=self.tenant(tenant).daily_budget_usd,

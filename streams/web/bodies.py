@@ -23,6 +23,7 @@ from streams.models import Attempt, JobOptions, RawJob, Usage
 from streams.observe.stats import DAYS_KEPT
 from streams.pipeline.batch.lane import BatchLaneStatus
 from streams.pipeline.entry import CacheStatus
+from streams.pipeline.waiting.lane import TenantStatus
 from streams.routing.status import GateStatus, ProviderStatus
 from streams.shadow.report import CandidateReport
 from streams.vocab import ProviderName
@@ -316,6 +317,9 @@ class Status(Body):
     providers: dict[str, GateStatus]
     batch_lane: dict[str, BatchLaneStatus] = Field(
         description="per provider, the batch lanes of the raw partitions this worker holds"
+    )
+    tenants: dict[str, TenantStatus] = Field(
+        description="the configured tenants (LLM_TENANTS) and those with jobs on this worker"
     )
 
 

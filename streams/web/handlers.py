@@ -183,6 +183,7 @@ class Handlers:
                 "budget": asdict(routing.total_budget),
                 "providers": {name: p.gate() for name, p in routing.providers.items()},
                 "batch_lane": self.pipeline.batch_status(),
+                "tenants": self.pipeline.tenant_status(),
             }
         )
 
@@ -444,6 +445,7 @@ class Handlers:
             lag=await self._lag(),
             lane=lane,
             drift={found.field: found.psi for found in self.drift.report().fields},
+            tenants=self.pipeline.tenant_status(),
         )
         return Page(content=body, content_type=content_type)
 

@@ -34,7 +34,11 @@ async def test_a_jobs_page_tells_where_it_ended_and_how(
     async with app.running(), httpx.AsyncClient(base_url=url, timeout=30) as web:
         header = [("traceparent", f"00-{TRACE}-00f067aa0ba902b7-01".encode())]
         await produce(bootstrap, raw, [job_record("fell-back")], headers=header)
-        await produce(bootstrap, raw, [job_record("doomed", options={"deadline_ms": 3000})])
+        await produce(
+            bootstrap,
+            raw,
+            [job_record("doomed", options={"deadline_ms": 3000}, tenant="jobs-board")],
+        )
         await consume(bootstrap, settings.llm_topic_enriched, count=1)
         await consume(bootstrap, settings.llm_topic_dead_letter, count=1)
         page = (await web.get("/jobs/fell-back")).json()
@@ -50,6 +54,7 @@ async def test_a_jobs_page_tells_where_it_ended_and_how(
         via_http = (await web.get("/jobs/via-http")).json()
         await consume(bootstrap, settings.llm_topic_enriched, count=2)
     assert page["state"] == "enriched", page
+    assert page["tenant"] == "default"
     assert page["trace_id"] == TRACE, "tracing is off here: the producer's context passes on"
     assert [(a["provider"], a["outcome"]) for a in page["attempts"]] == [
         ("openai", "error"),
@@ -73,6 +78,7 @@ async def test_a_jobs_page_tells_where_it_ended_and_how(
     printed = run_cli("job", "doomed", env=worker_env)
     assert printed.returncode == 0, printed.stderr
     assert printed.stdout.startswith("job doomed: dead-lettered\n")
+    assert "tenant jobs-board\n" in printed.stdout
     assert "AuthenticationError" in printed.stdout
     as_json = json.loads(run_cli("job", "doomed", "--json", env=worker_env).stdout)
     assert as_json["dead_letter"]["stage"] == "enrich"

@@ -113,7 +113,11 @@ def test_dashboard_renders_charts_with_data_and_no_console_errors(
 ) -> None:
     sim.set_faults("openai", latency_ms=30, latency_jitter_ms=60, errors={500: 0.1})
     candidate = {"provider": "openai", "model": "gpt-5.4-nano", "sample": 1}
-    env = worker_env | {"LLM_SERVICE_ADMIN_TOKEN": "t", "LLM_SHADOW": json.dumps([candidate])}
+    env = worker_env | {
+        "LLM_SERVICE_ADMIN_TOKEN": "t",
+        "LLM_SHADOW": json.dumps([candidate]),
+        "LLM_TENANTS": json.dumps({"bulk": {"daily_budget_usd": 5, "weight": 2}}),
+    }
     with worker_process(env, tmp_path / "worker.log"):
         url = f"http://127.0.0.1:{env['LLM_SERVICE_PORT']}"
         empty = _browse(f"{url}/", tmp_path / "profile-empty", "--dump-dom").stdout
@@ -169,6 +173,9 @@ def test_dashboard_renders_charts_with_data_and_no_console_errors(
     assert "saved by the Batch APIs" in page
     assert '<section id="shadow" hidden' in empty, "no candidate compared yet: no panel"
     assert '<section id="drift" hidden' in page, "too few answers to tell a drift: no panel"
+    tenants = page[page.index('<section id="tenants"') : page.index('<section id="drift"')]
+    assert re.search(r"<td>bulk</td><td[^>]*>2\.0</td>", tenants), "a configured tenant"
+    assert re.search(r">5\.00</td><td[^>]*>5\.0000</td>", tenants), "its budget and what is left"
     shadow = page[page.index('<section id="shadow"') :]
     assert re.search(r"openai/gpt-5.4-nano against [^<]*openai/gpt-5.4-mini", shadow)
     assert re.search(r"seniority</td><td[^>]*>1\.000 \[", page), "agreement per field"

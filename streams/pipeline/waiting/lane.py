@@ -39,11 +39,16 @@ Release = Callable[[WaitingJob], Awaitable[object]]
 
 
 class TenantStatus(BaseModel):
-    """One tenant's work on this worker, as ``/status`` and the dashboard show it."""
+    """One tenant's work on this worker and its budget for the group, as ``/status``, the
+    metrics and the dashboard show it."""
 
-    in_flight: int = Field(default=0, description="its jobs being answered")
-    waiting: int = Field(default=0, description="its jobs in the waiting lane")
+    configured: bool = Field(default=False, description="named in LLM_TENANTS")
+    in_flight: int = Field(default=0, description="its jobs being answered on this worker")
+    waiting: int = Field(default=0, description="its jobs in this worker's waiting lane")
     oldest_wait_s: float = 0.0
+    weight: float = 1.0
+    daily_budget_usd: float | None = Field(default=None, description="for the whole group")
+    spent_today_usd: float = Field(default=0.0, description="by the whole group, since 00:00 UTC")
     over_budget: bool = False
 
 
@@ -243,10 +248,11 @@ class WaitingLane:
         return {entry.job.tenant for queue in self._queues.values() for entry in queue}
 
     def status(self) -> dict[str, TenantStatus]:
+        """The configured tenants and those with work here."""
         now = time.time()
-        view: dict[str, TenantStatus] = {}
+        view = {t: TenantStatus(configured=True) for t in self.router.tenants_configured}
         for tenant, count in self.shares.in_flight.items():
-            view[tenant] = TenantStatus(in_flight=count)
+            view.setdefault(tenant, TenantStatus()).in_flight = count
         for queue in self._queues.values():
             for entry in queue:
                 status = view.setdefault(entry.job.tenant, TenantStatus())
@@ -254,8 +260,12 @@ class WaitingLane:
                 age = round(now - entry.taken_at.timestamp(), 1)
                 status.oldest_wait_s = max(status.oldest_wait_s, age)
         for tenant, status in view.items():
-            status.over_budget = self.router.tenant_over_budget(tenant)
-        return view
+            budget = self.router.tenant_budget(tenant)
+            status.weight = self.router.tenant(tenant).weight
+            status.daily_budget_usd = budget.daily_usd
+            status.spent_today_usd = round(budget.spent_today_usd, 6)
+            status.over_budget = budget.exhausted
+        return dict(sorted(view.items()))
 
     @property
     def jobs_waiting(self) -> int:

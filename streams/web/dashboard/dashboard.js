@@ -95,6 +95,25 @@ function renderProviders(providers) {
   }
 }
 
+function renderTenants(tenants) {
+  const entries = Object.entries(tenants);
+  document.getElementById("tenants").hidden = entries.length === 0;
+  const rows = entries.map(([name, t]) => {
+    const row = document.createElement("tr");
+    cell(row, name);
+    cell(row, fmt(t.weight, 1), true);
+    cell(row, String(t.in_flight), true);
+    cell(row, String(t.waiting), true);
+    cell(row, t.waiting ? fmt(t.oldest_wait_s, 1) : "–", true);
+    cell(row, fmt(t.spent_today_usd, 4), true);
+    cell(row, t.daily_budget_usd === null ? "–" : fmt(t.daily_budget_usd, 2), true);
+    cell(row, t.daily_budget_usd === null ? "–" : fmt(Math.max(0, t.daily_budget_usd - t.spent_today_usd), 4), true);
+    cell(row, t.over_budget ? badge("over_budget") : "");
+    return row;
+  });
+  document.querySelector("#tenant-table tbody").replaceChildren(...rows);
+}
+
 function renderFailures(failures) {
   const body = document.querySelector("#failures tbody");
   body.replaceChildren();
@@ -361,6 +380,7 @@ async function refresh() {
       (status.intake_paused ? " · intake paused" : "");
     renderJobs(jobs, laneTiles(status, providers.providers));
     renderProviders(providers.providers);
+    renderTenants(status.tenants);
     renderFailures(statistics.recent_failures);
     const series = statistics.per_minute;
     drawChart("chart-success", series, (m) => (m.success_rate === null ? null : m.success_rate * 100));
