@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 from pydantic import BaseModel, Field
@@ -71,6 +72,7 @@ class WaitingLane:
         self._releasing: dict[int, set[asyncio.Task[None]]] = {}
         self._wake = asyncio.Event()
         self._unsaved: set[str] = set()  # sources reserved a place, not yet on the topic
+        self._counts: Counter[tuple[int, str]] = Counter()  # jobs waiting by partition, tenant
 
     # --- taking a job ----------------------------------------------------------------------
 
@@ -81,8 +83,7 @@ class WaitingLane:
         tenant = ticket.job.tenant
         if self.router.tenant_over_budget(tenant):
             return f"tenant {tenant!r} is over its daily budget"
-        queue = self._queues.get(ticket.original.partition, [])
-        if any(entry.job.tenant == tenant for entry in queue):
+        if self._counts[(ticket.original.partition, tenant)]:
             return f"behind tenant {tenant!r}'s jobs waiting"
         if (
             ticket.batch is None
@@ -104,7 +105,7 @@ class WaitingLane:
             reason=reason,
             trace=dict(ticket.trace),
         )
-        self._queues.setdefault(ticket.original.partition, []).append(entry)
+        self._queued(ticket.original.partition, [entry])
         self._unsaved.add(entry.source)
         return entry
 
@@ -120,8 +121,7 @@ class WaitingLane:
                 self.topic.record(waiting_key(entry.source), entry, partition=partition),
             )
         except BaseException:
-            with contextlib.suppress(ValueError):
-                self._queues.get(partition, []).remove(entry)
+            self._dequeued(partition, entry)
             raise
         finally:
             self._unsaved.discard(entry.source)
@@ -146,19 +146,10 @@ class WaitingLane:
         to ``finish`` (which publishes its outcome), then deleted from the topic."""
         while True:
             self._wake.clear()
-            for partition, queue in list(self._queues.items()):
-                held_back: set[str] = set()
-                for entry in list(queue):
-                    tenant = entry.job.tenant
-                    if (
-                        tenant in held_back
-                        or entry.source in self._unsaved
-                        or not self._may_go(tenant)
-                    ):
-                        held_back.add(tenant)
-                        continue
-                    queue.remove(entry)
-                    self.shares.started(tenant)
+            for partition in list(self._queues):
+                for entry in self._releasable(partition):
+                    self._dequeued(partition, entry)
+                    self.shares.started(entry.job.tenant)
                     task = asyncio.ensure_future(self._released(partition, entry, finish))
                     tasks = self._releasing.setdefault(partition, set())
                     tasks.add(task)
@@ -166,10 +157,32 @@ class WaitingLane:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=POLL_S)
 
-    def _may_go(self, tenant: str) -> bool:
+    def _releasable(self, partition: int) -> list[WaitingJob]:
+        """The partition's jobs that may go now, each tenant's oldest first: the walk ends
+        once every tenant with jobs here is held back, so a long queue costs little."""
+        here = {tenant for (p, tenant), n in self._counts.items() if p == partition and n}
+        wanting = self._wanting()
+        room = Counter[str]()
+        held_back: set[str] = set()
+        going = []
+        for entry in self._queues.get(partition, []):
+            if held_back >= here:
+                break
+            tenant = entry.job.tenant
+            if tenant in held_back:
+                continue
+            if entry.source in self._unsaved or not self._may_go(tenant, wanting, room[tenant]):
+                held_back.add(tenant)
+                continue
+            room[tenant] += 1
+            going.append(entry)
+        return going
+
+    def _may_go(self, tenant: str, wanting: set[str], going: int) -> bool:
+        """Whether one more of ``tenant``'s jobs may go, with ``going`` let go in this walk."""
         if self.router.tenant_over_budget(tenant):
             return False
-        return self.shares.has_room(tenant, waiting=self._wanting())
+        return self.shares.has_room(tenant, waiting=wanting, starting=going)
 
     async def _released(self, partition: int, entry: WaitingJob, finish: Release) -> None:
         try:  # counted in its tenant's share already, by the loop that let it go
@@ -201,7 +214,9 @@ class WaitingLane:
             tasks += self._releasing.pop(partition, set())
             if (loading := self._loading.pop(partition, None)) is not None:
                 tasks.append(loading)
-            self._queues.pop(partition, None)
+            for entry in self._queues.pop(partition, []):
+                self._counts[(partition, entry.job.tenant)] -= 1
+            self._counts = +self._counts  # the zeros gone
         for task in tasks:
             task.cancel()
         for task in tasks:
@@ -235,8 +250,32 @@ class WaitingLane:
                 jobs.remove(entry)
                 await self._forget(partition, entry.source)
             log.info("waiting lane %d: %d jobs waiting taken over", partition, len(jobs))
-        self._queues.setdefault(partition, [])[:0] = jobs
+        self._queued(partition, jobs, first=True)
         self._wake.set()
+
+    # --- the queues ---------------------------------------------------------------------------
+
+    def _queued(self, partition: int, entries: list[WaitingJob], *, first: bool = False) -> None:
+        """``entries`` at the end of the partition's queue (``first``: at its head)."""
+        queue = self._queues.setdefault(partition, [])
+        if first:
+            queue[:0] = entries
+        else:
+            queue.extend(entries)
+        for entry in entries:
+            self._counts[(partition, entry.job.tenant)] += 1
+
+    def _dequeued(self, partition: int, entry: WaitingJob) -> None:
+        """``entry`` out of its queue (found by identity: it is near the head)."""
+        queue = self._queues.get(partition, [])
+        for index, queued in enumerate(queue):
+            if queued is entry:
+                del queue[index]
+                key = (partition, entry.job.tenant)
+                self._counts[key] -= 1
+                if self._counts[key] <= 0:
+                    del self._counts[key]
+                return
 
     def _wanting(self) -> set[str]:
         """The tenants with jobs waiting that could use calls now (not over budget)."""
@@ -245,7 +284,7 @@ class WaitingLane:
     # --- what the web view shows -----------------------------------------------------------
 
     def waiting_tenants(self) -> set[str]:
-        return {entry.job.tenant for queue in self._queues.values() for entry in queue}
+        return {tenant for (_, tenant), n in self._counts.items() if n > 0}
 
     def status(self) -> dict[str, TenantStatus]:
         """The configured tenants and those with work here."""

@@ -43,9 +43,11 @@ class Shares:
         total = sum(self._weight(t) for t in active)
         return self.capacity * self._weight(tenant) / total
 
-    def has_room(self, tenant: str, *, waiting: Collection[str] = ()) -> bool:
-        """Whether one more call of ``tenant``'s keeps it within its share (at least one)."""
-        return self.in_flight[tenant] < max(1.0, self.share(tenant, waiting=waiting))
+    def has_room(self, tenant: str, *, waiting: Collection[str] = (), starting: int = 0) -> bool:
+        """Whether one more call of ``tenant``'s, besides ``starting`` about to be counted,
+        keeps it within its share (at least one)."""
+        share = max(1.0, self.share(tenant, waiting=waiting))
+        return self.in_flight[tenant] + starting < share
 
     @contextlib.asynccontextmanager
     async def slot(self) -> AsyncIterator[None]:
