@@ -265,8 +265,7 @@ def _echo_estimate(letters: list[DeadLetter]) -> None:
     type=click.Choice(["provider", "tenant"]),
     default="provider",
     show_default=True,
-    help="Rows per provider, or per tenant (summed from llm.calls, where each call names its "
-    "job's tenant).",
+    help="Rows per provider, or per tenant (each call counts for its job's tenant).",
 )
 def report(first: date, last: date, format_: str, url: str | None, reprice: bool, by: str) -> None:
     """Usage per provider (or tenant) and day, from DATE to DATE inclusive (UTC days)."""
@@ -282,11 +281,12 @@ def report(first: date, last: date, format_: str, url: str | None, reprice: bool
                     settings, first=first, last=last, by=cast(reports.By, by), reprice=reprice
                 )
             )
-            if reprice or by == "tenant"
+            if reprice
             else reports.from_web_view(
                 url or f"http://{settings.llm_service_host}:{settings.llm_service_port}",
                 first=first,
                 last=last,
+                by=cast(reports.By, by),
             )
         )
     except StreamsError as exc:

@@ -1,10 +1,10 @@
 """Usage reports for ``llm-streams report``: per provider and day, calls by outcome, tokens,
 cost and cache hits, and the part of the calls and cost that went through the batch lane.
 
-By default the figures come from a worker's web view (``/reports/usage``), that is from the
-same tables the web view shows. ``from_ledger`` instead rebuilds them from ``llm.calls``: per
-tenant (each call names its job's), or at the current price table (``reprice``), so a
-corrected price re-prices the past without re-running anything.
+By default the figures come from a worker's web view (``/reports/usage``, per provider or per
+tenant), that is from the same tables the web view shows. ``from_ledger`` instead rebuilds
+them from ``llm.calls`` at the current price table (``reprice``), so a corrected price
+re-prices the past without re-running anything.
 """
 
 from __future__ import annotations
@@ -60,11 +60,13 @@ class ReportUnavailable(StreamsError):
     """No worker answered, or it answered with an error."""
 
 
-def from_web_view(url: str, *, first: date, last: date, timeout_s: float = 30.0) -> dict[str, Any]:
+def from_web_view(
+    url: str, *, first: date, last: date, by: By = "provider", timeout_s: float = 30.0
+) -> dict[str, Any]:
     try:
         response = httpx.get(
             f"{url.rstrip('/')}/reports/usage",
-            params={"start": first.isoformat(), "end": last.isoformat()},
+            params={"start": first.isoformat(), "end": last.isoformat(), "by": by},
             timeout=timeout_s,
             follow_redirects=True,
         )
@@ -104,7 +106,7 @@ async def from_ledger(
 
 
 def _by(report: dict[str, Any]) -> By:
-    return "tenant" if "tenants" in report else "provider"
+    return "tenant" if report.get("tenants") is not None else "provider"
 
 
 def rows(report: dict[str, Any]) -> list[dict[str, Any]]:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 from streams.kafka.topics import Topics, faust_topic
 from streams.observe.aggregate import StatsBatch, StatsPartial
@@ -47,6 +47,7 @@ class StatsStore:
         self.totals = app.Table("stats-totals", partitions=1)
         self.minutes = app.Table("stats-minutes", partitions=1)
         self.daily = app.Table("stats-daily", partitions=1)
+        self.tenant_daily = app.Table("stats-tenant-daily", partitions=1)
         self.recent = app.Table("stats-recent-failures", partitions=1)
         self.applied = app.Table("stats-applied", partitions=1)
         self.resets_topic = topics.stats_resets.name
@@ -81,6 +82,8 @@ class StatsStore:
         at = datetime.fromtimestamp(partial.minute * 60, UTC)
         day = day_key(provider, day_of(at))
         self.daily[day] = merge(self.daily.get(day) or empty(), stats)
+        tenant_day = day_key(partial.tenant, day_of(at))
+        self.tenant_daily[tenant_day] = merge(self.tenant_daily.get(tenant_day) or empty(), stats)
         if partial.failures:
             recent = partial.failures + (self.recent.get(RECENT_KEY) or [])
             self.recent[RECENT_KEY] = recent[:RECENT_KEPT]
@@ -94,8 +97,9 @@ class StatsStore:
         self._last_pruned = horizon
         for key in [k for k in self.minutes if int(split_key(k)[1]) < horizon[0]]:
             del self.minutes[key]
-        for key in [k for k in self.daily if split_key(k)[1] < horizon[1]]:
-            del self.daily[key]
+        for table in (self.daily, self.tenant_daily):
+            for key in [k for k in table if split_key(k)[1] < horizon[1]]:
+                del table[key]
 
     # --- reads, for the web view -------------------------------------------------------
 
@@ -113,10 +117,13 @@ class StatsStore:
     def recent_failures(self) -> list[dict[str, Any]]:
         return list(self.recent.get(RECENT_KEY) or [])
 
-    def days_between(self, first: str, last: str) -> dict[str, dict[str, Stats]]:
+    def days_between(
+        self, first: str, last: str, *, by: Literal["provider", "tenant"] = "provider"
+    ) -> dict[str, dict[str, Stats]]:
+        """Per provider (or tenant) and day, the days from ``first`` to ``last``."""
         days: dict[str, dict[str, Stats]] = {}
-        for key, value in self.daily.items():
-            provider, day = split_key(key)
+        for key, value in (self.daily if by == "provider" else self.tenant_daily).items():
+            name, day = split_key(key)
             if first <= day <= last:
-                days.setdefault(provider, {})[day] = value
+                days.setdefault(name, {})[day] = value
         return days

@@ -167,6 +167,9 @@ class UsageRequest(Body):
         validation_alias=AliasChoices("end", "end_date"),
         description="inclusive; also accepted as start_date / end_date, dates or datetimes",
     )
+    by: Literal["provider", "tenant"] = Field(
+        default="provider", description="a row per provider, or per tenant (whose jobs)"
+    )
 
     @model_validator(mode="after")
     def _ordered(self) -> UsageRequest:
@@ -340,6 +343,9 @@ class Statistics(Body):
     recent_failures: list[RecentFailure]
     totals: dict[str, Summary]
     per_minute: dict[str, list[MinuteSummary]]
+    tenants_today: dict[str, Summary] = Field(
+        description="each tenant's jobs' calls today (UTC), every provider's"
+    )
 
 
 class ShadowQuery(Body):
@@ -408,7 +414,12 @@ class ProviderUsage(Body):
 class UsageReport(Body):
     start: str
     end: str
-    providers: dict[str, ProviderUsage]
+    providers: dict[str, ProviderUsage] = Field(
+        default_factory=dict, description="asked by provider (the default)"
+    )
+    tenants: dict[str, ProviderUsage] | None = Field(
+        default=None, description="asked by tenant: each tenant's jobs' calls, every provider"
+    )
 
 
 class PassiveHealth(Body):

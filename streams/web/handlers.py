@@ -13,7 +13,7 @@ import json
 import time
 import uuid
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from importlib import resources
 from typing import Any
 
@@ -193,6 +193,8 @@ class Handlers:
         minutes = min(call.query.minutes, st.MINUTES_KEPT)
         since = st.minute_of(datetime.now(UTC)) - minutes + 1
         series = self.stats.minutes_since(since)
+        today = st.day_of(datetime.now(UTC))
+        tenants = self.stats.days_between(today, today, by="tenant")
         return b.Statistics.model_validate(
             {
                 "recent_failures": self.stats.recent_failures(),
@@ -204,6 +206,7 @@ class Handlers:
                     ]
                     for p, by_minute in series.items()
                 },
+                "tenants_today": {t: st.summary(days[today]) for t, days in tenants.items()},
             }
         )
 
@@ -276,20 +279,22 @@ class Handlers:
         return b.ResetAccepted(reset=list(PROVIDER_NAMES))
 
     async def usage_report(self, call: Call) -> b.UsageReport:
-        return self._usage_report(call.query.start, call.query.end)
+        return self._usage_report(call.query)
 
-    def _usage_report(self, first: date, last: date) -> b.UsageReport:
-        days = self.stats.days_between(first.isoformat(), last.isoformat())
-        return b.UsageReport.model_validate(st.usage_report(days, first=first, last=last))
+    def _usage_report(self, asked: b.UsageRequest) -> b.UsageReport:
+        first, last = asked.start, asked.end
+        days = self.stats.days_between(first.isoformat(), last.isoformat(), by=asked.by)
+        report = st.usage_report(days, first=first, last=last, by=asked.by)
+        return b.UsageReport.model_validate(report)
 
     async def usage_report_posted(self, call: Call) -> b.UsageReport:
         # Faust forwards a request to the worker holding the tables without its body: ask
         # that worker with the equivalent GET instead.
-        first, last = call.body.start, call.body.end
+        asked = call.body
         holder = self.app.router.key_store(self.stats.totals.name, "stats")
         if str(holder).rstrip("/") == str(self.app.conf.canonical_url).rstrip("/"):
-            return self._usage_report(first, last)
-        query = {"start": first.isoformat(), "end": last.isoformat()}
+            return self._usage_report(asked)
+        query = {"start": asked.start.isoformat(), "end": asked.end.isoformat(), "by": asked.by}
         async with httpx.AsyncClient(timeout=FORWARD_TIMEOUT_S) as client:
             response = await client.get(f"{str(holder).rstrip('/')}/reports/usage", params=query)
         if response.status_code != 200:

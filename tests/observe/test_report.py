@@ -57,23 +57,37 @@ def test_the_report_matches_the_web_view_and_a_price_change_reprices_it(
         table = run_cli("report", "--from", today, "--to", today, env=env)
         print("\n" + table.stdout)
 
-    by_tenant = run_cli(
-        "report", "--from", today, "--to", today, "--by", "tenant", "--format", "json", env=env
-    )
-    assert by_tenant.returncode == 0, by_tenant.stderr
+        by_tenant = run_cli(
+            "report", "--from", today, "--to", today, "--by", "tenant", "--format", "json", env=env
+        )
+        assert by_tenant.returncode == 0, by_tenant.stderr
+        tenant_csv = run_cli(
+            "report", "--from", today, "--to", today, "--by", "tenant", "--format", "csv", env=env
+        )
+        statistics = httpx.get(f"http://127.0.0.1:{env['LLM_SERVICE_PORT']}/statistics").json()
     tenants = {name: t["total"] for name, t in json.loads(by_tenant.stdout)["tenants"].items()}
-    assert {name: t["calls"] for name, t in tenants.items()} == {
-        "alpha": 3,
-        "beta": 1,
-        "default": 1,
-    }
+    calls = {name: t["calls"] for name, t in tenants.items()}
+    assert calls == {"alpha": 3, "beta": 1, "default": 1}
+    assert {name: t["calls"] for name, t in statistics["tenants_today"].items()} == calls
     provider_cost = web["providers"]["openai"]["total"]["cost_usd"]
     # to the cent and well below: each figure is rounded to 6 decimals
     assert sum(t["cost_usd"] for t in tenants.values()) == pytest.approx(provider_cost, abs=5e-6)
-    tenant_csv = run_cli(
-        "report", "--from", today, "--to", today, "--by", "tenant", "--format", "csv", env=env
-    )
     assert tenant_csv.stdout.splitlines()[0].startswith("tenant,day,calls,")
+    from_ledger = run_cli(
+        "report",
+        "--from",
+        today,
+        "--to",
+        today,
+        "--by",
+        "tenant",
+        "--reprice",
+        "--format",
+        "json",
+        env=env,
+    )
+    recounted = json.loads(from_ledger.stdout)["tenants"]
+    assert {name: t["total"]["calls"] for name, t in recounted.items()} == calls
 
     cost = web["providers"]["openai"]["total"]["cost_usd"]
     assert cost > 0
