@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pydantic import ValidationError
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
 
 from streams.config.settings import Settings, runtime_keys
 from streams.config.slices import RoutingConfig, ShadowCandidate
@@ -56,7 +57,24 @@ class RuntimeConfig:
         if problems:
             raise ConfigurationError("refused: " + "; ".join(problems))
         try:
-            settings = Settings.model_validate(self._settings.model_dump() | normalised)
+            settings = _Patched.model_validate(self._settings.model_dump() | normalised)
         except ValidationError as exc:
             raise ConfigurationError("refused: " + describe(exc, upper=True)) from None
         return RuntimeConfig(settings)
+
+
+class _Patched(Settings):
+    """Settings validated from the values given alone. Settings read the environment too,
+    and merge a JSON object found there into the one given key by key: a patch could not
+    take away what a variable set (``LLM_TENANTS={"bulk": {}}`` kept bulk's budget)."""
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings,)

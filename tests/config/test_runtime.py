@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from streams.config.runtime import RUNTIME_KEYS, RuntimeConfig
-from streams.config.settings import Settings
+from streams.config.settings import Settings, load_settings
 from streams.errors import ConfigurationError
 
 # A valid value other than the default for every runtime setting.
@@ -56,3 +56,15 @@ def test_the_rest_need_a_restart(key: str) -> None:
 def test_the_view_never_shows_a_secret() -> None:
     config = RuntimeConfig(Settings(openai_api_key="sk-secret-value"))
     assert "sk-secret-value" not in str(config.view())
+
+
+def test_a_patch_replaces_an_object_the_environment_set_rather_than_merging_into_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("LLM_TENANTS", '{"bulk": {"daily_budget_usd": 1}}')
+    monkeypatch.setenv("LLM_BUDGETS", '{"openai": 5, "total": 9}')
+    patched = RuntimeConfig(load_settings()).patched(
+        {"LLM_TENANTS": {"bulk": {}}, "LLM_BUDGETS": {"total": 9}}
+    )
+    assert patched.routing().tenant("bulk").daily_budget_usd is None
+    assert patched.routing().budgets == {"total": 9}

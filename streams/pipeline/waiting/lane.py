@@ -216,6 +216,7 @@ class WaitingLane:
                 tasks.append(loading)
             for entry in self._queues.pop(partition, []):
                 self._counts[(partition, entry.job.tenant)] -= 1
+                self._unsaved.discard(entry.source)  # reserved, its record given back
             self._counts = +self._counts  # the zeros gone
         for task in tasks:
             task.cancel()

@@ -1,7 +1,7 @@
-"""The waiting lane with two worker processes on the real broker: a tenant over its budget
-waits alone (none of its jobs paid or dead-lettered, another tenant's jobs in the same
-partitions go on); a worker killed while jobs wait loses none of them; the budget raised, the
-waiting jobs are enriched in their order, each once."""
+"""The waiting lane with worker processes on the real broker: a tenant over its budget waits
+alone (none of its jobs paid or dead-lettered, another tenant's jobs in the same partitions go
+on), also when its first jobs spend the budget; a worker killed while jobs wait loses none of
+them; the budget raised, the waiting jobs are enriched in their order, each once."""
 
 from __future__ import annotations
 
@@ -116,3 +116,50 @@ def test_a_tenant_over_budget_waits_alone_survives_a_kill_and_goes_on_in_order(
     bulk_out = [r for r in enriched if json.loads(r.value)["job"]["tenant"] == "bulk"]
     for partition, offsets in _source_offsets(bulk_out).items():
         assert offsets == sorted(offsets), f"partition {partition}'s bulk jobs in their order"
+
+
+def test_a_budget_spent_mid_run_holds_the_rest_of_the_tenant_s_jobs(
+    worker_env: dict[str, str], tmp_path: Path, sim: SimulatorThread
+) -> None:
+    """A budget the first calls spend: the tenant's later jobs wait (none dead-lettered),
+    the other tenant's go on; raised, they are enriched, each once."""
+    sim.set_faults("openai", latency_ms=200)  # slower than the spend takes to be summed
+    env = worker_env | {
+        "LLM_TOPIC_PARTITIONS": "4",
+        "LLM_TENANTS": json.dumps({"bulk": {"daily_budget_usd": 0.000001}}),
+        "LLM_WORKER_CONCURRENCY": "2",
+        "LLM_CACHE_ENABLED": "false",
+    }
+    bootstrap, raw = env["KAFKA_BOOTSTRAP_SERVERS"], env["LLM_TOPIC_RAW"]
+    calls_before = sim.requests().get("openai", 0)
+    with worker_process(env, tmp_path / "worker.log"):
+        jobs = [job_record(f"bulk-{n}", tenant="bulk") for n in range(BULK)]
+        jobs += [job_record(f"fresh-{n}", tenant="fresh") for n in range(FRESH)]
+        asyncio.run(produce(bootstrap, raw, jobs))
+        done = eventually(
+            lambda: _finished(env),
+            lambda done: {f"fresh-{n}" for n in range(FRESH)} <= set(done),
+            timeout_s=60,
+            what="the fresh jobs finished",
+        )
+        waiting = eventually(
+            lambda: _waiting(env),
+            lambda waiting: len(waiting) + len(done) - FRESH == BULK,
+            timeout_s=30,
+            what="bulk's jobs finished or waiting",
+        )
+        paid = len(done) - FRESH
+        assert paid >= 1, "the budget was spent by bulk's first jobs"
+        assert waiting, "and the rest wait"
+        assert _read(env, "LLM_TOPIC_DEAD_LETTER") == []
+        raised = run_cli("config", "set", 'LLM_TENANTS={"bulk": {}}', env=env)
+        assert raised.returncode == 0, raised.stderr
+        finished = eventually(
+            lambda: _finished(env),
+            lambda done: len(done) >= BULK + FRESH,
+            timeout_s=120,
+            what="every job finished",
+        )
+    print(f"\n[budget mid-run] bulk jobs enriched before the budget held them: {paid} of {BULK}")
+    assert max(finished.values()) == 1, "each once"
+    assert sim.requests().get("openai", 0) - calls_before == BULK + FRESH, "each paid once"
