@@ -14,7 +14,7 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import ValidationError
 
@@ -33,24 +33,19 @@ Spent = Iterator[tuple[datetime, str, float]]
 
 def provider_spend(value: bytes) -> Spent:
     """A stats batch's cost per provider and minute."""
-    batch = StatsBatch.model_validate_json(value)
-    for partial in batch.partials:
-        yield (
-            datetime.fromtimestamp(partial.minute * 60, UTC),
-            partial.provider,
-            partial.stats["cost_usd"],
-        )
+    return _batch_spend(value, by="provider")
 
 
 def tenant_spend(value: bytes) -> Spent:
     """A stats batch's cost per tenant and minute."""
+    return _batch_spend(value, by="tenant")
+
+
+def _batch_spend(value: bytes, *, by: Literal["provider", "tenant"]) -> Spent:
     batch = StatsBatch.model_validate_json(value)
     for partial in batch.partials:
-        yield (
-            datetime.fromtimestamp(partial.minute * 60, UTC),
-            partial.tenant,
-            partial.stats["cost_usd"],
-        )
+        whose = partial.provider if by == "provider" else partial.tenant
+        yield datetime.fromtimestamp(partial.minute * 60, UTC), whose, partial.stats["cost_usd"]
 
 
 def shadow_spend(value: bytes) -> Spent:

@@ -213,13 +213,9 @@ class Router:
         return self._config.tenant(name)
 
     @property
-    def shares_by_tenant(self) -> bool:
-        """Whether tenants are configured (``LLM_TENANTS``): then each has a share of the
-        calls; without, the jobs are one pool."""
-        return bool(self._config.tenants)
-
-    @property
     def tenants_configured(self) -> tuple[str, ...]:
+        """The tenants named in ``LLM_TENANTS``: with any, each tenant has a share of the
+        calls; without, the jobs are one pool."""
         return tuple(self._config.tenants)
 
     def tenant_budget(self, tenant: str) -> Budget:

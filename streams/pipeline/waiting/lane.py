@@ -87,7 +87,7 @@ class WaitingLane:
             return f"behind tenant {tenant!r}'s jobs waiting"
         if (
             ticket.batch is None
-            and self.router.shares_by_tenant
+            and self.router.tenants_configured
             and not self.shares.has_room(tenant, waiting=self._wanting())
         ):
             return f"tenant {tenant!r} is at its share of the calls"
@@ -306,7 +306,3 @@ class WaitingLane:
             status.spent_today_usd = round(budget.spent_today_usd, 6)
             status.over_budget = budget.exhausted
         return dict(sorted(view.items()))
-
-    @property
-    def jobs_waiting(self) -> int:
-        return sum(len(queue) for queue in self._queues.values())
