@@ -43,6 +43,7 @@ from streams.pipeline.entry import Pipeline
 from streams.pipeline.live import LiveLane
 from streams.pipeline.once import PublishedBefore
 from streams.pipeline.outcome import Outcomes
+from streams.pipeline.sent import SentLog
 from streams.pipeline.ticket import Intake
 from streams.pipeline.unframe import RawValues
 from streams.pipeline.waiting.lane import WaitingLane
@@ -50,6 +51,7 @@ from streams.pipeline.waiting.share import records_in_flight
 from streams.providers.base import Provider
 from streams.providers.batch import batch_apis
 from streams.providers.build import adapter_for, build_providers
+from streams.routing.journal import NO_JOURNAL, Journal
 from streams.routing.limits import Share
 from streams.routing.router import Router
 from streams.shadow.answers import CandidateCalls
@@ -137,7 +139,8 @@ def _build(
     topics, raw_values = _registered(settings, Topics.of(kafka))
     producer = FaustProducer(app)
     providers = build_providers(settings.provider)
-    router = router or Router(settings.routing(), providers, telemetry=telemetry)
+    journal = _journal(settings, topics, producer)
+    router = router or Router(settings.routing(), providers, telemetry=telemetry, journal=journal)
     cache = _repost_cache(settings)
     published = _published_before(settings)
     pipeline, shadows = _pipeline(
@@ -159,11 +162,10 @@ def _build(
     rebalances = Rebalances(app, topic=topics.raw.name)
     _run_lanes(app, rebalances, pipeline)
 
-    stats_path = _stats_path(settings, router, shadows)
     dead_letters = DeadLetterFollower(cluster=kafka.cluster, topic=topics.dead_letter.name)
     flow = _job_flow(settings, topics)
-
     drift = DriftFollower(settings.drift())
+    stats_path = _stats_path(settings, topics, router, shadows)
     readers = Supervisor([control, *stats_path, dead_letters, drift, *([cache] if cache else [])])
     app.task(readers.run)
     _follow_share(rebalances, routers=[router, shadows], of=kafka.partitions)
@@ -239,6 +241,7 @@ def _pipeline(
         provider_over_budget=router.over_budget,
         producer=producer,
         telemetry=telemetry,
+        journal=router.journal,
     )
     apis = batch_apis(providers)
     outcomes = Outcomes(
@@ -298,16 +301,31 @@ def _registered(settings: Settings, topics: Topics) -> tuple[Topics, RawValues]:
     return topics.framed_with(ids), RawValues(registry=registry, own_id=ids[topics.raw.name])
 
 
-def _stats_path(settings: Settings, router: Router, shadows: Shadows) -> list[Follower]:
-    """The attempts summed into ``llm.stats``, and today's spend read back for the budgets
-    (the shadow candidates' from ``llm.shadow``)."""
+def _journal(settings: Settings, topics: Topics, producer: Producer) -> Journal:
+    """Where the routers record each call before it leaves (LLM_WRITE_AHEAD)."""
+    if not settings.llm_write_ahead:
+        return NO_JOURNAL
+    return SentLog(
+        topic=topics.sent,
+        producer=producer,
+        price_version=settings.llm_price_version,
+        grace_s=settings.llm_unsettled_grace_s,
+    )
+
+
+def _stats_path(
+    settings: Settings, topics: Topics, router: Router, shadows: Shadows
+) -> list[Follower]:
+    """The attempts summed into ``llm.stats`` (and the calls recorded as sent settled or
+    estimated), and today's spend read back for the budgets (the shadow candidates' from
+    ``llm.shadow``)."""
     kafka = settings.kafka()
     aggregator = Aggregator(
         cluster=kafka.cluster,
-        calls_topic=kafka.calls,
-        partitions=kafka.partitions,
+        calls=topics.calls,
         stats_topic=kafka.stats,
         group_id=f"{settings.llm_app_id}.stats",
+        sent=topics.sent if settings.llm_write_ahead else None,
     )
     spend = SpendFollower(
         cluster=kafka.cluster,
@@ -387,6 +405,7 @@ def backfill_for(settings: Settings, name: str) -> Backfill:
         cluster=kafka.cluster,
         topics=_registered(settings, Topics.of(kafka))[0],
         price_version=settings.llm_price_version,
+        unsettled_grace_s=settings.llm_unsettled_grace_s if settings.llm_write_ahead else None,
     )
 
 

@@ -208,6 +208,7 @@ def failed_attempt(
     latency_ms: float,
     batch_id: str | None = None,
     estimate: Usage | None = None,
+    call_id: str | None = None,
 ) -> Attempt:
     """The record of one call that ended in ``error`` (with the usage its answer was billed,
     if it gave one); ``estimate``: what it is assumed to cost although no answer said (a
@@ -224,6 +225,7 @@ def failed_attempt(
         error=ErrorInfo(type=type(error).__name__, message=str(error)),
         batch_id=batch_id,
         estimate=estimate,
+        call_id=call_id,
     )
 
 

@@ -12,7 +12,7 @@ from pydantic import Field, TypeAdapter, model_validator
 from streams.enrichment import ENRICHMENT_VERSION, Enrichment, EnrichmentV1
 from streams.message import Message
 from streams.pricing import ModelPrice
-from streams.vocab import Lane, Outcome, ProviderName, Stage
+from streams.vocab import Lane, LedgerOutcome, Outcome, ProviderName, Stage
 
 __all__ = [
     "DEFAULT_TENANT",
@@ -31,6 +31,7 @@ __all__ = [
     "OriginalRecord",
     "ProviderCall",
     "RawJob",
+    "SentCall",
     "ShadowAnswer",
     "ShadowResult",
     "Tenant",
@@ -187,6 +188,9 @@ class Attempt(Message):
         default=None, exclude=True, description="a cut-off call's assumed usage and cost"
     )
     ended_at: datetime = Field(default_factory=utcnow, exclude=True)  # made as the call ends
+    # The id its write-ahead record was sent under (None: a call without one): its ledger
+    # event names it, and so settles the record.
+    call_id: str | None = Field(default=None, exclude=True)
 
 
 class EnrichedJobRecord(Message):
@@ -269,7 +273,7 @@ class ProviderCall(Message):
     It carries raw usage and the price-table version so costs can be recomputed later,
     and never the prompt or any secret."""
 
-    contract_version: ClassVar[int] = 2  # 2: tenant
+    contract_version: ClassVar[int] = 3  # 2: tenant; 3: call_id and outcome worker_lost
 
     schema_version: Literal[1] = SCHEMA_VERSION
     provider: str
@@ -277,7 +281,7 @@ class ProviderCall(Message):
     job_id: str
     tenant: Tenant = DEFAULT_TENANT
     attempt: int = Field(ge=1)
-    outcome: Outcome
+    outcome: LedgerOutcome
     http_status: int | None = None
     latency_ms: float = Field(ge=0)
     usage: Usage = Field(
@@ -294,8 +298,14 @@ class ProviderCall(Message):
     batch_id: str | None = Field(default=None, description="the vendor's, for a batch-lane call")
     usage_estimated: bool = Field(
         default=False,
-        description="the call was cut off after it was sent (its cap or the job's deadline): "
-        "the vendor bills it, and usage and cost are this service's estimate, not the vendor's",
+        description="the call was cut off after it was sent (its cap, the job's deadline or "
+        "its worker's death): the vendor bills it, and usage and cost are this service's "
+        "estimate, not the vendor's",
+    )
+    call_id: str | None = Field(
+        default=None,
+        description="the id the call was recorded under before it was sent (llm.sent); "
+        "this event settles that record. None: a call made without one",
     )
 
     @classmethod
@@ -326,6 +336,47 @@ class ProviderCall(Message):
             lane="shadow" if shadow else lane,
             batch_id=attempt.batch_id,
             at=attempt.ended_at,
+            call_id=attempt.call_id,
+        )
+
+
+class SentCall(Message):
+    """One provider call as it left (on ``llm.sent``, by ``call_id``), until its ledger
+    event settles it. The service's own record: no published contract."""
+
+    call_id: str
+    job_id: str
+    tenant: Tenant
+    provider: str
+    model: str
+    attempt: int = Field(ge=1)
+    lane: Literal["live", "shadow"]
+    estimate: Usage = Field(description="its prompt and the most output it may be billed")
+    price_version: str
+    worker: str = Field(description="the process that sent it")
+    sent_at: datetime
+    settle_by: datetime = Field(description="past this, unsettled means its worker died")
+
+    def lost(self) -> ProviderCall:
+        """The ledger event of this call, its worker having died before settling it: billed
+        as the most it may have cost, its latency unknown (0)."""
+        return ProviderCall(
+            provider=self.provider,
+            model=self.model,
+            job_id=self.job_id,
+            tenant=self.tenant,
+            attempt=self.attempt,
+            outcome="worker_lost",
+            latency_ms=0.0,
+            usage=self.estimate,
+            usage_estimated=True,
+            price_version=self.price_version,
+            error_type="WorkerLost",
+            error_message=f"{self.worker} stopped with the call under way; not settled by "
+            f"{self.settle_by.isoformat()}",
+            at=self.sent_at,
+            lane=self.lane,
+            call_id=self.call_id,
         )
 
 

@@ -7,7 +7,15 @@ from __future__ import annotations
 
 from typing import Literal, get_args
 
-__all__ = ["PROVIDER_NAMES", "TOTAL_BUDGET", "Lane", "Outcome", "ProviderName", "Stage"]
+__all__ = [
+    "PROVIDER_NAMES",
+    "TOTAL_BUDGET",
+    "Lane",
+    "LedgerOutcome",
+    "Outcome",
+    "ProviderName",
+    "Stage",
+]
 
 # compatible: a self-hosted OpenAI-compatible server (vLLM, llama.cpp, LM Studio, SGLang, TGI).
 ProviderName = Literal["openai", "anthropic", "gemini", "deepseek", "ollama", "compatible"]
@@ -26,6 +34,9 @@ Outcome = Literal[
     "deadline_exceeded",
     "cache_hit",  # a repost served from the cache: no provider was called
 ]
+# And what only the ledger says: a call recorded as sent by a worker that died before it
+# said how the call ended (its usage estimated by another worker).
+LedgerOutcome = Outcome | Literal["worker_lost"]
 
 # How a job is answered: a call now, or a vendor's Batch API (about half the price, within a
 # day), or whichever its deadline leaves room for.

@@ -115,6 +115,7 @@ class Settings(_ProviderFields):
     llm_topic_cache: str = "llm.cache"
     llm_topic_batch: str = "llm.batch"
     llm_topic_waiting: str = "llm.waiting"
+    llm_topic_sent: str = "llm.sent"
     llm_topic_shadow: str = "llm.shadow"
     llm_topic_evals: str = "llm.evals"
     llm_topic_partitions: int = Field(default=4, ge=1, le=1024)
@@ -129,6 +130,11 @@ class Settings(_ProviderFields):
     # way get this long to finish, then are abandoned (billed as estimated, and redone by the
     # partition's next owner).
     llm_revoke_grace_s: float = Field(default=5.0, ge=0, le=60)
+    # Each call is recorded on LLM_TOPIC_SENT before it leaves, so that a worker killed with
+    # calls under way leaves them on the bill. A call recorded and never settled by its
+    # ledger event is taken for a dead worker's this long after its job's deadline.
+    llm_write_ahead: bool = True
+    llm_unsettled_grace_s: float = Field(default=120.0, ge=1, le=3600)
     # How long a silent (crashed) worker keeps its partitions before the group moves them.
     llm_broker_session_timeout_s: float = Field(default=30.0, ge=6, le=300)
     # How often finished records' offsets are committed: the work a crash makes redo.
@@ -374,6 +380,7 @@ class Settings(_ProviderFields):
             batch=self.llm_topic_batch,
             waiting=self.llm_topic_waiting,
             shadow=self.llm_topic_shadow,
+            sent=self.llm_topic_sent,
         )
 
     def shadow(self) -> tuple[ShadowCandidate, ...]:

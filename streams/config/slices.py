@@ -260,6 +260,7 @@ class KafkaConfig:
     batch: str
     waiting: str
     shadow: str
+    sent: str  # each call recorded before it leaves, until its ledger event settles it
 
 
 @dataclass(frozen=True, kw_only=True)

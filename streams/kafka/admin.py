@@ -26,6 +26,7 @@ __all__ = [
     "partitions_when_created",
     "read_range",
     "read_to_end",
+    "read_up_to",
     "start_range",
 ]
 
@@ -168,7 +169,7 @@ async def read_range(
 ) -> list[Any]:
     """The records from where ``start_range`` starts up to the end each had when called."""
     ends = await start_range(consumer, partitions, since_ms=since_ms, last=last)
-    return await _read_up_to(consumer, ends)
+    return await read_up_to(consumer, ends)
 
 
 async def count_between(cluster: KafkaCluster, name: str, since_ms: int, until_ms: int) -> int:
@@ -206,7 +207,7 @@ async def _seek_to_time(consumer: Any, partitions: list[TopicPartition], at_ms: 
             consumer.seek(tp, found[tp].offset)
 
 
-async def _read_up_to(consumer: Any, ends: dict[TopicPartition, int]) -> list[Any]:
+async def read_up_to(consumer: Any, ends: dict[TopicPartition, int]) -> list[Any]:
     """The records of an assigned, sought ``consumer`` from its positions up to ``ends``."""
     records: list[Any] = []
     # Positions, not last offsets: compaction and transaction markers leave holes.

@@ -23,6 +23,7 @@ from streams.models import (
     EnrichedJobRecord,
     ProviderCall,
     RawJob,
+    SentCall,
     ShadowResult,
 )
 
@@ -116,6 +117,7 @@ class Topics:
     cache: Topic[BaseModel]  # one partition, followed whole by every worker
     batch: Topic[BaseModel]  # the batch lane's jobs and batches: raw partition p's on p
     waiting: Topic[BaseModel]  # the waiting lane's jobs: raw partition p's on p
+    sent: Topic[SentCall]  # calls about to leave, by call id: a job's on its llm.calls partition
 
     @classmethod
     def of(cls, config: KafkaConfig, *, schema_ids: Mapping[str, int] | None = None) -> Topics:
@@ -144,6 +146,7 @@ class Topics:
             ),
             batch=Topic(name=config.batch, model=BaseModel, partitions=n, compacted=True),
             waiting=Topic(name=config.waiting, model=BaseModel, partitions=n, compacted=True),
+            sent=Topic(name=config.sent, model=SentCall, partitions=n, compacted=True),
         )
         return topics.framed_with(schema_ids) if schema_ids else topics
 

@@ -41,11 +41,12 @@ from pydantic import BaseModel, Field, ValidationError
 
 from streams.config.slices import KafkaCluster
 from streams.kafka.admin import ensure_topic
-from streams.kafka.clients import group_reader, transactional_producer
-from streams.kafka.framing import decoded
+from streams.kafka.clients import group_reader, reader, transactional_producer
 from streams.kafka.readers import Follower
-from streams.models import DEFAULT_TENANT, ProviderCall
+from streams.kafka.topics import Topic
+from streams.models import DEFAULT_TENANT, ProviderCall, SentCall, utcnow
 from streams.observe.stats import RECENT_KEPT, Stats, add, empty, minute_of
+from streams.observe.unsettled import SentBooks
 
 __all__ = ["Aggregator", "StatsBatch", "StatsPartial", "partials"]
 
@@ -112,18 +113,23 @@ class Aggregator(Follower, ConsumerRebalanceListener):  # type: ignore[misc]
         self,
         *,
         cluster: KafkaCluster,
-        calls_topic: str,
-        partitions: int,
+        calls: Topic[ProviderCall],
         stats_topic: str,
         group_id: str,
+        sent: Topic[SentCall] | None = None,
     ) -> None:
+        if calls.partitions is None:
+            raise ValueError(f"topic {calls.name}: its partition count is needed")
         self.cluster = cluster
-        self.partitions = partitions
-        self.calls_topic = calls_topic
+        self.calls = calls
+        self.partitions = calls.partitions
         self.stats_topic = stats_topic
         self.group_id = group_id
+        # The write-ahead records of the calls, settled and estimated here (None: not kept).
+        self.sent = sent
         self._batch = asyncio.Lock()  # held from a batch's read to its commit
         self._consumer: AIOKafkaConsumer | None = None
+        self._books: SentBooks | None = None
         # per partition of llm.calls held: its producer, and what stops it
         self._producers: dict[int, tuple[AIOKafkaProducer, contextlib.AsyncExitStack]] = {}
         self._assignment_failed: BaseException | None = None
@@ -134,60 +140,97 @@ class Aggregator(Follower, ConsumerRebalanceListener):  # type: ignore[misc]
         the batch in hand; started over, it goes on from the committed offsets."""
         # Created here, not by a subscription: an auto-created topic gets the broker's
         # partition count.
-        await ensure_topic(self.cluster, self.calls_topic, partitions=self.partitions)
+        await ensure_topic(self.cluster, self.calls.name, partitions=self.partitions)
         await ensure_topic(self.cluster, self.stats_topic, partitions=1)
         self.ready.set()  # nothing waits for the sums: they are read back from llm.stats
         # gathered: a batch per half second anyway
         reading = group_reader(self.cluster, group_id=self.group_id, gathered=True)
         try:
-            async with reading as consumer:
+            async with reading as consumer, contextlib.AsyncExitStack() as stack:
+                if self.sent is not None:
+                    sent = await stack.enter_async_context(
+                        reader(self.cluster, committed_only=True)
+                    )
+                    self._books = SentBooks(consumer=sent, topic=self.sent)
                 self._consumer = consumer
-                consumer.subscribe([self.calls_topic], listener=self)
+                consumer.subscribe([self.calls.name], listener=self)
                 while True:
                     batches = await consumer.getmany(
                         timeout_ms=BATCH_WAIT_MS, max_records=BATCH_MAX
                     )
                     if self._assignment_failed is not None:
                         raise self._assignment_failed
-                    if batches:
-                        async with self._batch:
-                            await self._sum(consumer, batches)
+                    async with self._batch:
+                        await self._sum(consumer, batches)
         finally:
-            self._consumer = None
+            self._consumer = self._books = None
             self._assignment_failed = None
             await self._stop_producers(list(self._producers))
 
     async def _sum(
         self, consumer: AIOKafkaConsumer, batches: dict[TopicPartition, list[Any]]
     ) -> None:
-        held = consumer.assignment()
+        """Each held partition's new records, and its calls sent and never settled."""
+        if self._books is not None:
+            await self._books.follow()
         await asyncio.gather(
-            *(
-                self._commit(tp, records)
-                for tp, records in batches.items()
-                if tp in held and records
-            )
+            *(self._commit(tp, batches.get(tp, [])) for tp in consumer.assignment())
         )
 
     async def _commit(self, tp: TopicPartition, records: list[Any]) -> None:
         """One partition's records summed onto ``llm.stats`` with their offsets, in one
-        transaction of the partition's own producer."""
+        transaction of the partition's own producer; with the write-ahead records of the
+        calls they settle deleted, and those of calls whose worker died estimated."""
         calls = []
         for record in records:
             try:
-                calls.append(decoded(ProviderCall, record.value))
+                calls.append(self.calls.decode(record.value))
             except ValidationError as exc:  # not ours to fix: counted nowhere, said once
                 log.warning("stats: skipping a record that is not a ProviderCall: %s", exc)
-        end = records[-1].offset + 1
-        batch = StatsBatch(ends={tp.partition: end}, partials=partials(calls))
+        settled = [call.call_id for call in calls if call.call_id is not None]
+        book = self._books.book(tp.partition) if self._books is not None else None
+        lost = []
+        if book is not None:
+            book.settled(settled)
+            lost = book.lost(utcnow())
+        if not records and not lost:
+            return
         producer, _ = self._producers[tp.partition]
         async with producer.transaction():
-            await producer.send(self.stats_topic, batch.model_dump_json().encode())
-            await producer.send_offsets_to_transaction({tp: end}, self.group_id)
+            if records:
+                end = records[-1].offset + 1
+                batch = StatsBatch(ends={tp.partition: end}, partials=partials(calls))
+                await producer.send(self.stats_topic, batch.model_dump_json().encode())
+                await producer.send_offsets_to_transaction({tp: end}, self.group_id)
+            if self.sent is not None:
+                await self._settle(producer, tp.partition, settled, lost)
+
+    async def _settle(
+        self, producer: AIOKafkaProducer, partition: int, settled: list[str], lost: list[SentCall]
+    ) -> None:
+        """The settled calls' write-ahead records deleted; the lost calls' estimates on the
+        ledger (summed when read back, like any event), their records deleted too."""
+        assert self.sent is not None
+        for call in lost:
+            log.warning(
+                "%s call %s of job %s (sent by %s) was never settled: billed as estimated",
+                call.provider,
+                call.call_id,
+                call.job_id,
+                call.worker,
+            )
+            value = self.calls.encode(call.lost())
+            await producer.send(
+                self.calls.name, value, key=call.job_id.encode(), partition=partition
+            )
+        for call_id in [*settled, *(call.call_id for call in lost)]:
+            await producer.send(self.sent.name, None, key=call_id.encode(), partition=partition)
 
     async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
         async with self._batch:  # the batch in hand is committed before the partitions go
             await self._stop_producers([tp.partition for tp in revoked])
+            if self._books is not None:
+                await self._books.close(tp.partition for tp in revoked)
 
     async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
         """Fence whoever summed these partitions before, then read on from their offsets.
@@ -204,6 +247,8 @@ class Aggregator(Follower, ConsumerRebalanceListener):  # type: ignore[misc]
                     await self._start_producer(tp.partition)
             if assigned and self._consumer is not None:
                 await self._consumer.seek_to_committed(*assigned)
+            if self._books is not None:  # after the fencing: no earlier owner writes to them
+                await self._books.open(tp.partition for tp in assigned)
         except Exception as exc:  # aiokafka would only log it: the loop raises it instead
             self._assignment_failed = exc
 

@@ -88,18 +88,26 @@ class Completion:
     http_status: int
 
     def attempt(
-        self, *, provider: str, attempt: int, latency_ms: float, batch_id: str | None = None
+        self,
+        *,
+        provider: str,
+        attempt: int,
+        latency_ms: float,
+        batch_id: str | None = None,
+        call_id: str | None = None,
+        repaired: bool = False,
     ) -> Attempt:
-        """The record of the call that gave this answer."""
+        """The record of the call that gave this answer (``repaired``: to a repair)."""
         return Attempt(
             provider=provider,
             model=self.model,
             attempt=attempt,
-            outcome="success",
+            outcome="repaired" if repaired else "success",
             http_status=self.http_status,
             latency_ms=latency_ms,
             usage=self.usage,
             batch_id=batch_id,
+            call_id=call_id,
         )
 
 

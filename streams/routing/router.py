@@ -18,6 +18,7 @@ import logging
 import math
 import random
 import time
+import uuid
 from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -43,6 +44,7 @@ from streams.providers.prompt import Repair, input_tokens_estimate
 from streams.routing.breaker import CircuitBreaker
 from streams.routing.budget import Budget, budgets_today
 from streams.routing.gate import Gate
+from streams.routing.journal import NO_JOURNAL, Journal, Sending
 from streams.routing.limits import WHOLE, ProviderLimiter, Share
 from streams.routing.status import RoutingStatus
 from streams.telemetry.spans import AttemptSpan, Telemetry
@@ -140,8 +142,10 @@ class Router:
         rng: random.Random | None = None,
         telemetry: Telemetry = Telemetry.OFF,
         lane: Literal["live", "shadow"] = "live",
+        journal: Journal = NO_JOURNAL,
     ) -> None:
         self._clock = clock
+        self.journal = journal  # where each call is recorded before it leaves
         self.telemetry = telemetry
         self.lane = lane  # what its attempt spans say: a shadow candidate's router is apart
         self.sleep = sleep
@@ -479,6 +483,7 @@ class Router:
     ) -> Completion | ProviderError:
         gate = self._gates[name]
         began: float | None = None
+        recorded: str | None = None  # the id of the call's write-ahead record, once written
         waiting_since = time.time_ns()
         try:
             async with gate.call(
@@ -487,7 +492,21 @@ class Router:
                 self.telemetry.waited(f"slot {name}", started_ns=waiting_since)
                 if not state.deadline.allows():
                     raise state.deadline.exceeded("no time left to start an attempt")
-                began = self._clock()
+                began = self._clock()  # from here a call may be billed
+                call_id = uuid.uuid4().hex
+                written = await self.journal.sent(
+                    Sending(
+                        call_id=call_id,
+                        job=request.job,
+                        provider=name,
+                        model=model,
+                        attempt=state.tries[name],
+                        lane=self.lane,
+                        estimate=gate.provider.cut_off_usage(request, model),
+                        lasts_s=state.deadline.left(),
+                    )
+                )
+                recorded = call_id if written is not None else None
                 attempt_deadline = state.deadline.capped(self._config.attempt_timeout_s)
                 task = asyncio.current_task()
                 assert task is not None
@@ -497,6 +516,7 @@ class Router:
                         completion = await gate.provider.enrich(request, deadline=attempt_deadline)
                 finally:
                     self._on_the_wire.discard(task)
+                    await _journaled(written)
                 settle(completion.usage.input_tokens + completion.usage.output_tokens)
         except RequestTooLarge as exc:
             error: ProviderError = BadRequest(
@@ -506,26 +526,29 @@ class Router:
             error = exc
         except asyncio.CancelledError:
             if began is not None:  # sent: billed, though nobody will read the answer
-                self._failed(state, name, model, _abandoned_error(name), began=began, span=span)
+                error = _abandoned_error(name)
+                self._failed(state, name, model, error, began=began, span=span, call_id=recorded)
                 self._abandoned.append((request.job, state.attempts[-1]))
             raise
         except DeadlineExceeded as exc:
             if began is None:
                 raise state.failure(f"no time left to call {name}", out_of_time=True) from None
             # The call was under way, and may be billed: it is recorded.
-            self._failed(state, name, model, exc, began=began, span=span)
+            self._failed(state, name, model, exc, began=began, span=span, call_id=recorded)
             raise state.failure(f"{name} did not answer in time", out_of_time=True) from None
         else:
             latency_ms = self._ms(began)
             gate.observe(latency_ms)
             attempt = completion.attempt(
-                provider=name, attempt=state.tries[name], latency_ms=latency_ms
+                provider=name,
+                attempt=state.tries[name],
+                latency_ms=latency_ms,
+                call_id=recorded,
+                repaired=repairing,
             )
-            if repairing:
-                attempt = attempt.model_copy(update={"outcome": "repaired"})
             self._record(state, attempt, completion, span)
             return completion
-        self._failed(state, name, model, error, began=began, span=span)
+        self._failed(state, name, model, error, began=began, span=span, call_id=recorded)
         return error
 
     def _failed(
@@ -537,9 +560,11 @@ class Router:
         *,
         began: float | None,
         span: AttemptSpan,
+        call_id: str | None = None,
     ) -> None:
-        """Record a failed attempt. One cut off by its cap or the job's deadline after it
-        was sent is billed by the vendor all the same: it carries an estimate of that."""
+        """Record a failed attempt (``call_id``: the write-ahead record of one that was
+        sent). One cut off by its cap or the job's deadline after it was sent is billed by
+        the vendor all the same: it carries an estimate of that."""
         cut_off = began is not None and isinstance(error, ProviderTimeout | DeadlineExceeded)
         provider = self._gates[name].provider
         attempt = failed_attempt(
@@ -549,6 +574,7 @@ class Router:
             attempt=state.tries[name],
             latency_ms=self._ms(began),
             estimate=provider.cut_off_usage(state.request, model) if cut_off else None,
+            call_id=call_id,
         )
         self._record(state, attempt, None, span)
 
@@ -562,6 +588,17 @@ class Router:
 
     def _ms(self, since: float | None) -> float:
         return 0.0 if since is None else (self._clock() - since) * 1000
+
+
+async def _journaled(written: Awaitable[object] | None) -> None:
+    """Wait for a call's write-ahead record before anything can settle it: written long
+    before a call of a second ends, this rarely waits."""
+    if written is None:
+        return
+    try:
+        await written
+    except Exception as exc:  # the producer's error: the call goes on, unrecorded
+        log.warning("a call's write-ahead record was not written: %s", exc)
 
 
 def _estimate_tokens(request: EnrichRequest) -> int:

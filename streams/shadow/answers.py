@@ -15,6 +15,7 @@ from streams.errors import EnrichmentFailed, ProviderUnavailable, failed_attempt
 from streams.models import RawJob
 from streams.providers.base import EnrichRequest, Provider
 from streams.providers.batch.base import BatchAPI, ItemOutcome
+from streams.routing.journal import NO_JOURNAL, Journal
 from streams.routing.router import Routed, Router, request_for
 from streams.shadow.runner import SHADOW_DEADLINE_S, candidate_routing
 
@@ -54,14 +55,15 @@ class CandidateCalls:
         label: str,
         live: bool = False,
         progress: Callable[[str], None] = lambda line: None,
+        journal: Journal = NO_JOURNAL,
     ) -> dict[str, Answer]:
         """Each job's answer or failure, by job id (``label``: what a batch is named for,
-        with the time)."""
+        with the time; ``journal``: where a live call is recorded before it leaves)."""
         if not jobs:
             return {}
         if self.by_batch(live=live):
             return await self._batched(jobs, f"{label}-{int(time.time())}", progress)
-        return await self._live(jobs)
+        return await self._live(jobs, journal)
 
     async def _batched(
         self, jobs: Sequence[RawJob], label: str, progress: Callable[[str], None]
@@ -104,9 +106,10 @@ class CandidateCalls:
             str(error), attempts=[attempt.model_copy(update={"batch_id": batch_id})]
         )
 
-    async def _live(self, jobs: Sequence[RawJob]) -> dict[str, Answer]:
+    async def _live(self, jobs: Sequence[RawJob], journal: Journal) -> dict[str, Answer]:
         providers: Mapping[str, Provider] = {self.candidate.provider: self.provider}
-        router = Router(candidate_routing(self.candidate, self.routing), providers, lane="shadow")
+        routing = candidate_routing(self.candidate, self.routing)
+        router = Router(routing, providers, lane="shadow", journal=journal)
         return await live_answers(router, jobs, request=self.request)
 
 

@@ -20,6 +20,7 @@ from streams.kafka.producer import ClientProducer
 from streams.kafka.publisher import publish_all
 from streams.kafka.topics import Topic, Topics
 from streams.models import EnrichedJobRecord, ShadowResult
+from streams.pipeline.sent import command_line_journal
 from streams.pricing import ModelPrice
 from streams.providers.prompt import input_tokens_estimate
 from streams.shadow.answers import CandidateCalls
@@ -72,8 +73,9 @@ def estimate(
 class Backfill:
     calls: CandidateCalls
     cluster: KafkaCluster
-    topics: Topics  # reads enriched and shadow, writes shadow and calls
+    topics: Topics  # reads enriched and shadow, writes shadow, calls and sent
     price_version: str
+    unsettled_grace_s: float | None  # None: calls not recorded before they leave
 
     @property
     def candidate(self) -> ShadowCandidate:
@@ -90,9 +92,16 @@ class Backfill:
     async def run(
         self, jobs: list[EnrichedJobRecord], *, progress: Callable[[str], None]
     ) -> list[ShadowResult]:
-        answers = await self.calls.answer(
-            [job.job for job in jobs], label="backfill", progress=progress
+        journal = command_line_journal(
+            self.cluster,
+            self.topics.sent,
+            price_version=self.price_version,
+            grace_s=self.unsettled_grace_s,
         )
+        async with journal as recorded:
+            answers = await self.calls.answer(
+                [job.job for job in jobs], label="backfill", progress=progress, journal=recorded
+            )
         results = [
             compared(self.candidate, job, answers[job.job_id], origin="backfill") for job in jobs
         ]

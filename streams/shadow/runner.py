@@ -35,6 +35,7 @@ from streams.kafka.topics import Topics
 from streams.models import MAX_DEADLINE_MS, EnrichedJob, ShadowResult
 from streams.pipeline.ticket import Ticket
 from streams.providers.base import EnrichRequest, Provider
+from streams.routing.journal import NO_JOURNAL, Journal
 from streams.routing.limits import WHOLE, Share
 from streams.routing.router import Routed, Router
 from streams.shadow.record import compared, dropped, ledger
@@ -87,8 +88,10 @@ class Shadows:
         price_version: str,
         provider_over_budget: Callable[[str], bool],
         telemetry: Telemetry = Telemetry.OFF,
+        journal: Journal = NO_JOURNAL,
     ) -> None:
         self.topics = topics
+        self.journal = journal
         self.producer = producer
         self.price_version = price_version
         self.telemetry = telemetry
@@ -109,7 +112,13 @@ class Shadows:
             routed = candidate_routing(config, routing)
             if slot is None:
                 providers: dict[str, Provider] = {config.provider: self._providers[config.provider]}
-                router = Router(routed, providers, telemetry=self.telemetry, lane="shadow")
+                router = Router(
+                    routed,
+                    providers,
+                    telemetry=self.telemetry,
+                    lane="shadow",
+                    journal=self.journal,
+                )
                 router.set_share(self._share)
                 slot = _Candidate(config=config, router=router)
             else:

@@ -16,6 +16,7 @@ from aiokafka.errors import ProducerFenced
 
 from streams.config.slices import KafkaCluster
 from streams.kafka.admin import ensure_topic, read_to_end
+from streams.kafka.topics import Topic
 from streams.models import ProviderCall, Usage
 from streams.observe.aggregate import Aggregator, StatsBatch
 from tests.eventually import eventually_async
@@ -56,8 +57,9 @@ class _Stuck(Aggregator):
         self.summing = threading.Event()
 
     async def _commit(self, tp: TopicPartition, records: list[Any]) -> None:
-        self.summing.set()
-        self.taken_over.wait(timeout=120)  # blocking on purpose: the session expires
+        if records:
+            self.summing.set()
+            self.taken_over.wait(timeout=120)  # blocking on purpose: the session expires
         await super()._commit(tp, records)
 
 
@@ -84,13 +86,13 @@ async def test_a_zombie_cannot_commit_what_the_new_owner_sums(
     cluster = KafkaCluster.plaintext(kafka_bootstrap)
     options: dict[str, Any] = {
         "cluster": cluster,
-        "calls_topic": f"{unique}.calls",
-        "partitions": 1,
+        "calls": Topic(name=f"{unique}.calls", model=ProviderCall, partitions=1),
         "stats_topic": f"{unique}.stats",
         "group_id": f"{unique}.stats",
     }
-    await ensure_topic(cluster, options["calls_topic"], partitions=1)
-    await produce(kafka_bootstrap, options["calls_topic"], [(None, _call(n)) for n in range(CALLS)])
+    calls = options["calls"].name
+    await ensure_topic(cluster, calls, partitions=1)
+    await produce(kafka_bootstrap, calls, [(None, _call(n)) for n in range(CALLS)])
     handed_over = threading.Event()
     zombie = _Stuck(taken_over=handed_over, **options)
     outcome: list[BaseException | None] = []
