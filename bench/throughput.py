@@ -2,7 +2,8 @@
 
     .venv/bin/python -m bench.throughput [--latency-ms 0 50 200] [--concurrency 16 64 256]
                                          [--jobs N] [--tracing] [--schema-registry]
-                                         [--shadow] [--tenants] [--sasl-cluster]
+                                         [--shadow] [--tenants] [--no-write-ahead]
+                                         [--sasl-cluster]
 
 For each provider latency L and worker concurrency C, the same N jobs go through
 (1) the pipeline (the Faust worker in this process) and (2) a minimal aiokafka consume →
@@ -15,7 +16,8 @@ with every record framed for a Schema Registry (Apicurio, in its own process), `
 with a shadow candidate sent half the jobs after their live answers (and the plain run
 again, for the run-to-run spread), ``--tenants`` with tenants configured (each job then
 within its tenant's share of the calls, those beyond it through the waiting lane; the plain
-run again too), ``--sasl-cluster`` on a local three-broker cluster over
+run again too), ``--no-write-ahead`` without each call's write-ahead record on ``llm.sent``
+(the plain run again too), ``--sasl-cluster`` on a local three-broker cluster over
 SASL_SSL (SCRAM-SHA-512, topics replicated 3 times, min.insync.replicas 2) instead of the one
 plaintext broker; each reports its ratios to the plain run, throughput, CPU and
 produced→consumed p50.
@@ -225,7 +227,13 @@ async def baseline(settings: Settings, jobs: int, concurrency: int) -> dict[str,
 
 @contextlib.contextmanager
 def variants(
-    *, tracing: bool, registry: bool, shadow: bool, tenants: bool, sasl_cluster: bool
+    *,
+    tracing: bool,
+    registry: bool,
+    shadow: bool,
+    tenants: bool,
+    no_write_ahead: bool,
+    sasl_cluster: bool,
 ) -> Iterator[dict[str, dict[str, str]]]:
     """The pipeline's runs besides the plain one, by name: the variables each sets (for the
     worker and the producer alike): traces and metrics exported over OTLP/HTTP to a receiver
@@ -254,6 +262,9 @@ def variants(
             runs["pipeline again"] = {}
             policies = {"bulk": {"daily_budget_usd": 1000}, "fresh": {"weight": 2}}
             runs["pipeline+tenants"] = {"LLM_TENANTS": json.dumps(policies)}
+        if no_write_ahead:
+            runs["pipeline again"] = {}
+            runs["pipeline, no write-ahead"] = {"LLM_WRITE_AHEAD": "false"}
         if sasl_cluster:
             data = Path(tempfile.mkdtemp(prefix="bench-cluster-"))
             cluster = LocalKafka(data_dir=data, nodes=3, sasl=True, app_id=BENCH_APP_PREFIX)
@@ -306,6 +317,11 @@ def main() -> None:
         "--tenants", action="store_true", help="also the pipeline with tenants configured"
     )
     parser.add_argument(
+        "--no-write-ahead",
+        action="store_true",
+        help="also the pipeline without each call's write-ahead record",
+    )
+    parser.add_argument(
         "--sasl-cluster",
         action="store_true",
         help="also the pipeline on a local three-broker cluster over SASL_SSL",
@@ -321,6 +337,7 @@ def main() -> None:
             registry=args.schema_registry,
             shadow=args.shadow,
             tenants=args.tenants,
+            no_write_ahead=args.no_write_ahead,
             sasl_cluster=args.sasl_cluster,
         ) as others,
     ):

@@ -122,6 +122,8 @@ async def create_app(
     the one built from settings (tests use it to inject failures the providers cannot
     produce); ``telemetry``, the one the ``OTEL_*`` variables ask for."""
     backoff.install()  # before any Kafka client starts
+    for line in settings.concurrency_bounds():  # set on purpose, perhaps: said, not refused
+        log.warning(line)
     cluster = settings.cluster()
     facts = await inspect_cluster(cluster)
     built = _build(settings, facts, router=router, telemetry=telemetry or telemetry_from_env())
@@ -252,6 +254,7 @@ def _pipeline(
         telemetry=telemetry,
         producer=producer,
         shadow=shadows.offer,
+        journal=router.journal,
     )
     live = LiveLane(router=router, outcomes=outcomes, cache=cache)
     batch_config = settings.batch()

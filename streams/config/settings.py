@@ -209,7 +209,9 @@ class Settings(_ProviderFields):
     # or only json_object (then the schema goes in the prompt, and is checked here only).
     compatible_response_format: Literal["json_schema", "json_object"] = "json_schema"
     llm_connect_timeout_s: float = Field(default=5.0, gt=0, le=60)
-    llm_max_connections_per_provider: int = Field(default=256, ge=1, le=10000)
+    # Unset: as many as the worker may have calls under way to the provider
+    # (``Settings.calls_at_once``), so the pool is never what bounds the concurrency.
+    llm_max_connections_per_provider: int | None = Field(default=None, ge=1, le=20_000)
 
     # Confluent-compatible Schema Registry (its API's base URL); unset: plain JSON records.
     llm_schema_registry_url: str | None = None
@@ -302,6 +304,46 @@ class Settings(_ProviderFields):
                     )
         return self
 
+    def calls_at_once(self, provider: str) -> int:
+        """The most calls this worker may have under way to ``provider``: each of its call
+        slots (LLM_WORKER_CONCURRENCY), and each shadow candidate's there (its queue, or
+        its concurrency limit if lower)."""
+        shadow = sum(
+            min(c.queue + 1, c.limits.concurrency or c.queue + 1)
+            for c in self.llm_shadow
+            if c.provider == provider
+        )
+        return self.llm_worker_concurrency + shadow
+
+    def concurrency_bounds(self) -> list[str]:
+        """One line per bound set below the worker's concurrency, saying what it costs: a
+        worker asked for 1,024 calls at once and held to 256 by one of them gets a quarter
+        of the throughput it asked for at any latency."""
+        concurrency = self.llm_worker_concurrency
+        lines = []
+        pool = self.llm_max_connections_per_provider
+        for name in self.llm_provider_chain:
+            wanted = self.calls_at_once(name)
+            if pool is not None and pool < wanted:
+                lines.append(
+                    f"LLM_MAX_CONNECTIONS_PER_PROVIDER ({pool}) holds {name} to {pool} calls "
+                    f"at once, below the {wanted} this worker may make "
+                    f"(LLM_WORKER_CONCURRENCY {concurrency}): at most {pool / wanted:.0%} of "
+                    "the throughput asked for, at any latency"
+                )
+            limit = self.llm_provider_limits.get(name)
+            if (
+                limit is not None
+                and limit.concurrency is not None
+                and limit.concurrency < concurrency
+            ):
+                lines.append(
+                    f"LLM_PROVIDER_LIMITS holds {name} to {limit.concurrency} calls at once for "
+                    f"the group, below LLM_WORKER_CONCURRENCY ({concurrency}): a worker alone "
+                    f"calls {name} at {limit.concurrency / concurrency:.0%} of its concurrency"
+                )
+        return lines
+
     # --- the slice each part receives ---------------------------------------------------
 
     def provider(self, name: str) -> ProviderConfig:
@@ -312,7 +354,7 @@ class Settings(_ProviderFields):
             api_key=getattr(self, spec.key_variable.lower()),
             model=getattr(self, spec.model_variable.lower()),
             connect_timeout_s=self.llm_connect_timeout_s,
-            max_connections=self.llm_max_connections_per_provider,
+            max_connections=self.llm_max_connections_per_provider or self.calls_at_once(name),
             prices=self.llm_prices,
             json_schema=name != "compatible" or self.compatible_response_format == "json_schema",
         )

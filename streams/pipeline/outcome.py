@@ -25,6 +25,7 @@ from streams.pipeline.dead_letter import dead_letter, original_of
 from streams.pipeline.once import SOURCE_HEADER, source_of
 from streams.pipeline.ticket import Ticket
 from streams.providers.prompt import prompt_version
+from streams.routing.journal import NO_JOURNAL, Journal
 from streams.telemetry.spans import Telemetry
 from streams.vocab import Stage
 
@@ -48,8 +49,12 @@ class Outcomes:
         remember: Callable[[str], None] | None = None,
         telemetry: Telemetry = Telemetry.OFF,
         shadow: Callable[[Ticket, EnrichedJob], None] | None = None,
+        journal: Journal = NO_JOURNAL,
     ) -> None:
         self.topics = topics
+        # Where the calls were recorded before they left: a call's ledger event waits for
+        # its record (long since written).
+        self._journal = journal
         # Told each job answered by calls of its own, once its result is published: the
         # shadow candidates' turn (never before, so they cannot delay or change it).
         self._shadow = shadow or (lambda ticket, enriched: None)
@@ -66,11 +71,19 @@ class Outcomes:
         """Whether ``task`` (a job's) is publishing its outcome now: not to be cut short."""
         return task in self._publishing
 
-    async def _publish(self, outgoing: list[Outgoing], *, source: str | None) -> None:
+    async def _publish(
+        self,
+        outgoing: list[Outgoing],
+        *,
+        source: str | None,
+        attempts: Sequence[Attempt] = (),
+    ) -> None:
+        """``outgoing``, with the ledger events of ``attempts`` among them."""
         task = asyncio.current_task()
         assert task is not None
         self._publishing.add(task)
         try:
+            await self._journal.written(a.call_id for a in attempts if a.call_id)
             await publish_all(self.producer, outgoing)
         finally:
             self._publishing.discard(task)
@@ -128,7 +141,7 @@ class Outcomes:
                 self.topics.enriched.record(job.job_id, enriched, headers=ticket.headers)
             )
         try:
-            await self._publish(outgoing, source=ticket.source)
+            await self._publish(outgoing, source=ticket.source, attempts=attempts)
         except PublishRejected as exc:
             refused = PublishRejected(str(exc), attempts=enriched.attempts)
             await self.failed_for_good(ticket, refused, stage="publish")
@@ -159,7 +172,7 @@ class Outcomes:
                 ticket.original, stage, failure, job=ticket.job, attempts=attempts
             )
             outgoing.append(self.topics.dead_letter.record(key, letter, headers=ticket.headers))
-        await self._publish(outgoing, source=ticket.source)
+        await self._publish(outgoing, source=ticket.source, attempts=ledger)
         self._ended("dead_lettered" if ticket.original is not None else "failed", failure)
 
     async def rejected(self, failure: RecordRejected, *, message: Any) -> None:
@@ -182,6 +195,7 @@ class Outcomes:
     async def abandoned(self, calls: Sequence[tuple[RawJob, Attempt]]) -> None:
         """Calls cut off under way when their jobs were given back (a rebalance): on the
         ledger with their estimated cost; the jobs themselves end elsewhere."""
+        await self._journal.written(a.call_id for _, a in calls if a.call_id)
         await publish_all(self.producer, [o for job, a in calls for o in self._ledger(job, [a])])
 
     def _ended(self, ending: Ending, failure: BaseException | None = None) -> None:

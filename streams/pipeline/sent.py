@@ -2,8 +2,10 @@
 
 Before a request leaves, the router hands the journal what the call is and may cost; this
 enqueues it on ``llm.sent`` (compacted, keyed by the call's id) without waiting, so it shares
-the producer's batches with the other records; the router waits for its acknowledgement only
-once the call is over. The call's own ledger event carries the same id and settles the record:
+the producer's batches with the other records and the call leaves at once. The writer of the
+call's ledger event waits for the record's acknowledgement first (``written``: long since
+come, for a call of a second), so no event precedes its record. The event carries the same id
+and settles the record:
 the stats aggregator that sums the event writes the record's tombstone. A record nobody settles
 once its job's deadline and a grace period are past was sent by a worker that died with the call
 under way; the aggregator puts it on the ledger as an estimate (``SentCall.lost``).
@@ -16,11 +18,12 @@ transactions, never twice.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import os
 import socket
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator, Iterable
 from datetime import timedelta
 
 from aiokafka.partitioner import murmur2
@@ -69,8 +72,9 @@ class SentLog:
         self._price_version = price_version
         self._grace = timedelta(seconds=grace_s)
         self._worker = worker or worker_name()
+        self._unacked: dict[str, asyncio.Future[object]] = {}  # by call id
 
-    async def sent(self, call: Sending) -> Awaitable[object] | None:
+    async def sent(self, call: Sending) -> bool:
         now = utcnow()
         record = SentCall(
             call_id=call.call_id,
@@ -88,7 +92,7 @@ class SentLog:
         )
         partition = ledger_partition(call.job.job_id, self._partitions)
         try:
-            return await self._producer.send(
+            ack = await self._producer.send(
                 self._topic.name,
                 call.call_id.encode(),
                 self._topic.encode(record),
@@ -96,7 +100,22 @@ class SentLog:
             )
         except Exception as exc:  # the producer's refusal: the call goes on, unrecorded
             log.warning("a call's write-ahead record was refused: %s", exc)
-            return None
+            return False
+        delivery = asyncio.ensure_future(ack)
+        self._unacked[call.call_id] = delivery
+        delivery.add_done_callback(lambda done: self._acked(call.call_id, done))
+        return True
+
+    async def written(self, call_ids: Iterable[str]) -> None:
+        for call_id in call_ids:
+            if (delivery := self._unacked.get(call_id)) is not None:
+                with contextlib.suppress(Exception):  # said by _acked
+                    await asyncio.shield(delivery)
+
+    def _acked(self, call_id: str, delivery: asyncio.Future[object]) -> None:
+        self._unacked.pop(call_id, None)
+        if not delivery.cancelled() and (exc := delivery.exception()) is not None:
+            log.warning("a call's write-ahead record was not written: %s", exc)
 
 
 @contextlib.asynccontextmanager

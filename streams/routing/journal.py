@@ -2,15 +2,15 @@
 
 A worker killed with calls under way (SIGKILL, the OOM killer, a lost node) cannot put them on
 the ledger, yet the vendor bills them. So before a request is sent, the router hands its
-``Journal`` what the call is and may cost; the call's own ledger event settles that record
-later, and a record nobody settles is estimated by another worker (``streams.pipeline.sent``
-writes them, the stats aggregator settles and estimates them). The router knows nothing of
-where the records go.
+``Journal`` what the call is and may cost, and the writer of the call's ledger event waits for
+that record to be written; the event settles the record, and a record nobody settles is
+estimated by another worker (``streams.pipeline.sent`` writes them, the stats aggregator
+settles and estimates them). The router knows nothing of where the records go.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
@@ -34,14 +34,21 @@ class Sending:
 
 
 class Journal(Protocol):
-    async def sent(self, call: Sending) -> Awaitable[object] | None:
-        """Enqueue the call's record; its acknowledgement to await after the call, so the
-        record is on the broker before anything can settle it (None: nothing to await)."""
+    async def sent(self, call: Sending) -> bool:
+        """Enqueue the call's record, not waiting for the broker; whether it was taken."""
+        ...
+
+    async def written(self, call_ids: Iterable[str]) -> None:
+        """Wait until these calls' records are on the broker: before anything settles
+        them (their ledger events), so a settlement never precedes its record."""
         ...
 
 
 class _NoJournal:
-    async def sent(self, call: Sending) -> Awaitable[object] | None:
+    async def sent(self, call: Sending) -> bool:
+        return False
+
+    async def written(self, call_ids: Iterable[str]) -> None:
         return None
 
 

@@ -494,7 +494,7 @@ class Router:
                     raise state.deadline.exceeded("no time left to start an attempt")
                 began = self._clock()  # from here a call may be billed
                 call_id = uuid.uuid4().hex
-                written = await self.journal.sent(
+                journaled = await self.journal.sent(
                     Sending(
                         call_id=call_id,
                         job=request.job,
@@ -506,7 +506,7 @@ class Router:
                         lasts_s=state.deadline.left(),
                     )
                 )
-                recorded = call_id if written is not None else None
+                recorded = call_id if journaled else None
                 attempt_deadline = state.deadline.capped(self._config.attempt_timeout_s)
                 task = asyncio.current_task()
                 assert task is not None
@@ -516,7 +516,6 @@ class Router:
                         completion = await gate.provider.enrich(request, deadline=attempt_deadline)
                 finally:
                     self._on_the_wire.discard(task)
-                    await _journaled(written)
                 settle(completion.usage.input_tokens + completion.usage.output_tokens)
         except RequestTooLarge as exc:
             error: ProviderError = BadRequest(
@@ -588,17 +587,6 @@ class Router:
 
     def _ms(self, since: float | None) -> float:
         return 0.0 if since is None else (self._clock() - since) * 1000
-
-
-async def _journaled(written: Awaitable[object] | None) -> None:
-    """Wait for a call's write-ahead record before anything can settle it: written long
-    before a call of a second ends, this rarely waits."""
-    if written is None:
-        return
-    try:
-        await written
-    except Exception as exc:  # the producer's error: the call goes on, unrecorded
-        log.warning("a call's write-ahead record was not written: %s", exc)
 
 
 def _estimate_tokens(request: EnrichRequest) -> int:

@@ -160,3 +160,30 @@ def test_one_cluster_value_carries_the_connection_and_never_shows_the_password(
     assert SCRAM["KAFKA_SASL_PASSWORD"] not in repr(cluster)
     view = RuntimeConfig(load_settings()).view()
     assert view["kafka_sasl_password"] == "**********"
+
+
+def test_the_connection_pool_follows_the_concurrency_unless_set_and_a_lower_bound_is_said(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("LLM_WORKER_CONCURRENCY", "1024")
+    monkeypatch.setenv(
+        "LLM_SHADOW",
+        '[{"provider": "openai", "model": "gpt-5.4-nano", "sample": 0.5, "queue": 99}]',
+    )
+    settings = load_settings()
+    assert settings.provider("openai").max_connections == 1024 + 100
+    assert settings.provider("deepseek").max_connections == 1024
+    assert settings.concurrency_bounds() == []
+
+    monkeypatch.setenv("LLM_MAX_CONNECTIONS_PER_PROVIDER", "256")
+    monkeypatch.setenv("LLM_PROVIDER_LIMITS", '{"deepseek": {"concurrency": 512}}')
+    monkeypatch.setenv("LLM_PROVIDER_CHAIN", "openai,deepseek")
+    settings = load_settings()
+    assert settings.provider("openai").max_connections == 256
+    lines = settings.concurrency_bounds()
+    assert lines[0].startswith("LLM_MAX_CONNECTIONS_PER_PROVIDER (256) holds openai to 256")
+    assert "below the 1124 this worker may make" in lines[0]
+    assert "23%" in lines[0]
+    assert "holds deepseek to 512 calls at once for the group" in lines[-1]
+    assert "50% of its concurrency" in lines[-1]
+    assert len(lines) == 3  # the pool for each provider, deepseek's limit

@@ -3,6 +3,7 @@ not stop the call."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 import pytest
@@ -41,8 +42,8 @@ def test_a_job_s_records_go_to_the_partition_of_its_ledger_events() -> None:
 async def test_a_record_names_the_call_and_when_it_is_taken_for_lost() -> None:
     broker = MemoryBroker()
     log = SentLog(topic=TOPIC, producer=broker, price_version="v1", grace_s=120, worker="w:1")
-    written = await log.sent(sending("j1"))
-    assert written is not None
+    assert await log.sent(sending("j1"))
+    await log.written(["call-j1", "never-sent"])
     (record,) = broker.sent
     assert (record.topic, record.key, record.partition) == (
         "llm.sent",
@@ -61,5 +62,17 @@ async def test_a_refused_record_leaves_the_call_unrecorded_not_stopped(
     broker = MemoryBroker()
     broker.too_large.add("llm.sent")
     log = SentLog(topic=TOPIC, producer=broker, price_version="v1", grace_s=120)
-    assert await log.sent(sending("j1")) is None
+    assert not await log.sent(sending("j1"))
     assert "refused" in caplog.text
+
+
+async def test_a_record_the_broker_did_not_take_is_said_and_waited_for_no_longer(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    broker = MemoryBroker()
+    broker.away_for = 1
+    log = SentLog(topic=TOPIC, producer=broker, price_version="v1", grace_s=120)
+    assert await log.sent(sending("j1"))
+    await log.written(["call-j1"])
+    await asyncio.sleep(0)  # the acknowledgement's callback
+    assert "not written" in caplog.text

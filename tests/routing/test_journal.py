@@ -3,7 +3,7 @@ attempts then carry (their ledger events settle the records with them)."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
+from collections.abc import Iterable
 
 from devstack.harness import SimulatorThread
 from streams.config.settings import Settings
@@ -20,14 +20,13 @@ class ListJournal:
         self.calls: list[Sending] = []
         self.requests_before: list[int] = []  # the simulator's count as each was recorded
 
-    async def sent(self, call: Sending) -> Awaitable[object] | None:
+    async def sent(self, call: Sending) -> bool:
         self.calls.append(call)
         self.requests_before.append(sum(self.sim.requests().values()))
-        return _acked()
+        return True
 
-
-async def _acked() -> None:
-    return None
+    async def written(self, call_ids: Iterable[str]) -> None:
+        return None
 
 
 async def test_every_call_is_recorded_before_it_is_sent_and_its_attempt_names_the_record(
