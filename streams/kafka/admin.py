@@ -152,7 +152,7 @@ async def start_range(
         await consumer.seek_to_beginning(*partitions)
     ends: dict[TopicPartition, int] = await consumer.end_offsets(partitions)
     if since_ms is not None:
-        await _seek_to_time(consumer, partitions, since_ms)
+        await _seek_to_time(consumer, partitions, since_ms, ends)
     elif last is not None:
         firsts = await consumer.beginning_offsets(partitions)
         for tp in partitions:
@@ -197,14 +197,15 @@ async def partitions_when_created(
     return [TopicPartition(name, p) for p in found]
 
 
-async def _seek_to_time(consumer: Any, partitions: list[TopicPartition], at_ms: int) -> None:
-    """Each partition to its first record stamped ``at_ms`` or later (its end, where none is)."""
+async def _seek_to_time(
+    consumer: Any, partitions: list[TopicPartition], at_ms: int, ends: dict[TopicPartition, int]
+) -> None:
+    """Each partition to its first record stamped ``at_ms`` or later (``ends``, where none
+    is). Not ``seek_to_end``: aiokafka resolves that at the next fetch, past any record
+    written in between (a follower started on an empty topic missed the first)."""
     found = await consumer.offsets_for_times({tp: at_ms for tp in partitions})
     for tp in partitions:
-        if found.get(tp) is None:
-            await consumer.seek_to_end(tp)
-        else:
-            consumer.seek(tp, found[tp].offset)
+        consumer.seek(tp, ends[tp] if found.get(tp) is None else found[tp].offset)
 
 
 async def read_up_to(consumer: Any, ends: dict[TopicPartition, int]) -> list[Any]:
