@@ -500,11 +500,8 @@ async def _evaluate(
     baseline: str | None,
 ) -> tuple[list[Any], dict[str, Any]]:
     """The runs (none for a dry run) and the baseline's score by candidate."""
-    from streams.app import candidate_calls
-    from streams.evals import run as evals
-    from streams.evals.text import render_estimates
-    from streams.providers.build import build_providers
-    from streams.routing.router import Router
+    from streams.kafka.topics import Topics
+    from streams.pipeline.sent import command_line_journal
 
     store = _eval_store(settings)
     kept, runs = await store.read()
@@ -514,19 +511,61 @@ async def _evaluate(
         if not found:
             raise click.ClickException(f"no evaluation run {baseline!r} (see --history)")
         before = {run.score.candidate: run.score for run in found}
+    journal = command_line_journal(
+        settings.cluster(),
+        Topics.of(settings.kafka()).sent,
+        price_version=settings.llm_price_version,
+        grace_s=settings.llm_unsettled_grace_s
+        if settings.llm_write_ahead and not dry_run
+        else None,
+    )
+    async with journal as recorded:
+        done = await _contest(
+            settings,
+            loaded,
+            names,
+            store=store,
+            kept=kept,
+            production=production,
+            live=live,
+            dry_run=dry_run,
+            journal=recorded,
+        )
+    return done, before
+
+
+async def _contest(
+    settings: Settings,
+    loaded: Any,
+    names: tuple[str, ...],
+    *,
+    store: Any,
+    kept: dict[str, Any],
+    production: bool,
+    live: bool,
+    dry_run: bool,
+    journal: Any,
+) -> list[Any]:
+    """The contestants' estimates printed, then (unless a dry run) their runs."""
+    from streams.app import candidate_calls
+    from streams.evals import run as evals
+    from streams.evals.text import render_estimates
+    from streams.providers.build import build_providers
+    from streams.routing.router import Router
+
     contestants, closers = [], []
     try:
         for name in names:
             calls = candidate_calls(settings, name)
             closers.append(calls.provider.aclose)
             price = settings.llm_prices.get(calls.candidate.model)
-            contestants.append(evals.candidate(calls, price=price, live=live))
+            contestants.append(evals.candidate(calls, price=price, live=live, journal=journal))
     except StreamsError as exc:
         raise click.ClickException(str(exc)) from None
     if production:
         providers = build_providers(settings.provider)
         closers.extend(p.aclose for p in providers.values())
-        router = Router(settings.routing(), providers, lane="shadow")
+        router = Router(settings.routing(), providers, lane="shadow", journal=journal)
         price = settings.llm_prices.get(router.adapter(router.chain[0]).model)
         contestants.append(evals.production(router, price=price))
     if not contestants:
@@ -537,19 +576,19 @@ async def _evaluate(
         guesses = [evals.estimate(c, loaded.items, set(kept)) for c in contestants]
         click.echo(render_estimates(guesses), err=True)
         if dry_run:
-            return [], before
-        done = await evals.evaluate(
+            return []
+        return await evals.evaluate(
             loaded,
             contestants,
             store=store,
             kept=kept,
             price_version=settings.llm_price_version,
             progress=lambda line: click.echo(line, err=True),
+            journal=journal,
         )
     finally:
         for close in closers:
             await close()
-    return done, before
 
 
 async def _backfill(settings: Settings, name: str, count: int, *, dry_run: bool) -> bool:

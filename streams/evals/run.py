@@ -24,6 +24,7 @@ from streams.evals.store import EvalStore
 from streams.models import ProviderCall, RawJob
 from streams.pricing import ModelPrice
 from streams.providers.prompt import input_tokens_estimate, prompt_version
+from streams.routing.journal import NO_JOURNAL, Journal
 from streams.routing.router import Router
 from streams.shadow.answers import Answer, CandidateCalls, live_answers
 from streams.shadow.record import total_usage
@@ -46,14 +47,21 @@ class Contestant:
     answer: Callable[[Sequence[RawJob], Progress], Awaitable[dict[str, Answer]]]
 
 
-def candidate(calls: CandidateCalls, *, price: ModelPrice | None, live: bool) -> Contestant:
+def candidate(
+    calls: CandidateCalls,
+    *,
+    price: ModelPrice | None,
+    live: bool,
+    journal: Journal = NO_JOURNAL,
+) -> Contestant:
+    """``journal``: where its live calls are recorded before they leave."""
     return Contestant(
         name=calls.candidate.name,
         prompt_version=prompt_version(calls.candidate.instructions),
         price=price,
         batch=calls.by_batch(live=live),
         answer=lambda jobs, progress: calls.answer(
-            jobs, label="eval", live=live, progress=progress
+            jobs, label="eval", live=live, progress=progress, journal=journal
         ),
     )
 
@@ -115,9 +123,11 @@ async def evaluate(
     kept: dict[str, EvalAnswer],
     price_version: str,
     progress: Progress = lambda line: None,
+    journal: Journal = NO_JOURNAL,
 ) -> list[EvalRun]:
     """Each contestant's run, recorded with its new answers and their calls (``kept``: the
-    answers the store had, by key; the new ones are added)."""
+    answers the store had, by key; the new ones are added; ``journal``: where the
+    contestants recorded their calls, whose ledger events wait for the records)."""
     runs = []
     for contestant in contestants:
         todo = _todo(contestant, eval_set.items, set(kept))
@@ -150,6 +160,9 @@ async def evaluate(
             set_digest=eval_set.digest,
             paid=len(todo),
             score=score(contestant.name, contestant.prompt_version, eval_set.items, answers),
+        )
+        await journal.written(
+            a.call_id for item in todo for a in given[item.job.job_id].attempts if a.call_id
         )
         await store.write(fresh, run, calls=calls)
         runs.append(run)

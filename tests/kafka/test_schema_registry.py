@@ -24,7 +24,7 @@ from streams.config.slices import RegistryConfig
 from streams.errors import ConfigurationError
 from streams.kafka.framing import frame
 from streams.kafka.schema_registry import Registry, for_registry, registered_contract, subject_of
-from streams.models import RawJob
+from streams.models import TOPIC_MESSAGES, RawJob
 from tests.conftest import ROOT, run_cli
 from tests.kafka_helpers import consume, job_record, produce
 
@@ -152,9 +152,10 @@ async def test_a_new_major_version_is_refused_until_the_operator_upgrades_the_su
 async def test_a_field_added_to_a_message_is_accepted_over_what_an_earlier_release_registered(
     env: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """raw-job, dead-letter, provider-call and shadow-result version 2 and enriched-job
-    version 3 (its job's) add the optional ``tenant``: the registry admits them at BACKWARD,
-    with no upgrade by the operator."""
+    """raw-job, dead-letter and shadow-result version 2, enriched-job version 3 (its job's)
+    and provider-call version 2 add the optional ``tenant`` (provider-call 3 also
+    ``call_id`` and the outcome ``worker_lost``): the registry admits the current versions
+    over the first at BACKWARD, with no upgrade by the operator."""
     settings = _settings(env, monkeypatch)
     url = env["LLM_SCHEMA_REGISTRY_URL"]
     earlier = {
@@ -175,7 +176,7 @@ async def test_a_field_added_to_a_message_is_accepted_over_what_an_earlier_relea
     client = _client(url)
     for topic in earlier:
         latest = json.loads(client.get_latest_version(subject_of(topic)).schema.schema_str or "{}")
-        assert latest["version"] == int(earlier[topic][-6]) + 1
+        assert latest["version"] == TOPIC_MESSAGES[earlier[topic].split(".")[0]].contract_version
         assert "tenant" in json.dumps(latest["properties"])
 
 
