@@ -172,6 +172,8 @@ async def baseline(settings: Settings, jobs: int, concurrency: int) -> dict[str,
         base_url=settings.provider("openai").base_url,
         headers=adapter.auth_headers(),
         transport=AiohttpTransport(limits=limits),
+        # As the adapters: no read timeout (httpx's default 5 s cut every call off at L=5 s).
+        timeout=httpx.Timeout(None, connect=5.0),
     )
 
     async def run() -> None:
