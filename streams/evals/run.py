@@ -161,9 +161,7 @@ async def evaluate(
             paid=len(todo),
             score=score(contestant.name, contestant.prompt_version, eval_set.items, answers),
         )
-        await journal.written(
-            a.call_id for item in todo for a in given[item.job.job_id].attempts if a.call_id
-        )
+        await journal.written(a.call_id for item in todo for a in given[item.job.job_id].attempts)
         await store.write(fresh, run, calls=calls)
         runs.append(run)
     return runs

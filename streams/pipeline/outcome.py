@@ -83,7 +83,7 @@ class Outcomes:
         assert task is not None
         self._publishing.add(task)
         try:
-            await self._journal.written(a.call_id for a in attempts if a.call_id)
+            await self._journal.written(a.call_id for a in attempts)
             await publish_all(self.producer, outgoing)
         finally:
             self._publishing.discard(task)
@@ -195,7 +195,7 @@ class Outcomes:
     async def abandoned(self, calls: Sequence[tuple[RawJob, Attempt]]) -> None:
         """Calls cut off under way when their jobs were given back (a rebalance): on the
         ledger with their estimated cost; the jobs themselves end elsewhere."""
-        await self._journal.written(a.call_id for _, a in calls if a.call_id)
+        await self._journal.written(a.call_id for _, a in calls)
         await publish_all(self.producer, [o for job, a in calls for o in self._ledger(job, [a])])
 
     def _ended(self, ending: Ending, failure: BaseException | None = None) -> None:

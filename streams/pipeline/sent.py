@@ -106,9 +106,9 @@ class SentLog:
         delivery.add_done_callback(lambda done: self._acked(call.call_id, done))
         return True
 
-    async def written(self, call_ids: Iterable[str]) -> None:
+    async def written(self, call_ids: Iterable[str | None]) -> None:
         for call_id in call_ids:
-            if (delivery := self._unacked.get(call_id)) is not None:
+            if call_id is not None and (delivery := self._unacked.get(call_id)) is not None:
                 with contextlib.suppress(Exception):  # said by _acked
                     await asyncio.shield(delivery)
 

@@ -38,9 +38,10 @@ class Journal(Protocol):
         """Enqueue the call's record, not waiting for the broker; whether it was taken."""
         ...
 
-    async def written(self, call_ids: Iterable[str]) -> None:
+    async def written(self, call_ids: Iterable[str | None]) -> None:
         """Wait until these calls' records are on the broker: before anything settles
-        them (their ledger events), so a settlement never precedes its record."""
+        them (their ledger events), so a settlement never precedes its record (None: a call
+        without one)."""
         ...
 
 
@@ -48,7 +49,7 @@ class _NoJournal:
     async def sent(self, call: Sending) -> bool:
         return False
 
-    async def written(self, call_ids: Iterable[str]) -> None:
+    async def written(self, call_ids: Iterable[str | None]) -> None:
         return None
 
 

@@ -493,20 +493,7 @@ class Router:
                 if not state.deadline.allows():
                     raise state.deadline.exceeded("no time left to start an attempt")
                 began = self._clock()  # from here a call may be billed
-                call_id = uuid.uuid4().hex
-                journaled = await self.journal.sent(
-                    Sending(
-                        call_id=call_id,
-                        job=request.job,
-                        provider=name,
-                        model=model,
-                        attempt=state.tries[name],
-                        lane=self.lane,
-                        estimate=gate.provider.cut_off_usage(request, model),
-                        lasts_s=state.deadline.left(),
-                    )
-                )
-                recorded = call_id if journaled else None
+                recorded = await self._journaled(name, state, request, model)
                 attempt_deadline = state.deadline.capped(self._config.attempt_timeout_s)
                 task = asyncio.current_task()
                 assert task is not None
@@ -549,6 +536,24 @@ class Router:
             return completion
         self._failed(state, name, model, error, began=began, span=span, call_id=recorded)
         return error
+
+    async def _journaled(
+        self, name: str, state: _Job, request: EnrichRequest, model: str
+    ) -> str | None:
+        """The call about to leave, recorded in the journal: the record's id, or None when
+        the journal took no record."""
+        call_id = uuid.uuid4().hex
+        sending = Sending(
+            call_id=call_id,
+            job=request.job,
+            provider=name,
+            model=model,
+            attempt=state.tries[name],
+            lane=self.lane,
+            estimate=self._gates[name].provider.cut_off_usage(request, model),
+            lasts_s=state.deadline.left(),
+        )
+        return call_id if await self.journal.sent(sending) else None
 
     def _failed(
         self,

@@ -188,7 +188,7 @@ class Shadows:
     async def _publish(self, result: ShadowResult, ticket: Ticket) -> None:
         """The result, and its candidate's calls on the ledger."""
         calls = ledger(result, price_version=self.price_version)
-        await self.journal.written(c.call_id for c in calls if c.call_id)
+        await self.journal.written(c.call_id for c in calls)
         await publish_all(
             self.producer,
             [

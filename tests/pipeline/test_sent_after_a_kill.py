@@ -47,7 +47,7 @@ def _outputs(env: dict[str, str]) -> set[str]:
     return found
 
 
-def _estimates_of(jobs: list[str], env: dict[str, str]) -> float:
+def _estimates_of(jobs: list[str]) -> float:
     """What the dead worker's calls are billed at: each job's prompt and the whole output
     allowance, at the list price (the router's own estimate)."""
     settings = load_settings()
@@ -100,7 +100,7 @@ def test_a_killed_worker_s_calls_are_estimated_once_and_count_everywhere(
         redone = _ledger(env)
         assert not [c for c in redone if c.outcome == "worker_lost"], "not before their time"
         paid = sum(c.usage.cost_usd for c in redone)
-        estimated = _estimates_of(jobs, env)
+        estimated = _estimates_of(jobs)
         # A budget that the second worker's own calls do not reach, and the dead one's do.
         budget = paid + estimated / 2
         command = ControlCommand(action="set_config", config={"LLM_BUDGETS": {"openai": budget}})

@@ -25,7 +25,7 @@ class ListJournal:
         self.requests_before.append(sum(self.sim.requests().values()))
         return True
 
-    async def written(self, call_ids: Iterable[str]) -> None:
+    async def written(self, call_ids: Iterable[str | None]) -> None:
         return None
 
 

@@ -35,6 +35,15 @@ def _finished(env: dict[str, str]) -> Counter[str]:
     return Counter(json.loads(r.value)["job_id"] for r in records)
 
 
+def _every_job_finished(env: dict[str, str]) -> Counter[str]:
+    return eventually(
+        lambda: _finished(env),
+        lambda done: len(done) >= BULK + FRESH,
+        timeout_s=120,
+        what="every job finished",
+    )
+
+
 def _waiting(env: dict[str, str]) -> set[str]:
     latest: dict[bytes, bytes | None] = {}
     for record in _read(env, "LLM_TOPIC_WAITING"):
@@ -99,12 +108,7 @@ def test_a_tenant_over_budget_waits_alone_survives_a_kill_and_goes_on_in_order(
             "config", "set", 'LLM_TENANTS={"bulk": {"daily_budget_usd": 1000}}', env=env
         )
         assert raised.returncode == 0, raised.stderr
-        finished = eventually(
-            lambda: _finished(env),
-            lambda done: len(done) >= BULK + FRESH,
-            timeout_s=120,
-            what="every job finished",
-        )
+        finished = _every_job_finished(env)
     assert set(finished) == {f"bulk-{n}" for n in range(BULK)} | {
         f"fresh-{n}" for n in range(FRESH)
     }
@@ -154,12 +158,7 @@ def test_a_budget_spent_mid_run_holds_the_rest_of_the_tenant_s_jobs(
         assert _read(env, "LLM_TOPIC_DEAD_LETTER") == []
         raised = run_cli("config", "set", 'LLM_TENANTS={"bulk": {}}', env=env)
         assert raised.returncode == 0, raised.stderr
-        finished = eventually(
-            lambda: _finished(env),
-            lambda done: len(done) >= BULK + FRESH,
-            timeout_s=120,
-            what="every job finished",
-        )
+        finished = _every_job_finished(env)
     print(f"\n[budget mid-run] bulk jobs enriched before the budget held them: {paid} of {BULK}")
     assert max(finished.values()) == 1, "each once"
     assert sim.requests().get("openai", 0) - calls_before == BULK + FRESH, "each paid once"
