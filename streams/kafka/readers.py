@@ -101,12 +101,20 @@ class SinceTime(Follower):
     Subclasses forget what they held (``restart``), say what a record does (``on_record``)
     and may act after each poll (``polled``)."""
 
-    def __init__(self, *, cluster: KafkaCluster, topic: str, committed_only: bool = False) -> None:
+    def __init__(
+        self,
+        *,
+        cluster: KafkaCluster,
+        topic: str,
+        committed_only: bool = False,
+        gathered: bool = False,
+    ) -> None:
         super().__init__()
         self.cluster = cluster
         self.topic = topic
         self.name = f"following {topic}"
         self._committed_only = committed_only
+        self._gathered = gathered  # see kafka.clients.reader
 
     @abstractmethod
     def since_ms(self) -> int: ...
@@ -122,7 +130,9 @@ class SinceTime(Follower):
 
     async def follow(self) -> None:
         self.restart()
-        async with reader(self.cluster, committed_only=self._committed_only) as consumer:
+        async with reader(
+            self.cluster, committed_only=self._committed_only, gathered=self._gathered
+        ) as consumer:
             partitions = await partitions_when_created(self.cluster, self.topic)
             ends = await start_range(consumer, partitions, since_ms=self.since_ms())
             while True:

@@ -109,7 +109,9 @@ class DriftReport(BaseModel):
 
 class DriftFollower(SinceTime):
     def __init__(self, config: DriftConfig, *, clock: Callable[[], float] = time.time) -> None:
-        super().__init__(cluster=config.cluster, topic=config.topic)
+        # Every answer passes here: a fetch per few records cost more CPU than the counting
+        # (1,783 fetches for 3,000 jobs), and shares over days need no answer within 0.5 s.
+        super().__init__(cluster=config.cluster, topic=config.topic, gathered=True)
         self.config = config
         self._clock = clock
         self._bucket_s = config.window_days * 86400 / BUCKETS_PER_WINDOW
