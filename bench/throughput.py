@@ -55,7 +55,7 @@ from streams.models import RawJob
 from streams.providers.base import EnrichRequest
 from streams.providers.openai import OpenAIProvider
 from streams.telemetry.sdk import from_env as telemetry_from_env
-from streams.worker import use_uvloop
+from streams.worker import collect_less, use_uvloop
 
 
 def produce_elsewhere(settings: Settings, topic: str, jobs: int) -> subprocess.Popen[bytes]:
@@ -147,6 +147,7 @@ async def pipeline(settings: Settings, jobs: int) -> dict[str, Any]:
 
     async def run() -> None:
         async with app.running():
+            collect_less()  # as llm-streams worker, once started
             producer = produce_elsewhere(settings, settings.llm_topic_raw, jobs)
             await wait_for_records(cluster, settings.llm_topic_enriched, jobs)
             producer.wait()
