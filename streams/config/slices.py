@@ -146,6 +146,11 @@ class BreakerPolicy:
     cooldown_s: float
 
 
+# Asked for on every call: made once (both are frozen).
+NO_LIMITS = LimitsConfig()
+UNCONFIGURED_TENANT = TenantPolicy()
+
+
 @dataclass(frozen=True, kw_only=True)
 class RoutingConfig:
     """The router's slice; replaced whole when a config patch arrives."""
@@ -165,10 +170,10 @@ class RoutingConfig:
     tenants: Mapping[str, TenantPolicy]  # the configured ones; the rest have the defaults
 
     def limits_of(self, name: str) -> LimitsConfig:
-        return self.limits.get(name, LimitsConfig())
+        return self.limits.get(name, NO_LIMITS)
 
     def tenant(self, name: str) -> TenantPolicy:
-        return self.tenants.get(name, TenantPolicy())
+        return self.tenants.get(name, UNCONFIGURED_TENANT)
 
 
 SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
