@@ -178,6 +178,9 @@ async def baseline(settings: Settings, jobs: int, concurrency: int) -> dict[str,
     )
 
     async def run() -> None:
+        # The worker's collector settings for the loop too, as its event loop: at 4,096 calls
+        # in flight the default ones cost the loop 2.3 CPU-ms per job against 0.7.
+        collect_less()
         consumer = AIOKafkaConsumer(
             in_topic,
             **client_options(cluster),

@@ -20,7 +20,7 @@ from typing import Any
 import faust
 import uvloop
 
-__all__ = ["Worker", "collect_less", "use_uvloop"]
+__all__ = ["GC_THRESHOLDS", "Worker", "collect_less", "use_uvloop"]
 
 log = logging.getLogger(__name__)
 
