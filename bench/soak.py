@@ -2,8 +2,9 @@
 
     .venv/bin/python -m bench.soak [--jobs 100000] [--latency-ms 0] [--concurrency 64]
 
-Prints the worker's RSS at each tenth of the run and the growth over the second half (which
-should be flat once caches and buffers are warm).
+Prints the worker's RSS at each tenth of the run and the growth over the second half: about
+1 KB per job while the repost cache fills (every distinct answer, up to LLM_CACHE_MAX_ENTRIES),
+flat once it is full and the buffers are warm.
 """
 
 from __future__ import annotations

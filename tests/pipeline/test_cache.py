@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import logging
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
+
+import pytest
 
 from devstack.harness import SimulatorThread
 from llm_sim.enrichment import derive_enrichment
@@ -67,6 +70,33 @@ def test_the_cache_keeps_the_most_recently_used_and_forgets_old_entries(
     assert cache.get("one") is not None
     cache.put("old", _entry(age_s=120))
     assert cache.get("old") is None, "older than the maximum age"
+
+
+class _Record(NamedTuple):  # what the follower hands apply(): aiokafka's ConsumerRecord
+    key: bytes
+    value: bytes | None
+    timestamp: int  # ms
+
+
+def test_entries_read_from_the_topic_are_decoded_when_a_repost_asks_and_bad_ones_are_a_miss(
+    settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    cache_config = settings.model_copy(update={"llm_cache_max_age_s": 60}).cache()
+    assert cache_config is not None
+    cache = RepostCache(cache_config)
+    now_ms = int(datetime.now(UTC).timestamp() * 1000)
+    entry = _entry()
+    cache.apply(_Record(b"theirs", entry.model_dump_json().encode(), now_ms))
+    cache.apply(_Record(b"stale", entry.model_dump_json().encode(), now_ms - 120_000))
+    cache.apply(_Record(b"garbled", b'{"enrichment": {"summary": 1}}', now_ms))
+    assert cache.get("theirs") == entry
+    assert cache.get("stale") is None, "written longer ago than the maximum age"
+    with caplog.at_level(logging.WARNING, logger="streams.pipeline.cache"):
+        assert cache.get("garbled") is None
+    assert "ignoring an invalid entry" in caplog.text
+    assert cache.entries == 1, "the stale and the invalid entries are dropped"
+    cache.apply(_Record(b"theirs", None, now_ms))
+    assert cache.get("theirs") is None, "a tombstone deletes the entry"
 
 
 async def test_a_repost_is_served_from_the_cache_without_a_provider_call(
