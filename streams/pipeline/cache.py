@@ -111,8 +111,10 @@ class RepostCache(WholeTopic):
         self._entries.move_to_end(key)
         return entry
 
-    def put(self, key: str, entry: CachedEnrichment) -> None:
-        self._keep(key, _Stored(entry.stored_at.timestamp(), entry.model_dump_json().encode()))
+    def put(self, key: str, entry: bytes, *, stored_at: float) -> None:
+        """``entry``: a CachedEnrichment as its topic's record value; ``stored_at``: Unix
+        seconds."""
+        self._keep(key, _Stored(stored_at, entry))
 
     def apply(self, record: Any) -> None:
         key = (record.key or b"").decode()

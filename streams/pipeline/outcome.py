@@ -134,8 +134,10 @@ class Outcomes:
             ]
         outgoing = self._ledger(job, attempts)
         if cache_key is not None and self.cache is not None:
-            self.cache.put(cache_key, answer)  # at once: a repost right behind must not wait
-            outgoing.append(self.topics.cache.record(cache_key, answer))
+            entry = self.topics.cache.encode(answer)  # once, for the cache and its topic
+            # at once: a repost right behind must not wait
+            self.cache.put(cache_key, entry, stored_at=answer.stored_at.timestamp())
+            outgoing.append(Outgoing(self.topics.cache.name, cache_key, entry))
         if ticket.source is not None:
             outgoing.append(
                 self.topics.enriched.record(job.job_id, enriched, headers=ticket.headers)

@@ -55,6 +55,10 @@ def _entry(*, age_s: float = 0.0) -> CachedEnrichment:
     )
 
 
+def _put(cache: RepostCache, key: str, entry: CachedEnrichment) -> None:
+    cache.put(key, entry.model_dump_json().encode(), stored_at=entry.stored_at.timestamp())
+
+
 def test_the_cache_keeps_the_most_recently_used_and_forgets_old_entries(
     settings: Settings,
 ) -> None:
@@ -62,13 +66,13 @@ def test_the_cache_keeps_the_most_recently_used_and_forgets_old_entries(
     cache_config = config.cache()
     assert cache_config is not None
     cache = RepostCache(cache_config)
-    cache.put("one", _entry())
-    cache.put("two", _entry())
+    _put(cache, "one", _entry())
+    _put(cache, "two", _entry())
     assert cache.get("one") is not None  # now the most recently used
-    cache.put("three", _entry())
+    _put(cache, "three", _entry())
     assert cache.get("two") is None, "the least recently used went first"
     assert cache.get("one") is not None
-    cache.put("old", _entry(age_s=120))
+    _put(cache, "old", _entry(age_s=120))
     assert cache.get("old") is None, "older than the maximum age"
 
 
